@@ -1,0 +1,143 @@
+//! Typed errors: a value that cannot be encoded or decoded, and a frame that is not well formed.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Which way a value was travelling when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Turning a value into bytes.
+    Encode,
+    /// Turning bytes back into a value.
+    Decode,
+}
+
+/// What role the value plays, named in error messages ("cannot encode argument of type ...").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum What {
+    /// A task's argument (parent to worker).
+    Argument,
+    /// A task's result (worker to parent).
+    Result,
+    /// An initializer's argument.
+    InitArgument,
+    /// A control message of the protocol itself.
+    Message,
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            What::Argument => "argument",
+            What::Result => "result",
+            What::InitArgument => "initializer argument",
+            What::Message => "message",
+        })
+    }
+}
+
+/// A value that could not be encoded or decoded.
+///
+/// The message names the direction, the role and the Rust type:
+///
+/// ```
+/// use multiproc_codec::{decode, What};
+///
+/// let err = decode::<String>(&[0xff], What::Result).unwrap_err();
+/// assert!(err.to_string().starts_with("cannot decode result of type `alloc::string::String`"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodecError {
+    op: Op,
+    what: What,
+    type_name: String,
+    detail: String,
+}
+
+impl CodecError {
+    /// Builds an error for a value of type `type_name`.
+    pub fn new(op: Op, what: What, type_name: &str, detail: impl Into<String>) -> CodecError {
+        CodecError { op, what, type_name: type_name.to_owned(), detail: detail.into() }
+    }
+
+    /// Whether encoding or decoding failed.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The role of the value that failed.
+    pub fn what(&self) -> What {
+        self.what
+    }
+
+    /// The Rust type of the value that failed, as `std::any::type_name` spells it.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// What the serializer or deserializer said.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            Op::Encode => "encode",
+            Op::Decode => "decode",
+        };
+        write!(f, "cannot {op} {} of type `{}`: {}", self.what, self.type_name, self.detail)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// A frame that is truncated, corrupted or of an unknown kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Fewer bytes than the frame's header or tables require.
+    Truncated {
+        /// Bytes needed at least.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// The magic number or version does not match this protocol.
+    BadMagic,
+    /// The kind byte names no known frame kind.
+    UnknownKind(u8),
+    /// The checksum over the header and item tables does not match.
+    Checksum,
+    /// The item tables are inconsistent (offsets out of order or past the payload).
+    BadTable(&'static str),
+    /// A control message could not be decoded.
+    Control(CodecError),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Truncated { needed, got } => {
+                write!(f, "truncated frame: needed at least {needed} bytes, got {got}")
+            }
+            FrameError::BadMagic => f.write_str("not a multiproc frame (bad magic or version)"),
+            FrameError::UnknownKind(k) => write!(f, "unknown frame kind {k}"),
+            FrameError::Checksum => f.write_str("corrupted frame (checksum mismatch)"),
+            FrameError::BadTable(why) => write!(f, "corrupted frame ({why})"),
+            FrameError::Control(e) => write!(f, "bad control message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Control(e) => Some(e),
+            _ => None,
+        }
+    }
+}

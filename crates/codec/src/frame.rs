@@ -1,0 +1,480 @@
+//! The frames the scheduler moves: task batches, result batches and control messages.
+//!
+//! Layout (all integers little-endian):
+//!
+//! ```text
+//! header   magic "MPRC" | version | kind | 0 0 | count u32 | payload_len u32 | batch u64
+//!          tasks only: target i64 | trampoline i64 | types u64
+//! payload  the items' encodings back to back (control: one postcard message)
+//! ends     count x u32: where each item ends inside the payload
+//! status   results only: count x u8 (0 = value, 1 = encoded RemoteFailure)
+//! checksum u64 over header, tables (and a control payload)
+//! ```
+//!
+//! A batch is built in one reusable buffer ([`FrameBuf`]) with no allocation per item, and
+//! read in place ([`parse`]) with no copy: an item is a slice of the received frame. The
+//! checksum covers everything that gives the frame its structure, so a truncated or
+//! corrupted frame is rejected before any item is looked at; item payloads are user data
+//! whose integrity the transport guarantees and whose validity `decode` checks.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::Bytes;
+use crate::error::{CodecError, FrameError, What};
+use crate::fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
+use crate::hash::Hasher64;
+use crate::panic_info::PanicInfo;
+use crate::value::{decode, encode};
+
+const MAGIC: &[u8; 4] = b"MPRC";
+const VERSION: u8 = 1;
+const KIND_TASKS: u8 = 1;
+const KIND_RESULTS: u8 = 2;
+const KIND_CONTROL: u8 = 3;
+const BASE_HEADER: usize = 24;
+const TASK_HEADER: usize = 48;
+const STATUS_OK: u8 = 0;
+const STATUS_FAILED: u8 = 1;
+
+/// What went wrong on the far side for one item, in wire form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RemoteFailure {
+    /// The function panicked.
+    Panicked(PanicInfo),
+    /// The argument could not be decoded or the result could not be encoded.
+    Codec(CodecError),
+    /// The frame's type fingerprint does not match the trampoline's: nothing was called.
+    TypeMismatch {
+        /// What the trampoline was compiled for.
+        expected: TypeFingerprint,
+        /// What the frame claimed.
+        found: TypeFingerprint,
+    },
+    /// The function identity was rejected (an offset outside the executable's code).
+    BadFunction(String),
+}
+
+impl fmt::Display for RemoteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteFailure::Panicked(p) => p.fmt(f),
+            RemoteFailure::Codec(e) => e.fmt(f),
+            RemoteFailure::TypeMismatch { expected, found } => write!(
+                f,
+                "type fingerprint mismatch: the worker's function takes {expected}, the task says {found}; nothing was called"
+            ),
+            RemoteFailure::BadFunction(why) => write!(f, "rejected function identity: {why}"),
+        }
+    }
+}
+
+/// A control message of the parent/worker protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Control {
+    /// First message of a worker: which binary it runs and its pid.
+    Hello {
+        /// The worker's binary fingerprint.
+        binary: BinaryFingerprint,
+        /// The worker's process id.
+        pid: u32,
+    },
+    /// Run an initializer once before any task.
+    Initialize {
+        /// The initializer function.
+        func: FnId,
+        /// Its encoded argument.
+        args: Bytes,
+    },
+    /// The initializer returned.
+    Initialized,
+    /// The initializer failed; the worker exits after sending this.
+    InitFailed(RemoteFailure),
+    /// Finish and exit with status 0.
+    Shutdown,
+}
+
+/// A reusable buffer that builds one frame at a time without allocating per item.
+///
+/// ```
+/// use multiproc_codec::{encode, parse, Frame, FrameBuf, FnId, TypeFingerprint, What};
+///
+/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>() };
+/// let mut fb = FrameBuf::new();
+/// fb.begin_tasks(1, func);
+/// for x in [3u64, 4, 5] {
+///     fb.push_with(|out| encode(&x, What::Argument, out))?;
+/// }
+/// let Frame::Tasks(batch) = parse(fb.finish()).unwrap() else { unreachable!() };
+/// assert_eq!((batch.batch(), batch.func(), batch.len()), (1, func, 3));
+/// assert_eq!(batch.item(2), [5]);
+/// # Ok::<(), multiproc_codec::CodecError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct FrameBuf {
+    buf: Vec<u8>,
+    ends: Vec<u32>,
+    status: Vec<u8>,
+    kind: u8,
+    header: usize,
+}
+
+impl FrameBuf {
+    /// An empty buffer.
+    pub fn new() -> FrameBuf {
+        FrameBuf::default()
+    }
+
+    fn begin(&mut self, kind: u8, batch: u64, header: usize) {
+        self.buf.clear();
+        self.ends.clear();
+        self.status.clear();
+        self.kind = kind;
+        self.header = header;
+        self.buf.extend_from_slice(MAGIC);
+        self.buf.extend_from_slice(&[VERSION, kind, 0, 0]);
+        self.buf.extend_from_slice(&[0; 8]); // count, payload_len: filled by finish
+        self.buf.extend_from_slice(&batch.to_le_bytes());
+    }
+
+    /// Starts a task batch calling `func` on every item.
+    pub fn begin_tasks(&mut self, batch: u64, func: FnId) {
+        self.begin(KIND_TASKS, batch, TASK_HEADER);
+        self.buf.extend_from_slice(&func.target.to_le_bytes());
+        self.buf.extend_from_slice(&func.trampoline.to_le_bytes());
+        self.buf.extend_from_slice(&func.types.0.to_le_bytes());
+    }
+
+    /// Starts a result batch answering task batch `batch`.
+    pub fn begin_results(&mut self, batch: u64) {
+        self.begin(KIND_RESULTS, batch, BASE_HEADER);
+    }
+
+    fn end_item(&mut self, status: u8) {
+        let end = self.buf.len() - self.header;
+        // Frames are limited to 4 GiB of payload; `finish` reports it as too large.
+        self.ends.push(u32::try_from(end).unwrap_or(u32::MAX));
+        if self.kind == KIND_RESULTS {
+            self.status.push(status);
+        }
+    }
+
+    /// Appends one item written by `write` (a value in a result batch). If `write` fails,
+    /// the buffer is rolled back and no item is added.
+    #[inline]
+    pub fn push_with<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.buf.len();
+        match write(&mut self.buf) {
+            Ok(()) => {
+                self.end_item(STATUS_OK);
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends an item whose encoding is already at hand.
+    #[inline]
+    pub fn push_raw(&mut self, item: &[u8]) {
+        self.buf.extend_from_slice(item);
+        self.end_item(STATUS_OK);
+    }
+
+    /// Appends a failed item to a result batch.
+    pub fn push_failure(&mut self, failure: &RemoteFailure) {
+        // A RemoteFailure holds only strings and integers: encoding it cannot fail.
+        let start = self.buf.len();
+        if encode(failure, What::Message, &mut self.buf).is_err() {
+            self.buf.truncate(start);
+        }
+        self.end_item(STATUS_FAILED);
+    }
+
+    /// Items pushed since the batch began.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether no item was pushed since the batch began.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes of item payload pushed so far.
+    pub fn payload_len(&self) -> usize {
+        self.buf.len().saturating_sub(self.header)
+    }
+
+    /// Completes the frame and returns its bytes (valid until the next `begin_*`).
+    ///
+    /// # Panics
+    ///
+    /// If the payload exceeds 4 GiB or a batch holds more than `u32::MAX` items.
+    pub fn finish(&mut self) -> &[u8] {
+        let payload = u32::try_from(self.payload_len()).expect("a frame holds at most 4 GiB");
+        let count = u32::try_from(self.ends.len()).expect("a frame holds at most 2^32 items");
+        self.buf[8..12].copy_from_slice(&count.to_le_bytes());
+        self.buf[12..16].copy_from_slice(&payload.to_le_bytes());
+        let tables = self.buf.len();
+        for e in &self.ends {
+            self.buf.extend_from_slice(&e.to_le_bytes());
+        }
+        self.buf.extend_from_slice(&self.status);
+        let sum = checksum(&self.buf[..self.header], &self.buf[tables..]);
+        self.buf.extend_from_slice(&sum.to_le_bytes());
+        &self.buf
+    }
+
+    /// Builds a control frame and returns its bytes.
+    pub fn control(&mut self, message: &Control) -> &[u8] {
+        self.begin(KIND_CONTROL, 0, BASE_HEADER);
+        // Control messages hold only plain data: encoding cannot fail.
+        let _ = encode(message, What::Message, &mut self.buf);
+        let payload = u32::try_from(self.payload_len()).expect("control messages are small");
+        self.buf[12..16].copy_from_slice(&payload.to_le_bytes());
+        let sum = checksum(&self.buf[..BASE_HEADER], &self.buf[BASE_HEADER..]);
+        self.buf.extend_from_slice(&sum.to_le_bytes());
+        &self.buf
+    }
+}
+
+fn checksum(header: &[u8], tables: &[u8]) -> u64 {
+    let mut h = Hasher64::new();
+    h.write(header);
+    h.write(tables);
+    h.finish()
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A parsed frame, borrowing the received bytes.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// A batch of task items.
+    Tasks(TaskFrame<'a>),
+    /// A batch of results.
+    Results(ResultFrame<'a>),
+    /// A control message.
+    Control(Control),
+}
+
+/// The item table shared by task and result frames.
+#[derive(Debug, Clone, Copy)]
+struct Items<'a> {
+    payload: &'a [u8],
+    ends: &'a [u8],
+}
+
+impl<'a> Items<'a> {
+    fn len(&self) -> usize {
+        self.ends.len() / 4
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        let start = if i == 0 { 0 } else { u32_at(self.ends, (i - 1) * 4) as usize };
+        let end = u32_at(self.ends, i * 4) as usize;
+        &self.payload[start..end]
+    }
+}
+
+/// A batch of task items, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskFrame<'a> {
+    batch: u64,
+    func: FnId,
+    items: Items<'a>,
+}
+
+impl<'a> TaskFrame<'a> {
+    /// The batch id chosen by the sender.
+    pub fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    /// The function to call on every item.
+    pub fn func(&self) -> FnId {
+        self.func
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the batch has no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+
+    /// The encoded argument of item `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn item(&self, i: usize) -> &'a [u8] {
+        self.items.get(i)
+    }
+
+    /// The encoded arguments, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let items = self.items;
+        (0..items.len()).map(move |i| items.get(i))
+    }
+}
+
+/// One item of a result batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome<'a> {
+    /// The encoded result value.
+    Value(&'a [u8]),
+    /// The item failed on the far side.
+    Failed(RemoteFailure),
+}
+
+/// A batch of results, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultFrame<'a> {
+    batch: u64,
+    items: Items<'a>,
+    status: &'a [u8],
+}
+
+impl<'a> ResultFrame<'a> {
+    /// The task batch these results answer.
+    pub fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the batch has no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+
+    /// The outcome of item `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
+    pub fn item(&self, i: usize) -> ItemOutcome<'a> {
+        let bytes = self.items.get(i);
+        if self.status[i] == STATUS_OK {
+            ItemOutcome::Value(bytes)
+        } else {
+            match decode::<RemoteFailure>(bytes, What::Message) {
+                Ok(f) => ItemOutcome::Failed(f),
+                Err(e) => ItemOutcome::Failed(RemoteFailure::Codec(e)),
+            }
+        }
+    }
+
+    /// The outcomes, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = ItemOutcome<'a>> + 'a {
+        let this = *self;
+        (0..this.len()).map(move |i| this.item(i))
+    }
+}
+
+/// Reads a frame in place, checking its structure and checksum.
+///
+/// Arbitrary bytes give an error, never a panic:
+///
+/// ```
+/// use multiproc_codec::{parse, Control, Frame, FrameBuf, FrameError};
+///
+/// let mut fb = FrameBuf::new();
+/// let bytes = fb.control(&Control::Shutdown).to_vec();
+/// assert!(matches!(parse(&bytes), Ok(Frame::Control(Control::Shutdown))));
+/// assert!(matches!(parse(&bytes[..bytes.len() - 1]), Err(FrameError::Truncated { .. })));
+/// assert!(parse(b"hello").is_err());
+/// ```
+pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
+    if bytes.len() < BASE_HEADER + 8 {
+        return Err(FrameError::Truncated { needed: BASE_HEADER + 8, got: bytes.len() });
+    }
+    if &bytes[..4] != MAGIC || bytes[4] != VERSION {
+        return Err(FrameError::BadMagic);
+    }
+    let kind = bytes[5];
+    let count = u32_at(bytes, 8) as usize;
+    let payload_len = u32_at(bytes, 12) as usize;
+    let batch = u64_at(bytes, 16);
+    let (header, per_item) = match kind {
+        KIND_TASKS => (TASK_HEADER, 4),
+        KIND_RESULTS => (BASE_HEADER, 5),
+        KIND_CONTROL => (BASE_HEADER, 0),
+        other => return Err(FrameError::UnknownKind(other)),
+    };
+    if kind == KIND_CONTROL && count != 0 {
+        return Err(FrameError::BadTable("a control frame has no items"));
+    }
+    // count and payload_len are u32, so this cannot overflow a 64-bit usize.
+    let needed = header + payload_len + count * per_item + 8;
+    if bytes.len() < needed {
+        return Err(FrameError::Truncated { needed, got: bytes.len() });
+    }
+    if bytes.len() > needed {
+        return Err(FrameError::BadTable("bytes after the checksum"));
+    }
+    let tables_at = header + payload_len;
+    let sum_at = bytes.len() - 8;
+    let covered = if kind == KIND_CONTROL { header } else { tables_at };
+    if checksum(&bytes[..header], &bytes[covered..sum_at]) != u64_at(bytes, sum_at) {
+        return Err(FrameError::Checksum);
+    }
+    let payload = &bytes[header..tables_at];
+    if kind == KIND_CONTROL {
+        return decode::<Control>(payload, What::Message)
+            .map(Frame::Control)
+            .map_err(FrameError::Control);
+    }
+    let ends = &bytes[tables_at..tables_at + count * 4];
+    let mut prev = 0usize;
+    for i in 0..count {
+        let e = u32_at(ends, i * 4) as usize;
+        if e < prev {
+            return Err(FrameError::BadTable("item offsets out of order"));
+        }
+        prev = e;
+    }
+    if prev != payload_len {
+        return Err(FrameError::BadTable("item offsets do not cover the payload"));
+    }
+    let items = Items { payload, ends };
+    if kind == KIND_TASKS {
+        let func = FnId {
+            target: u64_at(bytes, 24) as i64,
+            trampoline: u64_at(bytes, 32) as i64,
+            types: TypeFingerprint(u64_at(bytes, 40)),
+        };
+        return Ok(Frame::Tasks(TaskFrame { batch, func, items }));
+    }
+    let status = &bytes[tables_at + count * 4..sum_at];
+    if status.iter().any(|&s| s != STATUS_OK && s != STATUS_FAILED) {
+        return Err(FrameError::BadTable("unknown item status"));
+    }
+    Ok(Frame::Results(ResultFrame { batch, items, status }))
+}

@@ -1,0 +1,41 @@
+//! What crosses a process boundary in multiproc.
+//!
+//! This crate owns the bytes: how a user's arguments and results become bytes
+//! ([`encode`] / [`decode`], serde over postcard), the frames the scheduler moves
+//! between a parent and its workers ([`FrameBuf`] builds them, [`parse`] reads them),
+//! the wire form of everything that can go wrong on the far side ([`RemoteFailure`],
+//! [`PanicInfo`]), and the fingerprints that keep a worker from calling into the
+//! unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
+//!
+//! It knows nothing about processes, channels, descriptors or scheduling: it turns
+//! values into bytes and bytes back into values, and every failure is a typed error
+//! that names the Rust type and the direction. Decoding arbitrary bytes never panics.
+//!
+//! ```
+//! use multiproc_codec::{decode, encode, What};
+//!
+//! let mut buf = Vec::new();
+//! encode(&(7u64, String::from("seven")), What::Argument, &mut buf)?;
+//! let back: (u64, String) = decode(&buf, What::Argument)?;
+//! assert_eq!(back, (7, "seven".to_string()));
+//! # Ok::<(), multiproc_codec::CodecError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod bytes;
+mod error;
+mod fingerprint;
+mod frame;
+mod hash;
+mod panic_info;
+mod value;
+
+pub use bytes::Bytes;
+pub use error::{CodecError, FrameError, Op, What};
+pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
+pub use frame::{
+    Control, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame, parse,
+};
+pub use hash::Hasher64;
+pub use panic_info::{Location, PanicInfo};
+pub use value::{decode, encode};

@@ -1,0 +1,1 @@
+//! multiproc-executor (under construction).

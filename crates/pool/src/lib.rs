@@ -1,0 +1,1 @@
+//! multiproc-pool (under construction).
