@@ -1,0 +1,42 @@
+//! Channels between a parent process and one child, over ipc-channel.
+//!
+//! This crate owns the transport of multiproc:
+//!
+//! - [`duplex`] makes a long-lived, two-way [`Channel`] of byte frames (one ipc-channel
+//!   byte channel per direction, created once, never per message). Large frames go through
+//!   shared-memory regions that the [`Sender`] reuses, so a 16 MiB frame costs one copy
+//!   and a 17-byte notice; a received [`Message`] reads them in place.
+//! - The peer's death is a value: [`recv`](Channel::recv) and [`send`](Channel::send)
+//!   return [`IpcError::Disconnected`] instead of hanging or panicking.
+//! - [`BootstrapServer`] / [`bootstrap_connect`] let a freshly exec'd child hand its
+//!   channel end back to its parent, with a wait that ends when the child is gone.
+//! - [`SharedWords`] are `u64`s in shared memory, for progress reports that cost one atomic
+//!   store.
+//!
+//! It knows nothing about tasks, pools, processes or how they are started, nor about the
+//! encoding of user values: a frame is bytes. All `unsafe` code lives in `sys/`.
+//!
+//! ```
+//! use multiproc_ipc::duplex;
+//!
+//! let (parent, child) = duplex()?; // in real use, `child` goes to another process
+//! parent.send(b"task")?;
+//! let task = child.recv()?;
+//! child.send(&task)?;
+//! assert_eq!(&*parent.recv()?, b"task");
+//! # Ok::<(), multiproc_ipc::IpcError>(())
+//! ```
+
+mod bootstrap;
+mod channel;
+mod error;
+mod message;
+mod regions;
+mod sys;
+mod words;
+
+pub use bootstrap::{BootstrapServer, bootstrap_connect};
+pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
+pub use error::IpcError;
+pub use message::Message;
+pub use words::SharedWords;

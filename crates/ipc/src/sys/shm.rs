@@ -1,0 +1,242 @@
+//! Shared-memory mappings (memfd regions made by ipc-channel) seen as raw memory.
+//!
+//! A [`Mapping`] owns an `IpcSharedMemory` and reads and writes it only through one raw
+//! pointer taken once, so no Rust reference ever covers bytes that another process may
+//! change. Two uses sit on top of it:
+//!
+//! - words: the mapping as `[AtomicU64]` (every access from every process is atomic);
+//! - regions: word 0 of a 64-byte header is a state flag, the frame bytes follow. The
+//!   writer takes the region (`FREE -> WRITING`), copies a frame in and publishes it
+//!   (`PUBLISHED`, release); the reader checks `PUBLISHED` (acquire), lends the bytes out
+//!   as a [`ReadLease`] and sets `FREE` (release) when the lease drops. Neither side
+//!   touches the data outside its own state, which is what makes the shared slice sound.
+
+use std::fmt;
+use std::io;
+use std::panic::catch_unwind;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ipc_channel::ipc::IpcSharedMemory;
+
+/// Bytes in front of a region's data: the state word, padded to a cache line.
+pub(crate) const HEADER: usize = 64;
+
+const FREE: u64 = 0;
+const WRITING: u64 = 1;
+const PUBLISHED: u64 = 2;
+const RETIRED: u64 = 3;
+
+/// A shared-memory mapping owned by this process, accessed through a raw pointer.
+pub(crate) struct Mapping {
+    shm: IpcSharedMemory,
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: `base` points into the mapping owned by `shm` (itself Send + Sync), which lives
+// as long as `self`. Every access through `base` is either atomic (words, region state) or
+// confined by the region protocol to the one party that owns the region's current state.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only offers atomic accesses and protocol-guarded leases.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// A fresh zero-filled memfd mapping of `len` bytes.
+    pub(crate) fn zeroed(len: usize) -> io::Result<Mapping> {
+        // ipc-channel asserts (panics) when memfd_create, ftruncate or mmap fail; turn that
+        // into an error instead of taking the caller down.
+        let shm = catch_unwind(|| IpcSharedMemory::from_byte(0, len)).map_err(|_| {
+            io::Error::other(format!(
+                "could not create a shared-memory region of {len} bytes"
+            ))
+        })?;
+        Ok(Mapping::from_shm(shm))
+    }
+
+    /// Takes ownership of a region (fresh, or just received from another process).
+    pub(crate) fn from_shm(mut shm: IpcSharedMemory) -> Mapping {
+        let len = shm.len();
+        let base = if len == 0 {
+            NonNull::<u8>::dangling().as_ptr()
+        } else {
+            // SAFETY: `shm` is owned here and is never dereferenced again (neither `Deref`
+            // nor `deref_mut`), so the `&mut [u8]` made here is the only reference ever
+            // created, and it ends at once; afterwards only the raw pointer is used.
+            unsafe { shm.deref_mut() }.as_mut_ptr()
+        };
+        Mapping { shm, base, len }
+    }
+
+    /// The ipc-channel value, for sending the region's descriptor to another process.
+    pub(crate) fn shm(&self) -> &IpcSharedMemory {
+        &self.shm
+    }
+
+    /// Length of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The `i`-th 8-byte word as an atomic. Panics when out of bounds.
+    pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
+        let end = i.checked_add(1).and_then(|n| n.checked_mul(8));
+        assert!(
+            end.is_some_and(|end| end <= self.len),
+            "word index {i} out of bounds for a mapping of {} bytes",
+            self.len
+        );
+        // SAFETY: the word lies inside the mapping (checked above); the mapping is
+        // page-aligned and `i * 8` is a multiple of 8, so the pointer is aligned for
+        // `AtomicU64`; the memory outlives `&self`; and every process only ever accesses
+        // these bytes atomically.
+        unsafe { AtomicU64::from_ptr(self.base.add(i * 8).cast::<u64>()) }
+    }
+
+    /// Bytes a region built on this mapping can carry.
+    pub(crate) fn capacity(&self) -> usize {
+        self.len.saturating_sub(HEADER)
+    }
+
+    /// Takes the region for writing if nobody uses it.
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<WriteLease> {
+        self.word(0)
+            .compare_exchange(FREE, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| WriteLease {
+                map: self.clone(),
+                published: false,
+            })
+    }
+
+    /// Takes back a region whose notice could not be sent (PUBLISHED, never read).
+    pub(crate) fn reclaim(&self) {
+        let _ = self
+            .word(0)
+            .compare_exchange(PUBLISHED, FREE, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Marks a free region as never to be used again; false when it is in use.
+    pub(crate) fn try_retire(&self) -> bool {
+        self.word(0)
+            .compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+impl fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapping").field("len", &self.len).finish()
+    }
+}
+
+/// The writer's exclusive hold on a region; dropping it without publishing frees it.
+#[derive(Debug)]
+pub(crate) struct WriteLease {
+    map: Arc<Mapping>,
+    published: bool,
+}
+
+impl WriteLease {
+    /// Copies `data` to the start of the region's data. Panics when it does not fit.
+    pub(crate) fn copy_in(&mut self, data: &[u8]) {
+        assert!(
+            data.len() <= self.map.capacity(),
+            "frame larger than region"
+        );
+        // SAFETY: the destination `[HEADER, HEADER + data.len())` lies inside the mapping
+        // (checked above); this process holds the region in state WRITING, so by the
+        // protocol no reader in any process looks at the data; `data` is ordinary memory of
+        // this process and cannot overlap the shared mapping's data area.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.map.base.add(HEADER), data.len()) }
+    }
+
+    /// The region being written.
+    pub(crate) fn map(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+
+    /// Hands the region to the reader (release: the copied bytes are visible first).
+    pub(crate) fn publish(mut self) {
+        self.map.word(0).store(PUBLISHED, Ordering::Release);
+        self.published = true;
+    }
+}
+
+impl Drop for WriteLease {
+    fn drop(&mut self) {
+        if !self.published {
+            self.map.word(0).store(FREE, Ordering::Release);
+        }
+    }
+}
+
+/// The reader's hold on a published region: the frame's bytes, freed on drop.
+pub(crate) struct ReadLease {
+    map: Arc<Mapping>,
+    len: usize,
+}
+
+impl ReadLease {
+    /// Borrows the first `len` data bytes of a region the writer published.
+    pub(crate) fn new(map: Arc<Mapping>, len: usize) -> Option<ReadLease> {
+        if len > map.capacity() || map.word(0).load(Ordering::Acquire) != PUBLISHED {
+            return None;
+        }
+        Some(ReadLease { map, len })
+    }
+
+    /// The frame's bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: `[HEADER, HEADER + len)` lies inside the mapping (checked in `new`) which
+        // lives as long as `self.map`; the region is in state PUBLISHED (acquire-loaded in
+        // `new`, so the writer's copy is visible) and the writer does not touch it until
+        // this lease's `Drop` stores FREE, after the borrow returned here has ended.
+        unsafe { std::slice::from_raw_parts(self.map.base.add(HEADER), self.len) }
+    }
+}
+
+impl Drop for ReadLease {
+    fn drop(&mut self) {
+        self.map.word(0).store(FREE, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for ReadLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadLease").field("len", &self.len).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_protocol_round_trip() {
+        let map = Arc::new(Mapping::zeroed(HEADER + 16).unwrap());
+        assert!(
+            ReadLease::new(map.clone(), 4).is_none(),
+            "not published yet"
+        );
+        let mut w = map.try_acquire().unwrap();
+        assert!(map.try_acquire().is_none());
+        w.copy_in(b"abcd");
+        w.publish();
+        assert!(map.try_acquire().is_none());
+        assert!(!map.try_retire());
+        let r = ReadLease::new(map.clone(), 4).unwrap();
+        assert_eq!(r.as_slice(), b"abcd");
+        drop(r);
+        assert!(map.try_retire());
+        assert!(map.try_acquire().is_none());
+    }
+
+    #[test]
+    fn unpublished_write_is_released() {
+        let map = Arc::new(Mapping::zeroed(HEADER + 8).unwrap());
+        drop(map.try_acquire().unwrap());
+        assert!(map.try_acquire().is_some());
+    }
+}
