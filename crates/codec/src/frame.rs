@@ -55,6 +55,8 @@ pub enum RemoteFailure {
     },
     /// The function identity was rejected (an offset outside the executable's code).
     BadFunction(String),
+    /// The function reported an error of its own (an initializer returning `Err`).
+    Error(String),
 }
 
 impl fmt::Display for RemoteFailure {
@@ -67,6 +69,7 @@ impl fmt::Display for RemoteFailure {
                 "type fingerprint mismatch: the worker's function takes {expected}, the task says {found}; nothing was called"
             ),
             RemoteFailure::BadFunction(why) => write!(f, "rejected function identity: {why}"),
+            RemoteFailure::Error(message) => f.write_str(message),
         }
     }
 }
@@ -234,6 +237,12 @@ impl FrameBuf {
         &self.buf
     }
 
+    /// Completes the frame and moves its bytes out, leaving this buffer empty.
+    pub fn finish_vec(&mut self) -> Vec<u8> {
+        self.finish();
+        std::mem::take(&mut self.buf)
+    }
+
     /// Builds a control frame and returns its bytes.
     pub fn control(&mut self, message: &Control) -> &[u8] {
         self.begin(KIND_CONTROL, 0, BASE_HEADER);
@@ -290,7 +299,11 @@ impl<'a> Items<'a> {
     }
 
     fn get(&self, i: usize) -> &'a [u8] {
-        let start = if i == 0 { 0 } else { u32_at(self.ends, (i - 1) * 4) as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            u32_at(self.ends, (i - 1) * 4) as usize
+        };
         let end = u32_at(self.ends, i * 4) as usize;
         &self.payload[start..end]
     }
@@ -413,7 +426,10 @@ impl<'a> ResultFrame<'a> {
 /// ```
 pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     if bytes.len() < BASE_HEADER + 8 {
-        return Err(FrameError::Truncated { needed: BASE_HEADER + 8, got: bytes.len() });
+        return Err(FrameError::Truncated {
+            needed: BASE_HEADER + 8,
+            got: bytes.len(),
+        });
     }
     if &bytes[..4] != MAGIC || bytes[4] != VERSION {
         return Err(FrameError::BadMagic);
@@ -434,14 +450,21 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     // count and payload_len are u32, so this cannot overflow a 64-bit usize.
     let needed = header + payload_len + count * per_item + 8;
     if bytes.len() < needed {
-        return Err(FrameError::Truncated { needed, got: bytes.len() });
+        return Err(FrameError::Truncated {
+            needed,
+            got: bytes.len(),
+        });
     }
     if bytes.len() > needed {
         return Err(FrameError::BadTable("bytes after the checksum"));
     }
     let tables_at = header + payload_len;
     let sum_at = bytes.len() - 8;
-    let covered = if kind == KIND_CONTROL { header } else { tables_at };
+    let covered = if kind == KIND_CONTROL {
+        header
+    } else {
+        tables_at
+    };
     if checksum(&bytes[..header], &bytes[covered..sum_at]) != u64_at(bytes, sum_at) {
         return Err(FrameError::Checksum);
     }
@@ -461,7 +484,9 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
         prev = e;
     }
     if prev != payload_len {
-        return Err(FrameError::BadTable("item offsets do not cover the payload"));
+        return Err(FrameError::BadTable(
+            "item offsets do not cover the payload",
+        ));
     }
     let items = Items { payload, ends };
     if kind == KIND_TASKS {
@@ -476,5 +501,9 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     if status.iter().any(|&s| s != STATUS_OK && s != STATUS_FAILED) {
         return Err(FrameError::BadTable("unknown item status"));
     }
-    Ok(Frame::Results(ResultFrame { batch, items, status }))
+    Ok(Frame::Results(ResultFrame {
+        batch,
+        items,
+        status,
+    }))
 }

@@ -27,7 +27,10 @@ const K: u64 = 0x9E37_79B9_7F4A_7C15;
 impl Hasher64 {
     /// A hasher with the fixed starting state.
     pub fn new() -> Hasher64 {
-        Hasher64 { state: 0x243F_6A88_85A3_08D3, len: 0 }
+        Hasher64 {
+            state: 0x243F_6A88_85A3_08D3,
+            len: 0,
+        }
     }
 
     #[inline]

@@ -1,1 +1,33 @@
-//! multiproc-pool (under construction).
+//! Python's `multiprocessing.Pool` on a scheduler that never hangs and never loses a task.
+//!
+//! - [`Pool`] / [`PoolBuilder`]: `map`, `map_async`, `starmap`, `imap`,
+//!   `imap_unordered`, `apply`, `apply_async`, `close`, `terminate`, `join`, with
+//!   `initializer`, `max_tasks_per_child`, a start method and a per-task timeout;
+//!   [`Chunked`] for an explicit `chunksize`.
+//! - [`AsyncResult`] and [`IMap`]: results that arrive later, or lazily.
+//! - [`TaskError`]: what happened to one task; [`PoolError`]: misuse of the pool.
+//! - [`Backend`]: how the scheduler reaches workers, so other kinds of workers (MPI
+//!   ranks) can plug in.
+//!
+//! The scheduler moves opaque frames (`multiproc-codec`); user types are encoded and
+//! decoded at the edges of this crate's API. It knows nothing about fork, libc or file
+//! descriptors: processes are `multiproc-process`'s business.
+#![forbid(unsafe_code)]
+
+mod async_result;
+mod backend;
+mod builder;
+mod chunk;
+mod error;
+mod pool;
+mod scheduler;
+mod sink;
+
+pub use async_result::{AsyncResult, NotReady};
+pub use backend::{
+    Backend, FrameReceiver, FrameSender, LocalBackend, Lost, Progress, WorkerControl, WorkerLink,
+};
+pub use builder::PoolBuilder;
+pub use chunk::{chunks, default_chunksize};
+pub use error::{PoolError, TaskError, WaitError};
+pub use pool::{Chunked, IMap, Pool};

@@ -1,1 +1,51 @@
-//! multiproc-process (under construction).
+//! Run a Rust function in another OS process, Python-style: the bottom layer of
+//! multiproc that users touch.
+//!
+//! - **Function identity** ([`Function`], [`StarFn`]): a `fn(A) -> R` crosses the boundary
+//!   as offsets from an anchor symbol plus a monomorphised trampoline; the binary is
+//!   checked at the handshake and the types before every call.
+//! - **Start methods** ([`StartMethod`], [`Context`], [`set_start_method`]): spawn
+//!   (re-execute this binary), fork server (the default), fork.
+//! - **Bootstrap** ([`bootstrap`]): a hook that runs before `main` catches every child
+//!   started as a worker, in binaries, tests, doc tests and benches alike, with no user
+//!   code; a child that misses it refuses loudly instead of running `main` again.
+//! - **The legacy API** ([`Process`], [`current_process`], [`parent_process`],
+//!   [`active_children`], [`cpu_count`]) and the pool's building block ([`Worker`]).
+//!
+//! Children are always reaped, die with their parent, and inherit no descriptor but the
+//! ones their bootstrap hands them. This crate knows nothing about pools or scheduling;
+//! all of its `unsafe` lives in `sys/`.
+
+mod binary;
+mod bootstrap;
+mod child;
+mod context;
+mod error;
+mod exit;
+mod forkserver;
+mod function;
+mod identity;
+mod launcher;
+mod panic;
+mod process;
+mod protocol;
+mod start;
+mod sys;
+mod worker;
+mod worker_handle;
+
+pub use bootstrap::bootstrap;
+pub use child::{Child, active_children};
+pub use context::{Context, StartMethod, get_context, get_start_method, set_start_method};
+pub use error::{ProcessError, StartError};
+pub use exit::ExitStatus;
+pub use function::{Function, InitOutcome, StarFn};
+pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
+pub use process::Process;
+pub use protocol::progress;
+pub use worker_handle::{Worker, start_worker};
+
+/// `CLOCK_MONOTONIC` in nanoseconds, the clock workers stamp item starts with.
+pub fn monotonic_ns() -> u64 {
+    sys::monotonic_ns()
+}

@@ -1,0 +1,574 @@
+//! [`Pool`]: Python's `multiprocessing.Pool` — map, imap, starmap, apply and their async
+//! forms over long-lived worker processes.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multiproc_codec::{FrameBuf, What, encode};
+use multiproc_process::{Function, StarFn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::async_result::AsyncResult;
+use crate::builder::PoolBuilder;
+use crate::chunk::default_chunksize;
+use crate::error::{PoolError, TaskError, WaitError};
+use crate::scheduler::{Chunk, Core, Job};
+use crate::sink::{Collect, Finish, Stream, all_or_first_error, each, single};
+
+/// A pool of worker processes. Python: `multiprocessing.Pool`.
+///
+/// Workers are started once and fed chunks of items over one long-lived channel each.
+/// Every item submitted ends as a value or a [`TaskError`] — a panic, the death of its
+/// worker, a timeout, a value that cannot be encoded — and the pool goes on: a dead
+/// worker is replaced and only the item it was running fails.
+///
+/// ```
+/// use multiproc::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.map(|x: u64| x * x, 0..5)?, [0, 1, 4, 9, 16]);
+/// let mut lazy = pool.imap_unordered(|x: u64| x + 1, 0..3)?;
+/// let mut got: Vec<u64> = lazy.by_ref().map(Result::unwrap).collect();
+/// got.sort();
+/// assert_eq!(got, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Dropping a `Pool` terminates and reaps its workers, like leaving a `with Pool()` block:
+/// results not yet delivered fail as [`TaskError::Cancelled`]. Call
+/// [`close`](Self::close) then [`join`](Self::join) to let queued work finish first.
+#[derive(Debug)]
+pub struct Pool {
+    core: Arc<Core>,
+}
+
+/// The same calls as [`Pool`] with an explicit `chunksize` (Python's `chunksize=`
+/// argument): how many items travel to a worker in one message.
+///
+/// ```
+/// use multiproc::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.chunksize(4).map(|x: u32| x + 1, 0..10)?.len(), 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Chunked<'a> {
+    pool: &'a Pool,
+    chunksize: Option<usize>,
+}
+
+impl Pool {
+    /// A pool of `processes` workers with the default start method.
+    pub fn new(processes: usize) -> Result<Pool, PoolError> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for every option. Python: `Pool(processes, initializer, initargs,
+    /// maxtasksperchild, context)`.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    pub(crate) fn from_core(core: Arc<Core>) -> Pool {
+        Pool { core }
+    }
+
+    /// Number of worker processes.
+    pub fn processes(&self) -> usize {
+        self.core.processes()
+    }
+
+    /// The calls below with an explicit chunk size (at least 1).
+    pub fn chunksize(&self, chunksize: usize) -> Chunked<'_> {
+        Chunked {
+            pool: self,
+            chunksize: Some(chunksize.max(1)),
+        }
+    }
+
+    fn default_calls(&self) -> Chunked<'_> {
+        Chunked {
+            pool: self,
+            chunksize: None,
+        }
+    }
+
+    /// `f` over every item, in order; the first failure (by position) once all items are
+    /// done. Default chunk size as CPython's. Python: `map`.
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls().map(f, items)
+    }
+
+    /// Like [`map`](Self::map) but every item's own outcome, in order.
+    pub fn map_results<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Result<R, TaskError>>, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls().map_results(f, items)
+    }
+
+    /// [`map`](Self::map) without waiting. Python: `map_async`.
+    pub fn map_async<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls().map_async(f, items)
+    }
+
+    /// `f(a, b, ...)` for every tuple `(a, b, ...)`, in order. Python: `starmap`.
+    pub fn starmap<Args, R>(
+        &self,
+        f: impl StarFn<Args, R>,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        Args: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls().starmap(f, items)
+    }
+
+    /// [`starmap`](Self::starmap) without waiting. Python: `starmap_async`.
+    pub fn starmap_async<Args, R>(
+        &self,
+        f: impl StarFn<Args, R>,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        Args: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls().starmap_async(f, items)
+    }
+
+    /// A lazy, ordered iterator of results. Input is read only as results are taken, so
+    /// an endless input runs in bounded memory. Chunk size 1 unless set. Python: `imap`.
+    pub fn imap<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<IMap<A, R, I::IntoIter>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.default_calls().imap(f, items)
+    }
+
+    /// Like [`imap`](Self::imap), in completion order. Python: `imap_unordered`.
+    pub fn imap_unordered<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<IMap<A, R, I::IntoIter>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.default_calls().imap_unordered(f, items)
+    }
+
+    /// `f(arg)` in a worker, waiting for the value. Python: `apply`.
+    pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, arg)
+            .map_err(|_| TaskError::NotRunning)?
+            .get()
+    }
+
+    /// `f(arg)` in a worker, without waiting. Python: `apply_async`.
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.default_calls()
+            .collect_async(Function::new(f), std::iter::once(arg), 1, single)
+    }
+
+    /// Refuses new work; queued work still runs. Python: `close()`.
+    pub fn close(&self) {
+        self.core.close();
+    }
+
+    /// Fails every queued and running task as cancelled, promptly, and kills the
+    /// workers. Python: `terminate()` (which can leave results blocked forever).
+    pub fn terminate(&self) {
+        self.core.terminate();
+    }
+
+    /// Waits for the work to finish and the workers to exit; only after `close` or
+    /// `terminate`. Python: `join()`.
+    pub fn join(&self) -> Result<(), PoolError> {
+        if self.core.accepting() {
+            return Err(PoolError::StillRunning);
+        }
+        self.core.join();
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.core.terminate();
+        self.core.join();
+    }
+}
+
+impl Chunked<'_> {
+    fn core(&self) -> &Arc<Core> {
+        &self.pool.core
+    }
+
+    /// See [`Pool::map`].
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items)
+            .map_err(|_| TaskError::NotRunning)?
+            .get()
+    }
+
+    /// See [`Pool::map_results`].
+    pub fn map_results<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Result<R, TaskError>>, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let n = items.len();
+        self.collect_async(Function::new(f), items, n, each)
+            .map_err(|_| TaskError::NotRunning)?
+            .get()
+    }
+
+    /// See [`Pool::map_async`].
+    pub fn map_async<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let n = items.len();
+        self.collect_async(Function::new(f), items, n, all_or_first_error)
+    }
+
+    /// See [`Pool::starmap`].
+    pub fn starmap<Args, R>(
+        &self,
+        f: impl StarFn<Args, R>,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        Args: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async(f, items)
+            .map_err(|_| TaskError::NotRunning)?
+            .get()
+    }
+
+    /// See [`Pool::starmap_async`].
+    pub fn starmap_async<Args, R>(
+        &self,
+        f: impl StarFn<Args, R>,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        Args: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<Args> = items.into_iter().collect();
+        let n = items.len();
+        self.collect_async(f.into_function(), items, n, all_or_first_error)
+    }
+
+    /// See [`Pool::imap`].
+    pub fn imap<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<IMap<A, R, I::IntoIter>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.lazy(f, items, true)
+    }
+
+    /// See [`Pool::imap_unordered`].
+    pub fn imap_unordered<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<IMap<A, R, I::IntoIter>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.lazy(f, items, false)
+    }
+
+    fn lazy<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        ordered: bool,
+    ) -> Result<IMap<A, R, I::IntoIter>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        if !self.core().accepting() {
+            return Err(PoolError::NotRunning);
+        }
+        let chunksize = self.chunksize.unwrap_or(1);
+        let stream = Arc::new(Stream::new(ordered));
+        let job = Arc::new(Job {
+            func: Function::new(f).id(),
+            sink: stream.clone(),
+        });
+        // Enough in flight to keep every worker's window full, and no more.
+        let window = chunksize.max(64) * 3 * self.core().processes();
+        Ok(IMap {
+            core: Arc::clone(self.core()),
+            job,
+            stream,
+            input: items.into_iter(),
+            chunksize,
+            window,
+            submitted: 0,
+            yielded: 0,
+            exhausted: false,
+            _arg: PhantomData,
+        })
+    }
+
+    /// Encodes `items` into chunks of one job collected by a [`Collect`] sink.
+    pub(crate) fn collect_async<A, R, T>(
+        &self,
+        f: Function<A, R>,
+        items: impl IntoIterator<Item = A>,
+        len: usize,
+        finish: Finish<R, T>,
+    ) -> Result<AsyncResult<T>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core();
+        if !core.accepting() {
+            return Err(PoolError::NotRunning);
+        }
+        let chunksize = self
+            .chunksize
+            .unwrap_or_else(|| default_chunksize(len, core.processes()))
+            .max(1);
+        let sink = Arc::new(Collect::new(len, finish));
+        let job = Arc::new(Job {
+            func: f.id(),
+            sink: sink.clone(),
+        });
+        let mut items = items.into_iter();
+        let mut chunks = Vec::with_capacity(len.div_ceil(chunksize));
+        let mut first = 0;
+        while first < len {
+            let take = chunksize.min(len - first);
+            let fail = |i: usize, e: TaskError| sink.fail(i, e);
+            chunks.extend(encode_chunk(
+                core,
+                &job,
+                first,
+                items.by_ref().take(take),
+                &fail,
+            ));
+            first += take;
+        }
+        core.submit(chunks);
+        Ok(AsyncResult::new(sink))
+    }
+}
+
+/// Encodes items `first..` into one chunk; items that cannot be encoded fail through
+/// `fail` and are left out.
+fn encode_chunk<A: Serialize>(
+    core: &Core,
+    job: &Arc<Job>,
+    first: usize,
+    items: impl Iterator<Item = A>,
+    fail: &dyn Fn(usize, TaskError),
+) -> Option<Chunk> {
+    let mut fb = FrameBuf::new();
+    fb.begin_tasks(core.batch_id(), job.func);
+    let mut listed: Option<Vec<usize>> = None;
+    let mut n = 0;
+    for item in items {
+        let index = first + n;
+        n += 1;
+        match fb.push_with(|buf| encode(&item, What::Argument, buf)) {
+            Ok(()) => {
+                if let Some(list) = &mut listed {
+                    list.push(index);
+                }
+            }
+            Err(e) => {
+                listed.get_or_insert_with(|| (first..index).collect());
+                fail(index, TaskError::Encode(e));
+            }
+        }
+    }
+    if fb.is_empty() {
+        return None;
+    }
+    let frame = fb.finish_vec();
+    Some(match listed {
+        None => Chunk::range(Arc::clone(job), first, n, frame),
+        Some(list) => Chunk::listed(job, list, frame),
+    })
+}
+
+/// The lazy iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result,
+/// in order or as completed.
+///
+/// It reads its input only to keep a bounded number of items in flight, so an endless
+/// input runs in bounded memory, and results wait for the consumer without piling up.
+#[must_use = "an IMap does nothing unless iterated"]
+pub struct IMap<A, R, I> {
+    core: Arc<Core>,
+    job: Arc<Job>,
+    stream: Arc<Stream<R>>,
+    input: I,
+    chunksize: usize,
+    window: usize,
+    submitted: usize,
+    yielded: usize,
+    exhausted: bool,
+    _arg: PhantomData<fn(A)>,
+}
+
+impl<A, R, I> std::fmt::Debug for IMap<A, R, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "IMap {{ submitted: {}, yielded: {} }}",
+            self.submitted, self.yielded
+        )
+    }
+}
+
+impl<A, R, I> IMap<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = A>,
+{
+    /// Reads more input while fewer than the window's items are in flight.
+    fn refill(&mut self) {
+        while !self.exhausted && self.submitted - self.yielded < self.window {
+            if self.core.is_terminated() {
+                self.exhausted = true;
+                break;
+            }
+            let first = self.submitted;
+            let mut taken = 0;
+            let chunk = {
+                let input = self
+                    .input
+                    .by_ref()
+                    .take(self.chunksize)
+                    .inspect(|_| taken += 1);
+                let stream = &self.stream;
+                encode_chunk(&self.core, &self.job, first, input, &|i, e| {
+                    stream.fail(i, e)
+                })
+            };
+            self.submitted += taken;
+            if taken < self.chunksize {
+                self.exhausted = true;
+            }
+            if let Some(chunk) = chunk {
+                self.core.submit(vec![chunk]);
+            }
+        }
+    }
+
+    /// The next result, waiting at most `timeout`: `None` when the input is exhausted
+    /// and every result was taken, `Some(Err(WaitError::Timeout))` when the wait timed out
+    /// (the iterator stays usable). Python: `next(timeout)`.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, WaitError>> {
+        self.refill();
+        if self.exhausted && self.yielded == self.submitted {
+            return None;
+        }
+        match self.stream.next(Some(Instant::now() + timeout)) {
+            Some(r) => {
+                self.yielded += 1;
+                Some(r.map_err(WaitError::Task))
+            }
+            None => Some(Err(WaitError::Timeout)),
+        }
+    }
+}
+
+impl<A, R, I> Iterator for IMap<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Result<R, TaskError>> {
+        self.refill();
+        if self.exhausted && self.yielded == self.submitted {
+            return None;
+        }
+        let r = self.stream.next(None)?;
+        self.yielded += 1;
+        Some(r)
+    }
+}

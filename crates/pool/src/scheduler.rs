@@ -1,0 +1,825 @@
+//! The scheduler: a queue of encoded chunks, a bounded window of batches per worker,
+//! one reader thread per worker that always drains results, and the failure rules.
+//!
+//! It moves opaque frames: no user type appears here. The typed edges (the pool's API)
+//! encode arguments into chunks and give each job a [`Sink`] that decodes results.
+//!
+//! Threads: one reader per worker (it also starts, initializes and replaces its worker),
+//! one dispatcher (refills windows when results free them), and, with a per-task timeout,
+//! one watchdog. A submitting thread sends directly when a worker has room, so a lone
+//! `apply` costs no thread hop in the parent on the way out.
+//!
+//! Deadlock freedom: no thread ever sends while holding the state lock; a reader never
+//! sends to its own worker; each worker's sends are ordered by its own send lock, taken
+//! before the state lock and never while waiting for it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, ItemOutcome, parse};
+use multiproc_process::{ExitStatus, monotonic_ns};
+
+use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
+use crate::error::TaskError;
+
+/// Batches in flight per worker: one running, one queued behind it, so a worker never
+/// waits for the parent between batches.
+const WINDOW: usize = 2;
+/// Chunks at most this big (frame bytes) are merged with their neighbours at dispatch.
+const SMALL_FRAME: usize = 4096;
+/// A merged batch holds at most this many items and bytes.
+const MERGE_ITEMS: usize = 512;
+const MERGE_BYTES: usize = 64 * 1024;
+/// Consecutive failed starts (or initializations) before the pool is declared broken.
+const MAX_START_FAILURES: u32 = 3;
+/// A task whose worker died this many times while it was queued behind the culprit
+/// fails instead of being sent again.
+const MAX_ATTEMPTS: u8 = 3;
+
+/// Where a job's results go: implemented by the typed edges.
+pub(crate) trait Sink: Send + Sync {
+    /// Delivers outcomes of items of this job (index within the job). Called with no
+    /// scheduler lock held, from reader threads or the submitting thread.
+    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>);
+}
+
+/// One submission: a function and where its results go.
+pub(crate) struct Job {
+    pub func: FnId,
+    pub sink: Arc<dyn Sink>,
+}
+
+/// Which job items a chunk holds, in frame order.
+enum Items {
+    Range {
+        job: Arc<Job>,
+        start: usize,
+        len: usize,
+    },
+    Mixed(Vec<(Arc<Job>, usize)>),
+}
+
+impl Items {
+    fn len(&self) -> usize {
+        match self {
+            Items::Range { len, .. } => *len,
+            Items::Mixed(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> (&Arc<Job>, usize) {
+        match self {
+            Items::Range { job, start, .. } => (job, start + i),
+            Items::Mixed(v) => (&v[i].0, v[i].1),
+        }
+    }
+
+    fn func(&self) -> Option<FnId> {
+        match self {
+            Items::Range { job, .. } => Some(job.func),
+            Items::Mixed(v) => v.first().map(|(j, _)| j.func),
+        }
+    }
+}
+
+/// A queued chunk: encoded items of one function, as a ready task frame.
+pub(crate) struct Chunk {
+    items: Items,
+    frame: Arc<Vec<u8>>,
+    attempts: u8,
+}
+
+impl Chunk {
+    /// A chunk of items `start..start + len` of `job`, already framed.
+    pub(crate) fn range(job: Arc<Job>, start: usize, len: usize, frame: Vec<u8>) -> Chunk {
+        Chunk {
+            items: Items::Range { job, start, len },
+            frame: Arc::new(frame),
+            attempts: 0,
+        }
+    }
+
+    /// A chunk of arbitrary items (the indices listed, in frame order).
+    pub(crate) fn listed(job: &Arc<Job>, indices: Vec<usize>, frame: Vec<u8>) -> Chunk {
+        let items = Items::Mixed(indices.into_iter().map(|i| (Arc::clone(job), i)).collect());
+        Chunk {
+            items,
+            frame: Arc::new(frame),
+            attempts: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Batches a worker holds, oldest first, with the sequence number of their first item.
+struct InFlight {
+    chunks: Vec<Chunk>,
+    first_seq: u64,
+    len: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    tx: Option<Arc<dyn FrameSender>>,
+    control: Option<Arc<dyn WorkerControl>>,
+    in_flight: VecDeque<InFlight>,
+    /// Items sent to this worker incarnation.
+    next_seq: u64,
+    /// Items this incarnation may still take (max_tasks_per_child).
+    quota: Option<u64>,
+    /// Told to stop after its last batch (recycling).
+    retiring: bool,
+    /// The watchdog killed this worker for running item `seq` too long.
+    timed_out: Option<u64>,
+}
+
+impl Slot {
+    fn ready(&self) -> bool {
+        self.tx.is_some() && !self.retiring
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Chunk>,
+    slots: Vec<Slot>,
+    /// Items submitted and not yet delivered.
+    outstanding: usize,
+    closed: bool,
+    terminated: bool,
+    shutting_down: bool,
+    broken: Option<TaskError>,
+    start_failures: u32,
+    /// The dispatcher has work to look at.
+    wake_dispatcher: bool,
+}
+
+/// Pool settings the scheduler needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub processes: usize,
+    pub initializer: Option<(FnId, Vec<u8>)>,
+    pub max_tasks_per_child: Option<u64>,
+    pub timeout: Option<Duration>,
+}
+
+/// The shared core of a pool.
+pub(crate) struct Core {
+    state: Mutex<State>,
+    /// Dispatcher, watchdog and `join` wait here.
+    changed: Condvar,
+    send_locks: Vec<Mutex<()>>,
+    backend: Box<dyn Backend>,
+    settings: Settings,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_batch: AtomicU64,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        write!(
+            f,
+            "Core {{ processes: {}, queued: {}, outstanding: {}, closed: {}, terminated: {} }}",
+            self.settings.processes,
+            st.queue.len(),
+            st.outstanding,
+            st.closed,
+            st.terminated
+        )
+    }
+}
+
+/// Fails `items` of a chunk with errors made by `error`.
+fn fail_items(
+    items: &Items,
+    positions: impl Iterator<Item = usize>,
+    error: &dyn Fn() -> TaskError,
+) {
+    for pos in positions {
+        let (job, index) = items.get(pos);
+        job.sink
+            .deliver(&mut std::iter::once((index, Err(error()))));
+    }
+}
+
+impl Core {
+    /// Starts the pool's threads; workers start in parallel on their reader threads.
+    pub(crate) fn start(backend: Box<dyn Backend>, settings: Settings) -> Arc<Core> {
+        let n = settings.processes;
+        let core = Arc::new(Core {
+            state: Mutex::new(State {
+                slots: (0..n).map(|_| Slot::default()).collect(),
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            send_locks: (0..n).map(|_| Mutex::new(())).collect(),
+            backend,
+            settings,
+            threads: Mutex::new(Vec::new()),
+            next_batch: AtomicU64::new(1),
+        });
+        let mut threads = Vec::new();
+        for index in 0..n {
+            let c = Arc::clone(&core);
+            threads.push(spawn_thread(
+                format!("multiproc-pool-reader-{index}"),
+                move || c.reader(index),
+            ));
+        }
+        let c = Arc::clone(&core);
+        threads.push(spawn_thread("multiproc-pool-dispatch".into(), move || {
+            c.dispatcher()
+        }));
+        if core.settings.timeout.is_some() {
+            let c = Arc::clone(&core);
+            threads.push(spawn_thread("multiproc-pool-watchdog".into(), move || {
+                c.watchdog()
+            }));
+        }
+        *core.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+        core
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh batch id.
+    pub(crate) fn batch_id(&self) -> u64 {
+        self.next_batch.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of worker slots.
+    pub(crate) fn processes(&self) -> usize {
+        self.settings.processes
+    }
+
+    /// Whether new work is refused.
+    pub(crate) fn accepting(&self) -> bool {
+        let st = self.lock();
+        !st.closed && !st.terminated
+    }
+
+    /// Enqueues chunks holding `items` items in all and dispatches what fits.
+    ///
+    /// Items of a broken or terminated pool fail at once.
+    pub(crate) fn submit(&self, chunks: Vec<Chunk>) {
+        let failed: Option<(Vec<Chunk>, TaskError)> = {
+            let mut st = self.lock();
+            let n: usize = chunks.iter().map(Chunk::len).sum();
+            if let Some(err) = st.broken.clone() {
+                Some((chunks, err))
+            } else if st.terminated {
+                Some((chunks, TaskError::Cancelled))
+            } else {
+                st.outstanding += n;
+                st.queue.extend(chunks);
+                None
+            }
+        };
+        match failed {
+            Some((chunks, err)) => {
+                for c in &chunks {
+                    fail_items(&c.items, 0..c.len(), &|| err.clone());
+                }
+            }
+            None => self.pump(),
+        }
+    }
+
+    /// Counts items delivered outside the scheduler (an argument that failed to encode)
+    /// as neither submitted nor outstanding: nothing to do; kept for symmetry with `submit`.
+    ///
+    /// Sends queued chunks to workers with room, from this thread.
+    fn pump(&self) {
+        let n = self.settings.processes;
+        for index in 0..n {
+            let Ok(_send) = self.send_locks[index].try_lock() else {
+                // Someone is sending to it; they loop until it is full or the queue empty.
+                continue;
+            };
+            while let Some((tx, frame, shutdown)) = self.take_work(index) {
+                if tx.send(&frame).is_err() {
+                    break; // the reader sees the loss and requeues
+                }
+                if shutdown {
+                    let mut fb = FrameBuf::new();
+                    let _ = tx.send(fb.control(&Control::Shutdown));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Pops the next batch for worker `index` if it has room: registers it in flight and
+    /// returns what to send (and whether to retire the worker after it).
+    fn take_work(&self, index: usize) -> Option<(Arc<dyn FrameSender>, Arc<Vec<u8>>, bool)> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let slot = &mut st.slots[index];
+        if !slot.ready() || slot.in_flight.len() >= WINDOW || st.queue.is_empty() {
+            return None;
+        }
+        let mut chunks = vec![st.queue.pop_front()?];
+        // Recycling: never hand a worker more items than it may still run.
+        if let Some(quota) = slot.quota {
+            let quota = quota.max(1) as usize;
+            if chunks[0].len() > quota {
+                let (head, tail) = split_chunk(chunks.remove(0), quota, self.batch_id());
+                st.queue.push_front(tail);
+                chunks.push(head);
+            }
+        }
+        let func = chunks[0].items.func();
+        let mut items = chunks[0].len();
+        let mut bytes = chunks[0].frame.len();
+        if bytes <= SMALL_FRAME {
+            while let Some(next) = st.queue.front() {
+                let fits = next.frame.len() <= SMALL_FRAME
+                    && next.items.func() == func
+                    && items + next.len() <= MERGE_ITEMS
+                    && bytes + next.frame.len() <= MERGE_BYTES
+                    && slot.quota.is_none_or(|q| (items + next.len()) as u64 <= q);
+                if !fits {
+                    break;
+                }
+                let next = st.queue.pop_front().expect("front exists");
+                items += next.len();
+                bytes += next.frame.len();
+                chunks.push(next);
+            }
+        }
+        let frame = if chunks.len() == 1 {
+            Arc::clone(&chunks[0].frame)
+        } else {
+            Arc::new(merge_frames(&chunks, self.batch_id()))
+        };
+        let first_seq = slot.next_seq;
+        slot.next_seq += items as u64;
+        let mut shutdown = false;
+        if let Some(q) = &mut slot.quota {
+            *q = q.saturating_sub(items as u64);
+            if *q == 0 {
+                slot.retiring = true;
+                shutdown = true;
+            }
+        }
+        slot.in_flight.push_back(InFlight {
+            chunks,
+            first_seq,
+            len: items,
+        });
+        let tx = Arc::clone(slot.tx.as_ref().expect("a ready slot has a sender"));
+        Some((tx, frame, shutdown))
+    }
+
+    /// The dispatcher thread: refills windows after results free them.
+    fn dispatcher(&self) {
+        loop {
+            {
+                let mut st = self.lock();
+                while !st.wake_dispatcher && !st.shutting_down {
+                    st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                if st.shutting_down {
+                    return;
+                }
+                st.wake_dispatcher = false;
+            }
+            self.pump();
+        }
+    }
+
+    fn wake(&self, st: &mut State) {
+        if !st.queue.is_empty() {
+            st.wake_dispatcher = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// A worker's reader thread: start it, read its results, handle its death, replace it.
+    fn reader(&self, index: usize) {
+        let Some(mut link) = self.start_worker(index) else {
+            return;
+        };
+        loop {
+            match link.rx.recv() {
+                Ok(msg) => {
+                    if !self.on_frame(index, &msg) {
+                        // A frame we cannot account for: the worker is not trustworthy.
+                        link.control.kill();
+                    }
+                }
+                Err(Lost) => {
+                    if !self.on_lost(index, &link) {
+                        return;
+                    }
+                    match self.start_worker(index) {
+                        Some(next) => link = next,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles a result frame; false if it does not match what the worker holds.
+    fn on_frame(&self, index: usize, msg: &[u8]) -> bool {
+        let Ok(Frame::Results(results)) = parse(msg) else {
+            return false;
+        };
+        let batch = {
+            let mut st = self.lock();
+            match st.slots[index].in_flight.front() {
+                Some(b) if b.len == results.len() => st.slots[index].in_flight.pop_front(),
+                // After terminate the batch was failed already: ignore.
+                None if st.terminated => return true,
+                _ => return false,
+            }
+        };
+        let Some(batch) = batch else { return true };
+        let mut pos = 0;
+        for chunk in &batch.chunks {
+            let base = pos;
+            match &chunk.items {
+                Items::Range { job, start, len } => {
+                    let mut it = (0..*len).map(|i| {
+                        let outcome = match results.item(base + i) {
+                            ItemOutcome::Value(bytes) => Ok(bytes),
+                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
+                        };
+                        (start + i, outcome)
+                    });
+                    job.sink.deliver(&mut it);
+                }
+                Items::Mixed(list) => {
+                    for (i, (job, index)) in list.iter().enumerate() {
+                        let outcome = match results.item(base + i) {
+                            ItemOutcome::Value(bytes) => Ok(bytes),
+                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
+                        };
+                        job.sink.deliver(&mut std::iter::once((*index, outcome)));
+                    }
+                }
+            }
+            pos += chunk.len();
+        }
+        let mut st = self.lock();
+        st.outstanding -= batch.len;
+        st.start_failures = 0;
+        self.wake(&mut st);
+        true
+    }
+
+    /// Handles a lost worker: fails the item it was running, requeues the rest. Returns
+    /// whether to start a replacement.
+    fn on_lost(&self, index: usize, link: &WorkerLink) -> bool {
+        link.control.kill();
+        let status = link.control.wait();
+        let progress = link.control.progress();
+        let worker = link.control.describe();
+        let (batches, timed_out, terminated, stop) = {
+            let mut st = self.lock();
+            let slot = &mut st.slots[index];
+            slot.tx = None;
+            slot.control = None;
+            let batches: Vec<InFlight> = slot.in_flight.drain(..).collect();
+            let timed_out = slot.timed_out.take();
+            let stop = st.terminated || st.shutting_down;
+            (batches, timed_out, st.terminated, stop)
+        };
+        if terminated {
+            return false; // terminate() failed everything already
+        }
+        let culprit = (progress.started > progress.finished).then(|| progress.started - 1);
+        let mut requeue = Vec::new();
+        let mut failed = 0;
+        for batch in batches {
+            let mut seq = batch.first_seq;
+            for chunk in batch.chunks {
+                let mut keep = Vec::new();
+                for pos in 0..chunk.len() {
+                    if Some(seq) == culprit || chunk.attempts + 1 >= MAX_ATTEMPTS {
+                        let err = match (timed_out, self.settings.timeout) {
+                            (Some(_), Some(after)) if Some(seq) == culprit => TaskError::TimedOut {
+                                worker: worker.clone(),
+                                after,
+                            },
+                            _ => TaskError::WorkerDied {
+                                worker: worker.clone(),
+                                status,
+                            },
+                        };
+                        fail_items(&chunk.items, std::iter::once(pos), &|| err.clone());
+                        failed += 1;
+                    } else {
+                        keep.push(pos);
+                    }
+                    seq += 1;
+                }
+                if !keep.is_empty() {
+                    let mut c = subset_chunk(&chunk, &keep, self.batch_id());
+                    c.attempts = chunk.attempts + 1;
+                    requeue.push(c);
+                }
+            }
+        }
+        let mut st = self.lock();
+        st.outstanding -= failed;
+        for c in requeue.into_iter().rev() {
+            st.queue.push_front(c);
+        }
+        self.wake(&mut st);
+        !stop
+    }
+
+    /// Starts (and initializes) the worker for slot `index`, retrying a bounded number of
+    /// times; on giving up, marks the pool broken and fails all queued work.
+    fn start_worker(&self, index: usize) -> Option<WorkerLink> {
+        loop {
+            {
+                let st = self.lock();
+                if st.terminated || st.shutting_down || st.broken.is_some() {
+                    return None;
+                }
+            }
+            let error = match self.backend.start(index, self.settings.timeout.is_some()) {
+                Ok(mut link) => match self.initialize(&mut link) {
+                    Ok(()) => {
+                        let mut st = self.lock();
+                        if st.terminated || st.shutting_down {
+                            drop(st);
+                            link.control.kill();
+                            link.control.wait();
+                            return None;
+                        }
+                        let slot = &mut st.slots[index];
+                        slot.tx = Some(Arc::clone(&link.tx));
+                        slot.control = Some(Arc::clone(&link.control));
+                        slot.next_seq = 0;
+                        slot.quota = self.settings.max_tasks_per_child;
+                        slot.retiring = false;
+                        st.wake_dispatcher = true;
+                        self.changed.notify_all();
+                        drop(st);
+                        self.pump();
+                        return Some(link);
+                    }
+                    Err(e) => {
+                        link.control.kill();
+                        link.control.wait();
+                        e
+                    }
+                },
+                Err(e) => TaskError::StartFailed(e),
+            };
+            let mut st = self.lock();
+            st.start_failures += 1;
+            if st.start_failures >= MAX_START_FAILURES {
+                self.break_pool(st, error);
+                return None;
+            }
+        }
+    }
+
+    /// Runs the initializer on a fresh worker.
+    fn initialize(&self, link: &mut WorkerLink) -> Result<(), TaskError> {
+        let Some((func, args)) = &self.settings.initializer else {
+            return Ok(());
+        };
+        let mut fb = FrameBuf::new();
+        let msg = Control::Initialize {
+            func: *func,
+            args: args.clone().into(),
+        };
+        let died = |link: &WorkerLink| {
+            let status = link.control.wait();
+            TaskError::InitializerFailed(match status {
+                Some(s) => format!("the worker exited during initialization with code {s}"),
+                None => "the worker exited during initialization".into(),
+            })
+        };
+        if link.tx.send(fb.control(&msg)).is_err() {
+            return Err(died(link));
+        }
+        match link.rx.recv() {
+            Ok(reply) => match parse(&reply) {
+                Ok(Frame::Control(Control::Initialized)) => Ok(()),
+                Ok(Frame::Control(Control::InitFailed(f))) => {
+                    Err(TaskError::InitializerFailed(f.to_string()))
+                }
+                _ => Err(TaskError::InitializerFailed("unexpected reply".into())),
+            },
+            Err(Lost) => Err(died(link)),
+        }
+    }
+
+    /// Marks the pool broken: every queued item and every later submission fails with
+    /// `error`.
+    fn break_pool(&self, mut st: MutexGuard<'_, State>, error: TaskError) {
+        st.broken = Some(error.clone());
+        let queued: Vec<Chunk> = st.queue.drain(..).collect();
+        let n: usize = queued.iter().map(Chunk::len).sum();
+        st.outstanding -= n;
+        self.changed.notify_all();
+        drop(st);
+        for c in &queued {
+            fail_items(&c.items, 0..c.len(), &|| error.clone());
+        }
+    }
+
+    /// The watchdog: kills a worker whose current item ran past the timeout.
+    fn watchdog(&self) {
+        let Some(timeout) = self.settings.timeout else {
+            return;
+        };
+        let limit = timeout.as_nanos() as u64;
+        let poll = (timeout / 8).clamp(Duration::from_millis(1), Duration::from_millis(20));
+        let mut st = self.lock();
+        loop {
+            if st.terminated || st.shutting_down {
+                return;
+            }
+            let now = monotonic_ns();
+            let mut busy = false;
+            let mut to_kill = Vec::new();
+            for slot in &mut st.slots {
+                let (Some(control), false) = (&slot.control, slot.in_flight.is_empty()) else {
+                    continue;
+                };
+                busy = true;
+                let p = control.progress();
+                if p.started > p.finished
+                    && p.started_at_ns != 0
+                    && now.saturating_sub(p.started_at_ns) >= limit
+                    && slot.timed_out.is_none()
+                {
+                    slot.timed_out = Some(p.started - 1);
+                    to_kill.push(Arc::clone(control));
+                }
+            }
+            drop(st);
+            for c in to_kill {
+                c.kill();
+            }
+            st = self.lock();
+            st = if busy {
+                self.changed
+                    .wait_timeout(st, poll)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            } else {
+                self.changed.wait(st).unwrap_or_else(|e| e.into_inner())
+            };
+        }
+    }
+
+    /// Stops taking work (`close`).
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Fails every queued and running item as cancelled and kills the workers.
+    pub(crate) fn terminate(&self) {
+        let (queued, running, controls) = {
+            let mut st = self.lock();
+            if st.terminated {
+                return;
+            }
+            st.terminated = true;
+            st.closed = true;
+            let queued: Vec<Chunk> = st.queue.drain(..).collect();
+            let mut running = Vec::new();
+            let mut controls = Vec::new();
+            for slot in &mut st.slots {
+                running.extend(slot.in_flight.drain(..));
+                controls.extend(slot.control.clone());
+            }
+            st.outstanding = 0;
+            self.changed.notify_all();
+            (queued, running, controls)
+        };
+        for c in &controls {
+            c.kill();
+        }
+        for c in queued
+            .iter()
+            .chain(running.iter().flat_map(|b| b.chunks.iter()))
+        {
+            fail_items(&c.items, 0..c.len(), &|| TaskError::Cancelled);
+        }
+    }
+
+    /// Waits until all submitted work is delivered (after `close`), then stops the
+    /// workers and the pool's threads. After `terminate`, only reaps.
+    pub(crate) fn join(&self) {
+        let senders = {
+            let mut st = self.lock();
+            while st.outstanding > 0 && !st.terminated {
+                st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            st.shutting_down = true;
+            self.changed.notify_all();
+            st.slots
+                .iter()
+                .map(|s| (s.tx.clone(), s.control.clone()))
+                .collect::<Vec<_>>()
+        };
+        let mut fb = FrameBuf::new();
+        let shutdown = fb.control(&Control::Shutdown).to_vec();
+        for (index, (tx, control)) in senders.into_iter().enumerate() {
+            let _send = self.send_locks[index]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match tx {
+                Some(tx) if tx.send(&shutdown).is_ok() => {}
+                _ => {
+                    if let Some(c) = control {
+                        c.kill();
+                    }
+                }
+            }
+        }
+        let threads: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Stops accepting work if not yet done, and marks this as shut down.
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.lock().terminated
+    }
+
+    /// Exit statuses are not kept; exposed for tests of the failure rules.
+    #[cfg(test)]
+    pub(crate) fn outstanding(&self) -> usize {
+        self.lock().outstanding
+    }
+}
+
+fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .expect("cannot start a pool thread")
+}
+
+/// Builds one task frame from several small chunks of the same function.
+fn merge_frames(chunks: &[Chunk], batch: u64) -> Vec<u8> {
+    let mut fb = FrameBuf::new();
+    let func = chunks[0].items.func().expect("a chunk has items");
+    fb.begin_tasks(batch, func);
+    for c in chunks {
+        if let Ok(Frame::Tasks(t)) = parse(&c.frame) {
+            for item in t.iter() {
+                fb.push_raw(item);
+            }
+        }
+    }
+    fb.finish_vec()
+}
+
+/// The items at `positions` of `chunk`, as a new chunk.
+fn subset_chunk(chunk: &Chunk, positions: &[usize], batch: u64) -> Chunk {
+    let mut fb = FrameBuf::new();
+    let func = chunk.items.func().expect("a chunk has items");
+    fb.begin_tasks(batch, func);
+    let mut list = Vec::with_capacity(positions.len());
+    if let Ok(Frame::Tasks(t)) = parse(&chunk.frame) {
+        for &p in positions {
+            fb.push_raw(t.item(p));
+            let (job, index) = chunk.items.get(p);
+            list.push((Arc::clone(job), index));
+        }
+    }
+    Chunk {
+        items: Items::Mixed(list),
+        frame: Arc::new(fb.finish_vec()),
+        attempts: chunk.attempts,
+    }
+}
+
+/// Splits a chunk after `at` items.
+fn split_chunk(chunk: Chunk, at: usize, batch: u64) -> (Chunk, Chunk) {
+    let n = chunk.len();
+    let head: Vec<usize> = (0..at).collect();
+    let tail: Vec<usize> = (at..n).collect();
+    (
+        subset_chunk(&chunk, &head, batch),
+        subset_chunk(&chunk, &tail, batch + 1 + (1 << 62)),
+    )
+}
+
+/// The exit status type, re-exported for the failure messages.
+#[allow(dead_code)]
+type _Status = ExitStatus;

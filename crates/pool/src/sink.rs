@@ -1,0 +1,296 @@
+//! The typed edge of results: sinks that decode a job's results as they arrive —
+//! [`Collect`] for `map`/`apply` (one value when all are in) and [`Stream`] for `imap`.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use multiproc_codec::{What, decode};
+use serde::de::DeserializeOwned;
+
+use crate::error::TaskError;
+use crate::scheduler::Sink;
+
+fn decode_outcome<R: DeserializeOwned>(outcome: Result<&[u8], TaskError>) -> Result<R, TaskError> {
+    outcome.and_then(|bytes| decode(bytes, What::Result).map_err(TaskError::Decode))
+}
+
+/// Turns the per-item results of a job into its one outcome.
+pub(crate) type Finish<R, T> = fn(Vec<Option<R>>, Vec<(usize, TaskError)>) -> Result<T, TaskError>;
+
+/// All values in order, or the failure of the lowest index.
+pub(crate) fn all_or_first_error<R>(
+    values: Vec<Option<R>>,
+    mut errors: Vec<(usize, TaskError)>,
+) -> Result<Vec<R>, TaskError> {
+    if !errors.is_empty() {
+        errors.sort_by_key(|(i, _)| *i);
+        return Err(errors.swap_remove(0).1);
+    }
+    Ok(values
+        .into_iter()
+        .map(|v| v.expect("every item delivered"))
+        .collect())
+}
+
+/// Every item's own outcome, in order.
+pub(crate) fn each<R>(
+    values: Vec<Option<R>>,
+    errors: Vec<(usize, TaskError)>,
+) -> Result<Vec<Result<R, TaskError>>, TaskError> {
+    let mut out: Vec<Result<R, TaskError>> = values
+        .into_iter()
+        .map(|v| v.ok_or(TaskError::Cancelled))
+        .collect();
+    for (i, e) in errors {
+        out[i] = Err(e);
+    }
+    Ok(out)
+}
+
+/// The single value of a one-item job.
+pub(crate) fn single<R>(
+    values: Vec<Option<R>>,
+    errors: Vec<(usize, TaskError)>,
+) -> Result<R, TaskError> {
+    all_or_first_error(values, errors).map(|mut v| v.pop().expect("one item"))
+}
+
+type Callback<T> = Box<dyn FnOnce(&T) + Send>;
+
+struct Collected<R, T> {
+    values: Vec<Option<R>>,
+    errors: Vec<(usize, TaskError)>,
+    remaining: usize,
+    outcome: Option<Result<T, TaskError>>,
+    taken: bool,
+    on_success: Vec<Callback<T>>,
+    on_error: Vec<Callback<TaskError>>,
+}
+
+/// Collects a job's results; when the last arrives, computes the job's outcome, runs the
+/// callbacks, then wakes the waiters.
+pub(crate) struct Collect<R, T> {
+    state: Mutex<Collected<R, T>>,
+    ready: Condvar,
+    finish: Finish<R, T>,
+}
+
+fn run_callback<V>(cb: Box<dyn FnOnce(&V) + Send>, value: &V) {
+    // A panicking callback must not stop the others or poison the pool's threads.
+    if catch_unwind(AssertUnwindSafe(|| cb(value))).is_err() {
+        eprintln!("multiproc: a result callback panicked");
+    }
+}
+
+impl<R, T> Collect<R, T> {
+    pub(crate) fn new(len: usize, finish: Finish<R, T>) -> Collect<R, T> {
+        let c = Collect {
+            state: Mutex::new(Collected {
+                values: (0..len).map(|_| None).collect(),
+                errors: Vec::new(),
+                remaining: len,
+                outcome: None,
+                taken: false,
+                on_success: Vec::new(),
+                on_error: Vec::new(),
+            }),
+            ready: Condvar::new(),
+            finish,
+        };
+        if len == 0 {
+            let mut st = c.lock();
+            c.complete(&mut st);
+        }
+        c
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Collected<R, T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn complete(&self, st: &mut Collected<R, T>) {
+        let values = std::mem::take(&mut st.values);
+        let errors = std::mem::take(&mut st.errors);
+        let outcome = (self.finish)(values, errors);
+        match &outcome {
+            Ok(v) => st.on_success.drain(..).for_each(|cb| run_callback(cb, v)),
+            Err(e) => st.on_error.drain(..).for_each(|cb| run_callback(cb, e)),
+        }
+        st.on_success.clear();
+        st.on_error.clear();
+        st.outcome = Some(outcome);
+        self.ready.notify_all();
+    }
+
+    /// Records an outcome computed at the edge (an argument that failed to encode).
+    pub(crate) fn fail(&self, index: usize, error: TaskError) {
+        let mut st = self.lock();
+        st.errors.push((index, error));
+        st.remaining -= 1;
+        if st.remaining == 0 {
+            self.complete(&mut st);
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.lock().outcome.is_some()
+    }
+
+    /// Whether the job succeeded, once ready.
+    pub(crate) fn successful(&self) -> Option<bool> {
+        self.lock().outcome.as_ref().map(Result::is_ok)
+    }
+
+    /// Waits until ready or `deadline`; true if ready.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut st = self.lock();
+        while st.outcome.is_none() && !st.taken {
+            match deadline {
+                None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    st = self
+                        .ready
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    /// Takes the outcome (once ready); `None` if an earlier call took it.
+    pub(crate) fn take(&self) -> Option<Result<T, TaskError>> {
+        let mut st = self.lock();
+        let out = st.outcome.take();
+        if out.is_some() {
+            st.taken = true;
+        }
+        out
+    }
+
+    pub(crate) fn on_success(&self, cb: Callback<T>) {
+        let mut st = self.lock();
+        match &st.outcome {
+            Some(Ok(v)) => run_callback(cb, v),
+            Some(Err(_)) => {}
+            None if !st.taken => st.on_success.push(cb),
+            None => {}
+        }
+    }
+
+    pub(crate) fn on_error(&self, cb: Callback<TaskError>) {
+        let mut st = self.lock();
+        match &st.outcome {
+            Some(Err(e)) => run_callback(cb, e),
+            Some(Ok(_)) => {}
+            None if !st.taken => st.on_error.push(cb),
+            None => {}
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
+    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
+        let mut st = self.lock();
+        let mut n = 0;
+        for (index, outcome) in outcomes {
+            match decode_outcome::<R>(outcome) {
+                Ok(v) => st.values[index] = Some(v),
+                Err(e) => st.errors.push((index, e)),
+            }
+            n += 1;
+        }
+        st.remaining -= n;
+        if st.remaining == 0 && n > 0 {
+            self.complete(&mut st);
+        }
+    }
+}
+
+struct Streamed<R> {
+    /// Ordered: slot `i` holds item `base + i`. Unordered: arrival order.
+    items: VecDeque<Option<Result<R, TaskError>>>,
+    base: usize,
+}
+
+/// Buffers a lazy job's results until the iterator takes them.
+pub(crate) struct Stream<R> {
+    state: Mutex<Streamed<R>>,
+    ready: Condvar,
+    ordered: bool,
+}
+
+impl<R> Stream<R> {
+    pub(crate) fn new(ordered: bool) -> Stream<R> {
+        Stream {
+            state: Mutex::new(Streamed {
+                items: VecDeque::new(),
+                base: 0,
+            }),
+            ready: Condvar::new(),
+            ordered,
+        }
+    }
+
+    fn put(&self, st: &mut Streamed<R>, index: usize, value: Result<R, TaskError>) {
+        if self.ordered {
+            let at = index - st.base;
+            if st.items.len() <= at {
+                st.items.resize_with(at + 1, || None);
+            }
+            st.items[at] = Some(value);
+        } else {
+            st.items.push_back(Some(value));
+        }
+    }
+
+    /// Records an outcome computed at the edge (an argument that failed to encode).
+    pub(crate) fn fail(&self, index: usize, error: TaskError) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.put(&mut st, index, Err(error));
+        self.ready.notify_all();
+    }
+
+    /// The next result (in order, or as completed), waiting until `deadline`.
+    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if matches!(st.items.front(), Some(Some(_))) {
+                st.base += 1;
+                return st.items.pop_front().flatten();
+            }
+            match deadline {
+                None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    st = self
+                        .ready
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send> Sink for Stream<R> {
+    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for (index, outcome) in outcomes {
+            let value = decode_outcome::<R>(outcome);
+            self.put(&mut st, index, value);
+        }
+        self.ready.notify_all();
+    }
+}

@@ -1,0 +1,105 @@
+//! The worker bootstrap: how a freshly started child finds out it is a worker and never
+//! runs the user's `main`.
+//!
+//! A spawned child carries a marker in its environment (`MULTIPROC_WORKER`: role, the
+//! parent's pid, and the one-shot server to connect to). A hook placed in `.init_array`
+//! runs before `main` in every binary that can start a process (the code that starts
+//! one references it, so the linker cannot leave it out), sees the marker, removes it,
+//! and enters the worker; it never returns. [`bootstrap`] does the same for the rare
+//! binary where the hook cannot run. A process that carries the marker but reaches a
+//! process-starting call anyway refuses at once, with a message saying what to add: one
+//! failed child, never a fork bomb.
+
+use crate::{forkserver, sys, worker};
+
+/// The environment variable that marks a spawned worker.
+pub(crate) const MARKER: &str = "MULTIPROC_WORKER";
+/// Set (by tests) to make the hook do nothing, as if it had not been linked.
+const HOOK_OFF: &str = "MULTIPROC_TEST_DISABLE_BOOTSTRAP_HOOK";
+const VERSION: &str = "1";
+
+/// What a spawned child is to become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A process or pool worker: connects back and waits for its boot message.
+    Worker,
+    /// The fork server.
+    ForkServer,
+}
+
+/// The marker value for a child of this process.
+pub(crate) fn marker(role: Role, server: &str) -> String {
+    let role = match role {
+        Role::Worker => "worker",
+        Role::ForkServer => "forkserver",
+    };
+    format!("{VERSION}:{role}:{}:{server}", std::process::id())
+}
+
+pub(crate) fn before_main() {
+    if std::env::var_os(HOOK_OFF).is_none() {
+        enter_if_worker();
+    }
+}
+
+/// Enters the worker if this process was started as one; otherwise returns at once.
+///
+/// Every binary that starts processes through multiproc runs this automatically before
+/// `main`; calling it as the first line of `main` is only needed where life-before-main
+/// hooks do not run. It is cheap and harmless to call in a normal process.
+///
+/// ```
+/// fn main() {
+///     multiproc::bootstrap(); // optional: a no-op unless this process is a worker
+///     // ...
+/// }
+/// # main();
+/// ```
+pub fn bootstrap() {
+    enter_if_worker();
+}
+
+fn enter_if_worker() {
+    let Some(value) = std::env::var_os(MARKER) else {
+        return;
+    };
+    // Before `main` (or as its first line) this is the only thread.
+    sys::remove_env(MARKER);
+    let value = value.to_string_lossy().into_owned();
+    let mut parts = value.splitn(4, ':');
+    let (version, role, parent, server) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let parent: Option<u32> = parent.and_then(|p| p.parse().ok());
+    let (Some(VERSION), Some(parent), Some(server)) = (version, parent, server) else {
+        eprintln!("multiproc: malformed {MARKER} value {value:?}; not starting a worker");
+        sys::exit_now(70);
+    };
+    if parent != sys::parent_pid() {
+        eprintln!(
+            "multiproc: {MARKER} names parent {parent}, but this process's parent is {}; refusing to start a worker",
+            sys::parent_pid()
+        );
+        sys::exit_now(70);
+    }
+    match role {
+        Some("worker") => worker::connect_and_run(server),
+        Some("forkserver") => forkserver::connect_and_serve(server),
+        _ => {
+            eprintln!("multiproc: unknown worker role in {MARKER}={value:?}");
+            sys::exit_now(70);
+        }
+    }
+}
+
+/// The fork-bomb guard: a process that was started as a worker but is about to start a
+/// process of its own from user code never reached the bootstrap. Stop here, loudly.
+pub(crate) fn guard() {
+    if std::env::var_os(MARKER).is_some() {
+        eprintln!(
+            "multiproc: this process was started as a worker ({MARKER} is set) but never reached \
+             the worker bootstrap, so it ran the program's `main` instead.\n\
+             multiproc: add `multiproc::bootstrap();` as the first line of `main` \
+             (or make sure the binary links multiproc's start-up hook). Refusing to start more processes."
+        );
+        sys::exit_now(70);
+    }
+}

@@ -1,0 +1,159 @@
+//! Typed errors: starting a child, and the life of a [`Process`](crate::Process).
+
+use std::fmt;
+use std::io;
+
+use multiproc_codec::{BinaryFingerprint, CodecError, PanicInfo, RemoteFailure};
+
+use crate::exit::ExitStatus;
+
+/// A child process could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Creating channels, forking or executing failed.
+    Io(io::Error),
+    /// The child exited before it finished starting (it printed why on its stderr).
+    DiedDuringStartup(ExitStatus),
+    /// The child runs a different binary than the parent: it called nothing.
+    BinaryMismatch {
+        /// This process's binary.
+        parent: BinaryFingerprint,
+        /// The child's binary.
+        child: BinaryFingerprint,
+    },
+    /// A daemonic process may not start children (as in Python).
+    Daemonic,
+    /// The fork server failed to fork.
+    ForkServer(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Io(e) => write!(f, "cannot start a child process: {e}"),
+            StartError::DiedDuringStartup(s) => {
+                write!(
+                    f,
+                    "the child process exited during start-up with status {s}"
+                )
+            }
+            StartError::BinaryMismatch { parent, child } => write!(
+                f,
+                "the child runs a different binary (fingerprint {child}) than its parent ({parent}); nothing was called"
+            ),
+            StartError::Daemonic => {
+                f.write_str("daemonic processes are not allowed to have children")
+            }
+            StartError::ForkServer(e) => write!(f, "the fork server could not fork: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for StartError {
+    fn from(e: io::Error) -> StartError {
+        StartError::Io(e)
+    }
+}
+
+impl From<multiproc_ipc::IpcError> for StartError {
+    fn from(e: multiproc_ipc::IpcError) -> StartError {
+        StartError::Io(io::Error::other(e))
+    }
+}
+
+/// What can go wrong with a [`Process`](crate::Process): misuse in Python's terms, a
+/// failed start, or how the target ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// `join`, `terminate`, ... before `start`.
+    NotStarted,
+    /// `start` called twice. Python: "cannot start a process twice".
+    AlreadyStarted,
+    /// The process object was closed. Python: "process object is closed".
+    Closed,
+    /// `close` while the child runs. Python: "Cannot close a process while it is still running".
+    StillRunning,
+    /// `join` after the result was already taken by an earlier `join`.
+    AlreadyJoined,
+    /// The child could not be started.
+    Start(StartError),
+    /// The argument could not be encoded (nothing was started).
+    Encode(CodecError),
+    /// The result arrived but could not be decoded.
+    Decode(CodecError),
+    /// The target panicked: message, location and backtrace from the child. The child
+    /// exited with code 1.
+    Panicked(PanicInfo),
+    /// The child could not run the target (an argument it could not decode, a result it
+    /// could not encode, a function identity it rejected).
+    Failed(RemoteFailure),
+    /// The child ended without delivering a result: it exited with a code or a signal
+    /// killed it.
+    Exited(ExitStatus),
+}
+
+impl ProcessError {
+    /// The exit status, when the error is that the child ended without a result.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        match self {
+            ProcessError::Exited(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The panic, when the target panicked.
+    pub fn panic(&self) -> Option<&PanicInfo> {
+        match self {
+            ProcessError::Panicked(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessError::NotStarted => f.write_str("can only use a started process"),
+            ProcessError::AlreadyStarted => f.write_str("cannot start a process twice"),
+            ProcessError::Closed => f.write_str("process object is closed"),
+            ProcessError::StillRunning => {
+                f.write_str("cannot close a process while it is still running")
+            }
+            ProcessError::AlreadyJoined => f.write_str("the result was taken by an earlier join"),
+            ProcessError::Start(e) => e.fmt(f),
+            ProcessError::Encode(e) | ProcessError::Decode(e) => e.fmt(f),
+            ProcessError::Panicked(p) => write!(f, "the target {p}"),
+            ProcessError::Failed(r) => r.fmt(f),
+            ProcessError::Exited(s) => {
+                write!(f, "the process ended without a result (exit code {s})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProcessError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProcessError::Start(e) => Some(e),
+            ProcessError::Encode(e) | ProcessError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StartError> for ProcessError {
+    fn from(e: StartError) -> ProcessError {
+        ProcessError::Start(e)
+    }
+}

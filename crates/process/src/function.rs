@@ -1,0 +1,313 @@
+//! Function identity: how a `fn(A) -> R` is named in another process of the same binary.
+//!
+//! A function crosses the boundary as two offsets from an anchor symbol — the user's
+//! function and the monomorphised trampoline that decodes `A`, calls, and encodes `R` —
+//! plus the type fingerprint of `(A, R)`. The worker accepts an offset only if it lands in
+//! the executable's own code, and the trampoline checks the type fingerprint before it
+//! decodes or calls anything. The binary itself is checked once, at the handshake.
+
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+
+use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::panic::take_panic;
+use crate::sys;
+
+/// What every trampoline looks like: target address, claimed types, encoded argument,
+/// output buffer for the encoded result.
+pub(crate) type Trampoline =
+    fn(usize, TypeFingerprint, &[u8], &mut Vec<u8>) -> Result<(), RemoteFailure>;
+
+/// A function that can run in another process: a plain `fn(A) -> R`.
+///
+/// Non-capturing closures coerce to it. A capturing closure does not compile — the Rust
+/// twin of Python's "can't pickle a lambda"; put state in the argument or in a worker
+/// initializer instead:
+///
+/// ```compile_fail
+/// let k = 3u64;
+/// let f = multiproc::Function::new(move |x: u64| x + k); // error: expected fn pointer, found closure
+/// ```
+///
+/// ```
+/// use multiproc::Function;
+///
+/// let square = Function::new(|x: u64| x * x);
+/// let named = Function::new(str::len as fn(&'static str) -> usize);
+/// # let _ = (square, named);
+/// ```
+pub struct Function<A, R> {
+    f: fn(A) -> R,
+    _types: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Clone for Function<A, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, R> Copy for Function<A, R> {}
+
+impl<A, R> std::fmt::Debug for Function<A, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Function<{}, {}>",
+            std::any::type_name::<A>(),
+            std::any::type_name::<R>()
+        )
+    }
+}
+
+impl<A, R> Function<A, R>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    /// Wraps `f`.
+    pub fn new(f: fn(A) -> R) -> Function<A, R> {
+        // Any binary that can name a function for another process links the bootstrap
+        // hook, so every child of it is caught before `main` (see notes on the fork bomb).
+        std::hint::black_box(&sys::BOOTSTRAP_HOOK);
+        Function {
+            f,
+            _types: PhantomData,
+        }
+    }
+
+    /// The identity that crosses the boundary.
+    pub fn id(&self) -> FnId {
+        let anchor = sys::anchor_addr() as i64;
+        FnId {
+            target: self.f as usize as i64 - anchor,
+            trampoline: call::<A, R> as Trampoline as usize as i64 - anchor,
+            types: TypeFingerprint::of::<A, R>(),
+        }
+    }
+
+    /// Calls the function here, in this process.
+    pub fn call(&self, arg: A) -> R {
+        (self.f)(arg)
+    }
+}
+
+/// The trampoline for `fn(A) -> R`.
+fn call<A, R>(
+    target: usize,
+    types: TypeFingerprint,
+    arg: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), RemoteFailure>
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    let expected = TypeFingerprint::of::<A, R>();
+    if types != expected {
+        return Err(RemoteFailure::TypeMismatch {
+            expected,
+            found: types,
+        });
+    }
+    let arg: A = decode(arg, What::Argument).map_err(RemoteFailure::Codec)?;
+    // SAFETY: the binary fingerprint matched at the handshake, `target` was checked to lie
+    // in this executable's code, and the type fingerprint of this trampoline matched the
+    // one computed by the parent from the same `fn(A) -> R` it took the address of.
+    let f: fn(A) -> R = unsafe { sys::fn_at(target) };
+    let value = catch_unwind(AssertUnwindSafe(|| f(arg)))
+        .map_err(|payload| RemoteFailure::Panicked(take_panic(payload.as_ref())))?;
+    encode(&value, What::Result, out).map_err(RemoteFailure::Codec)
+}
+
+/// A function of several arguments, called with a tuple: what `starmap` takes.
+///
+/// Implemented for fn items and non-capturing closures of 1 to 6 arguments. Each is
+/// turned into a `fn((A, B, ...)) -> R` through a monomorphised shim, so it travels like
+/// any [`Function`].
+///
+/// ```
+/// use multiproc::{Function, StarFn};
+///
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+/// let f: Function<(u64, u64), u64> = add.into_function();
+/// assert_eq!(f.call((2, 3)), 5);
+/// ```
+pub trait StarFn<Args, R>: Copy + 'static {
+    /// The unary function over the argument tuple.
+    fn into_function(self) -> Function<Args, R>;
+}
+
+macro_rules! star_fn {
+    ($($a:ident),+) => {
+        impl<F, $($a,)+ R> StarFn<($($a,)+), R> for F
+        where
+            F: Fn($($a),+) -> R + Copy + 'static,
+            $($a: Serialize + DeserializeOwned + 'static,)+
+            R: Serialize + DeserializeOwned + 'static,
+        {
+            fn into_function(self) -> Function<($($a,)+), R> {
+                #[expect(non_snake_case, reason = "type parameters double as bindings")]
+                fn shim<F: Fn($($a),+) -> R + Copy + 'static, $($a,)+ R>(($($a,)+): ($($a,)+)) -> R {
+                    let f: F = sys::conjure_zst();
+                    f($($a),+)
+                }
+                const { assert!(std::mem::size_of::<F>() == 0, "starmap takes a fn item or a non-capturing closure") };
+                Function::new(shim::<F, $($a,)+ R>)
+            }
+        }
+    };
+}
+
+star_fn!(A);
+star_fn!(A, B);
+star_fn!(A, B, C);
+star_fn!(A, B, C, D);
+star_fn!(A, B, C, D, E);
+star_fn!(A, B, C, D, E, G);
+
+/// The executable's code, as address ranges of this process.
+fn code_ranges() -> &'static [(usize, usize)] {
+    static RANGES: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+    RANGES.get_or_init(|| {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        maps.lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let range = parts.next()?;
+                let perms = parts.next()?;
+                let path = parts.nth(3)?;
+                if !perms.contains('x') || std::path::Path::new(path) != exe {
+                    return None;
+                }
+                let (lo, hi) = range.split_once('-')?;
+                Some((
+                    usize::from_str_radix(lo, 16).ok()?,
+                    usize::from_str_radix(hi, 16).ok()?,
+                ))
+            })
+            .collect()
+    })
+}
+
+fn code_address(offset: i64, what: &str) -> Result<usize, RemoteFailure> {
+    let addr = (sys::anchor_addr() as i64).wrapping_add(offset) as usize;
+    if code_ranges()
+        .iter()
+        .any(|&(lo, hi)| (lo..hi).contains(&addr))
+    {
+        Ok(addr)
+    } else {
+        Err(RemoteFailure::BadFunction(format!(
+            "the {what} offset {offset:#x} does not land in this executable's code"
+        )))
+    }
+}
+
+/// A function identity checked against this process's code, ready to call.
+#[derive(Clone, Copy)]
+pub(crate) struct Resolved {
+    id: FnId,
+    target: usize,
+    trampoline: Trampoline,
+}
+
+impl Resolved {
+    /// Checks both offsets of `id` and resolves its trampoline.
+    pub(crate) fn new(id: FnId) -> Result<Resolved, RemoteFailure> {
+        let target = code_address(id.target, "function")?;
+        let trampoline_addr = code_address(id.trampoline, "trampoline")?;
+        // SAFETY: the address lies in this executable's code, the binary matched at the
+        // handshake, and every trampoline offset a parent sends is that of a `Trampoline`.
+        let trampoline: Trampoline = unsafe { sys::fn_at(trampoline_addr) };
+        Ok(Resolved {
+            id,
+            target,
+            trampoline,
+        })
+    }
+
+    /// The identity this was resolved from.
+    pub(crate) fn id(&self) -> FnId {
+        self.id
+    }
+
+    /// Runs the function on one encoded argument, appending the encoded result.
+    #[inline]
+    pub(crate) fn call(&self, arg: &[u8], out: &mut Vec<u8>) -> Result<(), RemoteFailure> {
+        (self.trampoline)(self.target, self.id.types, arg, out)
+    }
+}
+
+/// What an initializer may return: nothing, or a `Result` whose error is reported.
+///
+/// ```
+/// use multiproc::InitOutcome;
+///
+/// assert_eq!(().into_result(), Ok(()));
+/// assert_eq!(Err::<(), _>("no database").into_result(), Err("no database".to_string()));
+/// ```
+pub trait InitOutcome {
+    /// `Ok(())`, or the error's text.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl InitOutcome for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> InitOutcome for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+impl<A, R> Function<A, R>
+where
+    A: Serialize + DeserializeOwned + 'static,
+    R: InitOutcome + Serialize + DeserializeOwned + 'static,
+{
+    /// The identity of this function used as a worker initializer: its trampoline turns
+    /// the outcome into a `Result<(), String>` the worker understands.
+    pub fn init_id(&self) -> FnId {
+        let anchor = sys::anchor_addr() as i64;
+        FnId {
+            target: self.f as usize as i64 - anchor,
+            trampoline: call_init::<A, R> as Trampoline as usize as i64 - anchor,
+            types: TypeFingerprint::of::<A, R>(),
+        }
+    }
+}
+
+/// The initializer trampoline for `fn(A) -> R`.
+fn call_init<A, R>(
+    target: usize,
+    types: TypeFingerprint,
+    arg: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), RemoteFailure>
+where
+    A: DeserializeOwned + 'static,
+    R: InitOutcome + 'static,
+{
+    let expected = TypeFingerprint::of::<A, R>();
+    if types != expected {
+        return Err(RemoteFailure::TypeMismatch {
+            expected,
+            found: types,
+        });
+    }
+    let arg: A = decode(arg, What::InitArgument).map_err(RemoteFailure::Codec)?;
+    // SAFETY: as in `call`: same binary, target inside its code, types checked.
+    let f: fn(A) -> R = unsafe { sys::fn_at(target) };
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(arg).into_result()))
+        .map_err(|payload| RemoteFailure::Panicked(take_panic(payload.as_ref())))?;
+    encode(&outcome, What::Result, out).map_err(RemoteFailure::Codec)
+}

@@ -1,0 +1,91 @@
+//! The messages of the start-up protocol between a parent and a child it starts.
+//!
+//! ```text
+//! spawn / fork server:  child --Handshake--> parent    (one-shot bootstrap server; descriptors travel)
+//! every method:         parent --Boot--> child --Hello--> parent, then task frames
+//! ```
+
+use multiproc_codec::BinaryFingerprint;
+use multiproc_ipc::{Channel, IpcError, SharedWords, duplex};
+use serde::{Deserialize, Serialize};
+
+use crate::context::StartMethod;
+
+/// Slots of the shared progress words a worker updates around every item.
+pub mod progress {
+    /// Items started so far (cumulative over the worker's life).
+    pub const STARTED: usize = 0;
+    /// Items finished so far (cumulative).
+    pub const FINISHED: usize = 1;
+    /// `CLOCK_MONOTONIC` nanoseconds at which the latest item started (only when the
+    /// worker was asked to stamp items, for per-task timeouts).
+    pub const STARTED_AT_NS: usize = 2;
+    /// Number of slots.
+    pub const LEN: usize = 3;
+}
+
+/// The child's half of the connection to its parent.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub channel: Channel,
+    pub liveness: Channel,
+    pub progress: SharedWords,
+}
+
+/// What a spawned child sends back through the bootstrap server: the parent's ends.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Handshake {
+    pub pid: u32,
+    pub channel: Channel,
+    pub liveness: Channel,
+    pub progress: SharedWords,
+}
+
+/// Creates both halves: the child's [`Link`] and the parent's [`Handshake`].
+pub(crate) fn link_pair() -> Result<(Link, Handshake), IpcError> {
+    let (parent_channel, child_channel) = duplex()?;
+    let (parent_liveness, child_liveness) = duplex()?;
+    let progress = SharedWords::new(progress::LEN)?;
+    let link = Link {
+        channel: child_channel,
+        liveness: child_liveness,
+        progress: progress.clone(),
+    };
+    let handshake = Handshake {
+        pid: std::process::id(),
+        channel: parent_channel,
+        liveness: parent_liveness,
+        progress,
+    };
+    Ok((link, handshake))
+}
+
+/// What the child runs once booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Job {
+    /// One task, then exit with 0 (value) or 1 (failure): a `Process`.
+    Once,
+    /// Task batches until told to stop: a pool worker.
+    Serve,
+}
+
+/// The parent's first message on the channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Boot {
+    pub binary: BinaryFingerprint,
+    pub job: Job,
+    pub name: String,
+    pub identity: Vec<u32>,
+    pub daemon: bool,
+    pub parent_name: String,
+    pub parent_pid: u32,
+    pub method: StartMethod,
+    pub stamp_items: bool,
+}
+
+/// A request to the fork server: fork a worker that connects back to `server`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ForkRequest {
+    pub server: String,
+    pub parent: u32,
+}

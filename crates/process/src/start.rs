@@ -1,0 +1,193 @@
+//! Starting a child by each start method, up to the point where parent and child hold
+//! the two ends of one long-lived channel and the child has said hello.
+
+use std::convert::Infallible;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use multiproc_codec::{BinaryFingerprint, Control, Frame, What, encode, parse};
+use multiproc_ipc::{BootstrapServer, Channel, SharedWords};
+
+use crate::bootstrap::{self, Role};
+use crate::child::Child;
+use crate::context::{Context, StartMethod};
+use crate::error::StartError;
+use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
+use crate::sys::{self, Forked};
+use crate::{binary, forkserver, identity, launcher, worker};
+
+/// How long a freshly started child may take to connect back.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the caller wants the child to be.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub name: String,
+    pub identity: Vec<u32>,
+    pub daemon: bool,
+    pub job: Job,
+    pub stamp_items: bool,
+    /// Test hook: boot the child as if this process ran another binary.
+    pub forged_binary: Option<BinaryFingerprint>,
+}
+
+/// A booted child and the parent's ends.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub child: Child,
+    pub channel: Channel,
+    pub progress: SharedWords,
+}
+
+/// Starts a child that runs `spec.job`.
+pub(crate) fn start(ctx: Context, spec: Spec) -> Result<Started, StartError> {
+    preflight()?;
+    let (child, hs) = match ctx.start_method() {
+        StartMethod::Spawn => spawn(Role::Worker, &spec.name)?,
+        StartMethod::ForkServer => forkserver::start_child(&spec.name)?,
+        StartMethod::Fork => fork(&spec.name, |link| worker::run(link))?,
+    };
+    boot(child, hs, ctx.start_method(), &spec)
+}
+
+/// Forks a child that runs `body` once booted (for [`Process::fork`](crate::Process::fork)).
+pub(crate) fn start_forked(
+    spec: Spec,
+    body: impl FnOnce(Link) -> Infallible + Send + 'static,
+) -> Result<Started, StartError> {
+    preflight()?;
+    let (child, hs) = fork(&spec.name, body)?;
+    boot(child, hs, StartMethod::Fork, &spec)
+}
+
+fn preflight() -> Result<(), StartError> {
+    bootstrap::guard();
+    if identity::is_daemon() {
+        return Err(StartError::Daemonic);
+    }
+    Ok(())
+}
+
+/// Sends the boot message and waits for the child's hello.
+fn boot(
+    child: Child,
+    hs: Handshake,
+    method: StartMethod,
+    spec: &Spec,
+) -> Result<Started, StartError> {
+    child.set_liveness(hs.liveness);
+    let me = identity::current_process();
+    let expected = spec.forged_binary.unwrap_or_else(binary::fingerprint);
+    let boot = Boot {
+        binary: expected,
+        job: spec.job,
+        name: spec.name.clone(),
+        identity: spec.identity.clone(),
+        daemon: spec.daemon,
+        parent_name: me.name,
+        parent_pid: me.pid,
+        method,
+        stamp_items: spec.stamp_items,
+    };
+    let mut buf = Vec::new();
+    encode(&boot, What::Message, &mut buf).map_err(|e| StartError::Io(io::Error::other(e)))?;
+    let hello = hs.channel.send(&buf).and_then(|()| hs.channel.recv());
+    let died = |child: &Child| match child.wait_timeout(Duration::from_secs(5)) {
+        Ok(Some(status)) => StartError::DiedDuringStartup(status),
+        _ => StartError::Io(io::Error::other(
+            "the child stopped answering during start-up",
+        )),
+    };
+    let msg = match hello {
+        Ok(msg) => msg,
+        Err(_) => return Err(died(&child)),
+    };
+    match parse(&msg) {
+        Ok(Frame::Control(Control::Hello { binary, .. })) if binary == expected => {}
+        Ok(Frame::Control(Control::Hello { binary, .. })) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::BinaryMismatch {
+                parent: expected,
+                child: binary,
+            });
+        }
+        _ => {
+            let _ = child.kill();
+            return Err(died(&child));
+        }
+    }
+    Ok(Started {
+        child,
+        channel: hs.channel,
+        progress: hs.progress,
+    })
+}
+
+/// Re-executes this binary as a child with the worker marker in its environment.
+pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartError> {
+    let (server, server_name) = BootstrapServer::<Handshake>::new()?;
+    let marker = bootstrap::marker(role, &server_name);
+    let parent = std::process::id();
+    let pid = launcher::run(move || -> io::Result<u32> {
+        // /proc/self/exe, not current_exe(): the very file this process runs, even if the
+        // path now names a newer build.
+        let mut cmd = Command::new("/proc/self/exe");
+        if let Some(arg0) = std::env::args_os().next() {
+            cmd.arg0(arg0);
+        }
+        cmd.env(bootstrap::MARKER, marker);
+        sys::die_with_parent_on_exec(&mut cmd, parent);
+        Ok(cmd.spawn()?.id())
+    })?;
+    let child = match role {
+        Role::Worker => Child::new(pid, name.to_owned(), None),
+        Role::ForkServer => Child::new_unlisted(pid, name.to_owned()),
+    };
+    let hs = accept(server, &child)?;
+    Ok((child, hs))
+}
+
+/// Waits for a started child to connect back; never hangs on a child that died first.
+pub(crate) fn accept(
+    server: BootstrapServer<Handshake>,
+    child: &Child,
+) -> Result<Handshake, StartError> {
+    match server.accept(CONNECT_TIMEOUT, || matches!(child.try_wait(), Ok(None))) {
+        Ok(hs) => Ok(hs),
+        Err(e) => match child.try_wait() {
+            Ok(Some(status)) => Err(StartError::DiedDuringStartup(status)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e.into())
+            }
+        },
+    }
+}
+
+/// Forks this process (on the launcher thread); the child runs `body`.
+fn fork(
+    name: &str,
+    body: impl FnOnce(Link) -> Infallible + Send + 'static,
+) -> Result<(Child, Handshake), StartError> {
+    let parent = std::process::id();
+    let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
+        // Made here, on the only thread that forks, so no other child inherits them.
+        let (link, hs) = link_pair()?;
+        match sys::fork()? {
+            Forked::Child => {
+                sys::die_with_parent(parent);
+                drop(hs);
+                match body(link) {}
+            }
+            Forked::Parent(pid) => {
+                drop(link);
+                Ok((pid, hs))
+            }
+        }
+    })?;
+    Ok((Child::new(pid, name.to_owned(), None), hs))
+}

@@ -1,0 +1,238 @@
+//! Everything `unsafe` in this crate: fork, clone, signals, reaping, the pre-`main` hook and
+//! turning a code offset back into a function pointer.
+//!
+//! Each block states why it is sound. Nothing outside this module uses `unsafe`.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::exit::ExitStatus;
+
+/// Which side of a fork we are on.
+pub(crate) enum Forked {
+    /// In the parent: the child's pid.
+    Parent(u32),
+    /// In the child.
+    Child,
+}
+
+fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `fork()`.
+#[expect(clippy::disallowed_methods, reason = "sys/ is where fork lives")]
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions. The child continues as a copy of
+    // this thread only; callers run nothing in the child but the worker entry, which
+    // never returns into the caller's frames (it ends with `exit_now`).
+    match cvt(unsafe { libc::fork() } as libc::c_long)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as u32)),
+    }
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD)`: a fork whose child becomes a child of our parent.
+///
+/// The fork server uses it so that every worker it makes is a direct child of the user's
+/// process, which can then reap it and read its exit status with `waitpid` like any child.
+pub(crate) fn fork_as_sibling() -> io::Result<Forked> {
+    // SAFETY: with a null stack pointer, clone behaves as fork: the child gets a copy of
+    // the address space and resumes here. The fork server is single-threaded, so no lock
+    // can be held by another thread at this point (the raw syscall skips glibc's atfork
+    // handlers, which only matter for multi-threaded callers).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match cvt(r)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as u32)),
+    }
+}
+
+/// Ends this process at once, without running atexit handlers or destructors (a forked
+/// child must not run its parent's exit-time code).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// The parent's pid.
+pub(crate) fn parent_pid() -> u32 {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent dies; exits at once if the
+/// parent is already gone (it was not `expected_parent`).
+pub(crate) fn die_with_parent(expected_parent: u32) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal and has no memory effects.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if parent_pid() != expected_parent {
+        exit_now(70);
+    }
+}
+
+/// Makes a spawned child die with its parent (see [`die_with_parent`]).
+pub(crate) fn die_with_parent_on_exec(cmd: &mut Command, parent: u32) {
+    // SAFETY: the closure runs between fork and exec in the child and calls only prctl,
+    // getppid and _exit, which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with_parent(parent);
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers.
+    cvt(unsafe { libc::kill(pid as libc::pid_t, signal) } as libc::c_long).map(drop)
+}
+
+/// `waitpid(pid)`, blocking or not; `None` if the child has not exited yet.
+pub(crate) fn wait_pid(pid: u32, block: bool) -> io::Result<Option<ExitStatus>> {
+    let mut status: libc::c_int = 0;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: `status` is a valid, writable c_int for the duration of the call.
+        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, flags) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(if libc::WIFSIGNALED(status) {
+            ExitStatus::Signal(libc::WTERMSIG(status))
+        } else {
+            ExitStatus::Code(libc::WEXITSTATUS(status))
+        }));
+    }
+}
+
+/// A descriptor that becomes readable when `pid` exits (`pidfd_open`).
+pub(crate) fn pidfd(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) })?;
+    // SAFETY: the descriptor was just created by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits until `fd` is readable or `timeout` passes; true if readable.
+pub(crate) fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let ms = match timeout {
+        None => -1,
+        Some(d) => d.as_millis().min(i32::MAX as u128) as libc::c_int,
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r > 0);
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of the machine.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Removes a variable from this process's environment.
+///
+/// Only called before `main` (from the bootstrap hook) or in a freshly forked child,
+/// where this is the only thread.
+pub(crate) fn remove_env(key: &str) {
+    // SAFETY: callers guarantee no other thread exists that could read the environment
+    // concurrently (see above).
+    unsafe { std::env::remove_var(key) };
+}
+
+/// The address the anchor function has in this process.
+pub(crate) fn anchor_addr() -> usize {
+    anchor as *const () as usize
+}
+
+/// The anchor that function offsets are measured from. Never called.
+#[inline(never)]
+fn anchor() {
+    std::hint::black_box(());
+}
+
+/// Turns an absolute code address back into a function pointer of type `F`.
+///
+/// # Safety
+///
+/// `addr` must be the address of a function whose signature is exactly `F` in this very
+/// executable image, and `F` must be a function-pointer type.
+#[expect(clippy::disallowed_methods, reason = "sys/ is where transmute lives")]
+pub(crate) unsafe fn fn_at<F: Copy>(addr: usize) -> F {
+    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
+    // SAFETY: F is pointer-sized (checked above) and, by the caller's contract, a fn
+    // pointer type whose signature matches the function at `addr`.
+    unsafe { std::mem::transmute_copy::<usize, F>(&addr) }
+}
+
+/// The hook that runs before `main` in every binary able to start a process: a child
+/// started as a worker enters the worker bootstrap here and never reaches `main`.
+#[used]
+#[unsafe(link_section = ".init_array")]
+pub(crate) static BOOTSTRAP_HOOK: extern "C" fn() = before_main;
+
+extern "C" fn before_main() {
+    crate::bootstrap::before_main();
+}
+
+/// A value of a zero-sized function type (a fn item or a non-capturing closure).
+///
+/// Callers check `size_of::<F>() == 0` at compile time.
+pub(crate) fn conjure_zst<F: Copy>() -> F {
+    assert_eq!(std::mem::size_of::<F>(), 0);
+    // SAFETY: F is zero-sized, so it has no bytes to initialise; the types used here are
+    // fn items and non-capturing closures, which carry no state and no invariant.
+    unsafe { std::mem::MaybeUninit::<F>::uninit().assume_init() }
+}

@@ -1,0 +1,261 @@
+//! The child side: boot, then run one task (a `Process`) or serve task batches (a pool
+//! worker) until told to stop or the parent goes away.
+
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
+use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
+use serde::Serialize;
+
+use crate::function::Resolved;
+use crate::protocol::{Boot, Job, Link, link_pair, progress};
+use crate::{binary, identity, panic, sys};
+
+/// A spawned child (or a child of the fork server): connect back, then run.
+pub(crate) fn connect_and_run(server: &str) -> ! {
+    let (link, handshake) = match link_pair() {
+        Ok(pair) => pair,
+        Err(e) => fail(&format!("cannot create channels: {e}")),
+    };
+    if let Err(e) = bootstrap_connect(server, handshake) {
+        fail(&format!("cannot reach the parent: {e}"));
+    }
+    run(link)
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("multiproc worker {}: {why}", std::process::id());
+    finish(71)
+}
+
+/// Flushes the standard streams and ends the process without running the parent's
+/// exit-time code (a forked child shares it).
+pub(crate) fn finish(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    sys::exit_now(code)
+}
+
+/// Boots from the parent's first message and runs the job it names.
+pub(crate) fn run(link: Link) -> ! {
+    let booted = boot(link);
+    match booted.boot.job {
+        Job::Once => run_once(booted),
+        Job::Serve => serve(booted),
+    }
+}
+
+/// Boots, then runs `body` once and reports its value (for `Process::fork`).
+pub(crate) fn run_closure<R: Serialize>(link: Link, body: impl FnOnce() -> R) -> ! {
+    let Booted {
+        channel,
+        boot,
+        mut out,
+        ..
+    } = boot(link);
+    out.begin_results(0);
+    let outcome = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => out
+            .push_with(|buf| encode(&value, What::Result, buf))
+            .map_err(RemoteFailure::Codec),
+        Err(payload) => Err(RemoteFailure::Panicked(panic::take_panic(payload.as_ref()))),
+    };
+    let code = match &outcome {
+        Ok(()) => 0,
+        Err(failure) => {
+            out.push_failure(failure);
+            report(&boot.name, failure);
+            1
+        }
+    };
+    let _ = channel.send(out.finish());
+    finish(code)
+}
+
+/// Receives the boot message, says hello, and takes on the identity it names.
+fn boot(link: Link) -> Booted {
+    let boot: Boot = match link.channel.recv() {
+        Ok(m) => match decode(&m, What::Message) {
+            Ok(b) => b,
+            Err(e) => fail(&format!("bad boot message: {e}")),
+        },
+        Err(_) => finish(0), // the parent went away before booting us
+    };
+    let mine = binary::fingerprint();
+    let mut fb = FrameBuf::new();
+    let hello = Control::Hello {
+        binary: mine,
+        pid: std::process::id(),
+    };
+    if link.channel.send(fb.control(&hello)).is_err() {
+        finish(0);
+    }
+    if boot.binary != mine {
+        // The parent reports the mismatch; we call nothing.
+        finish(72);
+    }
+    identity::become_child(&boot);
+    panic::install_hook();
+    let Link {
+        channel,
+        liveness,
+        progress,
+    } = link;
+    watch_parent(liveness);
+    Booted {
+        channel,
+        progress,
+        boot,
+        out: fb,
+    }
+}
+
+/// A booted child: its channel, progress words, boot message and frame buffer.
+struct Booted {
+    channel: Channel,
+    progress: SharedWords,
+    boot: Boot,
+    out: FrameBuf,
+}
+
+/// Exits at once when the parent's end of the liveness channel closes (the parent died,
+/// even by SIGKILL).
+fn watch_parent(liveness: Channel) {
+    let spawned = std::thread::Builder::new()
+        .name("multiproc-watch-parent".into())
+        .spawn(move || {
+            while liveness.recv().is_ok() {}
+            sys::exit_now(1)
+        });
+    if spawned.is_err() {
+        fail("cannot start the parent watcher thread");
+    }
+}
+
+fn run_once(
+    Booted {
+        channel,
+        boot,
+        mut out,
+        ..
+    }: Booted,
+) -> ! {
+    let msg = match channel.recv() {
+        Ok(m) => m,
+        Err(_) => finish(0),
+    };
+    let Ok(Frame::Tasks(task)) = parse(&msg) else {
+        fail("expected a task frame")
+    };
+    out.begin_results(task.batch());
+    let outcome = match Resolved::new(task.func()) {
+        Ok(f) if task.len() == 1 => out.push_with(|buf| f.call(task.item(0), buf)),
+        Ok(_) => Err(RemoteFailure::BadFunction(
+            "a process runs exactly one task".into(),
+        )),
+        Err(e) => Err(e),
+    };
+    let code = match &outcome {
+        Ok(()) => 0,
+        Err(failure) => {
+            out.push_failure(failure);
+            report(&boot.name, failure);
+            1
+        }
+    };
+    let _ = channel.send(out.finish());
+    finish(code)
+}
+
+/// Python prints "Process Process-1:" and the traceback when a target raises.
+pub(crate) fn report(name: &str, failure: &RemoteFailure) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "Process {name}:\n{failure}");
+    if let RemoteFailure::Panicked(p) = failure
+        && !p.backtrace.is_empty()
+    {
+        let _ = writeln!(err, "stack backtrace:\n{}", p.backtrace);
+    }
+}
+
+fn serve(
+    Booted {
+        channel,
+        progress,
+        boot,
+        mut out,
+    }: Booted,
+) -> ! {
+    let mut cached: Option<Resolved> = None;
+    let mut started = 0u64;
+    loop {
+        let msg = match channel.recv() {
+            Ok(m) => m,
+            Err(_) => finish(0),
+        };
+        match parse(&msg) {
+            Ok(Frame::Tasks(task)) => {
+                out.begin_results(task.batch());
+                let resolved = match cached {
+                    Some(r) if r.id() == task.func() => Ok(r),
+                    _ => Resolved::new(task.func()),
+                };
+                match resolved {
+                    Ok(f) => {
+                        cached = Some(f);
+                        for arg in task.iter() {
+                            started += 1;
+                            if boot.stamp_items {
+                                progress.store(progress::STARTED_AT_NS, sys::monotonic_ns());
+                            }
+                            progress.store(progress::STARTED, started);
+                            if let Err(failure) = out.push_with(|buf| f.call(arg, buf)) {
+                                out.push_failure(&failure);
+                            }
+                            progress.store(progress::FINISHED, started);
+                        }
+                    }
+                    Err(failure) => {
+                        for _ in 0..task.len() {
+                            out.push_failure(&failure);
+                        }
+                        started += task.len() as u64;
+                        progress.store(progress::STARTED, started);
+                        progress.store(progress::FINISHED, started);
+                    }
+                }
+                drop(msg);
+                if channel.send(out.finish()).is_err() {
+                    finish(0);
+                }
+            }
+            Ok(Frame::Control(Control::Initialize { func, args })) => {
+                let reply = match initialize(func, &args) {
+                    Ok(()) => Control::Initialized,
+                    Err(failure) => Control::InitFailed(failure),
+                };
+                let failed = matches!(reply, Control::InitFailed(_));
+                let _ = channel.send(out.control(&reply));
+                if failed {
+                    finish(3);
+                }
+            }
+            Ok(Frame::Control(Control::Shutdown)) => finish(0),
+            Ok(other) => fail(&format!("unexpected frame {other:?}")),
+            Err(e) => fail(&format!("bad frame: {e}")),
+        }
+    }
+}
+
+/// Runs an initializer: its trampoline encodes a `Result<(), String>`.
+fn initialize(func: FnId, args: &[u8]) -> Result<(), RemoteFailure> {
+    let f = Resolved::new(func)?;
+    let mut out = Vec::new();
+    f.call(args, &mut out)?;
+    match decode::<Result<(), String>>(&out, What::Result) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(RemoteFailure::Error(message)),
+        Err(e) => Err(RemoteFailure::Codec(e)),
+    }
+}

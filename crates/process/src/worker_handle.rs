@@ -1,0 +1,56 @@
+//! [`Worker`]: a started pool worker, for the layers above (the pool's scheduler).
+
+use multiproc_ipc::{Channel, SharedWords};
+
+use crate::child::Child;
+use crate::context::Context;
+use crate::error::StartError;
+use crate::identity;
+use crate::protocol::Job;
+use crate::start::{self, Spec};
+
+/// A child running the worker loop: it runs task batches sent over `channel` and
+/// answers each with a result batch, updating `progress` around every item (see
+/// [`progress`](crate::progress)). It exits on a `Shutdown` control message, when the
+/// channel closes, or when its parent dies.
+#[derive(Debug)]
+pub struct Worker {
+    /// The child process.
+    pub child: Child,
+    /// The parent's end of the worker's channel.
+    pub channel: Channel,
+    /// Progress words the worker updates around every item.
+    pub progress: SharedWords,
+}
+
+/// Starts a pool worker named `name` (or `Process-N`) with `ctx`'s start method. With
+/// `stamp_items`, the worker also records when each item starts (for per-task timeouts).
+///
+/// ```
+/// use multiproc::{start_worker, Context};
+///
+/// let w = start_worker(&Context::default(), Some("PoolWorker-1".into()), false)?;
+/// assert_eq!(w.child.name(), "PoolWorker-1");
+/// # Ok::<(), multiproc::StartError>(())
+/// ```
+pub fn start_worker(
+    ctx: &Context,
+    name: Option<String>,
+    stamp_items: bool,
+) -> Result<Worker, StartError> {
+    let (identity, default_name) = identity::next_child();
+    let spec = Spec {
+        name: name.unwrap_or(default_name),
+        identity,
+        daemon: true,
+        job: Job::Serve,
+        stamp_items,
+        forged_binary: None,
+    };
+    let started = start::start(*ctx, spec)?;
+    Ok(Worker {
+        child: started.child,
+        channel: started.channel,
+        progress: started.progress,
+    })
+}

@@ -1,0 +1,105 @@
+//! Process hygiene: children die within a second of their parent being SIGKILLed, and
+//! what dropping an unjoined `Process` does (the child keeps running and is reaped when it
+//! exits). Descriptor and zombie counts are in `process_no_leaks.rs`, alone in their
+//! binary so that no other test moves the counts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use multiproc::{Context, Process, StartMethod};
+
+/// Whether `pid` exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat[stat.rfind(')').unwrap_or(0)..].starts_with(") Z"),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn dropping_an_unjoined_process_leaves_it_running_then_reaps_it() {
+    for method in StartMethod::ALL {
+        let mut p = Context::new(method)
+            .process(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
+        p.start().unwrap();
+        let pid = p.pid().unwrap();
+        drop(p);
+        assert!(
+            running(pid),
+            "{method}: the child keeps running after the handle is dropped"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{method}: reaped after exit"
+        );
+    }
+}
+
+/// Run as the middle process of `children_die_with_a_killed_parent` only: starts one
+/// long-sleeping child per start method, prints their pids, then waits to be killed.
+#[test]
+fn orphan_probe_entry() {
+    if std::env::var_os("MULTIPROC_TEST_ORPHAN_PROBE").is_none() {
+        return;
+    }
+    let mut kids = Vec::new();
+    for method in StartMethod::ALL {
+        let mut p =
+            Context::new(method).process(|s: u64| std::thread::sleep(Duration::from_secs(s)), 60);
+        p.start().unwrap();
+        println!("child {}", p.pid().unwrap());
+        kids.push(p);
+    }
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn children_die_with_a_killed_parent() {
+    let mut middle = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "orphan_probe_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MULTIPROC_TEST_ORPHAN_PROBE", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pids = Vec::new();
+    for line in BufReader::new(middle.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest prints "test orphan_probe_entry ... " before the first line.
+        if let Some((_, pid)) = line.split_once("child ") {
+            pids.push(pid.trim().parse::<u32>().unwrap());
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| running(p)));
+    middle.kill().unwrap();
+    middle.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|&p| running(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let survivors: Vec<u32> = pids.iter().copied().filter(|&p| running(p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "children alive 1 s after their parent was killed: {survivors:?}"
+    );
+}
+
+#[test]
+fn process_handles_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Process<u64>>();
+}
