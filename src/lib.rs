@@ -47,6 +47,7 @@
 
 pub use multiproc_codec as codec;
 pub use multiproc_ipc as ipc;
+pub use multiproc_pool as pool;
 pub use multiproc_process as process;
 
 pub use multiproc_codec::{Bytes, PanicInfo};

@@ -35,10 +35,7 @@ fn a_forged_binary_fingerprint_is_refused_before_any_call() {
             "{method}: {err:?}"
         );
         assert!(err.to_string().contains("different binary"), "{err}");
-        assert!(
-            !path.exists(),
-            "{method}: the target ran despite the mismatch"
-        );
+        assert!(!path.exists(), "{method}: the target ran despite the mismatch");
     }
 }
 
@@ -56,10 +53,7 @@ fn a_forged_type_fingerprint_fails_without_calling() {
             matches!(&err, ProcessError::Failed(f) if f.to_string().contains("type fingerprint mismatch")),
             "{method}: {err:?}"
         );
-        assert!(
-            !path.exists(),
-            "{method}: the target ran despite the mismatch"
-        );
+        assert!(!path.exists(), "{method}: the target ran despite the mismatch");
     }
 }
 
@@ -80,27 +74,16 @@ fn a_worker_that_missed_the_bootstrap_refuses_to_spawn() {
     // never linked it: its `main` (the test harness) runs, and its first attempt to
     // start a process must stop it with a message saying what to add.
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "guard_probe_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "guard_probe_entry", "--nocapture", "--test-threads=1"])
         .env("MULTIPROC_TEST_GUARD_PROBE", "1")
         .env("MULTIPROC_TEST_DISABLE_BOOTSTRAP_HOOK", "1")
-        .env(
-            "MULTIPROC_WORKER",
-            format!("1:worker:{}:/nonexistent", std::process::id()),
-        )
+        .env("MULTIPROC_WORKER", format!("1:worker:{}:/nonexistent", std::process::id()))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(70), "{stderr}");
-    assert!(
-        stderr.contains("never reached the worker bootstrap"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("never reached the worker bootstrap"), "{stderr}");
     assert!(stderr.contains("multiproc::bootstrap()"), "{stderr}");
     assert!(!stdout.contains("did not stop"), "{stdout}");
 }

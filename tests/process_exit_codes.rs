@@ -33,11 +33,7 @@ fn exit_codes_are_reported() {
             let mut p = Context::new(method).process(exit_with, code);
             p.start().unwrap();
             let err = p.join().unwrap_err();
-            assert_eq!(
-                err.exit_status(),
-                Some(ExitStatus::Code(code)),
-                "{method}: {err}"
-            );
+            assert_eq!(err.exit_status(), Some(ExitStatus::Code(code)), "{method}: {err}");
             assert_eq!(p.exit_code(), Some(ExitStatus::Code(code)));
             assert_eq!(p.exit_code().unwrap().code(), code);
         }
@@ -58,18 +54,11 @@ fn terminate_and_kill_end_the_child_promptly() {
             }
             let err = p.join_timeout(Duration::from_secs(1)).unwrap_err();
             assert!(t.elapsed() < Duration::from_secs(1), "{method} {name}");
-            assert_eq!(
-                err.exit_status(),
-                Some(ExitStatus::Signal(signal)),
-                "{method} {name}"
-            );
+            assert_eq!(err.exit_status(), Some(ExitStatus::Signal(signal)), "{method} {name}");
             assert_eq!(p.exit_code().unwrap().code(), -signal);
             assert_eq!(
                 p.exit_code().unwrap().to_string(),
-                format!(
-                    "-{signal} ({})",
-                    if signal == 9 { "SIGKILL" } else { "SIGTERM" }
-                )
+                format!("-{signal} ({})", if signal == 9 { "SIGKILL" } else { "SIGTERM" })
             );
         }
     }
@@ -81,9 +70,7 @@ fn a_panicking_target_reports_message_location_and_backtrace() {
         let mut p = Context::new(method).process(boom, 3);
         p.start().unwrap();
         let err = p.join().unwrap_err();
-        let ProcessError::Panicked(info) = &err else {
-            panic!("{method}: {err:?}")
-        };
+        let ProcessError::Panicked(info) = &err else { panic!("{method}: {err:?}") };
         assert_eq!(info.message, "boom 3");
         let loc = info.location.as_ref().expect("a location");
         assert!(loc.file.ends_with("process_exit_codes.rs"), "{loc}");
@@ -111,12 +98,7 @@ fn stderr_probe_entry() {
 #[test]
 fn the_childs_stderr_names_the_process() {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "stderr_probe_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "stderr_probe_entry", "--nocapture", "--test-threads=1"])
         .env("MULTIPROC_TEST_STDERR_PROBE", "1")
         .output()
         .unwrap();
@@ -131,9 +113,6 @@ fn a_closure_that_panics_under_fork() {
     let mut p = Process::fork(|| -> u8 { panic!("closure down") });
     p.start().unwrap();
     let err = p.join().unwrap_err();
-    assert_eq!(
-        err.panic().map(|p| p.message.as_str()),
-        Some("closure down")
-    );
+    assert_eq!(err.panic().map(|p| p.message.as_str()), Some("closure down"));
     assert_eq!(p.exit_code(), Some(ExitStatus::Code(1)));
 }

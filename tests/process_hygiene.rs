@@ -25,10 +25,7 @@ fn dropping_an_unjoined_process_leaves_it_running_then_reaps_it() {
         p.start().unwrap();
         let pid = p.pid().unwrap();
         drop(p);
-        assert!(
-            running(pid),
-            "{method}: the child keeps running after the handle is dropped"
-        );
+        assert!(running(pid), "{method}: the child keeps running after the handle is dropped");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -62,12 +59,7 @@ fn orphan_probe_entry() {
 #[test]
 fn children_die_with_a_killed_parent() {
     let mut middle = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "orphan_probe_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "orphan_probe_entry", "--nocapture", "--test-threads=1"])
         .env("MULTIPROC_TEST_ORPHAN_PROBE", "1")
         .stdout(Stdio::piped())
         .spawn()

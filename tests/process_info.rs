@@ -42,11 +42,7 @@ fn child_knows_its_name_pid_and_parent() {
         let pid = p.pid().unwrap();
         let (name, child_pid, parent) = p.join().unwrap();
         assert_eq!((name.as_str(), child_pid), ("Kid", pid), "{method}");
-        assert_eq!(
-            parent,
-            Some(("MainProcess".to_string(), std::process::id())),
-            "{method}"
-        );
+        assert_eq!(parent, Some(("MainProcess".to_string(), std::process::id())), "{method}");
     }
 }
 
@@ -71,10 +67,7 @@ fn active_children_lists_running_children_only() {
         p.start().unwrap();
         let pid = p.pid().unwrap();
         let active = active_children();
-        assert!(
-            active.iter().any(|c| c.pid == pid && c.name == p.name()),
-            "{method}: {active:?}"
-        );
+        assert!(active.iter().any(|c| c.pid == pid && c.name == p.name()), "{method}: {active:?}");
         p.join().unwrap();
         assert!(active_children().iter().all(|c| c.pid != pid), "{method}");
     }
@@ -84,14 +77,9 @@ fn active_children_lists_running_children_only() {
 fn a_daemonic_process_cannot_have_children() {
     fn try_child(_: ()) -> String {
         let mut p = Process::new(|x: u8| x, 1);
-        p.start()
-            .map(|()| "started".to_string())
-            .unwrap_or_else(|e| e.to_string())
+        p.start().map(|()| "started".to_string()).unwrap_or_else(|e| e.to_string())
     }
     let mut p = Process::new(try_child, ()).with_daemon(true);
     p.start().unwrap();
-    assert_eq!(
-        p.join().unwrap(),
-        "daemonic processes are not allowed to have children"
-    );
+    assert_eq!(p.join().unwrap(), "daemonic processes are not allowed to have children");
 }

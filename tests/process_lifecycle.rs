@@ -30,11 +30,7 @@ fn lifecycle_table_per_start_method() {
         assert_eq!(p.exit_code(), None, "{method} while running");
         assert_eq!(p.join().unwrap(), 200, "{method}");
         assert!(!p.is_alive(), "{method} after join");
-        assert_eq!(
-            p.exit_code(),
-            Some(ExitStatus::Code(0)),
-            "{method} after join"
-        );
+        assert_eq!(p.exit_code(), Some(ExitStatus::Code(0)), "{method} after join");
         assert!(p.pid().is_some());
     }
 }
@@ -46,9 +42,7 @@ fn names_count_up_and_can_be_set() {
     let na: u32 = a.name().strip_prefix("Process-").unwrap().parse().unwrap();
     let nb: u32 = b.name().strip_prefix("Process-").unwrap().parse().unwrap();
     assert!(nb > na);
-    let c = Process::new(sleep_ms, 0)
-        .with_name("worker-x")
-        .with_daemon(true);
+    let c = Process::new(sleep_ms, 0).with_name("worker-x").with_daemon(true);
     assert_eq!((c.name(), c.daemon()), ("worker-x", true));
 }
 
@@ -57,16 +51,9 @@ fn join_timeout_leaves_the_child_alive() {
     for method in StartMethod::ALL {
         let mut p = Context::new(method).process(sleep_ms, 600);
         p.start().unwrap();
-        assert!(
-            matches!(p.join_timeout(Duration::from_millis(50)), Ok(None)),
-            "{method}"
-        );
+        assert!(matches!(p.join_timeout(Duration::from_millis(50)), Ok(None)), "{method}");
         assert!(p.is_alive(), "{method}: still running after a join timeout");
-        assert_eq!(
-            p.join_timeout(Duration::from_secs(30)).unwrap(),
-            Some(600),
-            "{method}"
-        );
+        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(600), "{method}");
         assert!(!p.is_alive());
     }
 }
@@ -75,21 +62,12 @@ fn join_timeout_leaves_the_child_alive() {
 fn misuse_is_a_typed_error() {
     for method in StartMethod::ALL {
         let mut p = Context::new(method).process(sleep_ms, 300);
-        assert!(
-            matches!(p.join(), Err(ProcessError::NotStarted)),
-            "{method}"
-        );
+        assert!(matches!(p.join(), Err(ProcessError::NotStarted)), "{method}");
         assert!(matches!(p.terminate(), Err(ProcessError::NotStarted)));
         assert!(matches!(p.kill(), Err(ProcessError::NotStarted)));
         p.start().unwrap();
-        assert!(
-            matches!(p.start(), Err(ProcessError::AlreadyStarted)),
-            "{method}"
-        );
-        assert!(
-            matches!(p.close(), Err(ProcessError::StillRunning)),
-            "{method}"
-        );
+        assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)), "{method}");
+        assert!(matches!(p.close(), Err(ProcessError::StillRunning)), "{method}");
         assert_eq!(p.join().unwrap(), 300);
         assert!(matches!(p.join(), Err(ProcessError::AlreadyJoined)));
         p.close().unwrap();

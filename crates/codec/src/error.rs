@@ -59,12 +59,7 @@ pub struct CodecError {
 impl CodecError {
     /// Builds an error for a value of type `type_name`.
     pub fn new(op: Op, what: What, type_name: &str, detail: impl Into<String>) -> CodecError {
-        CodecError {
-            op,
-            what,
-            type_name: type_name.to_owned(),
-            detail: detail.into(),
-        }
+        CodecError { op, what, type_name: type_name.to_owned(), detail: detail.into() }
     }
 
     /// Whether encoding or decoding failed.
@@ -94,11 +89,7 @@ impl fmt::Display for CodecError {
             Op::Encode => "encode",
             Op::Decode => "decode",
         };
-        write!(
-            f,
-            "cannot {op} {} of type `{}`: {}",
-            self.what, self.type_name, self.detail
-        )
+        write!(f, "cannot {op} {} of type `{}`: {}", self.what, self.type_name, self.detail)
     }
 }
 
@@ -131,10 +122,7 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::Truncated { needed, got } => {
-                write!(
-                    f,
-                    "truncated frame: needed at least {needed} bytes, got {got}"
-                )
+                write!(f, "truncated frame: needed at least {needed} bytes, got {got}")
             }
             FrameError::BadMagic => f.write_str("not a multiproc frame (bad magic or version)"),
             FrameError::UnknownKind(k) => write!(f, "unknown frame kind {k}"),

@@ -143,6 +143,13 @@ impl FrameBuf {
         self.buf.extend_from_slice(&batch.to_le_bytes());
     }
 
+    /// Reserves room for `items` more items of about `bytes_each` encoded bytes, so a
+    /// batch is built without the buffer growing (and copying) on the way.
+    pub fn reserve(&mut self, items: usize, bytes_each: usize) {
+        self.buf.reserve(items * (bytes_each + 4) + 8);
+        self.ends.reserve(items);
+    }
+
     /// Starts a task batch calling `func` on every item.
     pub fn begin_tasks(&mut self, batch: u64, func: FnId) {
         self.begin(KIND_TASKS, batch, TASK_HEADER);
@@ -299,11 +306,7 @@ impl<'a> Items<'a> {
     }
 
     fn get(&self, i: usize) -> &'a [u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            u32_at(self.ends, (i - 1) * 4) as usize
-        };
+        let start = if i == 0 { 0 } else { u32_at(self.ends, (i - 1) * 4) as usize };
         let end = u32_at(self.ends, i * 4) as usize;
         &self.payload[start..end]
     }
@@ -426,10 +429,7 @@ impl<'a> ResultFrame<'a> {
 /// ```
 pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     if bytes.len() < BASE_HEADER + 8 {
-        return Err(FrameError::Truncated {
-            needed: BASE_HEADER + 8,
-            got: bytes.len(),
-        });
+        return Err(FrameError::Truncated { needed: BASE_HEADER + 8, got: bytes.len() });
     }
     if &bytes[..4] != MAGIC || bytes[4] != VERSION {
         return Err(FrameError::BadMagic);
@@ -450,21 +450,14 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     // count and payload_len are u32, so this cannot overflow a 64-bit usize.
     let needed = header + payload_len + count * per_item + 8;
     if bytes.len() < needed {
-        return Err(FrameError::Truncated {
-            needed,
-            got: bytes.len(),
-        });
+        return Err(FrameError::Truncated { needed, got: bytes.len() });
     }
     if bytes.len() > needed {
         return Err(FrameError::BadTable("bytes after the checksum"));
     }
     let tables_at = header + payload_len;
     let sum_at = bytes.len() - 8;
-    let covered = if kind == KIND_CONTROL {
-        header
-    } else {
-        tables_at
-    };
+    let covered = if kind == KIND_CONTROL { header } else { tables_at };
     if checksum(&bytes[..header], &bytes[covered..sum_at]) != u64_at(bytes, sum_at) {
         return Err(FrameError::Checksum);
     }
@@ -484,9 +477,7 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
         prev = e;
     }
     if prev != payload_len {
-        return Err(FrameError::BadTable(
-            "item offsets do not cover the payload",
-        ));
+        return Err(FrameError::BadTable("item offsets do not cover the payload"));
     }
     let items = Items { payload, ends };
     if kind == KIND_TASKS {
@@ -501,9 +492,5 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     if status.iter().any(|&s| s != STATUS_OK && s != STATUS_FAILED) {
         return Err(FrameError::BadTable("unknown item status"));
     }
-    Ok(Frame::Results(ResultFrame {
-        batch,
-        items,
-        status,
-    }))
+    Ok(Frame::Results(ResultFrame { batch, items, status }))
 }

@@ -27,10 +27,7 @@ const K: u64 = 0x9E37_79B9_7F4A_7C15;
 impl Hasher64 {
     /// A hasher with the fixed starting state.
     pub fn new() -> Hasher64 {
-        Hasher64 {
-            state: 0x243F_6A88_85A3_08D3,
-            len: 0,
-        }
+        Hasher64 { state: 0x243F_6A88_85A3_08D3, len: 0 }
     }
 
     #[inline]
@@ -38,11 +35,26 @@ impl Hasher64 {
         self.state = (self.state ^ word).wrapping_mul(K).rotate_left(29);
     }
 
-    /// Feeds bytes.
+    /// Feeds bytes: four independent lanes of eight bytes per step, folded at the end,
+    /// so long tables hash at several bytes per cycle.
     #[inline]
     pub fn write(&mut self, bytes: &[u8]) {
         self.len = self.len.wrapping_add(bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
+        let mut blocks = bytes.chunks_exact(32);
+        if bytes.len() >= 32 {
+            let mut lanes = [self.state, self.state ^ K, self.state.rotate_left(17), !self.state];
+            for b in &mut blocks {
+                for (lane, w) in lanes.iter_mut().zip(b.chunks_exact(8)) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(w);
+                    *lane = (*lane ^ u64::from_le_bytes(word)).wrapping_mul(K).rotate_left(29);
+                }
+            }
+            for lane in lanes {
+                self.mix(lane);
+            }
+        }
+        let mut chunks = blocks.remainder().chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);

@@ -83,11 +83,6 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: What) -> Result<T, CodecE
             type_name::<T>(),
             format!("{} trailing bytes after the value", rest.len()),
         )),
-        Err(e) => Err(CodecError::new(
-            Op::Decode,
-            what,
-            type_name::<T>(),
-            e.to_string(),
-        )),
+        Err(e) => Err(CodecError::new(Op::Decode, what, type_name::<T>(), e.to_string())),
     }
 }

@@ -49,14 +49,8 @@ fn child(name: &str, socket: &str) {
             let n = u64::from_le_bytes(len) as usize;
             buf.resize(n, 0);
             stream.read_exact(&mut buf).expect("read payload");
-            let reply: &[u8] = if n <= SMALL {
-                &buf
-            } else {
-                &touch(&buf).to_le_bytes()
-            };
-            stream
-                .write_all(&(reply.len() as u64).to_le_bytes())
-                .expect("write");
+            let reply: &[u8] = if n <= SMALL { &buf } else { &touch(&buf).to_le_bytes() };
+            stream.write_all(&(reply.len() as u64).to_le_bytes()).expect("write");
             stream.write_all(reply).expect("write");
         }
     });
@@ -93,23 +87,15 @@ fn start_child() -> Peer {
         .spawn()
         .expect("spawn child");
     let channel = server
-        .accept(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(None))
-        })
+        .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
         .expect("child connects");
     let (stream, _) = listener.accept().expect("accept stream");
     let _ = std::fs::remove_dir_all(&dir);
-    Peer {
-        channel,
-        stream,
-        child,
-    }
+    Peer { channel, stream, child }
 }
 
 fn stream_call(stream: &mut UnixStream, payload: &[u8], reply: &mut Vec<u8>) {
-    stream
-        .write_all(&(payload.len() as u64).to_le_bytes())
-        .expect("write");
+    stream.write_all(&(payload.len() as u64).to_le_bytes()).expect("write");
     stream.write_all(payload).expect("write");
     let mut len = [0u8; 8];
     stream.read_exact(&mut len).expect("read");
@@ -179,24 +165,9 @@ fn parent(quick: bool, sweep: bool) {
     let mut reply = Vec::new();
     let stream = &mut peer.stream;
     let (u_med, u_p99) = latency(warmup, runs, || stream_call(stream, &small, &mut reply));
-    println!(
-        "{:<28} {:>12} {:>12} {:>8}",
-        "16-byte round trip", "Channel", "UnixStream", "ratio"
-    );
-    println!(
-        "{:<28} {:>12.2} {:>12.2} {:>8.2}",
-        "  median (µs)",
-        c_med,
-        u_med,
-        c_med / u_med
-    );
-    println!(
-        "{:<28} {:>12.2} {:>12.2} {:>8.2}",
-        "  p99 (µs)",
-        c_p99,
-        u_p99,
-        c_p99 / u_p99
-    );
+    println!("{:<28} {:>12} {:>12} {:>8}", "16-byte round trip", "Channel", "UnixStream", "ratio");
+    println!("{:<28} {:>12.2} {:>12.2} {:>8.2}", "  median (µs)", c_med, u_med, c_med / u_med);
+    println!("{:<28} {:>12.2} {:>12.2} {:>8.2}", "  p99 (µs)", c_p99, u_p99, c_p99 / u_p99);
     println!();
 
     let sizes: &[(usize, usize)] = if quick {
@@ -204,17 +175,12 @@ fn parent(quick: bool, sweep: bool) {
     } else {
         &[(MIB, 300), (16 * MIB, 32), (128 * MIB, 4)]
     };
-    println!(
-        "{:<28} {:>12} {:>12} {:>8}",
-        "throughput (GB/s)", "Channel", "UnixStream", "ratio"
-    );
+    println!("{:<28} {:>12} {:>12} {:>8}", "throughput (GB/s)", "Channel", "UnixStream", "ratio");
     for &(size, count) in sizes {
         let payload = vec![0x5au8; size];
         let c = throughput(size, count, reps, || channel_call(&peer.channel, &payload));
         let stream = &mut peer.stream;
-        let u = throughput(size, count, reps, || {
-            stream_call(stream, &payload, &mut reply)
-        });
+        let u = throughput(size, count, reps, || stream_call(stream, &payload, &mut reply));
         let label = format!("  {} MiB", size / MIB);
         println!("{label:<28} {c:>12.2} {u:>12.2} {:>8.2}", c / u);
     }
@@ -238,10 +204,7 @@ fn parent(quick: bool, sweep: bool) {
             let inline = per(usize::MAX);
             let shm = per(0);
             let label = format!("  {kib} KiB");
-            println!(
-                "{label:<28} {inline:>12.2} {shm:>12.2} {:>8.2}",
-                shm / inline
-            );
+            println!("{label:<28} {inline:>12.2} {shm:>12.2} {:>8.2}", shm / inline);
         }
         sender.set_shm_threshold(multiproc_ipc::DEFAULT_SHM_THRESHOLD);
     }

@@ -51,14 +51,7 @@ impl<T: Serialize + DeserializeOwned> BootstrapServer<T> {
     /// [`IpcError::Io`] when the socket or directory cannot be created.
     pub fn new() -> Result<(BootstrapServer<T>, String), IpcError> {
         let (server, name) = IpcOneShotServer::new().map_err(IpcError::Io)?;
-        Ok((
-            BootstrapServer {
-                server,
-                name: name.clone(),
-                value: PhantomData,
-            },
-            name,
-        ))
+        Ok((BootstrapServer { server, name: name.clone(), value: PhantomData }, name))
     }
 
     /// Waits for the child's one value.
@@ -102,9 +95,7 @@ impl<T: Serialize + DeserializeOwned> BootstrapServer<T> {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let _ = helper.join();
-                    return Err(IpcError::Io(io::Error::other(
-                        "the bootstrap thread panicked",
-                    )));
+                    return Err(IpcError::Io(io::Error::other("the bootstrap thread panicked")));
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if Instant::now() >= deadline {
@@ -141,18 +132,14 @@ impl<T: Serialize + DeserializeOwned> BootstrapServer<T> {
 fn finish<T>(got: Result<Option<T>, ipc_channel::IpcError>) -> Result<T, IpcError> {
     match got {
         Ok(Some(value)) => Ok(value),
-        Ok(None) => Err(IpcError::Protocol(
-            "the bootstrap client sent no value".into(),
-        )),
+        Ok(None) => Err(IpcError::Protocol("the bootstrap client sent no value".into())),
         Err(e) => Err(IpcError::from_channel(e)),
     }
 }
 
 impl<T> fmt::Debug for BootstrapServer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BootstrapServer")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("BootstrapServer").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -185,9 +172,7 @@ mod tests {
     fn keep_waiting_false_ends_the_wait() {
         let (server, _name) = BootstrapServer::<u32>::new().unwrap();
         let start = Instant::now();
-        let err = server
-            .accept(Duration::from_secs(30), || false)
-            .unwrap_err();
+        let err = server.accept(Duration::from_secs(30), || false).unwrap_err();
         assert!(err.is_disconnected(), "{err:?}");
         assert!(start.elapsed() < Duration::from_secs(2));
     }

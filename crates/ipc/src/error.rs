@@ -41,18 +41,12 @@ impl IpcError {
 
     /// Maps an I/O error, recognising the ways a socket says that its peer is gone.
     pub(crate) fn from_io(err: io::Error) -> IpcError {
-        let gone = matches!(
-            err.raw_os_error(),
-            Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED)
-        ) || matches!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-        );
-        if gone {
-            IpcError::Disconnected
-        } else {
-            IpcError::Io(err)
-        }
+        let gone =
+            matches!(
+                err.raw_os_error(),
+                Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED)
+            ) || matches!(err.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset);
+        if gone { IpcError::Disconnected } else { IpcError::Io(err) }
     }
 
     /// Maps ipc-channel's error type (kept out of the public signatures).

@@ -34,9 +34,7 @@ enum Repr {
 
 impl Message {
     pub(crate) fn shared(lease: ReadLease) -> Message {
-        Message {
-            repr: Repr::Shared(lease),
-        }
+        Message { repr: Repr::Shared(lease) }
     }
 
     /// Whether the bytes live in a shared-memory region (released when this drops).
@@ -67,9 +65,7 @@ impl Message {
 impl From<Vec<u8>> for Message {
     /// A message backed by an owned buffer (for tests and for re-queueing bytes).
     fn from(bytes: Vec<u8>) -> Message {
-        Message {
-            repr: Repr::Owned(bytes),
-        }
+        Message { repr: Repr::Owned(bytes) }
     }
 }
 

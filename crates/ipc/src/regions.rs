@@ -59,15 +59,11 @@ impl RegionPool {
         side: &IpcSender<Side>,
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
         // Best fit among the existing regions.
-        let mut fitting: Vec<&Entry> = self
-            .entries
-            .iter()
-            .filter(|e| e.map.capacity() >= len)
-            .collect();
+        let mut fitting: Vec<&Entry> =
+            self.entries.iter().filter(|e| e.map.capacity() >= len).collect();
         fitting.sort_by_key(|e| e.map.capacity());
-        if let Some((id, lease)) = fitting
-            .iter()
-            .find_map(|e| e.map.try_acquire().map(|lease| (e.id, lease)))
+        if let Some((id, lease)) =
+            fitting.iter().find_map(|e| e.map.try_acquire().map(|lease| (e.id, lease)))
         {
             return Ok(Some((id, lease)));
         }
@@ -86,8 +82,7 @@ impl RegionPool {
         let creator = std::process::id();
         let id =
             (u64::from(creator) << 32) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
-        side.send(Side::Add(id, map.shm().clone()))
-            .map_err(IpcError::from_channel)?;
+        side.send(Side::Add(id, map.shm().clone())).map_err(IpcError::from_channel)?;
         let lease = map.try_acquire();
         self.entries.push(Entry { id, creator, map });
         Ok(lease.map(|lease| (id, lease)))
@@ -111,8 +106,7 @@ impl RegionPool {
                 return Ok(false);
             };
             let entry = self.entries.swap_remove(victim);
-            side.send(Side::Retire(entry.id))
-                .map_err(IpcError::from_channel)?;
+            side.send(Side::Retire(entry.id)).map_err(IpcError::from_channel)?;
         }
     }
 

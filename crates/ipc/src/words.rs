@@ -45,10 +45,7 @@ impl SharedWords {
             .checked_mul(8)
             .ok_or_else(|| IpcError::Protocol(format!("{len} shared words do not fit")))?;
         let map = Mapping::zeroed(bytes).map_err(IpcError::Io)?;
-        Ok(SharedWords {
-            map: Arc::new(map),
-            len,
-        })
+        Ok(SharedWords { map: Arc::new(map), len })
     }
 
     /// Number of words.
@@ -69,6 +66,7 @@ impl SharedWords {
     ///
     /// When `i >= self.len()`.
     #[must_use]
+    #[inline]
     pub fn load(&self, i: usize) -> u64 {
         self.check(i);
         self.map.word(i).load(Ordering::Acquire)
@@ -79,6 +77,7 @@ impl SharedWords {
     /// # Panics
     ///
     /// When `i >= self.len()`.
+    #[inline]
     pub fn store(&self, i: usize, v: u64) {
         self.check(i);
         self.map.word(i).store(v, Ordering::Release);
@@ -94,20 +93,15 @@ impl SharedWords {
         self.map.word(i).fetch_add(v, Ordering::AcqRel)
     }
 
+    #[inline]
     fn check(&self, i: usize) {
-        assert!(
-            i < self.len,
-            "shared word index {i} out of bounds (len {})",
-            self.len
-        );
+        assert!(i < self.len, "shared word index {i} out of bounds (len {})", self.len);
     }
 }
 
 impl fmt::Debug for SharedWords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedWords")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
+        f.debug_struct("SharedWords").field("len", &self.len).finish_non_exhaustive()
     }
 }
 
@@ -128,10 +122,7 @@ impl<'de> Deserialize<'de> for SharedWords {
                 map.len()
             )));
         }
-        Ok(SharedWords {
-            map: Arc::new(map),
-            len,
-        })
+        Ok(SharedWords { map: Arc::new(map), len })
     }
 }
 

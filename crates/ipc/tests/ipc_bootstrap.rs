@@ -35,9 +35,7 @@ fn accept_gets_the_value() {
     let (server, name) = BootstrapServer::<(u64, String)>::new().expect("server");
     let mut child = spawn("child_sends_value", &name);
     let got = server
-        .accept(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(None))
-        })
+        .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
         .expect("accept");
     assert_eq!(got, (42, "hello".to_string()));
     assert!(child.wait().expect("reap").success());
@@ -49,16 +47,10 @@ fn accept_ends_when_the_child_exits_without_connecting() {
     let mut child = spawn("child_exits_without_connecting", &name);
     let start = Instant::now();
     let err = server
-        .accept(Duration::from_secs(60), || {
-            matches!(child.try_wait(), Ok(None))
-        })
+        .accept(Duration::from_secs(60), || matches!(child.try_wait(), Ok(None)))
         .expect_err("no value");
     assert!(err.is_disconnected(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     child.wait().expect("reap");
 }
 
@@ -66,14 +58,9 @@ fn accept_ends_when_the_child_exits_without_connecting() {
 fn accept_times_out() {
     let (server, _name) = BootstrapServer::<u64>::new().expect("server");
     let start = Instant::now();
-    let err = server
-        .accept(Duration::from_millis(200), || true)
-        .expect_err("nobody connects");
+    let err = server.accept(Duration::from_millis(200), || true).expect_err("nobody connects");
     let elapsed = start.elapsed();
-    assert!(
-        matches!(&err, IpcError::Io(e) if e.kind() == io::ErrorKind::TimedOut),
-        "{err:?}"
-    );
+    assert!(matches!(&err, IpcError::Io(e) if e.kind() == io::ErrorKind::TimedOut), "{err:?}");
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 }

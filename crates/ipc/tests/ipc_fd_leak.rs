@@ -5,9 +5,7 @@ use std::fs;
 use multiproc_ipc::duplex;
 
 fn open_fds() -> usize {
-    fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
+    fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
 }
 
 #[test]
@@ -25,10 +23,7 @@ fn a_thousand_channels_with_live_children_leak_nothing() {
 
 fn round(large: bool) {
     let (parent, child) = duplex().expect("duplex");
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the test needs cheap live children"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "the test needs cheap live children")]
     // SAFETY: the child only uses its channel end and then `_exit`s; this test binary runs
     // one test, so no other test thread holds locks the child might need.
     let pid = unsafe { libc::fork() };

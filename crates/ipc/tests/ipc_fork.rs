@@ -30,10 +30,7 @@ fn reap(pid: libc::pid_t) -> i32 {
     // SAFETY: `pid` is our child and `status` is a valid place for the status.
     let got = unsafe { libc::waitpid(pid, &mut status, 0) };
     assert_eq!(got, pid);
-    assert!(
-        libc::WIFEXITED(status),
-        "child did not exit normally: {status:#x}"
-    );
+    assert!(libc::WIFEXITED(status), "child did not exit normally: {status:#x}");
     libc::WEXITSTATUS(status)
 }
 
@@ -74,19 +71,13 @@ fn shared_words_across_fork() {
         view.store(1, 42);
         let start = Instant::now();
         while view.load(2) == 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "parent never answered"
-            );
+            assert!(start.elapsed() < Duration::from_secs(10), "parent never answered");
             std::hint::spin_loop();
         }
     });
     let start = Instant::now();
     while words.load(1) != 42 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "child never stored"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "child never stored");
         std::thread::yield_now();
     }
     assert_eq!(words.load(0), 1000);

@@ -5,9 +5,7 @@ mod common;
 use multiproc_ipc::DEFAULT_SHM_THRESHOLD;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 #[test]
@@ -44,9 +42,7 @@ fn many_small_frames_in_flight() {
     let (mut child, channel) = common::spawn_child("common::child_echo");
     for round in 0..50u32 {
         for i in 0..100u32 {
-            channel
-                .send(&(round * 1000 + i).to_le_bytes())
-                .expect("send");
+            channel.send(&(round * 1000 + i).to_le_bytes()).expect("send");
         }
         for i in 0..100u32 {
             let back = channel.recv().expect("recv");

@@ -102,7 +102,9 @@ impl FrameSender for LocalTx {
 
 impl FrameReceiver for LocalRx {
     fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
-        match self.0.recv() {
+        // Results of a latency-bound caller (`apply` in a loop) come back within tens of
+        // microseconds: poll briefly before sleeping.
+        match self.0.recv_spin(std::time::Duration::from_micros(50)) {
             Ok(m) => Ok(Box::new(m)),
             Err(_) => Err(Lost),
         }
@@ -139,10 +141,7 @@ impl Backend for LocalBackend {
         Ok(WorkerLink {
             tx: Arc::new(LocalTx(tx)),
             rx: Box::new(LocalRx(rx)),
-            control: Arc::new(LocalControl {
-                child: worker.child,
-                progress: worker.progress,
-            }),
+            control: Arc::new(LocalControl { child: worker.child, progress: worker.progress }),
         })
     }
 }

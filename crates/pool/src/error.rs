@@ -67,19 +67,10 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::Panicked(p) => write!(f, "the task {p}"),
-            TaskError::WorkerDied {
-                worker,
-                status: Some(s),
-            } => {
-                write!(
-                    f,
-                    "the worker ({worker}) died while running the task: exit code {s}"
-                )
+            TaskError::WorkerDied { worker, status: Some(s) } => {
+                write!(f, "the worker ({worker}) died while running the task: exit code {s}")
             }
-            TaskError::WorkerDied {
-                worker,
-                status: None,
-            } => {
+            TaskError::WorkerDied { worker, status: None } => {
                 write!(f, "the worker ({worker}) died while running the task")
             }
             TaskError::TimedOut { worker, after } => write!(

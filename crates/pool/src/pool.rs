@@ -1,6 +1,7 @@
 //! [`Pool`]: Python's `multiprocessing.Pool` — map, imap, starmap, apply and their async
 //! forms over long-lived worker processes.
 
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use crate::builder::PoolBuilder;
 use crate::chunk::default_chunksize;
 use crate::error::{PoolError, TaskError, WaitError};
 use crate::scheduler::{Chunk, Core, Job};
-use crate::sink::{Collect, Finish, Stream, all_or_first_error, each, single};
+use crate::sink::{Collect, Finish, Item, Stream, all_or_first_error, each, single};
 
 /// A pool of worker processes. Python: `multiprocessing.Pool`.
 ///
@@ -83,17 +84,11 @@ impl Pool {
 
     /// The calls below with an explicit chunk size (at least 1).
     pub fn chunksize(&self, chunksize: usize) -> Chunked<'_> {
-        Chunked {
-            pool: self,
-            chunksize: Some(chunksize.max(1)),
-        }
+        Chunked { pool: self, chunksize: Some(chunksize.max(1)) }
     }
 
     fn default_calls(&self) -> Chunked<'_> {
-        Chunked {
-            pool: self,
-            chunksize: None,
-        }
+        Chunked { pool: self, chunksize: None }
     }
 
     /// `f` over every item, in order; the first failure (by position) once all items are
@@ -197,9 +192,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.apply_async(f, arg)
-            .map_err(|_| TaskError::NotRunning)?
-            .get()
+        self.apply_async(f, arg).map_err(|_| TaskError::NotRunning)?.get()
     }
 
     /// `f(arg)` in a worker, without waiting. Python: `apply_async`.
@@ -208,8 +201,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.default_calls()
-            .collect_async(Function::new(f), std::iter::once(arg), 1, single)
+        self.default_calls().collect_async(Function::new(f), std::iter::once(arg), 1, single)
     }
 
     /// Refuses new work; queued work still runs. Python: `close()`.
@@ -256,9 +248,7 @@ impl Chunked<'_> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_async(f, items)
-            .map_err(|_| TaskError::NotRunning)?
-            .get()
+        self.map_async(f, items).map_err(|_| TaskError::NotRunning)?.get()
     }
 
     /// See [`Pool::map_results`].
@@ -303,9 +293,7 @@ impl Chunked<'_> {
         Args: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.starmap_async(f, items)
-            .map_err(|_| TaskError::NotRunning)?
-            .get()
+        self.starmap_async(f, items).map_err(|_| TaskError::NotRunning)?.get()
     }
 
     /// See [`Pool::starmap_async`].
@@ -367,12 +355,9 @@ impl Chunked<'_> {
         }
         let chunksize = self.chunksize.unwrap_or(1);
         let stream = Arc::new(Stream::new(ordered));
-        let job = Arc::new(Job {
-            func: Function::new(f).id(),
-            sink: stream.clone(),
-        });
+        let job = Arc::new(Job { func: Function::new(f).id(), sink: stream.clone() });
         // Enough in flight to keep every worker's window full, and no more.
-        let window = chunksize.max(64) * 3 * self.core().processes();
+        let window = chunksize.max(64) * 8 * self.core().processes();
         Ok(IMap {
             core: Arc::clone(self.core()),
             job,
@@ -383,6 +368,7 @@ impl Chunked<'_> {
             submitted: 0,
             yielded: 0,
             exhausted: false,
+            ready: VecDeque::new(),
             _arg: PhantomData,
         })
     }
@@ -404,31 +390,21 @@ impl Chunked<'_> {
         if !core.accepting() {
             return Err(PoolError::NotRunning);
         }
-        let chunksize = self
-            .chunksize
-            .unwrap_or_else(|| default_chunksize(len, core.processes()))
-            .max(1);
+        let chunksize =
+            self.chunksize.unwrap_or_else(|| default_chunksize(len, core.processes())).max(1);
         let sink = Arc::new(Collect::new(len, finish));
-        let job = Arc::new(Job {
-            func: f.id(),
-            sink: sink.clone(),
-        });
+        let job = Arc::new(Job { func: f.id(), sink: sink.clone() });
         let mut items = items.into_iter();
-        let mut chunks = Vec::with_capacity(len.div_ceil(chunksize));
         let mut first = 0;
         while first < len {
             let take = chunksize.min(len - first);
             let fail = |i: usize, e: TaskError| sink.fail(i, e);
-            chunks.extend(encode_chunk(
-                core,
-                &job,
-                first,
-                items.by_ref().take(take),
-                &fail,
-            ));
+            // Each chunk goes out as soon as it is encoded: workers start at once.
+            if let Some(chunk) = encode_chunk(core, &job, first, items.by_ref().take(take), &fail) {
+                core.submit(vec![chunk]);
+            }
             first += take;
         }
-        core.submit(chunks);
         Ok(AsyncResult::new(sink))
     }
 }
@@ -444,6 +420,8 @@ fn encode_chunk<A: Serialize>(
 ) -> Option<Chunk> {
     let mut fb = FrameBuf::new();
     fb.begin_tasks(core.batch_id(), job.func);
+    // Size the frame for the chunk up front (a generous guess per item beats regrowth).
+    fb.reserve(items.size_hint().0, std::mem::size_of::<A>().clamp(1, 64));
     let mut listed: Option<Vec<usize>> = None;
     let mut n = 0;
     for item in items {
@@ -487,16 +465,14 @@ pub struct IMap<A, R, I> {
     submitted: usize,
     yielded: usize,
     exhausted: bool,
+    /// Results taken from the stream in one lock, handed out one by one.
+    ready: VecDeque<Item<R>>,
     _arg: PhantomData<fn(A)>,
 }
 
 impl<A, R, I> std::fmt::Debug for IMap<A, R, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "IMap {{ submitted: {}, yielded: {} }}",
-            self.submitted, self.yielded
-        )
+        write!(f, "IMap {{ submitted: {}, yielded: {} }}", self.submitted, self.yielded)
     }
 }
 
@@ -516,15 +492,9 @@ where
             let first = self.submitted;
             let mut taken = 0;
             let chunk = {
-                let input = self
-                    .input
-                    .by_ref()
-                    .take(self.chunksize)
-                    .inspect(|_| taken += 1);
+                let input = self.input.by_ref().take(self.chunksize).inspect(|_| taken += 1);
                 let stream = &self.stream;
-                encode_chunk(&self.core, &self.job, first, input, &|i, e| {
-                    stream.fail(i, e)
-                })
+                encode_chunk(&self.core, &self.job, first, input, &|i, e| stream.fail(i, e))
             };
             self.submitted += taken;
             if taken < self.chunksize {
@@ -544,13 +514,13 @@ where
         if self.exhausted && self.yielded == self.submitted {
             return None;
         }
-        match self.stream.next(Some(Instant::now() + timeout)) {
-            Some(r) => {
-                self.yielded += 1;
-                Some(r.map_err(WaitError::Task))
-            }
-            None => Some(Err(WaitError::Timeout)),
+        if self.ready.is_empty()
+            && !self.stream.drain(&mut self.ready, Some(Instant::now() + timeout))
+        {
+            return Some(Err(WaitError::Timeout));
         }
+        self.yielded += 1;
+        self.ready.pop_front().map(|r| r.map_err(|e| WaitError::Task(*e)))
     }
 }
 
@@ -567,8 +537,10 @@ where
         if self.exhausted && self.yielded == self.submitted {
             return None;
         }
-        let r = self.stream.next(None)?;
+        if self.ready.is_empty() {
+            self.stream.drain(&mut self.ready, None);
+        }
         self.yielded += 1;
-        Some(r)
+        self.ready.pop_front().map(|r| r.map_err(|e| *e))
     }
 }

@@ -54,11 +54,7 @@ pub(crate) struct Job {
 
 /// Which job items a chunk holds, in frame order.
 enum Items {
-    Range {
-        job: Arc<Job>,
-        start: usize,
-        len: usize,
-    },
+    Range { job: Arc<Job>, start: usize, len: usize },
     Mixed(Vec<(Arc<Job>, usize)>),
 }
 
@@ -95,21 +91,13 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// A chunk of items `start..start + len` of `job`, already framed.
     pub(crate) fn range(job: Arc<Job>, start: usize, len: usize, frame: Vec<u8>) -> Chunk {
-        Chunk {
-            items: Items::Range { job, start, len },
-            frame: Arc::new(frame),
-            attempts: 0,
-        }
+        Chunk { items: Items::Range { job, start, len }, frame: Arc::new(frame), attempts: 0 }
     }
 
     /// A chunk of arbitrary items (the indices listed, in frame order).
     pub(crate) fn listed(job: &Arc<Job>, indices: Vec<usize>, frame: Vec<u8>) -> Chunk {
         let items = Items::Mixed(indices.into_iter().map(|i| (Arc::clone(job), i)).collect());
-        Chunk {
-            items,
-            frame: Arc::new(frame),
-            attempts: 0,
-        }
+        Chunk { items, frame: Arc::new(frame), attempts: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -204,8 +192,7 @@ fn fail_items(
 ) {
     for pos in positions {
         let (job, index) = items.get(pos);
-        job.sink
-            .deliver(&mut std::iter::once((index, Err(error()))));
+        job.sink.deliver(&mut std::iter::once((index, Err(error()))));
     }
 }
 
@@ -228,20 +215,15 @@ impl Core {
         let mut threads = Vec::new();
         for index in 0..n {
             let c = Arc::clone(&core);
-            threads.push(spawn_thread(
-                format!("multiproc-pool-reader-{index}"),
-                move || c.reader(index),
-            ));
+            threads.push(spawn_thread(format!("multiproc-pool-reader-{index}"), move || {
+                c.reader(index)
+            }));
         }
         let c = Arc::clone(&core);
-        threads.push(spawn_thread("multiproc-pool-dispatch".into(), move || {
-            c.dispatcher()
-        }));
+        threads.push(spawn_thread("multiproc-pool-dispatch".into(), move || c.dispatcher()));
         if core.settings.timeout.is_some() {
             let c = Arc::clone(&core);
-            threads.push(spawn_thread("multiproc-pool-watchdog".into(), move || {
-                c.watchdog()
-            }));
+            threads.push(spawn_thread("multiproc-pool-watchdog".into(), move || c.watchdog()));
         }
         *core.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
         core
@@ -371,11 +353,7 @@ impl Core {
                 shutdown = true;
             }
         }
-        slot.in_flight.push_back(InFlight {
-            chunks,
-            first_seq,
-            len: items,
-        });
+        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items });
         let tx = Arc::clone(slot.tx.as_ref().expect("a ready slot has a sender"));
         Some((tx, frame, shutdown))
     }
@@ -508,14 +486,10 @@ impl Core {
                 for pos in 0..chunk.len() {
                     if Some(seq) == culprit || chunk.attempts + 1 >= MAX_ATTEMPTS {
                         let err = match (timed_out, self.settings.timeout) {
-                            (Some(_), Some(after)) if Some(seq) == culprit => TaskError::TimedOut {
-                                worker: worker.clone(),
-                                after,
-                            },
-                            _ => TaskError::WorkerDied {
-                                worker: worker.clone(),
-                                status,
-                            },
+                            (Some(_), Some(after)) if Some(seq) == culprit => {
+                                TaskError::TimedOut { worker: worker.clone(), after }
+                            }
+                            _ => TaskError::WorkerDied { worker: worker.clone(), status },
                         };
                         fail_items(&chunk.items, std::iter::once(pos), &|| err.clone());
                         failed += 1;
@@ -595,10 +569,7 @@ impl Core {
             return Ok(());
         };
         let mut fb = FrameBuf::new();
-        let msg = Control::Initialize {
-            func: *func,
-            args: args.clone().into(),
-        };
+        let msg = Control::Initialize { func: *func, args: args.clone().into() };
         let died = |link: &WorkerLink| {
             let status = link.control.wait();
             TaskError::InitializerFailed(match status {
@@ -671,10 +642,7 @@ impl Core {
             }
             st = self.lock();
             st = if busy {
-                self.changed
-                    .wait_timeout(st, poll)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
+                self.changed.wait_timeout(st, poll).unwrap_or_else(|e| e.into_inner()).0
             } else {
                 self.changed.wait(st).unwrap_or_else(|e| e.into_inner())
             };
@@ -710,10 +678,7 @@ impl Core {
         for c in &controls {
             c.kill();
         }
-        for c in queued
-            .iter()
-            .chain(running.iter().flat_map(|b| b.chunks.iter()))
-        {
+        for c in queued.iter().chain(running.iter().flat_map(|b| b.chunks.iter())) {
             fail_items(&c.items, 0..c.len(), &|| TaskError::Cancelled);
         }
     }
@@ -728,17 +693,12 @@ impl Core {
             }
             st.shutting_down = true;
             self.changed.notify_all();
-            st.slots
-                .iter()
-                .map(|s| (s.tx.clone(), s.control.clone()))
-                .collect::<Vec<_>>()
+            st.slots.iter().map(|s| (s.tx.clone(), s.control.clone())).collect::<Vec<_>>()
         };
         let mut fb = FrameBuf::new();
         let shutdown = fb.control(&Control::Shutdown).to_vec();
         for (index, (tx, control)) in senders.into_iter().enumerate() {
-            let _send = self.send_locks[index]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _send = self.send_locks[index].lock().unwrap_or_else(|e| e.into_inner());
             match tx {
                 Some(tx) if tx.send(&shutdown).is_ok() => {}
                 _ => {
@@ -768,10 +728,7 @@ impl Core {
 }
 
 fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(f)
-        .expect("cannot start a pool thread")
+    std::thread::Builder::new().name(name).spawn(f).expect("cannot start a pool thread")
 }
 
 /// Builds one task frame from several small chunks of the same function.
@@ -802,11 +759,7 @@ fn subset_chunk(chunk: &Chunk, positions: &[usize], batch: u64) -> Chunk {
             list.push((Arc::clone(job), index));
         }
     }
-    Chunk {
-        items: Items::Mixed(list),
-        frame: Arc::new(fb.finish_vec()),
-        attempts: chunk.attempts,
-    }
+    Chunk { items: Items::Mixed(list), frame: Arc::new(fb.finish_vec()), attempts: chunk.attempts }
 }
 
 /// Splits a chunk after `at` items.
@@ -814,10 +767,7 @@ fn split_chunk(chunk: Chunk, at: usize, batch: u64) -> (Chunk, Chunk) {
     let n = chunk.len();
     let head: Vec<usize> = (0..at).collect();
     let tail: Vec<usize> = (at..n).collect();
-    (
-        subset_chunk(&chunk, &head, batch),
-        subset_chunk(&chunk, &tail, batch + 1 + (1 << 62)),
-    )
+    (subset_chunk(&chunk, &head, batch), subset_chunk(&chunk, &tail, batch + 1 + (1 << 62)))
 }
 
 /// The exit status type, re-exported for the failure messages.

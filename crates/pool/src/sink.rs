@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 use std::time::Instant;
 
 use multiproc_codec::{What, decode};
@@ -28,10 +30,7 @@ pub(crate) fn all_or_first_error<R>(
         errors.sort_by_key(|(i, _)| *i);
         return Err(errors.swap_remove(0).1);
     }
-    Ok(values
-        .into_iter()
-        .map(|v| v.expect("every item delivered"))
-        .collect())
+    Ok(values.into_iter().map(|v| v.expect("every item delivered")).collect())
 }
 
 /// Every item's own outcome, in order.
@@ -39,10 +38,8 @@ pub(crate) fn each<R>(
     values: Vec<Option<R>>,
     errors: Vec<(usize, TaskError)>,
 ) -> Result<Vec<Result<R, TaskError>>, TaskError> {
-    let mut out: Vec<Result<R, TaskError>> = values
-        .into_iter()
-        .map(|v| v.ok_or(TaskError::Cancelled))
-        .collect();
+    let mut out: Vec<Result<R, TaskError>> =
+        values.into_iter().map(|v| v.ok_or(TaskError::Cancelled)).collect();
     for (i, e) in errors {
         out[i] = Err(e);
     }
@@ -59,6 +56,9 @@ pub(crate) fn single<R>(
 
 type Callback<T> = Box<dyn FnOnce(&T) + Send>;
 
+/// How long a waiter polls before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
 struct Collected<R, T> {
     values: Vec<Option<R>>,
     errors: Vec<(usize, TaskError)>,
@@ -74,6 +74,8 @@ struct Collected<R, T> {
 pub(crate) struct Collect<R, T> {
     state: Mutex<Collected<R, T>>,
     ready: Condvar,
+    /// Set once the outcome is in: lets a waiter spin briefly without the lock.
+    done: AtomicBool,
     finish: Finish<R, T>,
 }
 
@@ -97,6 +99,7 @@ impl<R, T> Collect<R, T> {
                 on_error: Vec::new(),
             }),
             ready: Condvar::new(),
+            done: AtomicBool::new(false),
             finish,
         };
         if len == 0 {
@@ -121,6 +124,7 @@ impl<R, T> Collect<R, T> {
         st.on_success.clear();
         st.on_error.clear();
         st.outcome = Some(outcome);
+        self.done.store(true, Ordering::Release);
         self.ready.notify_all();
     }
 
@@ -145,6 +149,12 @@ impl<R, T> Collect<R, T> {
 
     /// Waits until ready or `deadline`; true if ready.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+        // A quick task's result is usually in within tens of microseconds: poll the flag
+        // briefly before sleeping on the condition variable.
+        let spin_until = Instant::now() + SPIN;
+        while !self.done.load(Ordering::Acquire) && Instant::now() < spin_until {
+            std::thread::yield_now();
+        }
         let mut st = self.lock();
         while st.outcome.is_none() && !st.taken {
             match deadline {
@@ -154,11 +164,7 @@ impl<R, T> Collect<R, T> {
                     if left.is_zero() {
                         return false;
                     }
-                    st = self
-                        .ready
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    st = self.ready.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
                 }
             }
         }
@@ -214,10 +220,15 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
     }
 }
 
+/// One result of a lazy job; the error is boxed so a queued value stays small.
+pub(crate) type Item<R> = Result<R, Box<TaskError>>;
+
 struct Streamed<R> {
-    /// Ordered: slot `i` holds item `base + i`. Unordered: arrival order.
-    items: VecDeque<Option<Result<R, TaskError>>>,
+    /// Ordered: slot `i` holds item `base + i`.
+    ordered: VecDeque<Option<Item<R>>>,
     base: usize,
+    /// Unordered: arrival order.
+    arrived: VecDeque<Item<R>>,
 }
 
 /// Buffers a lazy job's results until the iterator takes them.
@@ -231,53 +242,60 @@ impl<R> Stream<R> {
     pub(crate) fn new(ordered: bool) -> Stream<R> {
         Stream {
             state: Mutex::new(Streamed {
-                items: VecDeque::new(),
+                ordered: VecDeque::new(),
                 base: 0,
+                arrived: VecDeque::new(),
             }),
             ready: Condvar::new(),
             ordered,
         }
     }
 
-    fn put(&self, st: &mut Streamed<R>, index: usize, value: Result<R, TaskError>) {
+    fn put(&self, st: &mut Streamed<R>, index: usize, value: Item<R>) {
         if self.ordered {
             let at = index - st.base;
-            if st.items.len() <= at {
-                st.items.resize_with(at + 1, || None);
+            if st.ordered.len() <= at {
+                st.ordered.resize_with(at + 1, || None);
             }
-            st.items[at] = Some(value);
+            st.ordered[at] = Some(value);
         } else {
-            st.items.push_back(Some(value));
+            st.arrived.push_back(value);
         }
     }
 
     /// Records an outcome computed at the edge (an argument that failed to encode).
     pub(crate) fn fail(&self, index: usize, error: TaskError) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.put(&mut st, index, Err(error));
+        self.put(&mut st, index, Err(Box::new(error)));
         self.ready.notify_all();
     }
 
-    /// The next result (in order, or as completed), waiting until `deadline`.
-    pub(crate) fn next(&self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {
+    /// Moves every result that is ready for the taker (in order: the ready prefix; else
+    /// all) into `into`, waiting until `deadline` for at least one. False on timeout.
+    pub(crate) fn drain(&self, into: &mut VecDeque<Item<R>>, deadline: Option<Instant>) -> bool {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if matches!(st.items.front(), Some(Some(_))) {
-                st.base += 1;
-                return st.items.pop_front().flatten();
+            if self.ordered {
+                while matches!(st.ordered.front(), Some(Some(_))) {
+                    st.base += 1;
+                    into.extend(st.ordered.pop_front().flatten());
+                }
+            } else if into.is_empty() {
+                std::mem::swap(&mut st.arrived, into);
+            } else {
+                into.append(&mut st.arrived);
+            }
+            if !into.is_empty() {
+                return true;
             }
             match deadline {
                 None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return None;
+                        return false;
                     }
-                    st = self
-                        .ready
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    st = self.ready.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
                 }
             }
         }
@@ -288,7 +306,7 @@ impl<R: DeserializeOwned + Send> Sink for Stream<R> {
     fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for (index, outcome) in outcomes {
-            let value = decode_outcome::<R>(outcome);
+            let value = decode_outcome::<R>(outcome).map_err(Box::new);
             self.put(&mut st, index, value);
         }
         self.ready.notify_all();

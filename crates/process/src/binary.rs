@@ -21,13 +21,7 @@ pub(crate) fn fingerprint() -> BinaryFingerprint {
             None => {
                 h.write(b"file");
                 if let Ok(m) = std::fs::metadata("/proc/self/exe") {
-                    for v in [
-                        m.dev(),
-                        m.ino(),
-                        m.size(),
-                        m.mtime() as u64,
-                        m.mtime_nsec() as u64,
-                    ] {
+                    for v in [m.dev(), m.ino(), m.size(), m.mtime() as u64, m.mtime_nsec() as u64] {
                         h.write_u64(v);
                     }
                 }
@@ -74,11 +68,8 @@ fn build_id() -> Option<Vec<u8>> {
         f.read_exact(&mut notes).ok()?;
         let mut at = 0;
         while at + 12 <= notes.len() {
-            let (namesz, descsz, kind) = (
-                le_u32(&notes, at)?,
-                le_u32(&notes, at + 4)?,
-                le_u32(&notes, at + 8)?,
-            );
+            let (namesz, descsz, kind) =
+                (le_u32(&notes, at)?, le_u32(&notes, at + 4)?, le_u32(&notes, at + 8)?);
             let name_at = at + 12;
             let desc_at = name_at + namesz.div_ceil(4) * 4;
             let next = desc_at + descsz.div_ceil(4) * 4;

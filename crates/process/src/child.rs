@@ -60,11 +60,7 @@ impl Child {
     }
 
     pub(crate) fn set_liveness(&self, liveness: Channel) {
-        *self
-            .inner
-            .liveness
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(liveness);
+        *self.inner.liveness.lock().unwrap_or_else(|e| e.into_inner()) = Some(liveness);
     }
 
     /// The process id.
@@ -148,10 +144,7 @@ impl Inner {
             && let Some(s) = sys::wait_pid(self.pid, false)?
         {
             *status = Some(s);
-            self.liveness
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            self.liveness.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
         Ok(*status)
     }
@@ -163,12 +156,10 @@ impl Drop for Child {
             return;
         }
         let inner = Arc::clone(&self.inner);
-        let reaper = std::thread::Builder::new()
-            .name("multiproc-reaper".into())
-            .spawn(move || {
-                let child = Child { inner };
-                let _ = child.wait();
-            });
+        let reaper = std::thread::Builder::new().name("multiproc-reaper".into()).spawn(move || {
+            let child = Child { inner };
+            let _ = child.wait();
+        });
         // Without a thread, the child stays a zombie until this process exits; nothing
         // better can be done from a destructor.
         drop(reaper);
@@ -194,10 +185,7 @@ pub fn active_children() -> Vec<ProcessInfo> {
     };
     live.iter()
         .filter(|c| matches!(c.try_reap(), Ok(None)))
-        .map(|c| ProcessInfo {
-            name: c.name.clone(),
-            pid: c.pid,
-        })
+        .map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid })
         .collect()
 }
 

@@ -47,11 +47,8 @@ impl StartMethod {
     }
 
     /// All methods, in Python's order of preference on Linux.
-    pub const ALL: [StartMethod; 3] = [
-        StartMethod::ForkServer,
-        StartMethod::Spawn,
-        StartMethod::Fork,
-    ];
+    pub const ALL: [StartMethod; 3] =
+        [StartMethod::ForkServer, StartMethod::Spawn, StartMethod::Fork];
 }
 
 impl std::fmt::Display for StartMethod {

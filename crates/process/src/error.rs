@@ -33,10 +33,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Io(e) => write!(f, "cannot start a child process: {e}"),
             StartError::DiedDuringStartup(s) => {
-                write!(
-                    f,
-                    "the child process exited during start-up with status {s}"
-                )
+                write!(f, "the child process exited during start-up with status {s}")
             }
             StartError::BinaryMismatch { parent, child } => write!(
                 f,

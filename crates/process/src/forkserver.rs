@@ -40,15 +40,8 @@ pub(crate) fn start_child(name: &str) -> Result<(Child, Handshake), StartError> 
 fn request(server_name: &str) -> Result<u32, StartError> {
     let me = std::process::id();
     let mut msg = Vec::new();
-    encode(
-        &ForkRequest {
-            server: server_name.to_owned(),
-            parent: me,
-        },
-        What::Message,
-        &mut msg,
-    )
-    .map_err(|e| StartError::ForkServer(e.to_string()))?;
+    encode(&ForkRequest { server: server_name.to_owned(), parent: me }, What::Message, &mut msg)
+        .map_err(|e| StartError::ForkServer(e.to_string()))?;
     let mut guard = SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let mut last_error = None;
     // A second attempt with a fresh server if the old one died.
@@ -56,18 +49,10 @@ fn request(server_name: &str) -> Result<u32, StartError> {
         if guard.as_ref().is_none_or(|s| s.owner != me) {
             let (child, hs) = start::spawn(Role::ForkServer, "ForkServer")?;
             drop(hs.liveness); // the server watches its request channel instead
-            *guard = Some(Server {
-                owner: me,
-                _child: child,
-                channel: hs.channel,
-            });
+            *guard = Some(Server { owner: me, _child: child, channel: hs.channel });
         }
         let server = guard.as_ref().expect("a server was just set");
-        match server
-            .channel
-            .send(&msg)
-            .and_then(|()| server.channel.recv())
-        {
+        match server.channel.send(&msg).and_then(|()| server.channel.recv()) {
             Ok(reply) => {
                 return match decode::<Result<u32, String>>(&reply, What::Message) {
                     Ok(Ok(pid)) => Ok(pid),
@@ -96,18 +81,10 @@ pub(crate) fn connect_and_serve(server: &str) -> ! {
     if bootstrap_connect(server, hs).is_err() {
         sys::exit_now(71);
     }
-    let Link {
-        channel,
-        liveness,
-        progress,
-    } = link;
+    let Link { channel, liveness, progress } = link;
     loop {
-        let Ok(msg) = channel.recv() else {
-            sys::exit_now(0)
-        };
-        let Ok(req) = decode::<ForkRequest>(&msg, What::Message) else {
-            sys::exit_now(3)
-        };
+        let Ok(msg) = channel.recv() else { sys::exit_now(0) };
+        let Ok(req) = decode::<ForkRequest>(&msg, What::Message) else { sys::exit_now(3) };
         drop(msg);
         let reply: Result<u32, String> = match sys::fork_as_sibling() {
             Ok(Forked::Child) => {

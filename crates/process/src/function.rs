@@ -10,17 +10,74 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
-use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode};
+use multiproc_codec::{
+    FnId, FrameBuf, RemoteFailure, TaskFrame, TypeFingerprint, What, decode, encode,
+};
+use multiproc_ipc::SharedWords;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::panic::take_panic;
+use crate::protocol::progress;
 use crate::sys;
 
-/// What every trampoline looks like: target address, claimed types, encoded argument,
-/// output buffer for the encoded result.
+/// What every task trampoline looks like: target address, claimed types, and the batch
+/// to run. One call per batch: the types are checked once, then every item is decoded,
+/// called and encoded without another indirect call.
 pub(crate) type Trampoline =
+    fn(usize, TypeFingerprint, &mut BatchRun<'_>) -> Result<(), RemoteFailure>;
+
+/// What an initializer trampoline looks like: one call, one encoded `Result<(), String>`.
+pub(crate) type InitTrampoline =
     fn(usize, TypeFingerprint, &[u8], &mut Vec<u8>) -> Result<(), RemoteFailure>;
+
+/// A batch being run: its items, where results go, and the progress words to update
+/// around every item.
+pub(crate) struct BatchRun<'a> {
+    pub items: TaskFrame<'a>,
+    pub out: &'a mut FrameBuf,
+    pub progress: Option<&'a SharedWords>,
+    pub stamp: bool,
+    /// Items started by this worker so far.
+    pub started: u64,
+    /// The last item failure, kept for a `Process` to report.
+    pub last_failure: Option<RemoteFailure>,
+}
+
+impl BatchRun<'_> {
+    #[inline]
+    fn begin_item(&mut self) {
+        self.started += 1;
+        if let Some(p) = self.progress {
+            if self.stamp {
+                p.store(progress::STARTED_AT_NS, sys::monotonic_ns());
+            }
+            p.store(progress::STARTED, self.started);
+        }
+    }
+
+    #[inline]
+    fn end_item(&mut self) {
+        if let Some(p) = self.progress {
+            p.store(progress::FINISHED, self.started);
+        }
+    }
+
+    /// Fails every item of the batch with `failure` (nothing is called).
+    pub(crate) fn fail_all(&mut self, failure: RemoteFailure) {
+        for _ in 0..self.items.len() {
+            self.begin_item();
+            self.out.push_failure(&failure);
+            self.end_item();
+        }
+        self.last_failure = Some(failure);
+    }
+
+    fn fail_item(&mut self, failure: RemoteFailure) {
+        self.out.push_failure(&failure);
+        self.last_failure = Some(failure);
+    }
+}
 
 /// A function that can run in another process: a plain `fn(A) -> R`.
 ///
@@ -55,12 +112,7 @@ impl<A, R> Copy for Function<A, R> {}
 
 impl<A, R> std::fmt::Debug for Function<A, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Function<{}, {}>",
-            std::any::type_name::<A>(),
-            std::any::type_name::<R>()
-        )
+        write!(f, "Function<{}, {}>", std::any::type_name::<A>(), std::any::type_name::<R>())
     }
 }
 
@@ -74,10 +126,7 @@ where
         // Any binary that can name a function for another process links the bootstrap
         // hook, so every child of it is caught before `main` (see notes on the fork bomb).
         std::hint::black_box(&sys::BOOTSTRAP_HOOK);
-        Function {
-            f,
-            _types: PhantomData,
-        }
+        Function { f, _types: PhantomData }
     }
 
     /// The identity that crosses the boundary.
@@ -96,12 +145,11 @@ where
     }
 }
 
-/// The trampoline for `fn(A) -> R`.
+/// The trampoline for `fn(A) -> R`: runs every item of a batch.
 fn call<A, R>(
     target: usize,
     types: TypeFingerprint,
-    arg: &[u8],
-    out: &mut Vec<u8>,
+    run: &mut BatchRun<'_>,
 ) -> Result<(), RemoteFailure>
 where
     A: DeserializeOwned + 'static,
@@ -109,19 +157,31 @@ where
 {
     let expected = TypeFingerprint::of::<A, R>();
     if types != expected {
-        return Err(RemoteFailure::TypeMismatch {
-            expected,
-            found: types,
-        });
+        return Err(RemoteFailure::TypeMismatch { expected, found: types });
     }
-    let arg: A = decode(arg, What::Argument).map_err(RemoteFailure::Codec)?;
     // SAFETY: the binary fingerprint matched at the handshake, `target` was checked to lie
     // in this executable's code, and the type fingerprint of this trampoline matched the
     // one computed by the parent from the same `fn(A) -> R` it took the address of.
     let f: fn(A) -> R = unsafe { sys::fn_at(target) };
-    let value = catch_unwind(AssertUnwindSafe(|| f(arg)))
-        .map_err(|payload| RemoteFailure::Panicked(take_panic(payload.as_ref())))?;
-    encode(&value, What::Result, out).map_err(RemoteFailure::Codec)
+    let items = run.items;
+    for arg in items.iter() {
+        run.begin_item();
+        let outcome = match decode::<A>(arg, What::Argument) {
+            Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
+                Ok(value) => run
+                    .out
+                    .push_with(|buf| encode(&value, What::Result, buf))
+                    .map_err(RemoteFailure::Codec),
+                Err(payload) => Err(RemoteFailure::Panicked(take_panic(payload.as_ref()))),
+            },
+            Err(e) => Err(RemoteFailure::Codec(e)),
+        };
+        if let Err(failure) = outcome {
+            run.fail_item(failure);
+        }
+        run.end_item();
+    }
+    Ok(())
 }
 
 /// A function of several arguments, called with a tuple: what `starmap` takes.
@@ -186,10 +246,7 @@ fn code_ranges() -> &'static [(usize, usize)] {
                     return None;
                 }
                 let (lo, hi) = range.split_once('-')?;
-                Some((
-                    usize::from_str_radix(lo, 16).ok()?,
-                    usize::from_str_radix(hi, 16).ok()?,
-                ))
+                Some((usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?))
             })
             .collect()
     })
@@ -197,10 +254,7 @@ fn code_ranges() -> &'static [(usize, usize)] {
 
 fn code_address(offset: i64, what: &str) -> Result<usize, RemoteFailure> {
     let addr = (sys::anchor_addr() as i64).wrapping_add(offset) as usize;
-    if code_ranges()
-        .iter()
-        .any(|&(lo, hi)| (lo..hi).contains(&addr))
-    {
+    if code_ranges().iter().any(|&(lo, hi)| (lo..hi).contains(&addr)) {
         Ok(addr)
     } else {
         Err(RemoteFailure::BadFunction(format!(
@@ -214,22 +268,15 @@ fn code_address(offset: i64, what: &str) -> Result<usize, RemoteFailure> {
 pub(crate) struct Resolved {
     id: FnId,
     target: usize,
-    trampoline: Trampoline,
+    trampoline: usize,
 }
 
 impl Resolved {
-    /// Checks both offsets of `id` and resolves its trampoline.
+    /// Checks both offsets of `id`.
     pub(crate) fn new(id: FnId) -> Result<Resolved, RemoteFailure> {
         let target = code_address(id.target, "function")?;
-        let trampoline_addr = code_address(id.trampoline, "trampoline")?;
-        // SAFETY: the address lies in this executable's code, the binary matched at the
-        // handshake, and every trampoline offset a parent sends is that of a `Trampoline`.
-        let trampoline: Trampoline = unsafe { sys::fn_at(trampoline_addr) };
-        Ok(Resolved {
-            id,
-            target,
-            trampoline,
-        })
+        let trampoline = code_address(id.trampoline, "trampoline")?;
+        Ok(Resolved { id, target, trampoline })
     }
 
     /// The identity this was resolved from.
@@ -237,10 +284,20 @@ impl Resolved {
         self.id
     }
 
-    /// Runs the function on one encoded argument, appending the encoded result.
-    #[inline]
-    pub(crate) fn call(&self, arg: &[u8], out: &mut Vec<u8>) -> Result<(), RemoteFailure> {
-        (self.trampoline)(self.target, self.id.types, arg, out)
+    /// Runs a task batch; an `Err` means nothing was called (every item must fail).
+    pub(crate) fn run(&self, batch: &mut BatchRun<'_>) -> Result<(), RemoteFailure> {
+        // SAFETY: the address lies in this executable's code, the binary matched at the
+        // handshake, and a parent sends a task trampoline's offset only with task frames.
+        let trampoline: Trampoline = unsafe { sys::fn_at(self.trampoline) };
+        trampoline(self.target, self.id.types, batch)
+    }
+
+    /// Runs an initializer on its encoded argument.
+    pub(crate) fn initialize(&self, arg: &[u8], out: &mut Vec<u8>) -> Result<(), RemoteFailure> {
+        // SAFETY: as in `run`; a parent sends an initializer trampoline's offset only in
+        // `Initialize` messages.
+        let trampoline: InitTrampoline = unsafe { sys::fn_at(self.trampoline) };
+        trampoline(self.target, self.id.types, arg, out)
     }
 }
 
@@ -280,7 +337,7 @@ where
         let anchor = sys::anchor_addr() as i64;
         FnId {
             target: self.f as usize as i64 - anchor,
-            trampoline: call_init::<A, R> as Trampoline as usize as i64 - anchor,
+            trampoline: call_init::<A, R> as InitTrampoline as usize as i64 - anchor,
             types: TypeFingerprint::of::<A, R>(),
         }
     }
@@ -299,10 +356,7 @@ where
 {
     let expected = TypeFingerprint::of::<A, R>();
     if types != expected {
-        return Err(RemoteFailure::TypeMismatch {
-            expected,
-            found: types,
-        });
+        return Err(RemoteFailure::TypeMismatch { expected, found: types });
     }
     let arg: A = decode(arg, What::InitArgument).map_err(RemoteFailure::Codec)?;
     // SAFETY: as in `call`: same binary, target inside its code, types checked.

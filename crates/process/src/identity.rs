@@ -27,15 +27,12 @@ static ME: RwLock<Option<Me>> = RwLock::new(None);
 static NEXT_CHILD: AtomicU32 = AtomicU32::new(1);
 
 fn me() -> Me {
-    ME.read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_else(|| Me {
-            name: "MainProcess".into(),
-            identity: Vec::new(),
-            daemon: false,
-            parent: None,
-        })
+    ME.read().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| Me {
+        name: "MainProcess".into(),
+        identity: Vec::new(),
+        daemon: false,
+        parent: None,
+    })
 }
 
 /// This process. Python: `multiprocessing.current_process()`.
@@ -46,10 +43,7 @@ fn me() -> Me {
 /// assert_eq!(me.pid, std::process::id());
 /// ```
 pub fn current_process() -> ProcessInfo {
-    ProcessInfo {
-        name: me().name,
-        pid: std::process::id(),
-    }
+    ProcessInfo { name: me().name, pid: std::process::id() }
 }
 
 /// The process that started this one, or `None` in the main process. Python:
@@ -94,10 +88,7 @@ pub(crate) fn become_child(boot: &Boot) {
         name: boot.name.clone(),
         identity: boot.identity.clone(),
         daemon: boot.daemon,
-        parent: Some(ProcessInfo {
-            name: boot.parent_name.clone(),
-            pid: boot.parent_pid,
-        }),
+        parent: Some(ProcessInfo { name: boot.parent_name.clone(), pid: boot.parent_pid }),
     };
     *ME.write().unwrap_or_else(|e| e.into_inner()) = Some(me);
     NEXT_CHILD.store(1, Ordering::Relaxed);

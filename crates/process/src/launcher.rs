@@ -42,10 +42,7 @@ pub(crate) fn run<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -
                             }
                         })
                         .expect("cannot start the multiproc launcher thread");
-                    *guard = Some(Launcher {
-                        pid,
-                        jobs: jobs.clone(),
-                    });
+                    *guard = Some(Launcher { pid, jobs: jobs.clone() });
                     jobs
                 }
             }

@@ -45,10 +45,9 @@ fn message_of(payload: &(dyn Any + Send)) -> String {
 
 /// The panic just caught on this thread, from the hook's record or else the payload.
 pub(crate) fn take_panic(payload: &(dyn Any + Send)) -> PanicInfo {
-    LAST.with(|l| l.borrow_mut().take())
-        .unwrap_or_else(|| PanicInfo {
-            message: message_of(payload),
-            location: None,
-            backtrace: String::new(),
-        })
+    LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| PanicInfo {
+        message: message_of(payload),
+        location: None,
+        backtrace: String::new(),
+    })
 }

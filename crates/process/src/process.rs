@@ -25,10 +25,7 @@ use crate::worker;
 type Body<R> = Box<dyn FnOnce() -> R + Send>;
 
 enum Target<R> {
-    Call {
-        func: FnId,
-        arg: Result<Vec<u8>, CodecError>,
-    },
+    Call { func: FnId, arg: Result<Vec<u8>, CodecError> },
     Closure(Option<Body<R>>),
 }
 
@@ -59,11 +56,7 @@ impl Outcome {
                     if left.is_zero() {
                         return false;
                     }
-                    slot = self
-                        .ready
-                        .wait_timeout(slot, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    slot = self.ready.wait_timeout(slot, left).unwrap_or_else(|e| e.into_inner()).0;
                 }
             }
         }
@@ -71,22 +64,13 @@ impl Outcome {
     }
 
     fn take(&self) -> Delivery {
-        self.slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or(Delivery::Nothing)
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or(Delivery::Nothing)
     }
 }
 
 enum State {
     New,
-    Started {
-        child: Child,
-        outcome: Arc<Outcome>,
-        reader: Option<JoinHandle<()>>,
-        joined: bool,
-    },
+    Started { child: Child, outcome: Arc<Outcome>, reader: Option<JoinHandle<()>>, joined: bool },
     Closed,
 }
 
@@ -179,10 +163,7 @@ where
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn fork(body: impl FnOnce() -> R + Send + 'static) -> Process<R> {
-        Process::with_target(
-            Target::Closure(Some(Box::new(body))),
-            Context::new(StartMethod::Fork),
-        )
+        Process::with_target(Target::Closure(Some(Box::new(body))), Context::new(StartMethod::Fork))
     }
 
     /// Sets the name (before `start`). Python: `Process(name=...)`.
@@ -265,12 +246,8 @@ where
         };
         let outcome = Arc::new(Outcome::default());
         let reader = spawn_reader(started.channel, Arc::clone(&outcome))?;
-        self.state = State::Started {
-            child: started.child,
-            outcome,
-            reader: Some(reader),
-            joined: false,
-        };
+        self.state =
+            State::Started { child: started.child, outcome, reader: Some(reader), joined: false };
         Ok(())
     }
 
@@ -290,13 +267,7 @@ where
     }
 
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<Option<R>, ProcessError> {
-        let State::Started {
-            child,
-            outcome,
-            reader,
-            joined,
-        } = &mut self.state
-        else {
+        let State::Started { child, outcome, reader, joined } = &mut self.state else {
             return Err(match self.state {
                 State::Closed => ProcessError::Closed,
                 _ => ProcessError::NotStarted,
@@ -312,10 +283,7 @@ where
             None => child.wait().map_err(|e| ProcessError::Start(e.into()))?,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
-                match child
-                    .wait_timeout(left)
-                    .map_err(|e| ProcessError::Start(e.into()))?
-                {
+                match child.wait_timeout(left).map_err(|e| ProcessError::Start(e.into()))? {
                     Some(s) => s,
                     None => return Ok(None),
                 }
@@ -327,9 +295,9 @@ where
             let _ = reader.join();
         }
         match outcome.take() {
-            Delivery::Value(bytes) => decode(&bytes, What::Result)
-                .map(Some)
-                .map_err(ProcessError::Decode),
+            Delivery::Value(bytes) => {
+                decode(&bytes, What::Result).map(Some).map_err(ProcessError::Decode)
+            }
             Delivery::Failed(RemoteFailure::Panicked(p)) => Err(ProcessError::Panicked(p)),
             Delivery::Failed(f) => Err(ProcessError::Failed(f)),
             Delivery::Nothing => Err(ProcessError::Exited(status)),
@@ -364,16 +332,12 @@ impl<R> Process<R> {
 
     /// Sends SIGTERM. Python: `terminate()`.
     pub fn terminate(&self) -> Result<(), ProcessError> {
-        self.child()?
-            .terminate()
-            .map_err(|e| ProcessError::Start(e.into()))
+        self.child()?.terminate().map_err(|e| ProcessError::Start(e.into()))
     }
 
     /// Sends SIGKILL. Python: `kill()`.
     pub fn kill(&self) -> Result<(), ProcessError> {
-        self.child()?
-            .kill()
-            .map_err(|e| ProcessError::Start(e.into()))
+        self.child()?.kill().map_err(|e| ProcessError::Start(e.into()))
     }
 
     /// Releases the process object; later calls give [`ProcessError::Closed`]. Refused

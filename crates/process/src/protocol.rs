@@ -46,11 +46,8 @@ pub(crate) fn link_pair() -> Result<(Link, Handshake), IpcError> {
     let (parent_channel, child_channel) = duplex()?;
     let (parent_liveness, child_liveness) = duplex()?;
     let progress = SharedWords::new(progress::LEN)?;
-    let link = Link {
-        channel: child_channel,
-        liveness: child_liveness,
-        progress: progress.clone(),
-    };
+    let link =
+        Link { channel: child_channel, liveness: child_liveness, progress: progress.clone() };
     let handshake = Handshake {
         pid: std::process::id(),
         channel: parent_channel,

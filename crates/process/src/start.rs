@@ -96,9 +96,7 @@ fn boot(
     let hello = hs.channel.send(&buf).and_then(|()| hs.channel.recv());
     let died = |child: &Child| match child.wait_timeout(Duration::from_secs(5)) {
         Ok(Some(status)) => StartError::DiedDuringStartup(status),
-        _ => StartError::Io(io::Error::other(
-            "the child stopped answering during start-up",
-        )),
+        _ => StartError::Io(io::Error::other("the child stopped answering during start-up")),
     };
     let msg = match hello {
         Ok(msg) => msg,
@@ -109,21 +107,14 @@ fn boot(
         Ok(Frame::Control(Control::Hello { binary, .. })) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(StartError::BinaryMismatch {
-                parent: expected,
-                child: binary,
-            });
+            return Err(StartError::BinaryMismatch { parent: expected, child: binary });
         }
         _ => {
             let _ = child.kill();
             return Err(died(&child));
         }
     }
-    Ok(Started {
-        child,
-        channel: hs.channel,
-        progress: hs.progress,
-    })
+    Ok(Started { child, channel: hs.channel, progress: hs.progress })
 }
 
 /// Re-executes this binary as a child with the worker marker in its environment.

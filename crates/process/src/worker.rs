@@ -8,9 +8,12 @@ use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decod
 use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
-use crate::function::Resolved;
-use crate::protocol::{Boot, Job, Link, link_pair, progress};
+use crate::function::{BatchRun, Resolved};
+use crate::protocol::{Boot, Job, Link, link_pair};
 use crate::{binary, identity, panic, sys};
+
+/// How long an idle worker polls for its next batch before it sleeps.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// A spawned child (or a child of the fork server): connect back, then run.
 pub(crate) fn connect_and_run(server: &str) -> ! {
@@ -48,17 +51,12 @@ pub(crate) fn run(link: Link) -> ! {
 
 /// Boots, then runs `body` once and reports its value (for `Process::fork`).
 pub(crate) fn run_closure<R: Serialize>(link: Link, body: impl FnOnce() -> R) -> ! {
-    let Booted {
-        channel,
-        boot,
-        mut out,
-        ..
-    } = boot(link);
+    let Booted { channel, boot, mut out, .. } = boot(link);
     out.begin_results(0);
     let outcome = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(value) => out
-            .push_with(|buf| encode(&value, What::Result, buf))
-            .map_err(RemoteFailure::Codec),
+        Ok(value) => {
+            out.push_with(|buf| encode(&value, What::Result, buf)).map_err(RemoteFailure::Codec)
+        }
         Err(payload) => Err(RemoteFailure::Panicked(panic::take_panic(payload.as_ref()))),
     };
     let code = match &outcome {
@@ -84,10 +82,7 @@ fn boot(link: Link) -> Booted {
     };
     let mine = binary::fingerprint();
     let mut fb = FrameBuf::new();
-    let hello = Control::Hello {
-        binary: mine,
-        pid: std::process::id(),
-    };
+    let hello = Control::Hello { binary: mine, pid: std::process::id() };
     if link.channel.send(fb.control(&hello)).is_err() {
         finish(0);
     }
@@ -97,18 +92,9 @@ fn boot(link: Link) -> Booted {
     }
     identity::become_child(&boot);
     panic::install_hook();
-    let Link {
-        channel,
-        liveness,
-        progress,
-    } = link;
+    let Link { channel, liveness, progress } = link;
     watch_parent(liveness);
-    Booted {
-        channel,
-        progress,
-        boot,
-        out: fb,
-    }
+    Booted { channel, progress, boot, out: fb }
 }
 
 /// A booted child: its channel, progress words, boot message and frame buffer.
@@ -122,9 +108,8 @@ struct Booted {
 /// Exits at once when the parent's end of the liveness channel closes (the parent died,
 /// even by SIGKILL).
 fn watch_parent(liveness: Channel) {
-    let spawned = std::thread::Builder::new()
-        .name("multiproc-watch-parent".into())
-        .spawn(move || {
+    let spawned =
+        std::thread::Builder::new().name("multiproc-watch-parent".into()).spawn(move || {
             while liveness.recv().is_ok() {}
             sys::exit_now(1)
         });
@@ -133,33 +118,35 @@ fn watch_parent(liveness: Channel) {
     }
 }
 
-fn run_once(
-    Booted {
-        channel,
-        boot,
-        mut out,
-        ..
-    }: Booted,
-) -> ! {
+fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
     let msg = match channel.recv() {
         Ok(m) => m,
         Err(_) => finish(0),
     };
-    let Ok(Frame::Tasks(task)) = parse(&msg) else {
-        fail("expected a task frame")
-    };
+    let Ok(Frame::Tasks(task)) = parse(&msg) else { fail("expected a task frame") };
     out.begin_results(task.batch());
-    let outcome = match Resolved::new(task.func()) {
-        Ok(f) if task.len() == 1 => out.push_with(|buf| f.call(task.item(0), buf)),
-        Ok(_) => Err(RemoteFailure::BadFunction(
-            "a process runs exactly one task".into(),
-        )),
-        Err(e) => Err(e),
+    let mut run = BatchRun {
+        items: task,
+        out: &mut out,
+        progress: None,
+        stamp: false,
+        started: 0,
+        last_failure: None,
     };
-    let code = match &outcome {
-        Ok(()) => 0,
-        Err(failure) => {
-            out.push_failure(failure);
+    match Resolved::new(task.func()) {
+        Ok(_) if task.len() != 1 => {
+            run.fail_all(RemoteFailure::BadFunction("a process runs exactly one task".into()))
+        }
+        Ok(f) => {
+            if let Err(failure) = f.run(&mut run) {
+                run.fail_all(failure);
+            }
+        }
+        Err(failure) => run.fail_all(failure),
+    }
+    let code = match &run.last_failure {
+        None => 0,
+        Some(failure) => {
             report(&boot.name, failure);
             1
         }
@@ -179,52 +166,40 @@ pub(crate) fn report(name: &str, failure: &RemoteFailure) {
     }
 }
 
-fn serve(
-    Booted {
-        channel,
-        progress,
-        boot,
-        mut out,
-    }: Booted,
-) -> ! {
+fn serve(Booted { channel, progress, boot, mut out }: Booted) -> ! {
     let mut cached: Option<Resolved> = None;
     let mut started = 0u64;
     loop {
-        let msg = match channel.recv() {
+        // The next batch usually follows the last result closely (a window of two keeps
+        // one queued; a caller of `apply` answers within tens of microseconds): poll a
+        // little before sleeping.
+        let msg = match channel.receiver().recv_spin(SPIN) {
             Ok(m) => m,
             Err(_) => finish(0),
         };
         match parse(&msg) {
             Ok(Frame::Tasks(task)) => {
                 out.begin_results(task.batch());
+                let mut run = BatchRun {
+                    items: task,
+                    out: &mut out,
+                    progress: Some(&progress),
+                    stamp: boot.stamp_items,
+                    started,
+                    last_failure: None,
+                };
                 let resolved = match cached {
                     Some(r) if r.id() == task.func() => Ok(r),
                     _ => Resolved::new(task.func()),
                 };
-                match resolved {
-                    Ok(f) => {
-                        cached = Some(f);
-                        for arg in task.iter() {
-                            started += 1;
-                            if boot.stamp_items {
-                                progress.store(progress::STARTED_AT_NS, sys::monotonic_ns());
-                            }
-                            progress.store(progress::STARTED, started);
-                            if let Err(failure) = out.push_with(|buf| f.call(arg, buf)) {
-                                out.push_failure(&failure);
-                            }
-                            progress.store(progress::FINISHED, started);
-                        }
-                    }
-                    Err(failure) => {
-                        for _ in 0..task.len() {
-                            out.push_failure(&failure);
-                        }
-                        started += task.len() as u64;
-                        progress.store(progress::STARTED, started);
-                        progress.store(progress::FINISHED, started);
-                    }
+                match resolved.and_then(|f| {
+                    cached = Some(f);
+                    f.run(&mut run)
+                }) {
+                    Ok(()) => {}
+                    Err(failure) => run.fail_all(failure),
                 }
+                started = run.started;
                 drop(msg);
                 if channel.send(out.finish()).is_err() {
                     finish(0);
@@ -252,7 +227,7 @@ fn serve(
 fn initialize(func: FnId, args: &[u8]) -> Result<(), RemoteFailure> {
     let f = Resolved::new(func)?;
     let mut out = Vec::new();
-    f.call(args, &mut out)?;
+    f.initialize(args, &mut out)?;
     match decode::<Result<(), String>>(&out, What::Result) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(RemoteFailure::Error(message)),

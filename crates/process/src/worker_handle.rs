@@ -48,9 +48,5 @@ pub fn start_worker(
         forged_binary: None,
     };
     let started = start::start(*ctx, spec)?;
-    Ok(Worker {
-        child: started.child,
-        channel: started.channel,
-        progress: started.progress,
-    })
+    Ok(Worker { child: started.child, channel: started.channel, progress: started.progress })
 }

@@ -48,9 +48,7 @@ impl Mapping {
         // ipc-channel asserts (panics) when memfd_create, ftruncate or mmap fail; turn that
         // into an error instead of taking the caller down.
         let shm = catch_unwind(|| IpcSharedMemory::from_byte(0, len)).map_err(|_| {
-            io::Error::other(format!(
-                "could not create a shared-memory region of {len} bytes"
-            ))
+            io::Error::other(format!("could not create a shared-memory region of {len} bytes"))
         })?;
         Ok(Mapping::from_shm(shm))
     }
@@ -80,6 +78,7 @@ impl Mapping {
     }
 
     /// The `i`-th 8-byte word as an atomic. Panics when out of bounds.
+    #[inline]
     pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
         let end = i.checked_add(1).and_then(|n| n.checked_mul(8));
         assert!(
@@ -104,24 +103,17 @@ impl Mapping {
         self.word(0)
             .compare_exchange(FREE, WRITING, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| WriteLease {
-                map: self.clone(),
-                published: false,
-            })
+            .map(|_| WriteLease { map: self.clone(), published: false })
     }
 
     /// Takes back a region whose notice could not be sent (PUBLISHED, never read).
     pub(crate) fn reclaim(&self) {
-        let _ = self
-            .word(0)
-            .compare_exchange(PUBLISHED, FREE, Ordering::AcqRel, Ordering::Relaxed);
+        let _ = self.word(0).compare_exchange(PUBLISHED, FREE, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Marks a free region as never to be used again; false when it is in use.
     pub(crate) fn try_retire(&self) -> bool {
-        self.word(0)
-            .compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        self.word(0).compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 }
 
@@ -141,10 +133,7 @@ pub(crate) struct WriteLease {
 impl WriteLease {
     /// Copies `data` to the start of the region's data. Panics when it does not fit.
     pub(crate) fn copy_in(&mut self, data: &[u8]) {
-        assert!(
-            data.len() <= self.map.capacity(),
-            "frame larger than region"
-        );
+        assert!(data.len() <= self.map.capacity(), "frame larger than region");
         // SAFETY: the destination `[HEADER, HEADER + data.len())` lies inside the mapping
         // (checked above); this process holds the region in state WRITING, so by the
         // protocol no reader in any process looks at the data; `data` is ordinary memory of
@@ -216,10 +205,7 @@ mod tests {
     #[test]
     fn region_protocol_round_trip() {
         let map = Arc::new(Mapping::zeroed(HEADER + 16).unwrap());
-        assert!(
-            ReadLease::new(map.clone(), 4).is_none(),
-            "not published yet"
-        );
+        assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
         let mut w = map.try_acquire().unwrap();
         assert!(map.try_acquire().is_none());
         w.copy_in(b"abcd");

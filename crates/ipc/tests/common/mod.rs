@@ -19,9 +19,7 @@ pub fn spawn_child(entry: &str) -> (Child, Channel) {
         .spawn()
         .expect("spawn child");
     let channel = server
-        .accept(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(None))
-        })
+        .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
         .expect("the child connects back");
     (child, channel)
 }

@@ -20,11 +20,7 @@ pub(crate) enum Forked {
 }
 
 fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
 /// `fork()`.
@@ -81,15 +77,7 @@ pub(crate) fn parent_pid() -> u32 {
 /// parent is already gone (it was not `expected_parent`).
 pub(crate) fn die_with_parent(expected_parent: u32) {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal and has no memory effects.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     if parent_pid() != expected_parent {
         exit_now(70);
     }
@@ -152,11 +140,7 @@ pub(crate) fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<
         None => -1,
         Some(d) => d.as_millis().min(i32::MAX as u128) as libc::c_int,
     };
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     loop {
         // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -173,10 +157,7 @@ pub(crate) fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of the machine.
 pub(crate) fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
