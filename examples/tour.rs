@@ -1,11 +1,12 @@
 //! The tour: what multiproc does today, layer by layer, in a few seconds.
 //!
-//! Python twin: a first session with `multiprocessing.Process`.
+//! Python twin: a first session with `multiprocessing.Process`, then `Pool`.
 //!
 //! Run: `cargo run --release --example tour`
 
 use std::time::{Duration, Instant};
 
+use multiproc::pool::Pool;
 use multiproc::{Context, Process, ProcessError, StartMethod, cpu_count, current_process};
 
 fn square(x: u64) -> u64 {
@@ -20,21 +21,25 @@ fn panics(n: u32) -> u32 {
     panic!("task {n} gave up")
 }
 
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn exit_on_13(x: u64) -> u64 {
+    if x == 13 {
+        std::process::exit(1)
+    }
+    x
+}
+
 fn main() -> anyhow::Result<()> {
-    println!(
-        "== multiproc tour ({} CPUs, I am {})",
-        cpu_count(),
-        current_process().name
-    );
+    println!("== multiproc tour ({} CPUs, I am {})", cpu_count(), current_process().name);
 
     println!("\n1. A function in another process, its value back from join():");
     let mut p = Process::new(square, 12);
     p.start()?;
-    println!(
-        "   square(12) = {} computed by pid {:?}",
-        p.join()?,
-        p.pid().unwrap()
-    );
+    println!("   square(12) = {} computed by pid {:?}", p.join()?, p.pid().unwrap());
 
     println!("\n2. Three start methods, timed (start + join of a tiny task):");
     for method in StartMethod::ALL {
@@ -77,12 +82,30 @@ fn main() -> anyhow::Result<()> {
     p.start()?;
     if p.join_timeout(Duration::from_millis(100))?.is_none() {
         p.kill()?;
-        println!(
-            "   still running after 100 ms -> killed: {}",
-            p.join().unwrap_err()
-        );
+        println!("   still running after 100 ms -> killed: {}", p.join().unwrap_err());
     }
 
-    println!("\nNext: Pool and ProcessPoolExecutor land in later layers (see the README).");
+    println!("\n6. A Pool starts its workers once; map keeps the input order:");
+    let pool = Pool::new(2)?;
+    let squares = pool.map(square, 1..=10)?;
+    println!("   map(square, 1..=10) = {squares:?}");
+    anyhow::ensure!(squares == (1..=10u64).map(square).collect::<Vec<_>>());
+
+    println!("\n7. imap_unordered yields each result as soon as it is ready:");
+    let done: Vec<u64> =
+        pool.imap_unordered(nap, [300, 100, 10, 200])?.collect::<Result<_, _>>()?;
+    println!("   naps of [300, 100, 10, 200] ms came back as {done:?}");
+    anyhow::ensure!(done.len() == 4 && done[0] != 300, "the slowest nap is not first");
+
+    println!("\n8. A crash inside a map fails only its own item:");
+    let outcomes = pool.map_results(exit_on_13, 10..16)?;
+    let arrived: Vec<u64> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    let failed = outcomes[3].as_ref().err();
+    println!("   item 13: {}", failed.map_or("no error?".to_string(), ToString::to_string));
+    println!("   the rest arrived: {arrived:?}; the worker was replaced");
+    anyhow::ensure!(arrived == [10, 11, 12, 14, 15] && failed.is_some_and(|e| e.is_worker_death()));
+
+    println!("\nNext: examples/README.md, simple -> advanced. Coming next in the library:");
+    println!("ProcessPoolExecutor (submit, futures, as_completed) on top of this Pool.");
     Ok(())
 }
