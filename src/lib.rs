@@ -46,11 +46,17 @@
 #![forbid(unsafe_code)]
 
 pub use multiproc_codec as codec;
+pub use multiproc_executor as executor;
 pub use multiproc_ipc as ipc;
 pub use multiproc_pool as pool;
 pub use multiproc_process as process;
 
 pub use multiproc_codec::{Bytes, PanicInfo};
+pub use multiproc_executor::{
+    ExecutorBuilder, ExecutorError, Future, MapOptions, ProcessPoolExecutor, ReturnWhen,
+    as_completed, wait,
+};
+pub use multiproc_pool::{AsyncResult, Pool, PoolBuilder, PoolError, TaskError, WaitError};
 pub use multiproc_process::{
     Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo, StarFn,
     StartError, StartMethod, Worker, active_children, bootstrap, cpu_count, current_process,

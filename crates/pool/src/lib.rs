@@ -22,6 +22,7 @@ mod error;
 mod pool;
 mod scheduler;
 mod sink;
+mod task;
 
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
@@ -31,3 +32,4 @@ pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError, WaitError};
 pub use pool::{Chunked, IMap, Pool};
+pub use task::{Task, TaskState};

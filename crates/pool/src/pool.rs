@@ -77,6 +77,10 @@ impl Pool {
         Pool { core }
     }
 
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     /// Number of worker processes.
     pub fn processes(&self) -> usize {
         self.core.processes()
@@ -355,7 +359,7 @@ impl Chunked<'_> {
         }
         let chunksize = self.chunksize.unwrap_or(1);
         let stream = Arc::new(Stream::new(ordered));
-        let job = Arc::new(Job { func: Function::new(f).id(), sink: stream.clone() });
+        let job = Arc::new(Job::new(Function::new(f).id(), stream.clone()));
         // Enough in flight to keep every worker's window full, and no more.
         let window = chunksize.max(64) * 8 * self.core().processes();
         Ok(IMap {
@@ -393,7 +397,7 @@ impl Chunked<'_> {
         let chunksize =
             self.chunksize.unwrap_or_else(|| default_chunksize(len, core.processes())).max(1);
         let sink = Arc::new(Collect::new(len, finish));
-        let job = Arc::new(Job { func: f.id(), sink: sink.clone() });
+        let job = Arc::new(Job::new(f.id(), sink.clone()));
         let mut items = items.into_iter();
         let mut first = 0;
         while first < len {
@@ -506,6 +510,11 @@ where
         }
     }
 
+    /// Items read from the input whose results have not been taken yet.
+    pub fn pending(&self) -> usize {
+        self.submitted - self.yielded
+    }
+
     /// The next result, waiting at most `timeout`: `None` when the input is exhausted
     /// and every result was taken, `Some(Err(WaitError::Timeout))` when the wait timed out
     /// (the iterator stays usable). Python: `next(timeout)`.
@@ -521,6 +530,16 @@ where
         }
         self.yielded += 1;
         self.ready.pop_front().map(|r| r.map_err(|e| WaitError::Task(*e)))
+    }
+}
+
+impl<A, R, I> Drop for IMap<A, R, I> {
+    /// An abandoned iterator cancels its queued chunks; chunks already at a worker finish
+    /// and their results are dropped.
+    fn drop(&mut self) {
+        if !(self.exhausted && self.yielded == self.submitted) {
+            self.core.cancel_queued(&self.job);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use multiproc_codec::{Control, FnId, Frame, FrameBuf, ItemOutcome, parse};
-use multiproc_process::{ExitStatus, monotonic_ns};
+use multiproc_process::monotonic_ns;
 
 use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
 use crate::error::TaskError;
@@ -50,6 +50,21 @@ pub(crate) trait Sink: Send + Sync {
 pub(crate) struct Job {
     pub func: FnId,
     pub sink: Arc<dyn Sink>,
+    /// For single tasks with a handle ([`Task`](crate::Task)): where the task is.
+    pub watch: Option<Arc<Watch>>,
+}
+
+impl Job {
+    pub(crate) fn new(func: FnId, sink: Arc<dyn Sink>) -> Job {
+        Job { func, sink, watch: None }
+    }
+}
+
+/// Where a single task is, for its handle: queued, handed to a worker (which one, and
+/// the item's sequence number there), or finished.
+#[derive(Default)]
+pub(crate) struct Watch {
+    pub dispatched: Mutex<Option<(Arc<dyn WorkerControl>, u64)>>,
 }
 
 /// Which job items a chunk holds, in frame order.
@@ -276,25 +291,28 @@ impl Core {
         }
     }
 
-    /// Counts items delivered outside the scheduler (an argument that failed to encode)
-    /// as neither submitted nor outstanding: nothing to do; kept for symmetry with `submit`.
-    ///
     /// Sends queued chunks to workers with room, from this thread.
+    ///
+    /// Idle workers are served first (one batch each); a single task goes to a busy
+    /// worker only while the queue holds more chunks than there are workers, so a quick
+    /// task never waits behind a slow one on one worker while another worker is free.
     fn pump(&self) {
         let n = self.settings.processes;
-        for index in 0..n {
-            let Ok(_send) = self.send_locks[index].try_lock() else {
-                // Someone is sending to it; they loop until it is full or the queue empty.
-                continue;
-            };
-            while let Some((tx, frame, shutdown)) = self.take_work(index) {
-                if tx.send(&frame).is_err() {
-                    break; // the reader sees the loss and requeues
-                }
-                if shutdown {
-                    let mut fb = FrameBuf::new();
-                    let _ = tx.send(fb.control(&Control::Shutdown));
-                    break;
+        for limit in [1, WINDOW] {
+            for index in 0..n {
+                let Ok(_send) = self.send_locks[index].try_lock() else {
+                    // Someone is sending to it; they loop until it is full or the queue empty.
+                    continue;
+                };
+                while let Some((tx, frame, shutdown)) = self.take_work(index, limit) {
+                    if tx.send(&frame).is_err() {
+                        break; // the reader sees the loss and requeues
+                    }
+                    if shutdown {
+                        let mut fb = FrameBuf::new();
+                        let _ = tx.send(fb.control(&Control::Shutdown));
+                        break;
+                    }
                 }
             }
         }
@@ -302,11 +320,23 @@ impl Core {
 
     /// Pops the next batch for worker `index` if it has room: registers it in flight and
     /// returns what to send (and whether to retire the worker after it).
-    fn take_work(&self, index: usize) -> Option<(Arc<dyn FrameSender>, Arc<Vec<u8>>, bool)> {
+    fn take_work(
+        &self,
+        index: usize,
+        limit: usize,
+    ) -> Option<(Arc<dyn FrameSender>, Arc<Vec<u8>>, bool)> {
         let mut st = self.lock();
         let st = &mut *st;
+        let processes = self.settings.processes;
+        let queued = st.queue.len();
         let slot = &mut st.slots[index];
-        if !slot.ready() || slot.in_flight.len() >= WINDOW || st.queue.is_empty() {
+        if !slot.ready() || slot.in_flight.len() >= limit || queued == 0 {
+            return None;
+        }
+        // A single task goes to a busy worker only when every worker will have work
+        // anyway; chunks of a map always fill the window (throughput).
+        let single = st.queue.front().is_some_and(|c| c.len() == 1);
+        if !slot.in_flight.is_empty() && single && queued <= processes {
             return None;
         }
         let mut chunks = vec![st.queue.pop_front()?];
@@ -322,11 +352,14 @@ impl Core {
         let func = chunks[0].items.func();
         let mut items = chunks[0].len();
         let mut bytes = chunks[0].frame.len();
-        if bytes <= SMALL_FRAME {
+        // Merge only a long queue of small chunks (many tiny tasks), and at most a fair
+        // share of it, so a handful of tasks still spread over all workers.
+        let share = (queued / (2 * processes)).min(MERGE_ITEMS);
+        if bytes <= SMALL_FRAME && queued >= 4 * processes {
             while let Some(next) = st.queue.front() {
                 let fits = next.frame.len() <= SMALL_FRAME
                     && next.items.func() == func
-                    && items + next.len() <= MERGE_ITEMS
+                    && items + next.len() <= share
                     && bytes + next.frame.len() <= MERGE_BYTES
                     && slot.quota.is_none_or(|q| (items + next.len()) as u64 <= q);
                 if !fits {
@@ -345,6 +378,18 @@ impl Core {
         };
         let first_seq = slot.next_seq;
         slot.next_seq += items as u64;
+        if let Some(control) = &slot.control {
+            let mut seq = first_seq;
+            for c in &chunks {
+                for pos in 0..c.len() {
+                    if let Some(w) = &c.items.get(pos).0.watch {
+                        *w.dispatched.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some((Arc::clone(control), seq));
+                    }
+                    seq += 1;
+                }
+            }
+        }
         let mut shutdown = false;
         if let Some(q) = &mut slot.quota {
             *q = q.saturating_sub(items as u64);
@@ -649,6 +694,41 @@ impl Core {
         }
     }
 
+    /// Removes the queued chunks of `job` (not those already handed to a worker) and fails
+    /// their items as cancelled. Returns how many items were removed.
+    pub(crate) fn cancel_queued(&self, job: &Arc<Job>) -> usize {
+        let removed: Vec<Chunk> = {
+            let mut st = self.lock();
+            let (gone, kept): (Vec<Chunk>, Vec<Chunk>) = st
+                .queue
+                .drain(..)
+                .partition(|c| (0..c.len()).all(|pos| Arc::ptr_eq(c.items.get(pos).0, job)));
+            st.queue = kept.into();
+            let n: usize = gone.iter().map(Chunk::len).sum();
+            st.outstanding -= n;
+            self.changed.notify_all();
+            gone
+        };
+        for c in &removed {
+            fail_items(&c.items, 0..c.len(), &|| TaskError::Cancelled);
+        }
+        removed.iter().map(Chunk::len).sum()
+    }
+
+    /// Fails every queued item as cancelled (`shutdown(cancel_futures=True)`).
+    pub(crate) fn cancel_all_queued(&self) {
+        let removed: Vec<Chunk> = {
+            let mut st = self.lock();
+            let gone: Vec<Chunk> = st.queue.drain(..).collect();
+            st.outstanding -= gone.iter().map(Chunk::len).sum::<usize>();
+            self.changed.notify_all();
+            gone
+        };
+        for c in &removed {
+            fail_items(&c.items, 0..c.len(), &|| TaskError::Cancelled);
+        }
+    }
+
     /// Stops taking work (`close`).
     pub(crate) fn close(&self) {
         self.lock().closed = true;
@@ -715,15 +795,9 @@ impl Core {
         }
     }
 
-    /// Stops accepting work if not yet done, and marks this as shut down.
+    /// Whether `terminate` was called.
     pub(crate) fn is_terminated(&self) -> bool {
         self.lock().terminated
-    }
-
-    /// Exit statuses are not kept; exposed for tests of the failure rules.
-    #[cfg(test)]
-    pub(crate) fn outstanding(&self) -> usize {
-        self.lock().outstanding
     }
 }
 
@@ -769,7 +843,3 @@ fn split_chunk(chunk: Chunk, at: usize, batch: u64) -> (Chunk, Chunk) {
     let tail: Vec<usize> = (at..n).collect();
     (subset_chunk(&chunk, &head, batch), subset_chunk(&chunk, &tail, batch + 1 + (1 << 62)))
 }
-
-/// The exit status type, re-exported for the failure messages.
-#[allow(dead_code)]
-type _Status = ExitStatus;

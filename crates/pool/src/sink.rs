@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::scheduler::Sink;
 
-fn decode_outcome<R: DeserializeOwned>(outcome: Result<&[u8], TaskError>) -> Result<R, TaskError> {
+pub(crate) fn decode_outcome<R: DeserializeOwned>(
+    outcome: Result<&[u8], TaskError>,
+) -> Result<R, TaskError> {
     outcome.and_then(|bytes| decode(bytes, What::Result).map_err(TaskError::Decode))
 }
 
