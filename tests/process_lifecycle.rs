@@ -112,7 +112,7 @@ fn multi_argument_functions_use_tuples() {
 
 #[test]
 fn fork_runs_a_capturing_closure() {
-    let words = vec!["a".to_string(), "bb".to_string()];
+    let words = ["a".to_string(), "bb".to_string()];
     let mut p = Process::fork(move || words.iter().map(String::len).sum::<usize>());
     assert_eq!(p.start_method(), StartMethod::Fork);
     p.start().unwrap();

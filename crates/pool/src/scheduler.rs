@@ -120,6 +120,9 @@ impl Chunk {
     }
 }
 
+/// What to send to a worker: its sender, the frame, and whether to retire it after.
+type Dispatch = (Arc<dyn FrameSender>, Arc<Vec<u8>>, bool);
+
 /// Batches a worker holds, oldest first, with the sequence number of their first item.
 struct InFlight {
     chunks: Vec<Chunk>,
@@ -320,11 +323,7 @@ impl Core {
 
     /// Pops the next batch for worker `index` if it has room: registers it in flight and
     /// returns what to send (and whether to retire the worker after it).
-    fn take_work(
-        &self,
-        index: usize,
-        limit: usize,
-    ) -> Option<(Arc<dyn FrameSender>, Arc<Vec<u8>>, bool)> {
+    fn take_work(&self, index: usize, limit: usize) -> Option<Dispatch> {
         let mut st = self.lock();
         let st = &mut *st;
         let processes = self.settings.processes;

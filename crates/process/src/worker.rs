@@ -159,7 +159,11 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
 pub(crate) fn report(name: &str, failure: &RemoteFailure) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "Process {name}:\n{failure}");
+    // Like Rust's own panic message: the backtrace only when RUST_BACKTRACE asks for it
+    // (the parent always gets it in the error).
+    let wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
     if let RemoteFailure::Panicked(p) = failure
+        && wanted
         && !p.backtrace.is_empty()
     {
         let _ = writeln!(err, "stack backtrace:\n{}", p.backtrace);

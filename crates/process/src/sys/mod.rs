@@ -190,7 +190,6 @@ fn anchor() {
 ///
 /// `addr` must be the address of a function whose signature is exactly `F` in this very
 /// executable image, and `F` must be a function-pointer type.
-#[expect(clippy::disallowed_methods, reason = "sys/ is where transmute lives")]
 pub(crate) unsafe fn fn_at<F: Copy>(addr: usize) -> F {
     assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
     // SAFETY: F is pointer-sized (checked above) and, by the caller's contract, a fn
@@ -211,6 +210,7 @@ extern "C" fn before_main() {
 /// A value of a zero-sized function type (a fn item or a non-capturing closure).
 ///
 /// Callers check `size_of::<F>() == 0` at compile time.
+#[expect(clippy::uninit_assumed_init, reason = "F is zero-sized: there is nothing to initialise")]
 pub(crate) fn conjure_zst<F: Copy>() -> F {
     assert_eq!(std::mem::size_of::<F>(), 0);
     // SAFETY: F is zero-sized, so it has no bytes to initialise; the types used here are
