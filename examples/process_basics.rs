@@ -12,10 +12,7 @@ use multiproc::{ExitStatus, Process, current_process, parent_process};
 fn hello(greeting: String) -> String {
     let me = current_process();
     let parent = parent_process().map(|p| p.name).unwrap_or_default();
-    format!(
-        "{greeting} from {} (pid {}), child of {parent}",
-        me.name, me.pid
-    )
+    format!("{greeting} from {} (pid {}), child of {parent}", me.name, me.pid)
 }
 
 fn exit_with(code: i32) {
@@ -27,11 +24,7 @@ fn sleep_forever(_: ()) {
 }
 
 fn main() -> anyhow::Result<()> {
-    println!(
-        "I am {} (pid {})",
-        current_process().name,
-        current_process().pid
-    );
+    println!("I am {} (pid {})", current_process().name, current_process().pid);
 
     let mut p = Process::new(hello, "hello".to_string());
     p.start()?;

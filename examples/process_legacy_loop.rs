@@ -9,14 +9,8 @@
 use multiproc::{Process, current_process};
 
 fn work(i: u64) -> String {
-    let sum: u64 = (0..1_000_000u64)
-        .map(|k| std::hint::black_box(k * i % 7))
-        .sum();
-    format!(
-        "{} (pid {}) finished task {i}: {sum}",
-        current_process().name,
-        std::process::id()
-    )
+    let sum: u64 = (0..1_000_000u64).map(|k| std::hint::black_box(k * i % 7)).sum();
+    format!("{} (pid {}) finished task {i}: {sum}", current_process().name, std::process::id())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,10 +21,6 @@ fn main() -> anyhow::Result<()> {
     for p in &mut processes {
         println!("{}", p.join()?);
     }
-    anyhow::ensure!(
-        processes
-            .iter()
-            .all(|p| p.exit_code().is_some_and(|s| s.success()))
-    );
+    anyhow::ensure!(processes.iter().all(|p| p.exit_code().is_some_and(|s| s.success())));
     Ok(())
 }

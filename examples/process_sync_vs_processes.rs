@@ -32,9 +32,6 @@ fn main() -> anyhow::Result<()> {
     let parallel = t.elapsed();
     println!("in two processes: {:.2} s", parallel.as_secs_f64());
 
-    anyhow::ensure!(
-        parallel < serial,
-        "two processes should beat two serial sleeps"
-    );
+    anyhow::ensure!(parallel < serial, "two processes should beat two serial sleeps");
     Ok(())
 }

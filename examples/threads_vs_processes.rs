@@ -28,9 +28,7 @@ fn main() -> anyhow::Result<()> {
     let serial_time = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let handles: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(|| burn(ROUNDS)))
-        .collect();
+    let handles: Vec<_> = (0..2).map(|_| std::thread::spawn(|| burn(ROUNDS))).collect();
     let threads: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let thread_time = t.elapsed().as_secs_f64();
 
@@ -39,16 +37,10 @@ fn main() -> anyhow::Result<()> {
     for p in &mut procs {
         p.start()?;
     }
-    let processes: Vec<u64> = procs
-        .iter_mut()
-        .map(|p| p.join())
-        .collect::<Result<_, _>>()?;
+    let processes: Vec<u64> = procs.iter_mut().map(|p| p.join()).collect::<Result<_, _>>()?;
     let process_time = t.elapsed().as_secs_f64();
 
-    anyhow::ensure!(
-        threads == serial && processes == serial,
-        "same work, same answers"
-    );
+    anyhow::ensure!(threads == serial && processes == serial, "same work, same answers");
     println!("serial:        {serial_time:.2} s");
     println!("two threads:   {thread_time:.2} s");
     println!("two processes: {process_time:.2} s  (start-up cost included)");
