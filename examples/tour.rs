@@ -1,13 +1,16 @@
 //! The tour: what multiproc does today, layer by layer, in a few seconds.
 //!
-//! Python twin: a first session with `multiprocessing.Process`, then `Pool`.
+//! Python twin: a first session with `multiprocessing.Process`, then `Pool`, then
+//! `concurrent.futures.ProcessPoolExecutor`.
 //!
 //! Run: `cargo run --release --example tour`
 
 use std::time::{Duration, Instant};
 
-use multiproc::pool::Pool;
-use multiproc::{Context, Process, ProcessError, StartMethod, cpu_count, current_process};
+use multiproc::{
+    Context, Pool, Process, ProcessError, ProcessPoolExecutor, StartMethod, as_completed,
+    cpu_count, current_process,
+};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -105,7 +108,22 @@ fn main() -> anyhow::Result<()> {
     println!("   the rest arrived: {arrived:?}; the worker was replaced");
     anyhow::ensure!(arrived == [10, 11, 12, 14, 15] && failed.is_some_and(|e| e.is_worker_death()));
 
-    println!("\nNext: examples/README.md, simple -> advanced. Coming next in the library:");
-    println!("ProcessPoolExecutor (submit, futures, as_completed) on top of this Pool.");
+    println!("\n9. The executor: futures, completion order, and a worker kill that hurts no one:");
+    let ex = ProcessPoolExecutor::new(2)?;
+    let futures = [300, 10, 150].map(|ms| ex.submit(nap, ms));
+    let futures = futures.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let order: Vec<u64> = as_completed(&futures, None)
+        .map(|f| f.map(|f| f.result()))
+        .collect::<Result<Result<_, _>, _>>()??;
+    println!("   submitted naps [300, 10, 150] ms, completed as {order:?}");
+    let hung = ex.submit(nap, 3_600_000)?;
+    while !hung.running() {
+        std::thread::yield_now();
+    }
+    println!("   a running future cancelled by killing its worker: {}", hung.cancel_and_kill());
+    println!("   ...and the executor goes on: 6 * 7 = {}", ex.submit(|x: u64| x * 7, 6)?.result()?);
+    anyhow::ensure!(order[0] == 10 && hung.cancelled());
+
+    println!("\nNext: examples/README.md, simple -> advanced.");
     Ok(())
 }
