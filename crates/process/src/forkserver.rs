@@ -82,6 +82,9 @@ pub(crate) fn connect_and_serve(server: &str) -> ! {
         sys::exit_now(71);
     }
     let Link { channel, liveness, progress } = link;
+    // Every worker forked from here inherits these, instead of computing them itself.
+    crate::function::code_ranges();
+    crate::binary::fingerprint();
     loop {
         let Ok(msg) = channel.recv() else { sys::exit_now(0) };
         let Ok(req) = decode::<ForkRequest>(&msg, What::Message) else { sys::exit_now(3) };

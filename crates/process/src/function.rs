@@ -230,8 +230,10 @@ star_fn!(A, B, C, D);
 star_fn!(A, B, C, D, E);
 star_fn!(A, B, C, D, E, G);
 
-/// The executable's code, as address ranges of this process.
-fn code_ranges() -> &'static [(usize, usize)] {
+/// The executable's code, as address ranges of this process. Computed once; a parent
+/// calls it before forking so that its children inherit the answer instead of each
+/// parsing `/proc/self/maps` again.
+pub(crate) fn code_ranges() -> &'static [(usize, usize)] {
     static RANGES: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
     RANGES.get_or_init(|| {
         let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();

@@ -241,7 +241,7 @@ where
             }
             Target::Closure(body) => {
                 let body = body.take().ok_or(ProcessError::AlreadyStarted)?;
-                start::start_forked(spec, move |link| worker::run_closure(link, body))?
+                start::start_forked(spec, move |link, boot| worker::run_closure(link, boot, body))?
             }
         };
         let outcome = Arc::new(Outcome::default());

@@ -16,7 +16,7 @@ use crate::context::{Context, StartMethod};
 use crate::error::StartError;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
-use crate::{binary, forkserver, identity, launcher, worker};
+use crate::{binary, forkserver, function, identity, launcher, worker};
 
 /// How long a freshly started child may take to connect back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,22 +44,56 @@ pub(crate) struct Started {
 /// Starts a child that runs `spec.job`.
 pub(crate) fn start(ctx: Context, spec: Spec) -> Result<Started, StartError> {
     preflight()?;
-    let (child, hs) = match ctx.start_method() {
+    let method = ctx.start_method();
+    let (child, hs) = match method {
         StartMethod::Spawn => spawn(Role::Worker, &spec.name)?,
         StartMethod::ForkServer => forkserver::start_child(&spec.name)?,
-        StartMethod::Fork => fork(&spec.name, |link| worker::run(link))?,
+        // A forked child is a copy of this very image: it takes its boot record from
+        // memory, with no message and no handshake round trip (unless a test forges a
+        // binary fingerprint, which only the handshake can catch).
+        StartMethod::Fork if spec.forged_binary.is_none() => {
+            let record = boot_record(method, &spec);
+            let (child, hs) = fork(&spec.name, move |link| worker::run(link, Some(record)))?;
+            return Ok(started_without_handshake(child, hs));
+        }
+        StartMethod::Fork => fork(&spec.name, |link| worker::run(link, None))?,
     };
-    boot(child, hs, ctx.start_method(), &spec)
+    boot(child, hs, &boot_record(method, &spec))
 }
 
 /// Forks a child that runs `body` once booted (for [`Process::fork`](crate::Process::fork)).
 pub(crate) fn start_forked(
     spec: Spec,
-    body: impl FnOnce(Link) -> Infallible + Send + 'static,
+    body: impl FnOnce(Link, Boot) -> Infallible + Send + 'static,
 ) -> Result<Started, StartError> {
     preflight()?;
-    let (child, hs) = fork(&spec.name, body)?;
-    boot(child, hs, StartMethod::Fork, &spec)
+    let record = boot_record(StartMethod::Fork, &spec);
+    let (child, hs) = fork(&spec.name, move |link| body(link, record))?;
+    Ok(started_without_handshake(child, hs))
+}
+
+fn started_without_handshake(child: Child, hs: Handshake) -> Started {
+    child.set_liveness(hs.liveness);
+    Started { child, channel: hs.channel, progress: hs.progress }
+}
+
+/// What the child learns about itself at boot.
+fn boot_record(method: StartMethod, spec: &Spec) -> Boot {
+    if method == StartMethod::Fork {
+        function::code_ranges(); // inherited by the child, ready for its first call
+    }
+    let me = identity::current_process();
+    Boot {
+        binary: spec.forged_binary.unwrap_or_else(binary::fingerprint),
+        job: spec.job,
+        name: spec.name.clone(),
+        identity: spec.identity.clone(),
+        daemon: spec.daemon,
+        parent_name: me.name,
+        parent_pid: me.pid,
+        method,
+        stamp_items: spec.stamp_items,
+    }
 }
 
 fn preflight() -> Result<(), StartError> {
@@ -71,28 +105,11 @@ fn preflight() -> Result<(), StartError> {
 }
 
 /// Sends the boot message and waits for the child's hello.
-fn boot(
-    child: Child,
-    hs: Handshake,
-    method: StartMethod,
-    spec: &Spec,
-) -> Result<Started, StartError> {
+fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError> {
     child.set_liveness(hs.liveness);
-    let me = identity::current_process();
-    let expected = spec.forged_binary.unwrap_or_else(binary::fingerprint);
-    let boot = Boot {
-        binary: expected,
-        job: spec.job,
-        name: spec.name.clone(),
-        identity: spec.identity.clone(),
-        daemon: spec.daemon,
-        parent_name: me.name,
-        parent_pid: me.pid,
-        method,
-        stamp_items: spec.stamp_items,
-    };
+    let expected = boot.binary;
     let mut buf = Vec::new();
-    encode(&boot, What::Message, &mut buf).map_err(|e| StartError::Io(io::Error::other(e)))?;
+    encode(boot, What::Message, &mut buf).map_err(|e| StartError::Io(io::Error::other(e)))?;
     let hello = hs.channel.send(&buf).and_then(|()| hs.channel.recv());
     let died = |child: &Child| match child.wait_timeout(Duration::from_secs(5)) {
         Ok(Some(status)) => StartError::DiedDuringStartup(status),

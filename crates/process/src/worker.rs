@@ -24,7 +24,7 @@ pub(crate) fn connect_and_run(server: &str) -> ! {
     if let Err(e) = bootstrap_connect(server, handshake) {
         fail(&format!("cannot reach the parent: {e}"));
     }
-    run(link)
+    run(link, None)
 }
 
 fn fail(why: &str) -> ! {
@@ -40,9 +40,10 @@ pub(crate) fn finish(code: i32) -> ! {
     sys::exit_now(code)
 }
 
-/// Boots from the parent's first message and runs the job it names.
-pub(crate) fn run(link: Link) -> ! {
-    let booted = boot(link);
+/// Boots (from `preset`, or else from the parent's first message) and runs the job it
+/// names.
+pub(crate) fn run(link: Link, preset: Option<Boot>) -> ! {
+    let booted = boot(link, preset);
     match booted.boot.job {
         Job::Once => run_once(booted),
         Job::Serve => serve(booted),
@@ -50,8 +51,8 @@ pub(crate) fn run(link: Link) -> ! {
 }
 
 /// Boots, then runs `body` once and reports its value (for `Process::fork`).
-pub(crate) fn run_closure<R: Serialize>(link: Link, body: impl FnOnce() -> R) -> ! {
-    let Booted { channel, boot, mut out, .. } = boot(link);
+pub(crate) fn run_closure<R: Serialize>(link: Link, preset: Boot, body: impl FnOnce() -> R) -> ! {
+    let Booted { channel, boot, mut out, .. } = boot(link, Some(preset));
     out.begin_results(0);
     let outcome = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => {
@@ -71,25 +72,33 @@ pub(crate) fn run_closure<R: Serialize>(link: Link, body: impl FnOnce() -> R) ->
     finish(code)
 }
 
-/// Receives the boot message, says hello, and takes on the identity it names.
-fn boot(link: Link) -> Booted {
-    let boot: Boot = match link.channel.recv() {
-        Ok(m) => match decode(&m, What::Message) {
-            Ok(b) => b,
-            Err(e) => fail(&format!("bad boot message: {e}")),
-        },
-        Err(_) => finish(0), // the parent went away before booting us
-    };
-    let mine = binary::fingerprint();
+/// Takes the boot record (`preset` in a forked child, which is a copy of its parent's
+/// image; else the parent's first message, answered with a hello) and the identity it
+/// names.
+fn boot(link: Link, preset: Option<Boot>) -> Booted {
     let mut fb = FrameBuf::new();
-    let hello = Control::Hello { binary: mine, pid: std::process::id() };
-    if link.channel.send(fb.control(&hello)).is_err() {
-        finish(0);
-    }
-    if boot.binary != mine {
-        // The parent reports the mismatch; we call nothing.
-        finish(72);
-    }
+    let boot = match preset {
+        Some(boot) => boot,
+        None => {
+            let boot: Boot = match link.channel.recv() {
+                Ok(m) => match decode(&m, What::Message) {
+                    Ok(b) => b,
+                    Err(e) => fail(&format!("bad boot message: {e}")),
+                },
+                Err(_) => finish(0), // the parent went away before booting us
+            };
+            let mine = binary::fingerprint();
+            let hello = Control::Hello { binary: mine, pid: std::process::id() };
+            if link.channel.send(fb.control(&hello)).is_err() {
+                finish(0);
+            }
+            if boot.binary != mine {
+                // The parent reports the mismatch; we call nothing.
+                finish(72);
+            }
+            boot
+        }
+    };
     identity::become_child(&boot);
     panic::install_hook();
     let Link { channel, liveness, progress } = link;
