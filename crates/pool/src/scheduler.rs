@@ -29,10 +29,10 @@ use crate::error::TaskError;
 /// waits for the parent between batches.
 const WINDOW: usize = 2;
 /// Chunks at most this big (frame bytes) are merged with their neighbours at dispatch.
-const SMALL_FRAME: usize = 4096;
+const SMALL_FRAME: usize = 32 * 1024;
 /// A merged batch holds at most this many items and bytes.
-const MERGE_ITEMS: usize = 512;
-const MERGE_BYTES: usize = 64 * 1024;
+const MERGE_ITEMS: usize = 8192;
+const MERGE_BYTES: usize = 256 * 1024;
 /// Consecutive failed starts (or initializations) before the pool is declared broken.
 const MAX_START_FAILURES: u32 = 3;
 /// A task whose worker died this many times while it was queued behind the culprit
