@@ -35,9 +35,8 @@ const TARGETS: &[Target] = &[Target {
 }];
 
 /// The workload ids `BENCHMARKS.md` defines.
-const WORKLOADS: &[&str] = &[
-    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12",
-];
+const WORKLOADS: &[&str] =
+    &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12"];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -132,24 +131,15 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
                 ))
             })?;
             let _ = std::fs::remove_file(&file);
-            records.extend(
-                lines
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from),
-            );
+            records
+                .extend(lines.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
         }
     }
     if let Some(path) = &options.json {
         let path = root.join(path);
         std::fs::write(&path, json_array(&records))
             .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
-        println!(
-            "bench: wrote {} results to {}",
-            records.len(),
-            path.display()
-        );
+        println!("bench: wrote {} results to {}", records.len(), path.display());
     }
     Ok(())
 }
@@ -165,19 +155,11 @@ fn select(workloads: &[String]) -> Result<Vec<Target>> {
         .filter(|id| !TARGETS.iter().any(|target| target.workloads.contains(id)))
         .collect();
     if !missing.is_empty() {
-        return Err(Error::new(format!(
-            "no benchmark implements {} yet",
-            missing.join(", ")
-        )));
+        return Err(Error::new(format!("no benchmark implements {} yet", missing.join(", "))));
     }
     Ok(TARGETS
         .iter()
-        .filter(|target| {
-            target
-                .workloads
-                .iter()
-                .any(|id| workloads.iter().any(|w| w == id))
-        })
+        .filter(|target| target.workloads.iter().any(|id| workloads.iter().any(|w| w == id)))
         .copied()
         .collect())
 }
@@ -212,38 +194,24 @@ mod tests {
     #[test]
     fn every_target_is_distinct_and_names_known_workloads() {
         for (index, target) in TARGETS.iter().enumerate() {
-            assert!(
-                target.workloads.iter().all(|id| WORKLOADS.contains(id)),
-                "{target:?}"
-            );
-            assert!(
-                TARGETS[..index]
-                    .iter()
-                    .all(|other| other.bench != target.bench)
-            );
+            assert!(target.workloads.iter().all(|id| WORKLOADS.contains(id)), "{target:?}");
+            assert!(TARGETS[..index].iter().all(|other| other.bench != target.bench));
         }
     }
 
     #[test]
     fn unimplemented_workloads_are_an_error_not_an_empty_run() {
         let all: Vec<String> = WORKLOADS.iter().map(|id| (*id).to_owned()).collect();
-        let implemented = all
-            .iter()
-            .all(|id| TARGETS.iter().any(|t| t.workloads.contains(&id.as_str())));
+        let implemented =
+            all.iter().all(|id| TARGETS.iter().any(|t| t.workloads.contains(&id.as_str())));
         assert_eq!(select(&all).is_ok(), implemented);
-        assert_eq!(
-            select(&[]).map(|targets| targets.len()).ok(),
-            Some(TARGETS.len())
-        );
+        assert_eq!(select(&[]).map(|targets| targets.len()).ok(), Some(TARGETS.len()));
     }
 
     #[test]
     fn json_results_form_one_array() {
         assert_eq!(json_array(&[]), "[]\n");
         let records = [r#"{"id":"W1"}"#.to_owned(), r#"{"id":"W2"}"#.to_owned()];
-        assert_eq!(
-            json_array(&records),
-            "[\n  {\"id\":\"W1\"},\n  {\"id\":\"W2\"}\n]\n"
-        );
+        assert_eq!(json_array(&records), "[\n  {\"id\":\"W1\"},\n  {\"id\":\"W2\"}\n]\n");
     }
 }

@@ -17,38 +17,14 @@ struct Step {
 
 /// The steps, in the order they run: cheap and likely-to-fail first.
 const STEPS: &[Step] = &[
-    Step {
-        name: "fmt",
-        run: fmt,
-    },
-    Step {
-        name: "clippy",
-        run: clippy,
-    },
-    Step {
-        name: "doc",
-        run: doc,
-    },
-    Step {
-        name: "tests",
-        run: tests,
-    },
-    Step {
-        name: "doc tests",
-        run: doc_tests,
-    },
-    Step {
-        name: "examples",
-        run: run_examples,
-    },
-    Step {
-        name: "tidy",
-        run: tidy::run,
-    },
-    Step {
-        name: "bench smoke",
-        run: bench_smoke,
-    },
+    Step { name: "fmt", run: fmt },
+    Step { name: "clippy", run: clippy },
+    Step { name: "doc", run: doc },
+    Step { name: "tests", run: tests },
+    Step { name: "doc tests", run: doc_tests },
+    Step { name: "examples", run: run_examples },
+    Step { name: "tidy", run: tidy::run },
+    Step { name: "bench smoke", run: bench_smoke },
 ];
 
 /// How a step ended.
@@ -120,9 +96,7 @@ fn clippy(root: &Path) -> Result {
 
 /// `cargo doc` with rustdoc warnings denied (broken links, missing code blocks, ...).
 fn doc(root: &Path) -> Result {
-    Cmd::cargo(&["doc", "--workspace", "--no-deps"])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .run(root)
+    Cmd::cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run(root)
 }
 
 /// The test suite: nextest when installed, else `cargo test` (which is slower, not weaker).
@@ -147,11 +121,5 @@ fn run_examples(root: &Path) -> Result {
 
 /// The benchmark suite in its quick form, as `cargo xtask bench --quick` runs it.
 fn bench_smoke(root: &Path) -> Result {
-    bench::run(
-        root,
-        &bench::Options {
-            quick: true,
-            ..bench::Options::default()
-        },
-    )
+    bench::run(root, &bench::Options { quick: true, ..bench::Options::default() })
 }

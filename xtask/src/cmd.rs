@@ -35,10 +35,7 @@ pub(crate) fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .filter(|dir| dir.join("Cargo.toml").is_file())
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest_dir
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or(manifest_dir)
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
 /// Cargo's target directory as the nested cargo commands see it: `CARGO_TARGET_DIR` when set
@@ -78,8 +75,7 @@ impl Cmd {
 
     /// Adds arguments.
     pub(crate) fn args<S: AsRef<str>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
-        self.args
-            .extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self.args.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
         self
     }
 
@@ -91,10 +87,7 @@ impl Cmd {
 
     /// The command as a shell line: `KEY='v a l' cargo doc --workspace`.
     pub(crate) fn display(&self) -> String {
-        let envs = self
-            .envs
-            .iter()
-            .map(|(key, value)| format!("{key}={}", quote(value)));
+        let envs = self.envs.iter().map(|(key, value)| format!("{key}={}", quote(value)));
         let words = std::iter::once(quote(&self.program)).chain(self.args.iter().map(|a| quote(a)));
         envs.chain(words).collect::<Vec<_>>().join(" ")
     }
@@ -178,14 +171,8 @@ pub(crate) fn describe(status: ExitStatus) -> String {
 /// Quotes a word for display in a POSIX shell, only when it needs it.
 fn quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 
 #[cfg(test)]
@@ -195,10 +182,7 @@ mod tests {
     #[test]
     fn commands_display_as_shell_lines() {
         let doc = Cmd::cargo(&["doc", "--workspace"]).env("RUSTDOCFLAGS", "-D warnings");
-        assert_eq!(
-            doc.display(),
-            "RUSTDOCFLAGS='-D warnings' cargo doc --workspace"
-        );
+        assert_eq!(doc.display(), "RUSTDOCFLAGS='-D warnings' cargo doc --workspace");
         assert_eq!(
             Cmd::cargo(&["fmt", "--all", "--", "--check"]).display(),
             "cargo fmt --all -- --check"

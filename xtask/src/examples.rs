@@ -22,10 +22,7 @@ pub(crate) struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            names: Vec::new(),
-            timeout: DEFAULT_TIMEOUT,
-        }
+        Self { names: Vec::new(), timeout: DEFAULT_TIMEOUT }
     }
 }
 
@@ -66,11 +63,7 @@ pub(crate) fn discover(root: &Path) -> Result<Vec<String>> {
             .map_err(|err| Error::new(format!("cannot read {}: {err}", dir.display())))?
             .path();
         let is_single_file = path.extension().is_some_and(|ext| ext == "rs") && path.is_file();
-        let name = if is_single_file {
-            path.file_stem()
-        } else {
-            path.file_name()
-        };
+        let name = if is_single_file { path.file_stem() } else { path.file_name() };
         if (is_single_file || path.join("main.rs").is_file())
             && let Some(name) = name.and_then(|name| name.to_str())
         {
@@ -90,11 +83,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         if let Some(unknown) = options.names.iter().find(|name| !all.contains(name)) {
             return Err(Error::new(format!(
                 "no example `{unknown}` in examples/ (there are: {})",
-                if all.is_empty() {
-                    "none".to_owned()
-                } else {
-                    all.join(", ")
-                }
+                if all.is_empty() { "none".to_owned() } else { all.join(", ") }
             )));
         }
         options.names.clone()
@@ -136,10 +125,7 @@ fn run_one(root: &Path, binary: &Path, name: &str, timeout: Duration) -> Result 
     let log_for_stderr = log
         .try_clone()
         .map_err(|err| Error::new(format!("cannot share {}: {err}", log_path.display())))?;
-    println!(
-        "==> {}",
-        binary.strip_prefix(root).unwrap_or(binary).display()
-    );
+    println!("==> {}", binary.strip_prefix(root).unwrap_or(binary).display());
     let started = Instant::now();
     let mut child = Cmd::new(binary.to_string_lossy(), &[])
         .command(root)
@@ -174,11 +160,7 @@ fn run_one(root: &Path, binary: &Path, name: &str, timeout: Duration) -> Result 
             Ok(())
         }
         Err(err) => {
-            let newline = if output.is_empty() || output.ends_with('\n') {
-                ""
-            } else {
-                "\n"
-            };
+            let newline = if output.is_empty() || output.ends_with('\n') { "" } else { "\n" };
             println!(
                 "--- output of {name} ({elapsed:.1} s) ---\n{output}{newline}--- end of {name} ---"
             );
@@ -198,9 +180,7 @@ mod tests {
 
     #[test]
     fn options_take_names_and_a_timeout() -> Result {
-        let args: Vec<String> = ["tour.rs", "--timeout", "5", "pool"]
-            .map(String::from)
-            .into();
+        let args: Vec<String> = ["tour.rs", "--timeout", "5", "pool"].map(String::from).into();
         let options = Options::parse(&args)?;
         assert_eq!(options.names, ["tour", "pool"]);
         assert_eq!(options.timeout, Duration::from_secs(5));

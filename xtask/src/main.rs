@@ -73,9 +73,7 @@ fn run(args: &[String]) -> Result {
 fn no_arguments(command: &str, rest: &[String]) -> Result {
     match rest.first() {
         None => Ok(()),
-        Some(arg) => Err(Error::new(format!(
-            "`{command}` takes no arguments, got `{arg}`"
-        ))),
+        Some(arg) => Err(Error::new(format!("`{command}` takes no arguments, got `{arg}`"))),
     }
 }
 
@@ -89,15 +87,9 @@ fn flag_value(
     rest: &mut impl Iterator<Item = String>,
 ) -> Result<Option<String>> {
     if arg == flag {
-        return rest
-            .next()
-            .map(Some)
-            .ok_or_else(|| Error::new(format!("`{flag}` needs a value")));
+        return rest.next().map(Some).ok_or_else(|| Error::new(format!("`{flag}` needs a value")));
     }
-    Ok(arg
-        .strip_prefix(flag)
-        .and_then(|tail| tail.strip_prefix('='))
-        .map(str::to_owned))
+    Ok(arg.strip_prefix(flag).and_then(|tail| tail.strip_prefix('=')).map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -120,22 +112,15 @@ mod tests {
     fn flag_values_in_both_spellings() {
         let mut rest = args(&["W1"]).into_iter();
         assert_eq!(
-            flag_value("--workload", "--workload", &mut rest)
-                .ok()
-                .flatten(),
+            flag_value("--workload", "--workload", &mut rest).ok().flatten(),
             Some("W1".into())
         );
         let mut none = Vec::<String>::new().into_iter();
         assert_eq!(
-            flag_value("--json", "--json=a.json", &mut none)
-                .ok()
-                .flatten(),
+            flag_value("--json", "--json=a.json", &mut none).ok().flatten(),
             Some("a.json".into())
         );
-        assert_eq!(
-            flag_value("--json", "--jsonx", &mut none).ok().flatten(),
-            None
-        );
+        assert_eq!(flag_value("--json", "--jsonx", &mut none).ok().flatten(), None);
         assert!(flag_value("--json", "--json", &mut none).is_err());
     }
 }

@@ -29,10 +29,7 @@ fn rust_files() -> Vec<SourceFile> {
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
             let relative = path.strip_prefix(&root).unwrap_or(&path);
-            SourceFile {
-                path: relative.to_string_lossy().replace('\\', "/"),
-                text,
-            }
+            SourceFile { path: relative.to_string_lossy().replace('\\', "/"), text }
         })
         .collect()
 }
@@ -43,13 +40,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries =
         std::fs::read_dir(dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()));
     for entry in entries {
-        let path = entry
-            .unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()))
-            .path();
-        let name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let path =
+            entry.unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display())).path();
+        let name =
+            path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         if path.is_dir() {
             let skip =
                 name.starts_with('.') || name == "target" || path.join("CACHEDIR.TAG").exists();
@@ -74,11 +68,7 @@ fn report(rule: &str, violations: &[String]) {
     assert!(
         violations.is_empty(),
         "tidy rule broken: {rule}\n{}\n",
-        violations
-            .iter()
-            .map(|v| format!("  {v}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        violations.iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n")
     );
 }
 
@@ -94,16 +84,10 @@ fn every_rust_file_starts_with_a_doc_line() {
         .iter()
         .filter(|file| !file.text.starts_with(&doc))
         .map(|file| {
-            format!(
-                "{}:1: must start with a `{doc}` line saying what the file is",
-                file.path
-            )
+            format!("{}:1: must start with a `{doc}` line saying what the file is", file.path)
         })
         .collect();
-    report(
-        "every .rs file starts with a `//!` doc line (no blank lines before it)",
-        &violations,
-    );
+    report("every .rs file starts with a `//!` doc line (no blank lines before it)", &violations);
 }
 
 #[test]
@@ -125,16 +109,10 @@ fn no_ignored_tests() {
 
 #[test]
 fn no_debugging_leftovers_in_library_code() {
-    let needles = [
-        ["dbg", "!("].concat(),
-        ["todo", "!("].concat(),
-        ["unimplemented", "!("].concat(),
-    ];
+    let needles =
+        [["dbg", "!("].concat(), ["todo", "!("].concat(), ["unimplemented", "!("].concat()];
     let mut violations = Vec::new();
-    for file in rust_files()
-        .iter()
-        .filter(|file| is_library_code(&file.path))
-    {
+    for file in rust_files().iter().filter(|file| is_library_code(&file.path)) {
         for (index, line) in file.text.lines().enumerate() {
             // Test modules sit at the bottom of a file: everything after it is test code.
             if line.trim() == ["#[cfg(", "test)]"].concat() {
@@ -143,18 +121,11 @@ fn no_debugging_leftovers_in_library_code() {
             if let Some(needle) = needles.iter().find(|needle| line.contains(needle.as_str()))
                 && !is_comment(line)
             {
-                violations.push(format!(
-                    "{}:{}: `{needle}` in library code",
-                    file.path,
-                    index + 1
-                ));
+                violations.push(format!("{}:{}: `{needle}` in library code", file.path, index + 1));
             }
         }
     }
-    report(
-        "no dbg!, todo! or unimplemented! outside tests",
-        &violations,
-    );
+    report("no dbg!, todo! or unimplemented! outside tests", &violations);
 }
 
 /// Non-test source of the library crates, the facade and the xtask.
@@ -169,18 +140,12 @@ fn is_library_code(path: &str) -> bool {
 #[test]
 fn changelog_has_an_unreleased_section() {
     let changelog = read("CHANGELOG.md");
-    let violations = if changelog
-        .lines()
-        .any(|line| line.trim_end() == "## [Unreleased]")
-    {
+    let violations = if changelog.lines().any(|line| line.trim_end() == "## [Unreleased]") {
         Vec::new()
     } else {
         vec!["CHANGELOG.md: no `## [Unreleased]` heading".to_owned()]
     };
-    report(
-        "CHANGELOG.md keeps an `## [Unreleased]` section (Keep a Changelog)",
-        &violations,
-    );
+    report("CHANGELOG.md keeps an `## [Unreleased]` section (Keep a Changelog)", &violations);
 }
 
 #[test]
@@ -194,10 +159,7 @@ fn every_crate_inherits_lints_and_version_from_the_workspace() {
     crates.sort();
     let mut violations = Vec::new();
     for dir in crates {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let relative = format!("crates/{name}/Cargo.toml");
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             violations.push(format!("{relative}: missing"));
@@ -208,15 +170,10 @@ fn every_crate_inherits_lints_and_version_from_the_workspace() {
             violations.push(format!("{relative}: missing `[lints] workspace = true`"));
         }
         if !inherits(&manifest, "package", "version.workspace") {
-            violations.push(format!(
-                "{relative}: missing `version.workspace = true` in [package]"
-            ));
+            violations.push(format!("{relative}: missing `version.workspace = true` in [package]"));
         }
     }
-    report(
-        "crates/* take `[lints]` and `version` from the workspace",
-        &violations,
-    );
+    report("crates/* take `[lints]` and `version` from the workspace", &violations);
 }
 
 /// Whether `manifest` sets `key = true` in `[section]` (`""` = before any header).
@@ -224,12 +181,7 @@ fn every_crate_inherits_lints_and_version_from_the_workspace() {
 fn inherits(manifest: &str, section: &str, key: &str) -> bool {
     let mut current = String::new();
     for line in manifest.lines() {
-        let line: String = line
-            .split('#')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
+        let line: String = line.split('#').next().unwrap_or_default().split_whitespace().collect();
         if line.starts_with('[') {
             current = line.trim_matches(['[', ']']).to_owned();
         } else if current == section {
@@ -256,26 +208,18 @@ fn readme_shows_the_two_commands_and_its_examples_exist() {
     }
     let examples = crate::examples::discover(&workspace_root()).unwrap_or_default();
     for (index, line) in readme.lines().enumerate() {
-        for (_, tail) in line
-            .match_indices("--example ")
-            .map(|(at, _)| line.split_at(at + 10))
-        {
+        for (_, tail) in line.match_indices("--example ").map(|(at, _)| line.split_at(at + 10)) {
             let name: String = tail
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
                 .collect();
             if !examples.contains(&name) {
-                violations.push(format!(
-                    "README.md:{}: example `{name}` is not in examples/",
-                    index + 1
-                ));
+                violations
+                    .push(format!("README.md:{}: example `{name}` is not in examples/", index + 1));
             }
         }
     }
-    report(
-        "the README's commands appear verbatim and work",
-        &violations,
-    );
+    report("the README's commands appear verbatim and work", &violations);
 }
 
 #[test]
@@ -285,15 +229,10 @@ fn every_example_is_listed_in_the_examples_readme() {
     let mut violations = Vec::new();
     for name in crate::examples::discover(&root).unwrap_or_default() {
         let file = format!("{name}.rs");
-        let entry = if root.join("examples").join(&file).is_file() {
-            file
-        } else {
-            format!("{name}/")
-        };
+        let entry =
+            if root.join("examples").join(&file).is_file() { file } else { format!("{name}/") };
         if !listing.contains(&entry) {
-            violations.push(format!(
-                "examples/{entry}: not listed in examples/README.md"
-            ));
+            violations.push(format!("examples/{entry}: not listed in examples/README.md"));
         }
     }
     for (index, line) in listing.lines().enumerate() {
@@ -301,17 +240,12 @@ fn every_example_is_listed_in_the_examples_readme() {
             let is_code = position % 2 == 1;
             let is_example_file = span.ends_with(".rs") && !span.contains(['/', ' ']);
             if is_code && is_example_file && !root.join("examples").join(span).is_file() {
-                violations.push(format!(
-                    "examples/README.md:{}: `{span}` does not exist",
-                    index + 1
-                ));
+                violations
+                    .push(format!("examples/README.md:{}: `{span}` does not exist", index + 1));
             }
         }
     }
-    report(
-        "examples/README.md lists every example on disk, and nothing else",
-        &violations,
-    );
+    report("examples/README.md lists every example on disk, and nothing else", &violations);
 }
 
 #[test]
@@ -324,14 +258,6 @@ fn the_manifest_rules_read_toml_as_written() {
         "package",
         "version.workspace"
     ));
-    assert!(!inherits(
-        "[package]\nversion = \"0.1.0\"\n",
-        "package",
-        "version.workspace"
-    ));
-    assert!(!inherits(
-        "[lints.rust]\nworkspace = true\n",
-        "lints",
-        "workspace"
-    ));
+    assert!(!inherits("[package]\nversion = \"0.1.0\"\n", "package", "version.workspace"));
+    assert!(!inherits("[lints.rust]\nworkspace = true\n", "lints", "workspace"));
 }
