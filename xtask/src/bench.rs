@@ -4,7 +4,12 @@
 //! more entry naming the workload ids it measures. Every target is a `harness = false` bench
 //! that accepts `--quick` (a short smoke run). A target marked `json` also accepts
 //! `--json FILE` and writes one JSON object per line (JSON Lines) to `FILE`, one per
-//! figure; `cargo xtask bench --json PATH` gathers those objects into one JSON array.
+//! figure; `cargo xtask bench --json PATH` gathers those objects into one JSON array
+//! (targets without JSON output still run and print their tables). A target marked `svg`
+//! draws a chart to `bench-results/` and accepts `--svg PATH` for one more copy.
+//!
+//! The workloads target (`benches/workloads/`) runs every `BENCHMARKS.md` workload against
+//! its CPython twin (`benches/python/workloads.py`), alternating repetitions; see its docs.
 
 use std::path::{Path, PathBuf};
 
@@ -23,16 +28,29 @@ struct Target {
     workloads: &'static [&'static str],
     /// Whether it understands `--json FILE` (see the module docs).
     json: bool,
+    /// Whether it understands `--svg PATH` (see the module docs).
+    svg: bool,
 }
 
 /// The suite, in the order it runs.
-const TARGETS: &[Target] = &[Target {
-    package: "multiproc-ipc",
-    bench: "ipc_micro",
-    source: "crates/ipc/benches/ipc_micro.rs",
-    workloads: &[],
-    json: false,
-}];
+const TARGETS: &[Target] = &[
+    Target {
+        package: "multiproc-ipc",
+        bench: "ipc_micro",
+        source: "crates/ipc/benches/ipc_micro.rs",
+        workloads: &[],
+        json: false,
+        svg: false,
+    },
+    Target {
+        package: "multiproc",
+        bench: "workloads",
+        source: "benches/workloads/main.rs",
+        workloads: WORKLOADS,
+        json: true,
+        svg: true,
+    },
+];
 
 /// The workload ids `BENCHMARKS.md` defines.
 const WORKLOADS: &[&str] =
@@ -47,10 +65,12 @@ pub(crate) struct Options {
     pub(crate) workloads: Vec<String>,
     /// Where to write the results as one JSON array.
     pub(crate) json: Option<PathBuf>,
+    /// Where to write one more copy of the chart (always in `bench-results/bench.svg`).
+    pub(crate) svg: Option<PathBuf>,
 }
 
 impl Options {
-    /// Parses `[--quick] [--workload W1,W3] [--json PATH]`.
+    /// Parses `[--quick] [--workload W1,W3] [--json PATH] [--svg PATH]`.
     pub(crate) fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self::default();
         let mut rest = args.iter().cloned();
@@ -69,6 +89,8 @@ impl Options {
                 }
             } else if let Some(path) = crate::flag_value("--json", &arg, &mut rest)? {
                 options.json = Some(PathBuf::from(path));
+            } else if let Some(path) = crate::flag_value("--svg", &arg, &mut rest)? {
+                options.svg = Some(PathBuf::from(path));
             } else {
                 return Err(Error::new(format!("unknown option `{arg}` for `bench`")));
             }
@@ -80,14 +102,6 @@ impl Options {
 /// Runs the chosen targets; with `--json`, gathers their results into one file.
 pub(crate) fn run(root: &Path, options: &Options) -> Result {
     let chosen = select(&options.workloads)?;
-    if options.json.is_some()
-        && let Some(target) = chosen.iter().find(|target| !target.json)
-    {
-        return Err(Error::new(format!(
-            "bench target `{}` cannot write JSON results yet; run without --json",
-            target.bench
-        )));
-    }
     let mut records = Vec::new();
     for target in &chosen {
         if !root.join(target.source).is_file() {
@@ -109,7 +123,11 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         if !covered.is_empty() {
             harness_args.extend(["--workload".to_owned(), covered.join(",")]);
         }
-        let json_file = options.json.as_ref().map(|_| {
+        if let Some(svg) = options.svg.as_ref().filter(|_| target.svg) {
+            harness_args
+                .extend(["--svg".to_owned(), root.join(svg).to_string_lossy().into_owned()]);
+        }
+        let json_file = options.json.as_ref().filter(|_| target.json).map(|_| {
             std::env::temp_dir().join(format!(
                 "multiproc-xtask-{}-{}.jsonl",
                 std::process::id(),
@@ -122,6 +140,12 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         Cmd::cargo(&["bench", "-p", target.package, "--bench", target.bench, "--"])
             .args(&harness_args)
             .run(root)?;
+        if options.json.is_some() && !target.json {
+            println!(
+                "bench: `{}` has no JSON output; its results are in the table above",
+                target.bench
+            );
+        }
         if let Some(file) = json_file {
             let lines = std::fs::read_to_string(&file).map_err(|err| {
                 Error::new(format!(
@@ -182,10 +206,12 @@ mod tests {
 
     #[test]
     fn options_parse() -> Result {
-        let options = parse(&["--quick", "--workload", "w1,W3", "--json=out.json"])?;
+        let options =
+            parse(&["--quick", "--workload", "w1,W3", "--json=out.json", "--svg", "c.svg"])?;
         assert!(options.quick);
         assert_eq!(options.workloads, ["W1", "W3"]);
         assert_eq!(options.json, Some(PathBuf::from("out.json")));
+        assert_eq!(options.svg, Some(PathBuf::from("c.svg")));
         assert!(parse(&["--workload", "W13"]).is_err());
         assert!(parse(&["--slow"]).is_err());
         Ok(())
