@@ -93,9 +93,11 @@ impl BatchRun<'_> {
 /// ```
 /// use multiproc::Function;
 ///
+/// fn shout(s: String) -> String { s.to_uppercase() }
+///
 /// let square = Function::new(|x: u64| x * x);
-/// let named = Function::new(str::len as fn(&'static str) -> usize);
-/// # let _ = (square, named);
+/// let named = Function::new(shout);
+/// assert_eq!((square.call(7), named.call("hi".into())), (49, "HI".to_string()));
 /// ```
 pub struct Function<A, R> {
     f: fn(A) -> R,
