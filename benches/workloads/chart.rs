@@ -127,7 +127,7 @@ fn speedup_section(s: &mut String, rows: &[Row], top: f64, cores: usize) {
         let _ = writeln!(s, r#"<text x="20" y="{top}">W8 did not run</text>"#);
         return;
     }
-    let (left, right, bottom) = (PLOT_LEFT, PLOT_LEFT + 360.0, top + 200.0);
+    let (left, right, bottom) = (120.0, 480.0, top + 200.0);
     let peak = mp.iter().chain(&py).flatten().fold(cores as f64, |m, v| m.max(*v));
     let y_max = (peak * 2.0).ceil() / 2.0 + 0.5;
     let x = |workers: usize| left + (workers as f64 - 1.0) / 3.0 * (right - left);

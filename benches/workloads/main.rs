@@ -21,6 +21,7 @@
 mod cases;
 mod chart;
 mod child;
+mod measure;
 mod python;
 mod report;
 mod tasks;
@@ -291,9 +292,10 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
          {python}; multiproc's default start method: {}\n\
          ratio > 1: multiproc better (throughput, speedup: mp/py; time, latency, RSS growth: py/mp).\n\
          W9 runs both sides at once (sleep-bound); ratio floors: 1 ms (W9), 1 MiB (W10), marked ≥.\n\
-         W7 counts an echo's payload twice (there and back). W10 is peak RSS of a fresh process \
-         (20 M items) minus the same with 1 000 items.",
-        multiproc::get_start_method()
+         W7 counts an echo's payload twice (there and back). W10 is the peak RSS of a fresh \
+         process draining {} items minus the same with 1 000 items.",
+        multiproc::get_start_method(),
+        if options.quick { "200 000" } else { "20 000 000" }
     )
 }
 
