@@ -72,8 +72,10 @@ pub fn encode<T: Serialize + ?Sized>(
 /// Decodes a `T` that must fill `bytes` exactly.
 ///
 /// Arbitrary input never panics: too few bytes, trailing bytes or invalid contents are a
-/// [`CodecError`] naming `T`. Allocation is bounded by the input: lengths are checked
-/// against the bytes that remain before anything is reserved.
+/// [`CodecError`] naming `T`. Allocation is bounded by the input: strings and byte
+/// buffers are checked against the bytes that remain before anything is reserved, and a
+/// declared sequence or map length reserves at most about 1 MiB up front (serde's
+/// cautious size hint) before the missing bytes end the decode.
 ///
 /// ```
 /// use multiproc_codec::{decode, What};

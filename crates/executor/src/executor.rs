@@ -178,8 +178,11 @@ impl ProcessPoolExecutor {
 
     /// Stops taking work. With `cancel_futures`, futures still waiting in the queue are
     /// cancelled; with `wait`, returns once every running or queued task is done and the
-    /// workers have exited. Without `wait` it returns at once — it never hangs. Python:
-    /// `shutdown(wait, cancel_futures)`.
+    /// workers have exited. Without `wait` it returns at once — it never hangs. Called
+    /// from a done-callback (which runs on a pool thread), it cannot wait for itself: it
+    /// returns at once and the shutdown finishes in the background. A lazy [`Map`] reads
+    /// no more input after shutdown: it yields what was in flight, then one
+    /// `TaskError::NotRunning`. Python: `shutdown(wait, cancel_futures)`.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shut_down.store(true, Ordering::Release);
         if cancel_futures {

@@ -26,6 +26,8 @@ enum Outcome<R> {
 struct State<R> {
     outcome: Outcome<R>,
     cancelled: bool,
+    /// `cancel_and_kill` is killing the worker: its death means "cancelled".
+    killing: bool,
     callbacks: Vec<DoneCallback<R>>,
     wakers: Vec<Waker>,
     notify: Vec<(Arc<Notify>, usize)>,
@@ -84,6 +86,7 @@ impl<R: Send + 'static> Future<R> {
                 state: Mutex::new(State {
                     outcome: Outcome::Waiting,
                     cancelled: false,
+                    killing: false,
                     callbacks: Vec::new(),
                     wakers: Vec::new(),
                     notify: Vec::new(),
@@ -100,6 +103,30 @@ impl<R: Send + 'static> Future<R> {
         move |outcome| Future { shared }.complete(outcome)
     }
 
+    /// Cancels the task even if it is running, by killing its worker (which is replaced;
+    /// other tasks go on). True if the task was cancelled: the future is then done and
+    /// cancelled at once. False if it already finished, or was handed to a worker that has
+    /// not started it yet (it is queued behind that worker's current task). Beyond
+    /// Python, which cannot stop a running task.
+    pub fn cancel_and_kill(&self) -> bool {
+        if self.cancel() {
+            return true;
+        }
+        // Marked before the kill: the worker's death may reach `complete` (on a pool
+        // thread) before `kill` even returns here.
+        self.lock().killing = true;
+        let killed = {
+            let task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
+            task.as_ref().is_some_and(Task::kill)
+        };
+        if killed {
+            self.complete(Err(TaskError::Cancelled));
+        } else {
+            self.lock().killing = false;
+        }
+        self.cancelled()
+    }
+
     pub(crate) fn set_task(&self, task: Task) {
         *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
@@ -110,6 +137,10 @@ impl<R: Send + 'static> Future<R> {
             if !matches!(st.outcome, Outcome::Waiting) {
                 return;
             }
+            let outcome = match outcome {
+                Err(TaskError::WorkerDied { .. }) if st.killing => Err(TaskError::Cancelled),
+                other => other,
+            };
             if matches!(outcome, Err(TaskError::Cancelled)) {
                 st.cancelled = true;
             }
@@ -179,8 +210,8 @@ impl<R> Future<R> {
         self.lock().cancelled
     }
 
-    /// Whether a worker has the task and it has not finished. Unlike CPython, a task
-    /// waiting in the queue is not "running" — and can still be cancelled. Python:
+    /// Whether a worker has started the task and it has not finished. Unlike CPython, a
+    /// task waiting in the queue is not "running" — and can still be cancelled. Python:
     /// `running()`.
     pub fn running(&self) -> bool {
         !self.done()
@@ -204,25 +235,6 @@ impl<R> Future<R> {
         }
         let task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
         task.as_ref().is_some_and(Task::cancel)
-    }
-
-    /// Cancels the task even if it is running, by killing its worker (which is replaced;
-    /// other tasks go on). True if the task was cancelled. Beyond Python, which cannot
-    /// stop a running task.
-    pub fn cancel_and_kill(&self) -> bool {
-        if self.cancel() {
-            return true;
-        }
-        // Marked first, so whoever sees the worker's death sees a cancelled future.
-        self.lock().cancelled = true;
-        let killed = {
-            let task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
-            task.as_ref().is_some_and(Task::kill)
-        };
-        if !killed {
-            self.lock().cancelled = false;
-        }
-        killed
     }
 
     /// Waits for the task and returns a clone of its value, or its error. Python:
@@ -320,7 +332,7 @@ impl<R> Future<R> {
     /// Whether the task failed (done, not cancelled, with an error).
     pub(crate) fn failed(&self) -> bool {
         let st = self.lock();
-        st.cancelled || matches!(st.outcome, Outcome::Done(Err(_)))
+        !st.cancelled && matches!(st.outcome, Outcome::Done(Err(_)))
     }
 
     /// The identity of the shared state (for de-duplication).

@@ -111,7 +111,8 @@ impl<'a, R> Iterator for AsCompleted<'a, R> {
 pub enum ReturnWhen {
     /// As soon as any future is done.
     FirstCompleted,
-    /// As soon as any future fails (or is cancelled); else when all are done.
+    /// As soon as any future fails (a cancelled one does not count, as in Python); else
+    /// when all are done.
     FirstException,
     /// When all are done.
     AllCompleted,

@@ -373,6 +373,7 @@ impl Chunked<'_> {
             yielded: 0,
             exhausted: false,
             ready: VecDeque::new(),
+            cut_short: false,
             _arg: PhantomData,
         })
     }
@@ -471,6 +472,8 @@ pub struct IMap<A, R, I> {
     exhausted: bool,
     /// Results taken from the stream in one lock, handed out one by one.
     ready: VecDeque<Item<R>>,
+    /// Input was left unread because the pool stopped taking work.
+    cut_short: bool,
     _arg: PhantomData<fn(A)>,
 }
 
@@ -486,11 +489,15 @@ where
     R: DeserializeOwned + Send + 'static,
     I: Iterator<Item = A>,
 {
-    /// Reads more input while fewer than the window's items are in flight.
+    /// Reads more input while fewer than the window's items are in flight. Once the pool
+    /// stops taking work (`close`, `terminate`, an executor's `shutdown`), the input is
+    /// no longer read: what is in flight completes, then one `NotRunning` error says the
+    /// rest was never run.
     fn refill(&mut self) {
         while !self.exhausted && self.submitted - self.yielded < self.window {
-            if self.core.is_terminated() {
+            if !self.core.accepting() {
                 self.exhausted = true;
+                self.cut_short = self.input.next().is_some();
                 break;
             }
             let first = self.submitted;
@@ -521,7 +528,8 @@ where
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, WaitError>> {
         self.refill();
         if self.exhausted && self.yielded == self.submitted {
-            return None;
+            return std::mem::take(&mut self.cut_short)
+                .then_some(Err(WaitError::Task(TaskError::NotRunning)));
         }
         if self.ready.is_empty()
             && !self.stream.drain(&mut self.ready, Some(Instant::now() + timeout))
@@ -554,7 +562,7 @@ where
     fn next(&mut self) -> Option<Result<R, TaskError>> {
         self.refill();
         if self.exhausted && self.yielded == self.submitted {
-            return None;
+            return std::mem::take(&mut self.cut_short).then_some(Err(TaskError::NotRunning));
         }
         if self.ready.is_empty() {
             self.stream.drain(&mut self.ready, None);

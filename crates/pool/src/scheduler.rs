@@ -278,6 +278,9 @@ impl Core {
                 Some((chunks, err))
             } else if st.terminated {
                 Some((chunks, TaskError::Cancelled))
+            } else if st.closed {
+                // After `close`, `join` waits only for what was submitted before it.
+                Some((chunks, TaskError::NotRunning))
             } else {
                 st.outstanding += n;
                 st.queue.extend(chunks);
@@ -538,6 +541,10 @@ impl Core {
                         fail_items(&chunk.items, std::iter::once(pos), &|| err.clone());
                         failed += 1;
                     } else {
+                        // Back in the queue: a task handle reports it pending again.
+                        if let Some(w) = &chunk.items.get(pos).0.watch {
+                            *w.dispatched.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        }
                         keep.push(pos);
                     }
                     seq += 1;
@@ -764,7 +771,27 @@ impl Core {
 
     /// Waits until all submitted work is delivered (after `close`), then stops the
     /// workers and the pool's threads. After `terminate`, only reaps.
-    pub(crate) fn join(&self) {
+    ///
+    /// Called on one of the pool's own threads (from a result callback), it cannot wait
+    /// for the very delivery it is part of: the waiting moves to a background thread and
+    /// this returns at once.
+    pub(crate) fn join(self: &Arc<Self>) {
+        let me = std::thread::current().id();
+        let on_pool_thread = {
+            let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+            threads.iter().any(|t| t.thread().id() == me)
+        };
+        if on_pool_thread {
+            let core = Arc::clone(self);
+            let _ = std::thread::Builder::new()
+                .name("multiproc-pool-join".into())
+                .spawn(move || core.join_here());
+            return;
+        }
+        self.join_here();
+    }
+
+    fn join_here(&self) {
         let senders = {
             let mut st = self.lock();
             while st.outstanding > 0 && !st.terminated {
@@ -789,14 +816,12 @@ impl Core {
         }
         let threads: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let me = std::thread::current().id();
         for t in threads {
-            let _ = t.join();
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
         }
-    }
-
-    /// Whether `terminate` was called.
-    pub(crate) fn is_terminated(&self) -> bool {
-        self.lock().terminated
     }
 }
 

@@ -19,7 +19,10 @@ use crate::sink::decode_outcome;
 pub enum TaskState {
     /// Waiting in the pool's queue: it can still be cancelled without touching a worker.
     Pending,
-    /// Handed to a worker.
+    /// Handed to a worker, queued behind its current task: it can no longer be
+    /// cancelled, and has not started.
+    Dispatched,
+    /// Started on a worker.
     Running,
 }
 
@@ -61,12 +64,14 @@ impl Task {
         self.job.watch.as_deref().expect("a task's job has a watch")
     }
 
-    /// Pending (queued) or running (handed to a worker). A finished task reports its last
-    /// state; its callback has run.
+    /// Pending (queued), dispatched (at a worker, not started) or running (started). A
+    /// finished task reports its last state; its callback has run.
     pub fn state(&self) -> TaskState {
-        match *self.watch().dispatched.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(_) => TaskState::Running,
+        let dispatched = self.watch().dispatched.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match dispatched {
             None => TaskState::Pending,
+            Some((control, seq)) if control.progress().started > seq => TaskState::Running,
+            Some(_) => TaskState::Dispatched,
         }
     }
 
