@@ -87,7 +87,7 @@ impl<T> AsyncResult<T> {
     /// Waits for the value and takes it. Python: `get()`.
     pub fn get(self) -> Result<T, TaskError> {
         self.cell.wait(None);
-        self.cell.take().unwrap_or(Err(TaskError::Cancelled))
+        self.cell.take().unwrap_or(Err(TaskError::AlreadyTaken))
     }
 
     /// Waits at most `timeout` and takes the value if it came. A timeout leaves the task

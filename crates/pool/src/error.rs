@@ -46,6 +46,8 @@ pub enum TaskError {
     Cancelled,
     /// The task was submitted to a pool that was closed or terminated.
     NotRunning,
+    /// The value was taken by an earlier call (`get_timeout`) on the same handle.
+    AlreadyTaken,
 }
 
 impl TaskError {
@@ -83,6 +85,7 @@ impl fmt::Display for TaskError {
             TaskError::StartFailed(e) => write!(f, "cannot start workers: {e}"),
             TaskError::Cancelled => f.write_str("the task was cancelled"),
             TaskError::NotRunning => f.write_str("pool not running (closed or terminated)"),
+            TaskError::AlreadyTaken => f.write_str("the value was taken by an earlier call"),
         }
     }
 }

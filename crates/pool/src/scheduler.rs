@@ -306,10 +306,12 @@ impl Core {
         let n = self.settings.processes;
         for limit in [1, WINDOW] {
             for index in 0..n {
-                let Ok(_send) = self.send_locks[index].try_lock() else {
-                    // Someone is sending to it; they loop until it is full or the queue empty.
-                    continue;
-                };
+                // Wait for the lock rather than skip the worker: whoever holds it may stop
+                // under its own pass's limit, and a skipped worker would then sit idle
+                // beside a queued task (a lost dispatch). No thread waits for a send lock
+                // while holding the state lock, and a send always ends because every
+                // worker's reader keeps draining it: waiting here cannot deadlock.
+                let _send = self.send_locks[index].lock().unwrap_or_else(|e| e.into_inner());
                 while let Some((tx, frame, shutdown)) = self.take_work(index, limit) {
                     if tx.send(&frame).is_err() {
                         break; // the reader sees the loss and requeues
@@ -576,33 +578,35 @@ impl Core {
                 }
             }
             let error = match self.backend.start(index, self.settings.timeout.is_some()) {
-                Ok(mut link) => match self.initialize(&mut link) {
-                    Ok(()) => {
-                        let mut st = self.lock();
-                        if st.terminated || st.shutting_down {
+                Ok(mut link) => {
+                    match self.register(index, &link).and_then(|()| self.initialize(&mut link)) {
+                        Ok(()) => {
+                            let mut st = self.lock();
+                            if st.terminated || st.shutting_down {
+                                drop(st);
+                                link.control.kill();
+                                link.control.wait();
+                                return None;
+                            }
+                            let slot = &mut st.slots[index];
+                            slot.tx = Some(Arc::clone(&link.tx));
+                            slot.control = Some(Arc::clone(&link.control));
+                            slot.next_seq = 0;
+                            slot.quota = self.settings.max_tasks_per_child;
+                            slot.retiring = false;
+                            st.wake_dispatcher = true;
+                            self.changed.notify_all();
                             drop(st);
+                            self.pump();
+                            return Some(link);
+                        }
+                        Err(e) => {
                             link.control.kill();
                             link.control.wait();
-                            return None;
+                            e
                         }
-                        let slot = &mut st.slots[index];
-                        slot.tx = Some(Arc::clone(&link.tx));
-                        slot.control = Some(Arc::clone(&link.control));
-                        slot.next_seq = 0;
-                        slot.quota = self.settings.max_tasks_per_child;
-                        slot.retiring = false;
-                        st.wake_dispatcher = true;
-                        self.changed.notify_all();
-                        drop(st);
-                        self.pump();
-                        return Some(link);
                     }
-                    Err(e) => {
-                        link.control.kill();
-                        link.control.wait();
-                        e
-                    }
-                },
+                }
                 Err(e) => TaskError::StartFailed(e),
             };
             let mut st = self.lock();
@@ -612,6 +616,16 @@ impl Core {
                 return None;
             }
         }
+    }
+
+    /// Makes a fresh worker reachable by `terminate` (it can kill it) before it is ready.
+    fn register(&self, index: usize, link: &WorkerLink) -> Result<(), TaskError> {
+        let mut st = self.lock();
+        if st.terminated {
+            return Err(TaskError::Cancelled);
+        }
+        st.slots[index].control = Some(Arc::clone(&link.control));
+        Ok(())
     }
 
     /// Runs the initializer on a fresh worker.

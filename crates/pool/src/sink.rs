@@ -66,7 +66,8 @@ struct Collected<R, T> {
     errors: Vec<(usize, TaskError)>,
     remaining: usize,
     outcome: Option<Result<T, TaskError>>,
-    taken: bool,
+    /// The outcome was taken; whether it was a success.
+    taken: Option<bool>,
     on_success: Vec<Callback<T>>,
     on_error: Vec<Callback<TaskError>>,
 }
@@ -96,7 +97,7 @@ impl<R, T> Collect<R, T> {
                 errors: Vec::new(),
                 remaining: len,
                 outcome: None,
-                taken: false,
+                taken: None,
                 on_success: Vec::new(),
                 on_error: Vec::new(),
             }),
@@ -141,12 +142,14 @@ impl<R, T> Collect<R, T> {
     }
 
     pub(crate) fn is_ready(&self) -> bool {
-        self.lock().outcome.is_some()
+        let st = self.lock();
+        st.outcome.is_some() || st.taken.is_some()
     }
 
-    /// Whether the job succeeded, once ready.
+    /// Whether the job succeeded, once ready (also after its outcome was taken).
     pub(crate) fn successful(&self) -> Option<bool> {
-        self.lock().outcome.as_ref().map(Result::is_ok)
+        let st = self.lock();
+        st.outcome.as_ref().map(Result::is_ok).or(st.taken)
     }
 
     /// Waits until ready or `deadline`; true if ready.
@@ -158,7 +161,7 @@ impl<R, T> Collect<R, T> {
             std::thread::yield_now();
         }
         let mut st = self.lock();
-        while st.outcome.is_none() && !st.taken {
+        while st.outcome.is_none() && st.taken.is_none() {
             match deadline {
                 None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
@@ -177,8 +180,8 @@ impl<R, T> Collect<R, T> {
     pub(crate) fn take(&self) -> Option<Result<T, TaskError>> {
         let mut st = self.lock();
         let out = st.outcome.take();
-        if out.is_some() {
-            st.taken = true;
+        if let Some(outcome) = &out {
+            st.taken = Some(outcome.is_ok());
         }
         out
     }
@@ -188,7 +191,7 @@ impl<R, T> Collect<R, T> {
         match &st.outcome {
             Some(Ok(v)) => run_callback(cb, v),
             Some(Err(_)) => {}
-            None if !st.taken => st.on_success.push(cb),
+            None if st.taken.is_none() => st.on_success.push(cb),
             None => {}
         }
     }
@@ -198,7 +201,7 @@ impl<R, T> Collect<R, T> {
         match &st.outcome {
             Some(Err(e)) => run_callback(cb, e),
             Some(Ok(_)) => {}
-            None if !st.taken => st.on_error.push(cb),
+            None if st.taken.is_none() => st.on_error.push(cb),
             None => {}
         }
     }

@@ -38,6 +38,9 @@ pub(crate) fn marker(role: Role, server: &str) -> String {
 
 pub(crate) fn before_main() {
     if std::env::var_os(HOOK_OFF).is_none() {
+        // While this is the only thread: later, another thread may hold the panic
+        // hook's lock mid-panic, and a forked child must never need it.
+        crate::panic::prepare();
         enter_if_worker();
     }
 }

@@ -12,7 +12,7 @@ use multiproc_ipc::Channel;
 
 use crate::exit::ExitStatus;
 use crate::identity::ProcessInfo;
-use crate::sys;
+use crate::sys::{self, PerProcess};
 
 #[derive(Debug)]
 struct Inner {
@@ -24,7 +24,13 @@ struct Inner {
     liveness: Mutex<Option<Channel>>,
 }
 
-static ACTIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+/// Per process: a forked child starts with no children (and with no lock its parent's
+/// threads may have held at the fork).
+static ACTIVE: PerProcess<Mutex<Vec<Weak<Inner>>>> = PerProcess::new();
+
+fn active() -> &'static Mutex<Vec<Weak<Inner>>> {
+    ACTIVE.get(|| Mutex::new(Vec::new()))
+}
 
 /// A started child process, as its parent sees it.
 ///
@@ -41,7 +47,7 @@ impl Child {
         if let Some(l) = liveness {
             child.set_liveness(l);
         }
-        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut active = active().lock().unwrap_or_else(|e| e.into_inner());
         active.retain(|w| w.strong_count() > 0);
         active.push(Arc::downgrade(&child.inner));
         child
@@ -179,7 +185,7 @@ impl Drop for Child {
 /// ```
 pub fn active_children() -> Vec<ProcessInfo> {
     let live: Vec<Arc<Inner>> = {
-        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut active = active().lock().unwrap_or_else(|e| e.into_inner());
         active.retain(|w| w.strong_count() > 0);
         active.iter().filter_map(Weak::upgrade).collect()
     };
@@ -187,9 +193,4 @@ pub fn active_children() -> Vec<ProcessInfo> {
         .filter(|c| matches!(c.try_reap(), Ok(None)))
         .map(|c| ProcessInfo { name: c.name.clone(), pid: c.pid })
         .collect()
-}
-
-/// Forgets the parent's children in a freshly forked child: they are its siblings.
-pub(crate) fn forget_inherited() {
-    ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }

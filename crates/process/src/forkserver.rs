@@ -17,16 +17,17 @@ use crate::child::Child;
 use crate::error::StartError;
 use crate::protocol::{ForkRequest, Handshake, Link, link_pair};
 use crate::start;
-use crate::sys::{self, Forked};
+use crate::sys::{self, Forked, PerProcess};
 use crate::worker;
 
 struct Server {
-    owner: u32,
     _child: Child,
     channel: Channel,
 }
 
-static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+/// Per process: a forked child starts its own fork server, without waiting for a lock
+/// its parent's threads may have held at the fork.
+static SERVER: PerProcess<Mutex<Option<Server>>> = PerProcess::new();
 
 /// Has the fork server fork a worker, and waits for it to connect back.
 pub(crate) fn start_child(name: &str) -> Result<(Child, Handshake), StartError> {
@@ -42,14 +43,14 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     let mut msg = Vec::new();
     encode(&ForkRequest { server: server_name.to_owned(), parent: me }, What::Message, &mut msg)
         .map_err(|e| StartError::ForkServer(e.to_string()))?;
-    let mut guard = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = SERVER.get(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner());
     let mut last_error = None;
     // A second attempt with a fresh server if the old one died.
     for _ in 0..2 {
-        if guard.as_ref().is_none_or(|s| s.owner != me) {
+        if guard.is_none() {
             let (child, hs) = start::spawn(Role::ForkServer, "ForkServer")?;
             drop(hs.liveness); // the server watches its request channel instead
-            *guard = Some(Server { owner: me, _child: child, channel: hs.channel });
+            *guard = Some(Server { _child: child, channel: hs.channel });
         }
         let server = guard.as_ref().expect("a server was just set");
         match server.channel.send(&msg).and_then(|()| server.channel.recv()) {

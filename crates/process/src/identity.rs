@@ -5,6 +5,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::protocol::Boot;
+use crate::sys::PerProcess;
 
 /// Name and pid of a process. Python: the `name` and `pid` of a `Process` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +24,16 @@ struct Me {
     parent: Option<ProcessInfo>,
 }
 
-static ME: RwLock<Option<Me>> = RwLock::new(None);
+/// Per process: a forked child must not wait for a lock its parent's threads held.
+static ME: PerProcess<RwLock<Option<Me>>> = PerProcess::new();
+
+fn me_cell() -> &'static RwLock<Option<Me>> {
+    ME.get(|| RwLock::new(None))
+}
 static NEXT_CHILD: AtomicU32 = AtomicU32::new(1);
 
 fn me() -> Me {
-    ME.read().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| Me {
+    me_cell().read().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| Me {
         name: "MainProcess".into(),
         identity: Vec::new(),
         daemon: false,
@@ -90,7 +96,6 @@ pub(crate) fn become_child(boot: &Boot) {
         daemon: boot.daemon,
         parent: Some(ProcessInfo { name: boot.parent_name.clone(), pid: boot.parent_pid }),
     };
-    *ME.write().unwrap_or_else(|e| e.into_inner()) = Some(me);
+    *me_cell().write().unwrap_or_else(|e| e.into_inner()) = Some(me);
     NEXT_CHILD.store(1, Ordering::Relaxed);
-    crate::child::forget_inherited();
 }

@@ -9,14 +9,17 @@
 use std::sync::Mutex;
 use std::sync::mpsc::{Sender, sync_channel};
 
+use crate::sys::PerProcess;
+
 type Job = Box<dyn FnOnce() + Send>;
 
-struct Launcher {
-    pid: u32,
-    jobs: Sender<Job>,
-}
+/// Per process: a forked child starts its own launcher (its parent's thread is not
+/// copied), without waiting for a lock its parent's threads may have held at the fork.
+static LAUNCHER: PerProcess<Mutex<Option<Sender<Job>>>> = PerProcess::new();
 
-static LAUNCHER: Mutex<Option<Launcher>> = Mutex::new(None);
+fn launcher() -> &'static Mutex<Option<Sender<Job>>> {
+    LAUNCHER.get(|| Mutex::new(None))
+}
 
 /// Runs `job` on the launcher thread and returns its result.
 pub(crate) fn run<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
@@ -27,12 +30,10 @@ pub(crate) fn run<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -
     let mut job = Some(job);
     loop {
         let jobs = {
-            let mut guard = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
-            let pid = std::process::id();
-            // A forked child inherits the parent's record but not its thread: start anew.
+            let mut guard = launcher().lock().unwrap_or_else(|e| e.into_inner());
             match guard.as_ref() {
-                Some(l) if l.pid == pid => l.jobs.clone(),
-                _ => {
+                Some(jobs) => jobs.clone(),
+                None => {
                     let (jobs, queue) = std::sync::mpsc::channel::<Job>();
                     std::thread::Builder::new()
                         .name("multiproc-launcher".into())
@@ -42,7 +43,7 @@ pub(crate) fn run<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -
                             }
                         })
                         .expect("cannot start the multiproc launcher thread");
-                    *guard = Some(Launcher { pid, jobs: jobs.clone() });
+                    *guard = Some(jobs.clone());
                     jobs
                 }
             }
@@ -51,7 +52,7 @@ pub(crate) fn run<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -
             Ok(()) => break,
             Err(back) => {
                 // The thread is gone (a job panicked): forget it and start another.
-                *LAUNCHER.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                *launcher().lock().unwrap_or_else(|e| e.into_inner()) = None;
                 job = Some(back.0);
             }
         }

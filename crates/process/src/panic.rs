@@ -5,6 +5,7 @@ use std::any::Any;
 use std::backtrace::Backtrace;
 use std::cell::RefCell;
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use multiproc_codec::{Location, PanicInfo};
 
@@ -12,12 +13,25 @@ thread_local! {
     static LAST: RefCell<Option<PanicInfo>> = const { RefCell::new(None) };
 }
 
-/// Installs the panic hook of a child process: it records each panic for
-/// [`take_panic`] instead of printing it (the parent reports it).
-pub(crate) fn install_hook() {
+/// Whether this process is a worker whose panics are captured (not printed).
+static CAPTURE: AtomicBool = AtomicBool::new(false);
+
+/// Installs, once, a hook that records panics for [`take_panic`] in a worker and defers
+/// to the previous hook everywhere else.
+///
+/// The bootstrap hook installs it before `main`, while the process has one thread, so
+/// that neither a parent about to fork nor a forked child ever calls `set_hook` later:
+/// that takes the hook's lock, which another thread may hold mid-panic — a deadlock. (If
+/// the program replaces the hook afterwards, workers still catch panics, with the message
+/// but without location and backtrace.)
+pub(crate) fn prepare() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CAPTURE.load(Ordering::Relaxed) {
+                return previous(info);
+            }
             let location = info.location().map(|l| Location {
                 file: l.file().to_owned(),
                 line: l.line(),
@@ -31,6 +45,13 @@ pub(crate) fn install_hook() {
             LAST.with(|l| *l.borrow_mut() = Some(record));
         }));
     });
+}
+
+/// Makes this (child) process capture its panics for the parent instead of printing
+/// them. Takes no lock when the hook is already in place (a forked child).
+pub(crate) fn capture() {
+    prepare();
+    CAPTURE.store(true, Ordering::Relaxed);
 }
 
 fn message_of(payload: &(dyn Any + Send)) -> String {

@@ -100,7 +100,7 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
         }
     };
     identity::become_child(&boot);
-    panic::install_hook();
+    panic::capture();
     let Link { channel, liveness, progress } = link;
     watch_parent(liveness);
     Booted { channel, progress, boot, out: fb }

@@ -217,3 +217,44 @@ pub(crate) fn conjure_zst<F: Copy>() -> F {
     // fn items and non-capturing closures, which carry no state and no invariant.
     unsafe { std::mem::MaybeUninit::<F>::uninit().assume_init() }
 }
+
+/// A value per process: a forked child gets a fresh one on first use instead of the copy
+/// of its parent's, whose locks another thread of the parent may have held at the moment
+/// of the fork (and so stay locked for ever in the child).
+///
+/// Values are leaked: one per process that uses it.
+pub(crate) struct PerProcess<T: 'static> {
+    ptr: std::sync::atomic::AtomicPtr<(u32, T)>,
+}
+
+impl<T: 'static> PerProcess<T> {
+    pub(crate) const fn new() -> PerProcess<T> {
+        PerProcess { ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }
+    }
+
+    /// This process's value, made by `init` on first use.
+    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &'static T {
+        use std::sync::atomic::Ordering;
+        let pid = std::process::id();
+        let current = self.ptr.load(Ordering::Acquire);
+        // SAFETY: every non-null pointer stored here comes from `Box::leak` below and is
+        // never freed, so it is valid for 'static.
+        if let Some(entry) = unsafe { current.as_ref() }
+            && entry.0 == pid
+        {
+            return &entry.1;
+        }
+        let fresh: *mut (u32, T) = Box::leak(Box::new((pid, init())));
+        match self.ptr.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: `fresh` was just leaked and is never freed.
+            Ok(_) => unsafe { &(*fresh).1 },
+            Err(winner) => {
+                // SAFETY: `fresh` was leaked above and published nowhere; reclaim it.
+                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: as for `current`: leaked, never freed. Another thread of this
+                // process made it, so it belongs to this pid.
+                unsafe { &(*winner).1 }
+            }
+        }
+    }
+}
