@@ -28,6 +28,9 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
                 self.0.push(b);
             }
         } else {
+            // Room for the frame's tables too: a large payload left the buffer exactly
+            // full, and finishing the frame then reallocated (and copied) all of it.
+            self.0.reserve(data.len() + 256);
             self.0.extend_from_slice(data);
         }
         Ok(())
