@@ -403,6 +403,11 @@ impl Core {
             }
         }
         slot.in_flight.push_back(InFlight { chunks, first_seq, len: items });
+        if self.settings.timeout.is_some() {
+            // The watchdog sleeps without a deadline while no worker is busy: wake it, or
+            // a task dispatched to an idle pool would never be timed.
+            self.changed.notify_all();
+        }
         let tx = Arc::clone(slot.tx.as_ref().expect("a ready slot has a sender"));
         Some((tx, frame, shutdown))
     }
