@@ -565,6 +565,16 @@ impl Core {
         }
         let mut st = self.lock();
         st.outstanding -= failed;
+        if st.terminated {
+            // `terminate` came while this worker's work was being sorted: what would be
+            // requeued is cancelled instead, never left in a dead pool's queue.
+            st.outstanding -= requeue.iter().map(Chunk::len).sum::<usize>();
+            drop(st);
+            for c in &requeue {
+                fail_items(&c.items, 0..c.len(), &|| TaskError::Cancelled);
+            }
+            return false;
+        }
         for c in requeue.into_iter().rev() {
             st.queue.push_front(c);
         }
@@ -776,7 +786,11 @@ impl Core {
                 running.extend(slot.in_flight.drain(..));
                 controls.extend(slot.control.clone());
             }
-            st.outstanding = 0;
+            // Exactly what was removed: a reader that took its batch just before still
+            // subtracts that batch itself.
+            let removed = queued.iter().map(Chunk::len).sum::<usize>()
+                + running.iter().map(|b| b.len).sum::<usize>();
+            st.outstanding -= removed;
             self.changed.notify_all();
             (queued, running, controls)
         };
