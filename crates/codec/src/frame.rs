@@ -146,7 +146,7 @@ impl FrameBuf {
     /// Reserves room for `items` more items of about `bytes_each` encoded bytes, so a
     /// batch is built without the buffer growing (and copying) on the way.
     pub fn reserve(&mut self, items: usize, bytes_each: usize) {
-        self.buf.reserve(items * (bytes_each + 4) + 8);
+        self.buf.reserve(items.saturating_mul(bytes_each.saturating_add(4)).saturating_add(8));
         self.ends.reserve(items);
     }
 
