@@ -268,7 +268,7 @@ fn code_address(offset: i64, what: &str) -> Result<usize, RemoteFailure> {
 }
 
 /// A function identity checked against this process's code, ready to call.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Resolved {
     id: FnId,
     target: usize,

@@ -29,6 +29,7 @@ mod launcher;
 mod panic;
 mod process;
 mod protocol;
+mod serve;
 mod start;
 mod sys;
 mod worker;
@@ -43,7 +44,19 @@ pub use function::{Function, InitOutcome, StarFn};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
 pub use process::Process;
 pub use protocol::progress;
+pub use serve::{FrameServer, Served, UnexpectedFrame};
 pub use worker_handle::{Worker, start_worker};
+
+/// This executable's fingerprint: what two processes compare before one calls a function
+/// the other names (the GNU build id, else the file's identity).
+///
+/// ```
+/// use multiproc::process::binary_fingerprint;
+/// assert_eq!(binary_fingerprint(), binary_fingerprint());
+/// ```
+pub fn binary_fingerprint() -> multiproc_codec::BinaryFingerprint {
+    binary::fingerprint()
+}
 
 /// `CLOCK_MONOTONIC` in nanoseconds, the clock workers stamp item starts with.
 pub fn monotonic_ns() -> u64 {

@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
+use multiproc_codec::{Control, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
 use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
 use crate::function::{BatchRun, Resolved};
 use crate::protocol::{Boot, Job, Link, link_pair};
+use crate::serve::{FrameServer, Served};
 use crate::{binary, identity, panic, sys};
 
 /// How long an idle worker polls for its next batch before it sleeps.
@@ -179,9 +180,8 @@ pub(crate) fn report(name: &str, failure: &RemoteFailure) {
     }
 }
 
-fn serve(Booted { channel, progress, boot, mut out }: Booted) -> ! {
-    let mut cached: Option<Resolved> = None;
-    let mut started = 0u64;
+fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
+    let mut server = FrameServer::new(boot.stamp_items);
     loop {
         // The next batch usually follows the last result closely (a window of two keeps
         // one queued; a caller of `apply` answers within tens of microseconds): poll a
@@ -190,60 +190,18 @@ fn serve(Booted { channel, progress, boot, mut out }: Booted) -> ! {
             Ok(m) => m,
             Err(_) => finish(0),
         };
-        match parse(&msg) {
-            Ok(Frame::Tasks(task)) => {
-                out.begin_results(task.batch());
-                let mut run = BatchRun {
-                    items: task,
-                    out: &mut out,
-                    progress: Some(&progress),
-                    stamp: boot.stamp_items,
-                    started,
-                    last_failure: None,
-                };
-                let resolved = match cached {
-                    Some(r) if r.id() == task.func() => Ok(r),
-                    _ => Resolved::new(task.func()),
-                };
-                match resolved.and_then(|f| {
-                    cached = Some(f);
-                    f.run(&mut run)
-                }) {
-                    Ok(()) => {}
-                    Err(failure) => run.fail_all(failure),
-                }
-                started = run.started;
-                drop(msg);
-                if channel.send(out.finish()).is_err() {
-                    finish(0);
-                }
-            }
-            Ok(Frame::Control(Control::Initialize { func, args })) => {
-                let reply = match initialize(func, &args) {
-                    Ok(()) => Control::Initialized,
-                    Err(failure) => Control::InitFailed(failure),
-                };
-                let failed = matches!(reply, Control::InitFailed(_));
-                let _ = channel.send(out.control(&reply));
-                if failed {
-                    finish(3);
-                }
-            }
-            Ok(Frame::Control(Control::Shutdown)) => finish(0),
-            Ok(other) => fail(&format!("unexpected frame {other:?}")),
-            Err(e) => fail(&format!("bad frame: {e}")),
+        let (reply, stop) = match server.serve(&msg, Some(&progress)) {
+            Ok(Served::Reply(reply)) => (reply, false),
+            Ok(Served::ReplyAndStop(reply)) => (reply, true),
+            Ok(Served::Stop) => finish(0),
+            Err(e) => fail(&e.to_string()),
+        };
+        if channel.send(reply).is_err() {
+            finish(0);
         }
-    }
-}
-
-/// Runs an initializer: its trampoline encodes a `Result<(), String>`.
-fn initialize(func: FnId, args: &[u8]) -> Result<(), RemoteFailure> {
-    let f = Resolved::new(func)?;
-    let mut out = Vec::new();
-    f.initialize(args, &mut out)?;
-    match decode::<Result<(), String>>(&out, What::Result) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(RemoteFailure::Error(message)),
-        Err(e) => Err(RemoteFailure::Codec(e)),
+        if stop {
+            // The initializer failed: the parent reports it and decides what is next.
+            finish(3);
+        }
     }
 }

@@ -1,0 +1,118 @@
+//! [`FrameServer`]: what a pool worker does with each frame it receives, whatever carries
+//! the frames (the local worker's channel, or the messages of an MPI rank).
+
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decode, parse};
+use multiproc_ipc::SharedWords;
+
+use crate::function::{BatchRun, Resolved};
+
+/// What a worker does after serving one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served<'a> {
+    /// Send this reply to the parent and wait for the next frame.
+    Reply(&'a [u8]),
+    /// Send this reply, then stop serving: the initializer failed (a local worker exits
+    /// with code 3; a worker that cannot exit waits to be told what to do).
+    ReplyAndStop(&'a [u8]),
+    /// Stop serving: the parent asked the worker to shut down.
+    Stop,
+}
+
+/// A frame that a worker cannot serve: not a task batch or a worker control message, or
+/// damaged. The parent sent something a worker never receives; the worker should stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedFrame(String);
+
+impl std::fmt::Display for UnexpectedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnexpectedFrame {}
+
+/// Runs task batches and initializers, frame in, frame out: the body of every pool
+/// worker's loop. The function of the last batch stays resolved for the next one.
+///
+/// ```
+/// use multiproc::process::{FrameServer, Served};
+/// use multiproc::codec::{Control, FrameBuf};
+///
+/// let mut server = FrameServer::new(false);
+/// let shutdown = FrameBuf::new().control(&Control::Shutdown).to_vec();
+/// assert_eq!(server.serve(&shutdown, None), Ok(Served::Stop));
+/// assert!(server.serve(b"not a frame", None).is_err());
+/// ```
+#[derive(Debug)]
+pub struct FrameServer {
+    out: FrameBuf,
+    cached: Option<Resolved>,
+    started: u64,
+    stamp: bool,
+}
+
+impl FrameServer {
+    /// A server for a fresh worker. With `stamp_items`, it records when each item starts
+    /// in the progress words (for per-task timeouts).
+    pub fn new(stamp_items: bool) -> FrameServer {
+        FrameServer { out: FrameBuf::new(), cached: None, started: 0, stamp: stamp_items }
+    }
+
+    /// Serves one frame. Around every item it updates `progress` (see
+    /// [`progress`](crate::progress)) when given.
+    pub fn serve(
+        &mut self,
+        frame: &[u8],
+        progress: Option<&SharedWords>,
+    ) -> Result<Served<'_>, UnexpectedFrame> {
+        match parse(frame) {
+            Ok(Frame::Tasks(task)) => {
+                self.out.begin_results(task.batch());
+                let mut run = BatchRun {
+                    items: task,
+                    out: &mut self.out,
+                    progress,
+                    stamp: self.stamp,
+                    started: self.started,
+                    last_failure: None,
+                };
+                let resolved = match self.cached {
+                    Some(r) if r.id() == task.func() => Ok(r),
+                    _ => Resolved::new(task.func()),
+                };
+                let cached = &mut self.cached;
+                if let Err(failure) = resolved.and_then(|f| {
+                    *cached = Some(f);
+                    f.run(&mut run)
+                }) {
+                    run.fail_all(failure);
+                }
+                self.started = run.started;
+                Ok(Served::Reply(self.out.finish()))
+            }
+            Ok(Frame::Control(Control::Initialize { func, args })) => {
+                Ok(match initialize(func, &args) {
+                    Ok(()) => Served::Reply(self.out.control(&Control::Initialized)),
+                    Err(failure) => {
+                        Served::ReplyAndStop(self.out.control(&Control::InitFailed(failure)))
+                    }
+                })
+            }
+            Ok(Frame::Control(Control::Shutdown)) => Ok(Served::Stop),
+            Ok(other) => Err(UnexpectedFrame(format!("unexpected frame {other:?}"))),
+            Err(e) => Err(UnexpectedFrame(format!("bad frame: {e}"))),
+        }
+    }
+}
+
+/// Runs an initializer: its trampoline encodes a `Result<(), String>`.
+fn initialize(func: FnId, args: &[u8]) -> Result<(), RemoteFailure> {
+    let f = Resolved::new(func)?;
+    let mut out = Vec::new();
+    f.initialize(args, &mut out)?;
+    match decode::<Result<(), String>>(&out, What::Result) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(RemoteFailure::Error(message)),
+        Err(e) => Err(RemoteFailure::Codec(e)),
+    }
+}
