@@ -48,6 +48,8 @@
 pub use multiproc_codec as codec;
 pub use multiproc_executor as executor;
 pub use multiproc_ipc as ipc;
+#[cfg(feature = "mpi")]
+pub use multiproc_mpi as mpi;
 pub use multiproc_pool as pool;
 pub use multiproc_process as process;
 

@@ -94,7 +94,7 @@ impl ExecutorBuilder {
 
     /// Checks the options and starts the executor.
     pub fn build(self) -> Result<ProcessPoolExecutor, ExecutorError> {
-        Ok(ProcessPoolExecutor { pool: self.pool.build()?, shut_down: AtomicBool::new(false) })
+        Ok(ProcessPoolExecutor::from(self.pool.build()?))
     }
 }
 
@@ -192,6 +192,23 @@ impl ProcessPoolExecutor {
         if wait {
             let _ = self.pool.join();
         }
+    }
+}
+
+impl From<Pool> for ProcessPoolExecutor {
+    /// An executor over a pool's workers, whatever the pool's backend (local processes,
+    /// or the ranks of an MPI job). The executor owns the pool: shutting it down closes
+    /// the pool.
+    ///
+    /// ```
+    /// use multiproc::{Pool, ProcessPoolExecutor};
+    ///
+    /// let ex = ProcessPoolExecutor::from(Pool::new(2)?);
+    /// assert_eq!(ex.submit(|x: u32| x + 1, 41)?.result()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn from(pool: Pool) -> ProcessPoolExecutor {
+        ProcessPoolExecutor { pool, shut_down: AtomicBool::new(false) }
     }
 }
 

@@ -1,0 +1,147 @@
+//! Rank 0's MPI thread: the one thread of rank 0 that makes MPI calls. The pool's
+//! threads talk to it through a channel of [`Command`]s; it hands each worker's replies
+//! to that worker's current link.
+
+use std::sync::mpsc::{Receiver, Sender};
+
+use mpi::Rank;
+use mpi::point_to_point::Status;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use crate::journal::Journal;
+use crate::protocol::{CLOSED, FRAME, NOTHING, RESET, RESET_DONE};
+use crate::transport::{Idle, poll, send_draining};
+
+/// What the pool's threads ask of the MPI thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Deliver `rank`'s replies to a new link from now on.
+    Open { rank: Rank, link: u64, deliver: Sender<Vec<u8>> },
+    /// Send a frame on `link` (dropped when the link is no longer current).
+    Send { rank: Rank, link: u64, frame: Vec<u8> },
+    /// Drop `link`: its receiver sees the end, the worker discards its queued frames.
+    Kill { rank: Rank, link: u64 },
+    /// The job is over: tell every worker, then return.
+    End,
+}
+
+/// Rank 0's view of one worker rank.
+#[derive(Debug, Default)]
+struct Peer {
+    /// The current link and where its replies go.
+    link: Option<(u64, Sender<Vec<u8>>)>,
+    /// RESETs sent and not yet answered: replies before the answer are stale.
+    stale: u32,
+}
+
+/// The hub's state: one peer per rank (index 0 unused).
+struct Hub<'w> {
+    world: &'w SimpleCommunicator,
+    peers: Vec<Peer>,
+    journal: Option<Journal>,
+}
+
+/// Runs the MPI thread of rank 0 until [`Command::End`] or until every sender is gone.
+pub(crate) fn run(
+    world: &SimpleCommunicator,
+    commands: &Receiver<Command>,
+    journal: Option<Journal>,
+) {
+    let size = world.size() as usize;
+    let mut hub = Hub { world, peers: (0..size).map(|_| Peer::default()).collect(), journal };
+    let mut idle = Idle::new();
+    'serve: loop {
+        let mut busy = false;
+        loop {
+            match commands.try_recv() {
+                Ok(command) => {
+                    busy = true;
+                    if !hub.command(command) {
+                        break 'serve;
+                    }
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break 'serve,
+            }
+        }
+        while poll(world, None, &mut |buf, status| hub.incoming(buf, status)) {
+            busy = true;
+        }
+        if busy {
+            idle.active();
+            continue;
+        }
+        match idle.wait(commands) {
+            Ok(Some(command)) => {
+                idle.active();
+                if !hub.command(command) {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(()) => break,
+        }
+    }
+}
+
+impl Hub<'_> {
+    /// Carries out one command; false for [`Command::End`].
+    fn command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Open { rank, link, deliver } => {
+                self.peers[rank as usize].link = Some((link, deliver));
+            }
+            Command::Send { rank, link, frame } => {
+                if self.current(rank) == Some(link) {
+                    if let Some(j) = &mut self.journal {
+                        j.sent(rank, &frame);
+                    }
+                    let world = self.world;
+                    send_draining(world, rank, FRAME, &frame, None, &mut |buf, status| {
+                        self.incoming(buf, status)
+                    });
+                }
+            }
+            Command::Kill { rank, link } => {
+                if self.current(rank) == Some(link) {
+                    let peer = &mut self.peers[rank as usize];
+                    peer.link = None;
+                    peer.stale += 1;
+                    if let Some(j) = &mut self.journal {
+                        j.dropped(rank);
+                    }
+                    let world = self.world;
+                    send_draining(world, rank, RESET, &NOTHING, None, &mut |buf, status| {
+                        self.incoming(buf, status)
+                    });
+                }
+            }
+            Command::End => return false,
+        }
+        true
+    }
+
+    fn current(&self, rank: Rank) -> Option<u64> {
+        self.peers.get(rank as usize)?.link.as_ref().map(|(link, _)| *link)
+    }
+
+    /// A message from a worker rank.
+    fn incoming(&mut self, buf: Vec<u8>, status: Status) {
+        let rank = status.source_rank();
+        let Some(peer) = self.peers.get_mut(rank as usize) else { return };
+        match status.tag() {
+            FRAME if peer.stale == 0 => {
+                if let Some((_, deliver)) = &peer.link {
+                    if let Some(j) = &mut self.journal {
+                        j.received(rank, &buf);
+                    }
+                    let _ = deliver.send(buf);
+                }
+            }
+            RESET_DONE => peer.stale = peer.stale.saturating_sub(1),
+            CLOSED if peer.stale == 0 => peer.link = None,
+            _ => {} // a stale reply, or a late hello
+        }
+    }
+}

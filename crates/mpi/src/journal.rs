@@ -1,0 +1,151 @@
+//! The in-flight journal: rank 0 appends a line for every task batch it sends and every
+//! result batch it receives, so that when a worker rank dies — and the MPI runtime takes
+//! rank 0 down with it — the supervisor can still say which tasks were lost.
+//!
+//! ```text
+//! W <rank> <pid> <host>       a worker rank, written once at start-up
+//! S <rank> <batch> <items>    a task batch went to <rank>
+//! R <rank> <batch>            its results came back
+//! K <rank>                    the rank's link was dropped (its batches failed in rank 0)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use mpi::Rank;
+use multiproc_codec::{Frame, parse};
+
+use crate::world::WorkerRank;
+
+/// The environment variable that names the journal file (set by the supervisor).
+pub const JOURNAL_ENV: &str = "MULTIPROC_MPI_JOURNAL";
+
+/// Rank 0's writer: one unbuffered line per event, so that a kill loses nothing.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    file: File,
+    line: String,
+}
+
+impl Journal {
+    /// The journal the supervisor asked for, if any.
+    pub(crate) fn from_env() -> Option<Journal> {
+        let path = std::env::var_os(JOURNAL_ENV)?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok()?;
+        Some(Journal { file, line: String::new() })
+    }
+
+    /// The worker ranks, once, at start-up.
+    pub(crate) fn workers(&mut self, workers: &[WorkerRank]) {
+        for w in workers {
+            self.write(format_args!("W {} {} {}\n", w.rank, w.pid, w.host));
+        }
+    }
+
+    /// A frame went to `rank`.
+    pub(crate) fn sent(&mut self, rank: Rank, frame: &[u8]) {
+        if let Ok(Frame::Tasks(tasks)) = parse(frame) {
+            self.write(format_args!("S {rank} {} {}\n", tasks.batch(), tasks.len()));
+        }
+    }
+
+    /// A frame came back from `rank`.
+    pub(crate) fn received(&mut self, rank: Rank, frame: &[u8]) {
+        if let Ok(Frame::Results(results)) = parse(frame) {
+            self.write(format_args!("R {rank} {}\n", results.batch()));
+        }
+    }
+
+    /// `rank`'s link was dropped.
+    pub(crate) fn dropped(&mut self, rank: Rank) {
+        self.write(format_args!("K {rank}\n"));
+    }
+
+    fn write(&mut self, args: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        self.line.clear();
+        let _ = self.line.write_fmt(args);
+        let _ = self.file.write_all(self.line.as_bytes());
+    }
+}
+
+/// A task batch that was sent and never answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    /// The scheduler's batch number.
+    pub batch: u64,
+    /// How many tasks it held.
+    pub items: usize,
+}
+
+/// What a journal says: the worker ranks, and the batches each held when it was written
+/// last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Replay {
+    pub workers: Vec<WorkerRank>,
+    pub in_flight: BTreeMap<Rank, Vec<InFlight>>,
+}
+
+/// Replays the journal at `path`.
+pub(crate) fn replay(path: &Path) -> std::io::Result<Replay> {
+    Ok(replay_text(&std::fs::read_to_string(path)?))
+}
+
+fn replay_text(text: &str) -> Replay {
+    let mut replay = Replay::default();
+    let held = &mut replay.in_flight;
+    for line in text.lines() {
+        let mut words = line.splitn(4, ' ');
+        let kind = words.next();
+        let Some(Ok(rank)) = words.next().map(str::parse::<Rank>) else { continue };
+        let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
+        match kind {
+            Some("W") => {
+                if let Some(pid) = number() {
+                    let host = words.next().unwrap_or("?").to_string();
+                    replay.workers.push(WorkerRank { rank, host, pid: pid as u32 });
+                }
+            }
+            Some("S") => {
+                if let (Some(batch), Some(items)) = (number(), number()) {
+                    held.entry(rank).or_default().push(InFlight { batch, items: items as usize });
+                }
+            }
+            Some("R") => {
+                if let (Some(batch), Some(list)) = (number(), held.get_mut(&rank)) {
+                    list.retain(|b| b.batch != batch);
+                }
+            }
+            Some("K") => {
+                held.remove(&rank);
+            }
+            _ => {}
+        }
+    }
+    held.retain(|_, list| !list.is_empty());
+    replay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_what_was_sent_and_not_answered() {
+        let r = replay_text(
+            "W 1 400 h1\nW 2 401 h2 b\nS 1 7 250\nS 2 8 250\nR 1 7\nS 1 9 100\nS 2 10 5\nK 2\n",
+        );
+        assert_eq!(r.workers[0], WorkerRank { rank: 1, host: "h1".into(), pid: 400 });
+        assert_eq!(r.workers[1].host, "h2 b");
+        assert_eq!(r.in_flight[&1], [InFlight { batch: 9, items: 100 }]);
+        assert!(!r.in_flight.contains_key(&2));
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let r = replay_text("S x 1 2\nS 1\nR\n\nS 1 3 4\nZ 1 2\n");
+        assert_eq!(r.in_flight[&1], [InFlight { batch: 3, items: 4 }]);
+    }
+}

@@ -1,0 +1,41 @@
+//! The messages between rank 0 and the worker ranks: the frames of `multiproc-codec`,
+//! told apart from a few one-byte control messages by their MPI tag.
+//!
+//! ```text
+//! start-up:    worker --HELLO--> 0          (rank, pid, host, binary fingerprint)
+//! work:        0 --FRAME--> worker --FRAME--> 0   (task batch / initializer, and its reply)
+//! kill a link: 0 --RESET--> worker --RESET_DONE--> 0   (nothing of the old link follows)
+//! pool ends:   worker --CLOSED--> 0          (after the pool's Shutdown frame)
+//! job ends:    0 --END--> worker             (the worker finalizes MPI and exits 0)
+//! ```
+//!
+//! MPI keeps the order of messages between two ranks, which is what makes RESET_DONE and
+//! CLOSED mean "nothing older follows".
+
+use mpi::Tag;
+use multiproc_codec::BinaryFingerprint;
+use serde::{Deserialize, Serialize};
+
+/// A worker's first message.
+pub(crate) const HELLO: Tag = 1;
+/// A frame, in either direction.
+pub(crate) const FRAME: Tag = 2;
+/// Rank 0 dropped the worker's current link: discard queued frames, then answer.
+pub(crate) const RESET: Tag = 3;
+/// Everything the worker sends after this belongs to its next link.
+pub(crate) const RESET_DONE: Tag = 4;
+/// The worker served its link's Shutdown frame.
+pub(crate) const CLOSED: Tag = 5;
+/// The job is over.
+pub(crate) const END: Tag = 6;
+
+/// The body of a control message (MPI does not deliver empty messages to every API).
+pub(crate) const NOTHING: [u8; 1] = [0];
+
+/// Who a worker rank is, sent once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    pub pid: u32,
+    pub host: String,
+    pub binary: BinaryFingerprint,
+}
