@@ -375,7 +375,8 @@ pub(crate) fn lost_rank(text: &str, workers: &[WorkerRank]) -> Option<LostRank> 
         });
     }
     if let Some(rest) = after("Process name: [[") {
-        let rank = rest.split(']').next()?.rsplit(',').next().and_then(number)? as mpi::Rank;
+        // [[job,step],rank]
+        let rank = rest.find("],").and_then(|i| number(&rest[i + 2..]))? as mpi::Rank;
         let code = after("Exit code:").and_then(number).unwrap_or(1);
         let known = by_rank(rank);
         return Some(LostRank {
@@ -425,10 +426,10 @@ mod tests {
 
     #[test]
     fn open_mpi_exit_code() {
-        let text = "mpirun detected that one or more processes exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so was:\n\n  Process name: [[53215,1],1]\n  Exit code:    3\n";
+        let text = "mpirun detected that one or more processes exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so was:\n\n  Process name: [[53215,1],2]\n  Exit code:    3\n";
         let lost = lost_rank(text, &workers()).unwrap();
-        assert_eq!((lost.rank, lost.status), (Some(1), ExitStatus::Code(3)));
-        assert_eq!(lost.host.as_deref(), Some("h1"));
+        assert_eq!((lost.rank, lost.status), (Some(2), ExitStatus::Code(3)));
+        assert_eq!(lost.host.as_deref(), Some("h2"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use mpi::traits::*;
 use multiproc_codec::{What, decode, encode};
 use multiproc_executor::ProcessPoolExecutor;
 use multiproc_pool::{Lost, Pool, PoolBuilder};
-use multiproc_process::{InitOutcome, binary_fingerprint};
+use multiproc_process::{InitOutcome, binary_fingerprint, take_panic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -114,8 +114,8 @@ pub fn init() -> Result<World, MpiError> {
             Err(e)
         }
         Ok(Started::Worker) => {
-            if catch_unwind(AssertUnwindSafe(|| rank::serve_tasks(task_side))).is_err() {
-                std::process::abort();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| rank::serve_tasks(task_side))) {
+                abort_job("task thread", payload.as_ref());
             }
             // The MPI thread finalizes MPI and ends the process.
             loop {
@@ -173,8 +173,20 @@ fn mpi_thread(started: &Sender<Started>, commands: &Receiver<Command>, side: ran
     match run {
         Ok(true) => std::process::exit(0),
         Ok(false) => {}
-        Err(_) => std::process::abort(),
+        Err(payload) => abort_job("MPI thread", payload.as_ref()),
     }
+}
+
+/// Ends the job after a panic outside any task: aborting this process makes the MPI
+/// runtime end every rank, where unwinding into `MPI_Finalize` would hang them all.
+fn abort_job(thread: &str, payload: &(dyn std::any::Any + Send)) -> ! {
+    let rank = std::env::var("OMPI_COMM_WORLD_RANK").or_else(|_| std::env::var("PMI_RANK"));
+    eprintln!(
+        "multiproc-mpi: the {thread} of rank {} {}; aborting the job",
+        rank.as_deref().unwrap_or("?"),
+        take_panic(payload)
+    );
+    std::process::abort()
 }
 
 /// Collects every worker's hello and checks that all run this very binary.

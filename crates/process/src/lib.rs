@@ -42,6 +42,7 @@ pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;
 pub use function::{Function, InitOutcome, StarFn};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
+pub use panic::take_panic;
 pub use process::Process;
 pub use protocol::progress;
 pub use serve::{FrameServer, Served, UnexpectedFrame};

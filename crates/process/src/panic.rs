@@ -64,8 +64,14 @@ fn message_of(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The panic just caught on this thread, from the hook's record or else the payload.
-pub(crate) fn take_panic(payload: &(dyn Any + Send)) -> PanicInfo {
+/// The panic just caught on this thread (by `catch_unwind`), from the panic hook's record
+/// in a worker, or else from the payload alone.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
+/// assert_eq!(multiproc::process::take_panic(payload.as_ref()).message, "boom");
+/// ```
+pub fn take_panic(payload: &(dyn Any + Send)) -> PanicInfo {
     LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| PanicInfo {
         message: message_of(payload),
         location: None,

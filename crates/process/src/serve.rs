@@ -54,7 +54,11 @@ pub struct FrameServer {
 impl FrameServer {
     /// A server for a fresh worker. With `stamp_items`, it records when each item starts
     /// in the progress words (for per-task timeouts).
+    ///
+    /// The process becomes a worker: from now on its panics are captured (message,
+    /// location, backtrace) for the parent instead of printed.
     pub fn new(stamp_items: bool) -> FrameServer {
+        crate::panic::capture();
         FrameServer { out: FrameBuf::new(), cached: None, started: 0, stamp: stamp_items }
     }
 
