@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 
 use multiproc_pool::{
@@ -10,18 +10,20 @@ use multiproc_pool::{
 };
 use multiproc_process::ExitStatus;
 
-use crate::hub::Command;
+use crate::hub::{Command, LinkProgress};
 use crate::world::{Shared, WorkerRank};
 
-/// Workers that are the ranks of an MPI job; holds the ranks until dropped.
+/// Workers that are the ranks of an MPI job; holds the ranks until its pool has stopped
+/// (or it is dropped).
 #[derive(Debug)]
 pub(crate) struct MpiBackend {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) released: AtomicBool,
 }
 
 impl Drop for MpiBackend {
     fn drop(&mut self) {
-        self.shared.busy.store(false, Ordering::Release);
+        self.release();
     }
 }
 
@@ -32,15 +34,25 @@ impl Backend for MpiBackend {
         let info = self.shared.workers.get(index).ok_or("no such worker rank")?.clone();
         let link = self.shared.next_link.fetch_add(1, Ordering::Relaxed);
         let (deliver, replies) = channel();
+        let progress = Arc::new(LinkProgress::default());
+        let open =
+            Command::Open { rank: info.rank, link, deliver, progress: Arc::clone(&progress) };
         self.shared
-            .command(Command::Open { rank: info.rank, link, deliver })
+            .command(open)
             .map_err(|Lost| "the MPI job has ended (its `World` was dropped)".to_string())?;
         let shared = Arc::clone(&self.shared);
         Ok(WorkerLink {
             tx: Arc::new(RankSender { shared: Arc::clone(&shared), rank: info.rank, link }),
             rx: Box::new(RankReceiver(replies)),
-            control: Arc::new(RankControl { shared, info, link }),
+            control: Arc::new(RankControl { shared, info, link, progress }),
         })
+    }
+
+    /// The pool has stopped: the ranks are free for the next pool (once).
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.shared.busy.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -69,6 +81,7 @@ struct RankControl {
     shared: Arc<Shared>,
     info: WorkerRank,
     link: u64,
+    progress: Arc<LinkProgress>,
 }
 
 impl WorkerControl for RankControl {
@@ -76,14 +89,15 @@ impl WorkerControl for RankControl {
         self.info.to_string()
     }
 
-    /// A rank's progress is not visible from rank 0: a rank cannot die alone (the MPI
-    /// runtime ends the whole job), so no item is ever blamed for a death.
+    /// Counted by rank 0 from the batches it sent and the results it received (item
+    /// starts are not stamped: no per-task timeout over MPI).
     fn progress(&self) -> Progress {
-        Progress::default()
+        self.progress.get()
     }
 
     /// A rank cannot be killed without ending the job: its link is dropped instead (the
-    /// rank discards the link's queued batches; a running task finishes unseen).
+    /// rank discards the link's queued batches; a running task finishes unseen, and the
+    /// rank's next link waits for it).
     fn kill(&self) {
         let _ = self.shared.command(Command::Kill { rank: self.info.rank, link: self.link });
     }

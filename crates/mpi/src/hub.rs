@@ -2,12 +2,16 @@
 //! threads talk to it through a channel of [`Command`]s; it hands each worker's replies
 //! to that worker's current link.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use mpi::Rank;
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+use multiproc_codec::{Frame, parse};
+use multiproc_pool::Progress;
 
 use crate::journal::Journal;
 use crate::protocol::{CLOSED, FRAME, NOTHING, RESET, RESET_DONE};
@@ -17,7 +21,7 @@ use crate::transport::{Idle, poll, send_draining};
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Deliver `rank`'s replies to a new link from now on.
-    Open { rank: Rank, link: u64, deliver: Sender<Vec<u8>> },
+    Open { rank: Rank, link: u64, deliver: Sender<Vec<u8>>, progress: Arc<LinkProgress> },
     /// Send a frame on `link` (dropped when the link is no longer current).
     Send { rank: Rank, link: u64, frame: Vec<u8> },
     /// Drop `link`: its receiver sees the end, the worker discards its queued frames.
@@ -26,11 +30,40 @@ pub(crate) enum Command {
     End,
 }
 
+/// What rank 0 knows of a link's progress without asking the rank: a rank runs its
+/// batches in order, so while batches are in flight, the first unanswered one is
+/// running.
+#[derive(Debug, Default)]
+pub(crate) struct LinkProgress {
+    /// Task batches sent and not answered.
+    pub in_flight: AtomicU64,
+    /// Items answered.
+    pub done: AtomicU64,
+}
+
+impl LinkProgress {
+    /// As the scheduler counts: the item after the answered ones has started when a
+    /// batch is in flight.
+    pub(crate) fn get(&self) -> Progress {
+        let done = self.done.load(Ordering::Acquire);
+        let running = self.in_flight.load(Ordering::Acquire) > 0;
+        Progress { started: done + u64::from(running), finished: done, started_at_ns: 0 }
+    }
+}
+
+/// The current link of a rank.
+#[derive(Debug)]
+struct Link {
+    id: u64,
+    deliver: Sender<Vec<u8>>,
+    progress: Arc<LinkProgress>,
+}
+
 /// Rank 0's view of one worker rank.
 #[derive(Debug, Default)]
 struct Peer {
     /// The current link and where its replies go.
-    link: Option<(u64, Sender<Vec<u8>>)>,
+    link: Option<Link>,
     /// RESETs sent and not yet answered: replies before the answer are stale.
     stale: u32,
 }
@@ -89,13 +122,18 @@ impl Hub<'_> {
     /// Carries out one command; false for [`Command::End`].
     fn command(&mut self, command: Command) -> bool {
         match command {
-            Command::Open { rank, link, deliver } => {
-                self.peers[rank as usize].link = Some((link, deliver));
+            Command::Open { rank, link, deliver, progress } => {
+                self.peers[rank as usize].link = Some(Link { id: link, deliver, progress });
             }
             Command::Send { rank, link, frame } => {
-                if self.current(rank) == Some(link) {
-                    if let Some(j) = &mut self.journal {
-                        j.sent(rank, &frame);
+                if let Some(current) =
+                    self.peers[rank as usize].link.as_ref().filter(|l| l.id == link)
+                {
+                    if let Ok(Frame::Tasks(tasks)) = parse(&frame) {
+                        current.progress.in_flight.fetch_add(1, Ordering::AcqRel);
+                        if let Some(j) = &mut self.journal {
+                            j.sent(rank, &tasks);
+                        }
                     }
                     let world = self.world;
                     send_draining(world, rank, FRAME, &frame, None, &mut |buf, status| {
@@ -123,7 +161,7 @@ impl Hub<'_> {
     }
 
     fn current(&self, rank: Rank) -> Option<u64> {
-        self.peers.get(rank as usize)?.link.as_ref().map(|(link, _)| *link)
+        self.peers.get(rank as usize)?.link.as_ref().map(|l| l.id)
     }
 
     /// A message from a worker rank.
@@ -132,11 +170,15 @@ impl Hub<'_> {
         let Some(peer) = self.peers.get_mut(rank as usize) else { return };
         match status.tag() {
             FRAME if peer.stale == 0 => {
-                if let Some((_, deliver)) = &peer.link {
-                    if let Some(j) = &mut self.journal {
-                        j.received(rank, &buf);
+                if let Some(link) = &peer.link {
+                    if let Ok(Frame::Results(results)) = parse(&buf) {
+                        link.progress.done.fetch_add(results.len() as u64, Ordering::AcqRel);
+                        link.progress.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        if let Some(j) = &mut self.journal {
+                            j.received(rank, &results);
+                        }
                     }
-                    let _ = deliver.send(buf);
+                    let _ = link.deliver.send(buf);
                 }
             }
             RESET_DONE => peer.stale = peer.stale.saturating_sub(1),

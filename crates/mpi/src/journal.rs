@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::Path;
 
 use mpi::Rank;
-use multiproc_codec::{Frame, parse};
+use multiproc_codec::{ResultFrame, TaskFrame};
 
 use crate::world::WorkerRank;
 
@@ -44,18 +44,14 @@ impl Journal {
         }
     }
 
-    /// A frame went to `rank`.
-    pub(crate) fn sent(&mut self, rank: Rank, frame: &[u8]) {
-        if let Ok(Frame::Tasks(tasks)) = parse(frame) {
-            self.write(format_args!("S {rank} {} {}\n", tasks.batch(), tasks.len()));
-        }
+    /// A task batch went to `rank`.
+    pub(crate) fn sent(&mut self, rank: Rank, tasks: &TaskFrame<'_>) {
+        self.write(format_args!("S {rank} {} {}\n", tasks.batch(), tasks.len()));
     }
 
-    /// A frame came back from `rank`.
-    pub(crate) fn received(&mut self, rank: Rank, frame: &[u8]) {
-        if let Ok(Frame::Results(results)) = parse(frame) {
-            self.write(format_args!("R {rank} {}\n", results.batch()));
-        }
+    /// A result batch came back from `rank`.
+    pub(crate) fn received(&mut self, rank: Rank, results: &ResultFrame<'_>) {
+        self.write(format_args!("R {rank} {}\n", results.batch()));
     }
 
     /// `rank`'s link was dropped.

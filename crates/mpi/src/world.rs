@@ -202,13 +202,13 @@ fn handshake(world: &SimpleCommunicator, me: &Hello) -> Result<Vec<WorkerRank>, 
         let rank = status.source_rank();
         let hello: Hello = decode(&buf, What::Message)
             .map_err(|e| MpiError::Init(format!("bad hello from rank {rank}: {e}")))?;
-        if hello.binary != me.binary && mismatch.is_none() {
-            mismatch = Some(MpiError::BinaryMismatch { rank, host: hello.host.clone() });
+        if hello.binary != me.binary && mismatch.as_ref().is_none_or(|(r, _)| rank < *r) {
+            mismatch = Some((rank, hello.host.clone()));
         }
         workers[rank as usize - 1] = Some(WorkerRank { rank, host: hello.host, pid: hello.pid });
     }
     match mismatch {
-        Some(e) => Err(e),
+        Some((rank, host)) => Err(MpiError::BinaryMismatch { rank, host }),
         None => Ok(workers.into_iter().flatten().collect()),
     }
 }
@@ -282,7 +282,7 @@ impl MpiBuilder<'_> {
         if shared.busy.swap(true, Ordering::AcqRel) {
             return Err(MpiError::Busy);
         }
-        let backend = MpiBackend { shared: Arc::clone(shared) };
+        let backend = MpiBackend { shared: Arc::clone(shared), released: AtomicBool::new(false) };
         Ok(self.pool.processes(shared.workers.len()).backend(backend).build()?)
     }
 

@@ -72,6 +72,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Starts worker number `index` (a replacement reuses the index). With
     /// `stamp_items`, the worker records when each item starts (for timeouts).
     fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String>;
+
+    /// Called when the pool has stopped for good (joined, after `close` or `terminate`):
+    /// no worker will be started again, and the backend may hand its workers to another
+    /// pool. Does nothing by default.
+    fn release(&self) {}
 }
 
 /// Workers that are local child processes, started with a [`Context`].

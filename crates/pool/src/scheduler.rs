@@ -855,6 +855,7 @@ impl Core {
                 let _ = t.join();
             }
         }
+        self.backend.release();
     }
 }
 

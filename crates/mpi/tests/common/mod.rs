@@ -54,16 +54,30 @@ pub fn filter(test: &str) -> Vec<String> {
 
 /// Runs `test` of this binary as a job of `ranks` ranks under the supervisor.
 pub fn launch(test: &str, ranks: usize) -> Job {
+    launch_with_timeout(test, ranks, JOB_TIMEOUT)
+}
+
+/// Runs `test` of this binary as a job of `ranks` ranks under the supervisor, stopped
+/// after `timeout`.
+pub fn launch_with_timeout(test: &str, ranks: usize, timeout: Duration) -> Job {
     let exe = std::env::current_exe().expect("the test binary's path");
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_multiproc-mpirun"))
-        .args(["-n", &ranks.to_string(), "--timeout", &JOB_TIMEOUT.as_secs().to_string(), "--"])
+        .args(["-n", &ranks.to_string(), "--timeout", &timeout.as_secs_f64().to_string(), "--"])
         .arg(exe)
         .args(filter(test))
         .env(IN_JOB, "1")
         .output()
         .expect("cannot run multiproc-mpirun");
     Job { output, elapsed: started.elapsed() }
+}
+
+/// Sets the environment a job's ranks get, for a test that runs `mpirun` itself.
+pub fn job_env(cmd: &mut Command) -> &mut Command {
+    cmd.env(IN_JOB, "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
 }
 
 /// The test `test`: outside a job, runs it as a 3-rank job and checks that it passed;

@@ -1,0 +1,146 @@
+//! Failures over MPI ranks: a rank killed by SIGKILL, a rank running another build, a
+//! panic on rank 0, a hung job, and a program started without a launcher. Each ends with
+//! a clear report or error — never a hang.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use multiproc_mpi::MpiError;
+
+fn nap_then_maybe_die(i: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(200));
+    if i == 3 {
+        // SIGKILL, as the OOM killer sends it.
+        let _ = Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+        std::thread::sleep(Duration::from_secs(30));
+    }
+    i
+}
+
+/// A worker rank killed with SIGKILL takes the job down (MPI's rule); the supervisor
+/// names the rank, its host and the signal, lists the tasks in flight, and exits
+/// non-zero, all within seconds.
+#[test]
+fn a_rank_killed_with_sigkill_is_reported() {
+    if common::in_job() {
+        let world = multiproc_mpi::init().unwrap();
+        let pool = world.pool().unwrap();
+        let _ = pool.chunksize(1).map(nap_then_maybe_die, 0..10);
+        unreachable!("the job should have been ended by the rank's death");
+    }
+    let job = common::launch("a_rank_killed_with_sigkill_is_reported", 3);
+    let err = job.stderr();
+    assert!(!job.output.status.success(), "{err}");
+    assert!(job.elapsed < Duration::from_secs(10), "took {:?}", job.elapsed);
+    assert_eq!(job.output.status.code(), Some(137), "{err}");
+    let report: Vec<&str> = err.lines().filter(|l| l.starts_with("multiproc-mpirun:")).collect();
+    let report = report.join("\n");
+    assert!(report.contains("was killed by signal -9 (SIGKILL)"), "{report}");
+    assert!(report.contains(" on host "), "{report}");
+    assert!(report.contains("task(s) in"), "the tasks in flight are listed:\n{report}");
+}
+
+/// The build id of an ELF file's `NT_GNU_BUILD_ID` note, located by its header.
+fn build_id_at(elf: &[u8]) -> usize {
+    let header = [4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, b'G', b'N', b'U', 0];
+    elf.windows(header.len()).position(|w| w == header).expect("a GNU build id note") + 16
+}
+
+/// A rank that runs another build (here: this binary with a different build id) is
+/// refused at start-up; no task runs, and every rank ends cleanly.
+#[test]
+fn a_binary_mismatch_is_refused() {
+    const TEST: &str = "a_binary_mismatch_is_refused";
+    if common::in_job() {
+        match multiproc_mpi::init() {
+            Err(MpiError::BinaryMismatch { rank, host }) => {
+                println!("refused: rank {rank} on {host} runs a different binary");
+            }
+            other => panic!("expected a binary mismatch, got {other:?}"),
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut elf = std::fs::read(&exe).unwrap();
+    let at = build_id_at(&elf);
+    elf[at] ^= 0xff;
+    let other = std::env::temp_dir().join(format!("mpi-other-build-{}", std::process::id()));
+    std::fs::write(&other, &elf).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let filter = common::filter(TEST);
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--timeout", "60", "-n", "1"])
+        .arg(&exe)
+        .args(&filter)
+        .args([":", "-n", "2"])
+        .arg(&other)
+        .args(&filter);
+    let out = common::job_env(&mut cmd).output().unwrap();
+    let _ = std::fs::remove_file(&other);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refused: rank 1 on"), "{stdout}");
+}
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// A panic in the program on rank 0, with tasks running, ends the job promptly with a
+/// non-zero exit: the pool is dropped, the ranks are told the job is over.
+#[test]
+fn a_panic_on_rank_0_ends_the_job() {
+    const TEST: &str = "a_panic_on_rank_0_ends_the_job";
+    if common::in_job() {
+        let world = multiproc_mpi::init().unwrap();
+        let pool = world.pool().unwrap();
+        let _pending = pool.chunksize(1).map_async(nap, vec![500; 10]).unwrap();
+        panic!("the program failed on rank 0");
+    }
+    let job = common::launch(TEST, 3);
+    assert!(!job.output.status.success());
+    assert!(job.elapsed < Duration::from_secs(20), "took {:?}", job.elapsed);
+    let err = job.stderr();
+    assert!(err.contains("the program failed on rank 0"), "{err}");
+    assert!(err.contains("multiproc-mpirun: rank 0"), "{err}");
+}
+
+/// A job that hangs is stopped by the supervisor's watchdog: exit code 124 and a report.
+#[test]
+fn the_watchdog_stops_a_hung_job() {
+    const TEST: &str = "the_watchdog_stops_a_hung_job";
+    if common::in_job() {
+        let world = multiproc_mpi::init().unwrap();
+        let pool = world.pool().unwrap();
+        // A task that never ends: what the watchdog is for.
+        let _ = pool.apply(nap, u64::MAX / 2);
+        unreachable!();
+    }
+    let job = common::launch_with_timeout(TEST, 3, Duration::from_secs(4));
+    assert_eq!(job.output.status.code(), Some(124), "{}", job.stderr());
+    assert!(job.elapsed < Duration::from_secs(15), "took {:?}", job.elapsed);
+    let err = job.stderr();
+    assert!(err.contains("ran past its timeout"), "{err}");
+    assert!(err.contains("held 1 task(s)"), "{err}");
+}
+
+/// Without a launcher, MPI runs as a singleton: no workers, and the error says how to
+/// start the program.
+#[test]
+fn without_a_launcher_there_are_no_workers() {
+    if common::in_job() {
+        return; // only meaningful outside a job
+    }
+    let err = multiproc_mpi::init().unwrap_err();
+    assert_eq!(err, MpiError::NoWorkers);
+    assert!(err.to_string().contains("multiproc-mpirun -n"), "{err}");
+    assert_eq!(multiproc_mpi::init().unwrap_err(), MpiError::AlreadyInitialized);
+}
