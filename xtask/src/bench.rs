@@ -30,6 +30,8 @@ struct Target {
     json: bool,
     /// Whether it understands `--svg PATH` (see the module docs).
     svg: bool,
+    /// Whether it needs MPI (skipped, with a note, where MPI is not installed).
+    mpi: bool,
 }
 
 /// The suite, in the order it runs.
@@ -41,6 +43,7 @@ const TARGETS: &[Target] = &[
         workloads: &[],
         json: false,
         svg: false,
+        mpi: false,
     },
     Target {
         package: "multiproc",
@@ -49,6 +52,16 @@ const TARGETS: &[Target] = &[
         workloads: WORKLOADS,
         json: true,
         svg: true,
+        mpi: false,
+    },
+    Target {
+        package: "multiproc-mpi",
+        bench: "mpi_workloads",
+        source: "crates/mpi/benches/mpi_workloads.rs",
+        workloads: &["W1", "W3", "W7"],
+        json: false,
+        svg: false,
+        mpi: true,
     },
 ];
 
@@ -103,7 +116,12 @@ impl Options {
 pub(crate) fn run(root: &Path, options: &Options) -> Result {
     let chosen = select(&options.workloads)?;
     let mut records = Vec::new();
+    let mpi = chosen.iter().any(|t| t.mpi) && crate::cmd::mpi_available(root);
     for target in &chosen {
+        if target.mpi && !mpi {
+            println!("bench: MPI is not installed: skipping `{}`", target.bench);
+            continue;
+        }
         if !root.join(target.source).is_file() {
             return Err(Error::new(format!(
                 "bench target `{}` of `{}` is missing: expected {}",

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cmd::{Cmd, Error, Result};
+use crate::cmd::{Cmd, Error, Result, workspace_args};
 use crate::{bench, examples, tidy};
 
 /// One step of the CI run.
@@ -86,7 +86,9 @@ fn fmt(root: &Path) -> Result {
 
 /// `cargo clippy` on every target, warnings denied; `--locked` once `Cargo.lock` exists.
 fn clippy(root: &Path) -> Result {
-    let mut args = vec!["clippy", "--workspace", "--all-targets"];
+    let mut args = vec!["clippy"];
+    args.extend(workspace_args(root));
+    args.push("--all-targets");
     if root.join("Cargo.lock").is_file() {
         args.push("--locked");
     }
@@ -96,22 +98,27 @@ fn clippy(root: &Path) -> Result {
 
 /// `cargo doc` with rustdoc warnings denied (broken links, missing code blocks, ...).
 fn doc(root: &Path) -> Result {
-    Cmd::cargo(&["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings").run(root)
+    Cmd::cargo(&["doc", "--no-deps"])
+        .args(workspace_args(root))
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run(root)
 }
 
 /// The test suite: nextest when installed, else `cargo test` (which is slower, not weaker).
+/// With MPI installed, the MPI tests too (each runs its jobs under `multiproc-mpirun`
+/// with a timeout).
 fn tests(root: &Path) -> Result {
     if Cmd::cargo(&["nextest", "--version"]).succeeds_quietly(root) {
-        Cmd::cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]).run(root)
+        Cmd::cargo(&["nextest", "run", "--no-fail-fast"]).args(workspace_args(root)).run(root)
     } else {
         println!("cargo-nextest is not installed: falling back to cargo test");
-        Cmd::cargo(&["test", "--workspace", "--all-targets"]).run(root)
+        Cmd::cargo(&["test", "--all-targets"]).args(workspace_args(root)).run(root)
     }
 }
 
 /// Doc tests, which nextest does not run.
 fn doc_tests(root: &Path) -> Result {
-    Cmd::cargo(&["test", "--workspace", "--doc"]).run(root)
+    Cmd::cargo(&["test", "--doc"]).args(workspace_args(root)).run(root)
 }
 
 /// Every example, as `cargo xtask examples` runs them.

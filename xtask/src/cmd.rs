@@ -197,3 +197,24 @@ mod tests {
         assert!(root.join("xtask").is_dir());
     }
 }
+
+/// Whether MPI is installed (a launcher and a compiler wrapper), which the `multiproc-mpi`
+/// crate needs to build and its tests need to run.
+pub(crate) fn mpi_available(root: &Path) -> bool {
+    Cmd::new("mpirun", &["--version"]).succeeds_quietly(root)
+        && Cmd::new("mpicc", &["--version"]).succeeds_quietly(root)
+}
+
+/// The cargo arguments that select every package: with MPI installed, the MPI crate and
+/// the facade's `mpi` feature too; without it, everything else (and a note saying so).
+pub(crate) fn workspace_args(root: &Path) -> &'static [&'static str] {
+    if mpi_available(root) {
+        &["--workspace", "--features", "multiproc/mpi"]
+    } else {
+        println!(
+            "MPI is not installed: leaving out multiproc-mpi \
+             (apt-get install openmpi-bin libopenmpi-dev libclang-dev to include it)"
+        );
+        &["--workspace", "--exclude", "multiproc-mpi"]
+    }
+}

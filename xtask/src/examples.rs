@@ -92,7 +92,19 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         println!("no examples in examples/: nothing to run");
         return Ok(());
     }
-    Cmd::cargo(&["build", "--release", "--examples"]).run(root)?;
+    // Examples named `mpi_*` need the `mpi` feature, hence an MPI installation.
+    let chosen: Vec<String> = if crate::cmd::mpi_available(root) {
+        Cmd::cargo(&["build", "--release", "--examples", "--features", "mpi"]).run(root)?;
+        chosen
+    } else {
+        let (mpi, rest): (Vec<String>, Vec<String>) =
+            chosen.into_iter().partition(|name| name.starts_with("mpi_"));
+        if !mpi.is_empty() {
+            println!("MPI is not installed: skipping {}", mpi.join(", "));
+        }
+        Cmd::cargo(&["build", "--release", "--examples"]).run(root)?;
+        rest
+    };
     let bin_dir = cmd::target_dir(root).join("release").join("examples");
     let mut failed = Vec::new();
     for name in &chosen {

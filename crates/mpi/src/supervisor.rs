@@ -243,15 +243,17 @@ impl Supervisor {
         let mut child =
             cmd.spawn().map_err(|error| LaunchError { launcher: self.launcher.clone(), error })?;
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().map(|pipe| {
+        let (read_all, stderr_done) = std::sync::mpsc::channel::<()>();
+        if let Some(pipe) = child.stderr.take() {
             let lines = Arc::clone(&lines);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     let _ = writeln!(std::io::stderr(), "{line}");
                     lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 }
-            })
-        });
+                drop(read_all);
+            });
+        }
         let mut timed_out = false;
         let status = loop {
             match child.try_wait() {
@@ -271,9 +273,9 @@ impl Supervisor {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        if let Some(t) = stderr {
-            let _ = t.join();
-        }
+        // The launcher's last words, but not forever: a process it started elsewhere (a
+        // stuck remote shell) may hold the pipe open after the launcher is gone.
+        let _ = stderr_done.recv_timeout(GRACE);
         let Replay { workers, in_flight } = replay(&journal).unwrap_or_default();
         let _ = std::fs::remove_file(&journal);
         let text = lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
