@@ -175,6 +175,27 @@ fn quote(word: &str) -> String {
     if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 
+/// Whether MPI is installed (a launcher and a compiler wrapper), which the `multiproc-mpi`
+/// crate needs to build and its tests need to run.
+pub(crate) fn mpi_available(root: &Path) -> bool {
+    Cmd::new("mpirun", &["--version"]).succeeds_quietly(root)
+        && Cmd::new("mpicc", &["--version"]).succeeds_quietly(root)
+}
+
+/// The cargo arguments that select every package: with MPI installed, the MPI crate and
+/// the facade's `mpi` feature too; without it, everything else (and a note saying so).
+pub(crate) fn workspace_args(root: &Path) -> &'static [&'static str] {
+    if mpi_available(root) {
+        &["--workspace", "--features", "multiproc/mpi"]
+    } else {
+        println!(
+            "MPI is not installed: leaving out multiproc-mpi \
+             (apt-get install openmpi-bin libopenmpi-dev libclang-dev to include it)"
+        );
+        &["--workspace", "--exclude", "multiproc-mpi"]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,26 +216,5 @@ mod tests {
         let root = workspace_root();
         assert!(root.join("Cargo.toml").is_file());
         assert!(root.join("xtask").is_dir());
-    }
-}
-
-/// Whether MPI is installed (a launcher and a compiler wrapper), which the `multiproc-mpi`
-/// crate needs to build and its tests need to run.
-pub(crate) fn mpi_available(root: &Path) -> bool {
-    Cmd::new("mpirun", &["--version"]).succeeds_quietly(root)
-        && Cmd::new("mpicc", &["--version"]).succeeds_quietly(root)
-}
-
-/// The cargo arguments that select every package: with MPI installed, the MPI crate and
-/// the facade's `mpi` feature too; without it, everything else (and a note saying so).
-pub(crate) fn workspace_args(root: &Path) -> &'static [&'static str] {
-    if mpi_available(root) {
-        &["--workspace", "--features", "multiproc/mpi"]
-    } else {
-        println!(
-            "MPI is not installed: leaving out multiproc-mpi \
-             (apt-get install openmpi-bin libopenmpi-dev libclang-dev to include it)"
-        );
-        &["--workspace", "--exclude", "multiproc-mpi"]
     }
 }

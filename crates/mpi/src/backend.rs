@@ -11,6 +11,7 @@ use multiproc_pool::{
 use multiproc_process::ExitStatus;
 
 use crate::hub::{Command, LinkProgress};
+use crate::transport::recv_spin;
 use crate::world::{Shared, WorkerRank};
 
 /// Workers that are the ranks of an MPI job; holds the ranks until its pool has stopped
@@ -73,7 +74,7 @@ struct RankReceiver(Receiver<Vec<u8>>);
 
 impl FrameReceiver for RankReceiver {
     fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
-        self.0.recv().map(|frame| Box::new(frame) as _).map_err(|_| Lost)
+        recv_spin(&self.0).map(|frame| Box::new(frame) as _).map_err(|()| Lost)
     }
 }
 

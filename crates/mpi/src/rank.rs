@@ -12,7 +12,7 @@ use mpi::topology::SimpleCommunicator;
 use multiproc_process::{FrameServer, Served};
 
 use crate::protocol::{CLOSED, END, FRAME, NOTHING, RESET, RESET_DONE};
-use crate::transport::{Idle, poll, send_draining};
+use crate::transport::{Idle, poll, recv_spin, send_draining};
 
 /// What the MPI thread hands the task thread.
 #[derive(Debug)]
@@ -114,7 +114,7 @@ pub(crate) fn serve_mpi(world: &SimpleCommunicator, side: MpiSide) {
 pub(crate) fn serve_tasks(side: TaskSide) {
     let TaskSide { jobs, replies, epoch } = side;
     let mut server = FrameServer::new(false);
-    while let Ok(job) = jobs.recv() {
+    while let Ok(job) = recv_spin(&jobs) {
         let reply = match job {
             Job::Frame(from, _) if from < epoch.load(Ordering::Acquire) => continue,
             Job::Frame(_, frame) => match server.serve(&frame, None) {

@@ -59,6 +59,27 @@ pub(crate) fn poll(
     }
 }
 
+/// How long a thread that waits for the next local message polls before it sleeps: a
+/// reply usually follows within tens of microseconds, and waking a sleeping thread costs
+/// as much on a busy machine.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Receives from a local channel, polling for [`SPIN`] before blocking; `Err` once the
+/// channel is closed.
+pub(crate) fn recv_spin<T>(local: &Receiver<T>) -> Result<T, ()> {
+    let start = Instant::now();
+    loop {
+        match local.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => {
+                std::thread::yield_now();
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => return local.recv().map_err(|_| ()),
+        }
+    }
+}
+
 /// How a thread that polls MPI and a channel waits when nothing happens: it polls hard
 /// right after activity (replies follow requests within microseconds), then sleeps in
 /// growing steps on the channel, so a local message still wakes it at once.
