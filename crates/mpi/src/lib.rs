@@ -42,7 +42,9 @@
 //! No data locality (arguments travel from rank 0), no elastic scaling, no replacement
 //! of a dead rank (MPI gives a job a fixed set of processes), no per-task timeout or
 //! `max_tasks_per_child` (a rank cannot be killed or restarted alone): resubmit the job
-//! instead. One pool or executor uses the ranks at a time.
+//! instead. One pool or executor uses the ranks at a time. Keep the [`World`] until the
+//! end of `main`: dropping it ends the job cleanly, while `std::process::exit` before
+//! that leaves MPI unfinalized and the launcher aborts the job.
 //!
 //! # Slurm
 //!
