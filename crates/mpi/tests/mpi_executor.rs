@@ -51,6 +51,13 @@ mpi_test! {
         }
         order.sort_unstable();
         assert_eq!(order, [100, 200, 300, 400], "each future once, the duplicate too");
+        // Callbacks run on the pool's thread as each future completes, possibly just
+        // after `as_completed` saw it done.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while calls.load(Ordering::SeqCst) < 4 {
+            assert!(std::time::Instant::now() < deadline, "every callback runs");
+            std::thread::yield_now();
+        }
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         let failed = ex.submit(boom, 1).unwrap();
         match failed.exception() {
