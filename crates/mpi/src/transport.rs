@@ -91,7 +91,7 @@ pub(crate) struct Idle {
 /// How long to poll without sleeping after the last activity.
 const HOT: Duration = Duration::from_micros(200);
 /// The longest sleep between two polls of MPI.
-const COLD: Duration = Duration::from_millis(1);
+const COLD: Duration = Duration::from_micros(250);
 
 impl Idle {
     pub(crate) fn new() -> Idle {
