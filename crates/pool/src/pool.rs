@@ -15,7 +15,7 @@ use crate::async_result::AsyncResult;
 use crate::builder::PoolBuilder;
 use crate::chunk::default_chunksize;
 use crate::error::{PoolError, TaskError, WaitError};
-use crate::scheduler::{Chunk, Core, Job};
+use crate::scheduler::{Chunk, Core, Job, Sink};
 use crate::sink::{Collect, Finish, Item, Stream, all_or_first_error, each, single};
 
 /// A pool of worker processes. Python: `multiprocessing.Pool`.

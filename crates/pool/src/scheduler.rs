@@ -14,12 +14,13 @@
 //! before the state lock and never while waiting for it.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use multiproc_codec::{Control, FnId, Frame, FrameBuf, ItemOutcome, parse};
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, ResultFrame, parse};
 use multiproc_process::monotonic_ns;
 
 use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
@@ -39,11 +40,16 @@ const MAX_START_FAILURES: u32 = 3;
 /// fails instead of being sent again.
 const MAX_ATTEMPTS: u8 = 3;
 
-/// Where a job's results go: implemented by the typed edges.
+/// Where a job's results go: implemented by the typed edges. Both calls come with no
+/// scheduler lock held, from reader threads or the submitting thread.
 pub(crate) trait Sink: Send + Sync {
-    /// Delivers outcomes of items of this job (index within the job). Called with no
-    /// scheduler lock held, from reader threads or the submitting thread.
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>);
+    /// Delivers the outcomes at positions `at` of `results`: those of this job's items
+    /// `first..first + at.len()`, in order. One call per chunk, so the sink decodes a
+    /// whole run of items in one loop of its own.
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>);
+
+    /// Fails item `index` of this job (the item never produced an outcome).
+    fn fail(&self, index: usize, error: TaskError);
 }
 
 /// One submission: a function and where its results go.
@@ -210,7 +216,7 @@ fn fail_items(
 ) {
     for pos in positions {
         let (job, index) = items.get(pos);
-        job.sink.deliver(&mut std::iter::once((index, Err(error()))));
+        job.sink.fail(index, error());
     }
 }
 
@@ -482,22 +488,11 @@ impl Core {
             let base = pos;
             match &chunk.items {
                 Items::Range { job, start, len } => {
-                    let mut it = (0..*len).map(|i| {
-                        let outcome = match results.item(base + i) {
-                            ItemOutcome::Value(bytes) => Ok(bytes),
-                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
-                        };
-                        (start + i, outcome)
-                    });
-                    job.sink.deliver(&mut it);
+                    job.sink.deliver(*start, &results, base..base + len);
                 }
                 Items::Mixed(list) => {
                     for (i, (job, index)) in list.iter().enumerate() {
-                        let outcome = match results.item(base + i) {
-                            ItemOutcome::Value(bytes) => Ok(bytes),
-                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
-                        };
-                        job.sink.deliver(&mut std::iter::once((*index, outcome)));
+                        job.sink.deliver(*index, &results, base + i..base + i + 1);
                     }
                 }
             }

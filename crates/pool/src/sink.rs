@@ -2,22 +2,29 @@
 //! [`Collect`] for `map`/`apply` (one value when all are in) and [`Stream`] for `imap`.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use std::time::Instant;
 
-use multiproc_codec::{What, decode};
+use multiproc_codec::{ItemOutcome, ResultFrame, What, decode};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
 use crate::scheduler::Sink;
 
-pub(crate) fn decode_outcome<R: DeserializeOwned>(
-    outcome: Result<&[u8], TaskError>,
+/// The outcome at position `pos` of `results`, decoded.
+#[inline]
+pub(crate) fn outcome<R: DeserializeOwned>(
+    results: &ResultFrame<'_>,
+    pos: usize,
 ) -> Result<R, TaskError> {
-    outcome.and_then(|bytes| decode(bytes, What::Result).map_err(TaskError::Decode))
+    match results.item(pos) {
+        ItemOutcome::Value(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
+        ItemOutcome::Failed(failure) => Err(TaskError::from(failure)),
+    }
 }
 
 /// Turns the per-item results of a job into its one outcome.
@@ -131,16 +138,6 @@ impl<R, T> Collect<R, T> {
         self.ready.notify_all();
     }
 
-    /// Records an outcome computed at the edge (an argument that failed to encode).
-    pub(crate) fn fail(&self, index: usize, error: TaskError) {
-        let mut st = self.lock();
-        st.errors.push((index, error));
-        st.remaining -= 1;
-        if st.remaining == 0 {
-            self.complete(&mut st);
-        }
-    }
-
     pub(crate) fn is_ready(&self) -> bool {
         let st = self.lock();
         st.outcome.is_some() || st.taken.is_some()
@@ -208,18 +205,29 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
-        let mut st = self.lock();
-        let mut n = 0;
-        for (index, outcome) in outcomes {
-            match decode_outcome::<R>(outcome) {
-                Ok(v) => st.values[index] = Some(v),
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        let n = at.len();
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        for ((slot, index), pos) in st.values[first..first + n].iter_mut().zip(first..).zip(at) {
+            match outcome::<R>(results, pos) {
+                Ok(v) => *slot = Some(v),
                 Err(e) => st.errors.push((index, e)),
             }
-            n += 1;
         }
         st.remaining -= n;
         if st.remaining == 0 && n > 0 {
+            self.complete(st);
+        }
+    }
+
+    /// Records an outcome computed elsewhere (an argument that failed to encode, a
+    /// worker that died).
+    fn fail(&self, index: usize, error: TaskError) {
+        let mut st = self.lock();
+        st.errors.push((index, error));
+        st.remaining -= 1;
+        if st.remaining == 0 {
             self.complete(&mut st);
         }
     }
@@ -234,6 +242,8 @@ struct Streamed<R> {
     base: usize,
     /// Unordered: arrival order.
     arrived: VecDeque<Item<R>>,
+    /// The taker sleeps on `ready` (only then does a delivery wake it).
+    waiting: bool,
 }
 
 /// Buffers a lazy job's results until the iterator takes them.
@@ -250,35 +260,41 @@ impl<R> Stream<R> {
                 ordered: VecDeque::new(),
                 base: 0,
                 arrived: VecDeque::new(),
+                waiting: false,
             }),
             ready: Condvar::new(),
             ordered,
         }
     }
 
-    fn put(&self, st: &mut Streamed<R>, index: usize, value: Item<R>) {
-        if self.ordered {
-            let at = index - st.base;
-            if st.ordered.len() <= at {
-                st.ordered.resize_with(at + 1, || None);
-            }
-            st.ordered[at] = Some(value);
-        } else {
-            st.arrived.push_back(value);
-        }
+    fn lock(&self) -> MutexGuard<'_, Streamed<R>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records an outcome computed at the edge (an argument that failed to encode).
-    pub(crate) fn fail(&self, index: usize, error: TaskError) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.put(&mut st, index, Err(Box::new(error)));
-        self.ready.notify_all();
+    /// Stores the results of items `first..`, in order, then wakes the taker if it sleeps.
+    fn put(&self, first: usize, values: impl ExactSizeIterator<Item = Item<R>>) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if self.ordered {
+            let (at, n) = (first - st.base, values.len());
+            if st.ordered.len() < at + n {
+                st.ordered.resize_with(at + n, || None);
+            }
+            for (slot, value) in st.ordered.range_mut(at..at + n).zip(values) {
+                *slot = Some(value);
+            }
+        } else {
+            st.arrived.extend(values);
+        }
+        if st.waiting {
+            self.ready.notify_all();
+        }
     }
 
     /// Moves every result that is ready for the taker (in order: the ready prefix; else
     /// all) into `into`, waiting until `deadline` for at least one. False on timeout.
     pub(crate) fn drain(&self, into: &mut VecDeque<Item<R>>, deadline: Option<Instant>) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         loop {
             if self.ordered {
                 while matches!(st.ordered.front(), Some(Some(_))) {
@@ -291,13 +307,16 @@ impl<R> Stream<R> {
                 into.append(&mut st.arrived);
             }
             if !into.is_empty() {
+                st.waiting = false;
                 return true;
             }
+            st.waiting = true;
             match deadline {
                 None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        st.waiting = false;
                         return false;
                     }
                     st = self.ready.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
@@ -308,12 +327,13 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        for (index, outcome) in outcomes {
-            let value = decode_outcome::<R>(outcome).map_err(Box::new);
-            self.put(&mut st, index, value);
-        }
-        self.ready.notify_all();
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        self.put(first, at.map(|pos| outcome::<R>(results, pos).map_err(Box::new)));
+    }
+
+    /// Records an outcome computed elsewhere (an argument that failed to encode, a
+    /// worker that died).
+    fn fail(&self, index: usize, error: TaskError) {
+        self.put(index, std::iter::once(Err(Box::new(error))));
     }
 }
