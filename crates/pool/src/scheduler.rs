@@ -435,11 +435,15 @@ impl Core {
         }
     }
 
+    /// After results came in or work was requeued: wakes the dispatcher if there is work
+    /// it was not told about yet, and `join` once the last item is in. (A wake-up per
+    /// result frame costs a system call and a context switch.)
     fn wake(&self, st: &mut State) {
-        if !st.queue.is_empty() {
-            st.wake_dispatcher = true;
+        let tell_dispatcher = !st.queue.is_empty() && !st.wake_dispatcher;
+        st.wake_dispatcher |= tell_dispatcher;
+        if tell_dispatcher || st.outstanding == 0 {
+            self.changed.notify_all();
         }
-        self.changed.notify_all();
     }
 
     /// A worker's reader thread: start it, read its results, handle its death, replace it.
