@@ -66,8 +66,11 @@ pub fn encode<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
     let start = out.len();
-    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
-        out.truncate(start);
+    // The serializer itself, not `serialize_with_flavor`: that wrapper is not inlined, and
+    // a call per value cost as much as the encoding of a small one.
+    let mut serializer = postcard::Serializer { output: Append(out) };
+    value.serialize(&mut serializer).map_err(|e| {
+        serializer.output.0.truncate(start);
         CodecError::new(Op::Encode, what, type_name::<T>(), e.to_string())
     })
 }
@@ -89,7 +92,10 @@ pub fn encode<T: Serialize + ?Sized>(
 /// ```
 #[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: What) -> Result<T, CodecError> {
-    match postcard::take_from_bytes::<T>(bytes) {
+    // The deserializer itself, not `take_from_bytes` (not inlined: a call per value).
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    match T::deserialize(&mut deserializer).and_then(|value| Ok((value, deserializer.finalize()?)))
+    {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(CodecError::new(
             Op::Decode,
