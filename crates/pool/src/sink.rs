@@ -236,12 +236,14 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
 /// One result of a lazy job; the error is boxed so a queued value stays small.
 pub(crate) type Item<R> = Result<R, Box<TaskError>>;
 
+/// Where a result waits for the taker: `None` until it arrives (in order).
+pub(crate) type Slot<R> = Option<Item<R>>;
+
 struct Streamed<R> {
-    /// Ordered: slot `i` holds item `base + i`.
-    ordered: VecDeque<Option<Item<R>>>,
+    /// Results not taken yet. In order, slot `i` is item `base + i`; else arrival order
+    /// (all filled). A run of filled slots changes hands by swapping whole deques.
+    slots: VecDeque<Slot<R>>,
     base: usize,
-    /// Unordered: arrival order.
-    arrived: VecDeque<Item<R>>,
     /// The taker sleeps on `ready` (only then does a delivery wake it).
     waiting: bool,
 }
@@ -256,12 +258,7 @@ pub(crate) struct Stream<R> {
 impl<R> Stream<R> {
     pub(crate) fn new(ordered: bool) -> Stream<R> {
         Stream {
-            state: Mutex::new(Streamed {
-                ordered: VecDeque::new(),
-                base: 0,
-                arrived: VecDeque::new(),
-                waiting: false,
-            }),
+            state: Mutex::new(Streamed { slots: VecDeque::new(), base: 0, waiting: false }),
             ready: Condvar::new(),
             ordered,
         }
@@ -277,35 +274,36 @@ impl<R> Stream<R> {
         let st = &mut *guard;
         if self.ordered {
             let (at, n) = (first - st.base, values.len());
-            if st.ordered.len() < at + n {
-                st.ordered.resize_with(at + n, || None);
+            if st.slots.len() < at + n {
+                st.slots.resize_with(at + n, || None);
             }
-            for (slot, value) in st.ordered.range_mut(at..at + n).zip(values) {
+            for (slot, value) in st.slots.range_mut(at..at + n).zip(values) {
                 *slot = Some(value);
             }
         } else {
-            st.arrived.extend(values);
+            st.slots.extend(values.map(Some));
         }
         if st.waiting {
             self.ready.notify_all();
         }
     }
 
-    /// Moves every result that is ready for the taker (in order: the ready prefix; else
-    /// all) into `into`, waiting until `deadline` for at least one. False on timeout.
-    pub(crate) fn drain(&self, into: &mut VecDeque<Item<R>>, deadline: Option<Instant>) -> bool {
+    /// Moves every result that is ready for the taker (in order: the filled prefix; else
+    /// all) into `into`, as filled slots, waiting until `deadline` for at least one.
+    /// False on timeout.
+    pub(crate) fn drain(&self, into: &mut VecDeque<Slot<R>>, deadline: Option<Instant>) -> bool {
         let mut st = self.lock();
         loop {
-            if self.ordered {
-                while matches!(st.ordered.front(), Some(Some(_))) {
-                    st.base += 1;
-                    into.extend(st.ordered.pop_front().flatten());
-                }
-            } else if into.is_empty() {
-                std::mem::swap(&mut st.arrived, into);
+            let ready = match self.ordered {
+                true => st.slots.iter().position(Option::is_none).unwrap_or(st.slots.len()),
+                false => st.slots.len(),
+            };
+            if ready == st.slots.len() && into.is_empty() {
+                std::mem::swap(&mut st.slots, into);
             } else {
-                into.append(&mut st.arrived);
+                into.extend(st.slots.drain(..ready));
             }
+            st.base += ready;
             if !into.is_empty() {
                 st.waiting = false;
                 return true;
