@@ -27,28 +27,56 @@ pub(crate) fn outcome<R: DeserializeOwned>(
     }
 }
 
+/// The values of a job of `len` items, as runs of consecutive items each decoded in one
+/// piece: `(index of the first, values)`.
+pub(crate) struct Runs<R> {
+    runs: Vec<(usize, Vec<R>)>,
+    len: usize,
+}
+
+impl<R> Runs<R> {
+    /// Every value in index order (when every item has one): a run moves out whole, so
+    /// a job of one chunk is not copied at all.
+    fn concat(mut self) -> Vec<R> {
+        self.runs.sort_unstable_by_key(|(first, _)| *first);
+        if self.runs.len() == 1 {
+            return self.runs.pop().map(|(_, values)| values).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(self.runs.iter().map(|(_, v)| v.len()).sum());
+        for (_, mut values) in self.runs {
+            out.append(&mut values);
+        }
+        out
+    }
+}
+
 /// Turns the per-item results of a job into its one outcome.
-pub(crate) type Finish<R, T> = fn(Vec<Option<R>>, Vec<(usize, TaskError)>) -> Result<T, TaskError>;
+pub(crate) type Finish<R, T> = fn(Runs<R>, Vec<(usize, TaskError)>) -> Result<T, TaskError>;
 
 /// All values in order, or the failure of the lowest index.
 pub(crate) fn all_or_first_error<R>(
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     mut errors: Vec<(usize, TaskError)>,
 ) -> Result<Vec<R>, TaskError> {
     if !errors.is_empty() {
         errors.sort_by_key(|(i, _)| *i);
         return Err(errors.swap_remove(0).1);
     }
-    Ok(values.into_iter().map(|v| v.expect("every item delivered")).collect())
+    Ok(values.concat())
 }
 
 /// Every item's own outcome, in order.
 pub(crate) fn each<R>(
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
 ) -> Result<Vec<Result<R, TaskError>>, TaskError> {
     let mut out: Vec<Result<R, TaskError>> =
-        values.into_iter().map(|v| v.ok_or(TaskError::Cancelled)).collect();
+        (0..values.len).map(|_| Err(TaskError::Cancelled)).collect();
+    for (first, run) in values.runs {
+        for (slot, value) in out[first..].iter_mut().zip(run) {
+            *slot = Ok(value);
+        }
+    }
     for (i, e) in errors {
         out[i] = Err(e);
     }
@@ -56,10 +84,7 @@ pub(crate) fn each<R>(
 }
 
 /// The single value of a one-item job.
-pub(crate) fn single<R>(
-    values: Vec<Option<R>>,
-    errors: Vec<(usize, TaskError)>,
-) -> Result<R, TaskError> {
+pub(crate) fn single<R>(values: Runs<R>, errors: Vec<(usize, TaskError)>) -> Result<R, TaskError> {
     all_or_first_error(values, errors).map(|mut v| v.pop().expect("one item"))
 }
 
@@ -69,7 +94,7 @@ type Callback<T> = Box<dyn FnOnce(&T) + Send>;
 const SPIN: Duration = Duration::from_micros(50);
 
 struct Collected<R, T> {
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
     remaining: usize,
     outcome: Option<Result<T, TaskError>>,
@@ -100,7 +125,7 @@ impl<R, T> Collect<R, T> {
     pub(crate) fn new(len: usize, finish: Finish<R, T>) -> Collect<R, T> {
         let c = Collect {
             state: Mutex::new(Collected {
-                values: (0..len).map(|_| None).collect(),
+                values: Runs { runs: Vec::new(), len },
                 errors: Vec::new(),
                 remaining: len,
                 outcome: None,
@@ -124,7 +149,7 @@ impl<R, T> Collect<R, T> {
     }
 
     fn complete(&self, st: &mut Collected<R, T>) {
-        let values = std::mem::take(&mut st.values);
+        let values = Runs { runs: std::mem::take(&mut st.values.runs), len: st.values.len };
         let errors = std::mem::take(&mut st.errors);
         let outcome = (self.finish)(values, errors);
         match &outcome {
@@ -206,18 +231,33 @@ impl<R, T> Collect<R, T> {
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
     fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        // Decoded before taking the lock, so that the readers of several workers decode
+        // at the same time. A failed item ends a run of values; the next run starts after.
         let n = at.len();
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        for ((slot, index), pos) in st.values[first..first + n].iter_mut().zip(first..).zip(at) {
+        let mut runs = Vec::new();
+        let mut errors = Vec::new();
+        let mut run = (first, Vec::with_capacity(n));
+        for (index, pos) in (first..).zip(at) {
             match outcome::<R>(results, pos) {
-                Ok(v) => *slot = Some(v),
-                Err(e) => st.errors.push((index, e)),
+                Ok(v) => run.1.push(v),
+                Err(e) => {
+                    errors.push((index, e));
+                    let done = std::mem::replace(&mut run, (index + 1, Vec::new()));
+                    if !done.1.is_empty() {
+                        runs.push(done);
+                    }
+                }
             }
         }
+        let mut st = self.lock();
+        st.values.runs.append(&mut runs);
+        if !run.1.is_empty() {
+            st.values.runs.push(run);
+        }
+        st.errors.append(&mut errors);
         st.remaining -= n;
         if st.remaining == 0 && n > 0 {
-            self.complete(st);
+            self.complete(&mut st);
         }
     }
 
