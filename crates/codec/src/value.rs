@@ -89,8 +89,16 @@ pub fn encode<T: Serialize + ?Sized>(
     let mut serializer = postcard::Serializer { output: Append(out) };
     value.serialize(&mut serializer).map_err(|e| {
         serializer.output.0.truncate(start);
-        CodecError::new(Op::Encode, what, type_name::<T>(), e.to_string())
+        failed(Op::Encode, what, type_name::<T>(), &e)
     })
+}
+
+/// The error of a failed encode or decode: out of line, so that the hot paths stay small
+/// enough to be inlined into the loops over items.
+#[cold]
+#[inline(never)]
+fn failed(op: Op, what: What, type_name: &str, detail: &dyn std::fmt::Display) -> CodecError {
+    CodecError::new(op, what, type_name, detail.to_string())
 }
 
 /// Decodes a `T` that must fill `bytes` exactly.
@@ -115,12 +123,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: What) -> Result<T, CodecE
     match T::deserialize(&mut deserializer).and_then(|value| Ok((value, deserializer.finalize()?)))
     {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(CodecError::new(
+        Ok((_, rest)) => Err(failed(
             Op::Decode,
             what,
             type_name::<T>(),
-            format!("{} trailing bytes after the value", rest.len()),
+            &format_args!("{} trailing bytes after the value", rest.len()),
         )),
-        Err(e) => Err(CodecError::new(Op::Decode, what, type_name::<T>(), e.to_string())),
+        Err(e) => Err(failed(Op::Decode, what, type_name::<T>(), &e)),
     }
 }
