@@ -4,19 +4,22 @@
 //! It moves opaque frames: no user type appears here. The typed edges (the pool's API)
 //! encode arguments into chunks and give each job a [`Sink`] that decodes results.
 //!
-//! Threads: one reader per worker (it also starts, initializes and replaces its worker),
-//! one dispatcher (refills windows when results free them), and, with a per-task timeout,
-//! one watchdog. A submitting thread sends directly when a worker has room, so a lone
-//! `apply` costs no thread hop in the parent on the way out.
+//! Threads: one reader per worker (it also starts, initializes and replaces its worker,
+//! and refills windows with small batches when results free them), one dispatcher (sends
+//! what a reader may not: large batches, or to a worker whose send lock is busy), and,
+//! with a per-task timeout, one watchdog. A submitting thread sends directly when a
+//! worker has room, so a lone `apply` costs no thread hop in the parent on the way out.
 //!
 //! Deadlock freedom: no thread ever sends while holding the state lock; a reader never
-//! sends to its own worker; each worker's sends are ordered by its own send lock, taken
-//! before the state lock and never while waiting for it.
+//! waits: it sends only frames that its sender delivers without blocking
+//! ([`FrameSender::nonblocking_limit`], with at most a window of frames unread) and takes
+//! a send lock only when it is free; each worker's sends are ordered by its own send
+//! lock, taken before the state lock and never while waiting for it.
 
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -128,6 +131,18 @@ impl Chunk {
 
 /// What to send to a worker: its sender, the frame, and whether to retire it after.
 type Dispatch = (Arc<dyn FrameSender>, Arc<Vec<u8>>, bool);
+
+/// How a thread sends queued work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// It may wait for a send lock and for a worker to read (the dispatcher, a
+    /// submitting thread).
+    MayWait,
+    /// It must never wait (a reader: its own worker may be waiting for it to read). It
+    /// sends only frames within the sender's non-blocking limit, takes a send lock only
+    /// if it is free, and leaves the rest to the dispatcher.
+    NeverWait,
+}
 
 /// Batches a worker holds, oldest first, with the sequence number of their first item.
 struct InFlight {
@@ -299,7 +314,7 @@ impl Core {
                     fail_items(&c.items, 0..c.len(), &|| err.clone());
                 }
             }
-            None => self.pump(),
+            None => self.pump(Sending::MayWait),
         }
     }
 
@@ -308,7 +323,7 @@ impl Core {
     /// Idle workers are served first (one batch each); a single task goes to a busy
     /// worker only while the queue holds more chunks than there are workers, so a quick
     /// task never waits behind a slow one on one worker while another worker is free.
-    fn pump(&self) {
+    fn pump(&self, sending: Sending) {
         let n = self.settings.processes;
         for limit in [1, WINDOW] {
             for index in 0..n {
@@ -316,9 +331,22 @@ impl Core {
                 // under its own pass's limit, and a skipped worker would then sit idle
                 // beside a queued task (a lost dispatch). No thread waits for a send lock
                 // while holding the state lock, and a send always ends because every
-                // worker's reader keeps draining it: waiting here cannot deadlock.
-                let _send = self.send_locks[index].lock().unwrap_or_else(|e| e.into_inner());
-                while let Some((tx, frame, shutdown)) = self.take_work(index, limit) {
+                // worker's reader keeps draining it: waiting here cannot deadlock. A
+                // reader, which must not wait, hands a busy lock's worker to the
+                // dispatcher instead.
+                let lock = &self.send_locks[index];
+                let _send = match sending {
+                    Sending::MayWait => lock.lock().unwrap_or_else(|e| e.into_inner()),
+                    Sending::NeverWait => match lock.try_lock() {
+                        Ok(guard) => guard,
+                        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                        Err(TryLockError::WouldBlock) => {
+                            self.tell_dispatcher(&mut self.lock());
+                            continue;
+                        }
+                    },
+                };
+                while let Some((tx, frame, shutdown)) = self.take_work(index, limit, sending) {
                     if tx.send(&frame).is_err() {
                         break; // the reader sees the loss and requeues
                     }
@@ -334,15 +362,27 @@ impl Core {
 
     /// Pops the next batch for worker `index` if it has room: registers it in flight and
     /// returns what to send (and whether to retire the worker after it).
-    fn take_work(&self, index: usize, limit: usize) -> Option<Dispatch> {
-        let mut st = self.lock();
-        let st = &mut *st;
+    ///
+    /// A batch too large to send without waiting (see [`Sending::NeverWait`]) stays
+    /// queued for the dispatcher.
+    fn take_work(&self, index: usize, limit: usize, sending: Sending) -> Option<Dispatch> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let processes = self.settings.processes;
         let queued = st.queue.len();
         let slot = &mut st.slots[index];
         if !slot.ready() || slot.in_flight.len() >= limit || queued == 0 {
             return None;
         }
+        let max_frame = match (sending, &slot.tx) {
+            (Sending::NeverWait, Some(tx)) => tx.nonblocking_limit(),
+            _ => usize::MAX,
+        };
+        if st.queue.front().is_some_and(|c| c.frame.len() > max_frame) {
+            self.tell_dispatcher(st);
+            return None;
+        }
+        let slot = &mut st.slots[index];
         // A single task goes to a busy worker only when every worker will have work
         // anyway; chunks of a map always fill the window (throughput).
         let single = st.queue.front().is_some_and(|c| c.len() == 1);
@@ -370,7 +410,7 @@ impl Core {
                 let fits = next.frame.len() <= SMALL_FRAME
                     && next.items.func() == func
                     && items + next.len() <= share
-                    && bytes + next.frame.len() <= MERGE_BYTES
+                    && bytes + next.frame.len() <= MERGE_BYTES.min(max_frame)
                     && slot.quota.is_none_or(|q| (items + next.len()) as u64 <= q);
                 if !fits {
                     break;
@@ -431,17 +471,26 @@ impl Core {
                 }
                 st.wake_dispatcher = false;
             }
-            self.pump();
+            self.pump(Sending::MayWait);
         }
     }
 
-    /// After results came in or work was requeued: wakes the dispatcher if there is work
-    /// it was not told about yet, and `join` once the last item is in. (A wake-up per
-    /// result frame costs a system call and a context switch.)
+    /// Wakes the dispatcher unless it was told already (a wake-up costs a system call
+    /// and a context switch).
+    fn tell_dispatcher(&self, st: &mut State) {
+        if !st.wake_dispatcher {
+            st.wake_dispatcher = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// After work was requeued: wakes the dispatcher if there is work, and `join` once
+    /// the last item is in.
     fn wake(&self, st: &mut State) {
-        let tell_dispatcher = !st.queue.is_empty() && !st.wake_dispatcher;
-        st.wake_dispatcher |= tell_dispatcher;
-        if tell_dispatcher || st.outstanding == 0 {
+        if !st.queue.is_empty() {
+            self.tell_dispatcher(st);
+        }
+        if st.outstanding == 0 {
             self.changed.notify_all();
         }
     }
@@ -505,7 +554,13 @@ impl Core {
         let mut st = self.lock();
         st.outstanding -= batch.len;
         st.start_failures = 0;
-        self.wake(&mut st);
+        if st.outstanding == 0 {
+            self.changed.notify_all(); // `join`
+        }
+        drop(st);
+        // The freed room is filled from here, without a hop through the dispatcher, when
+        // the next batches are small; what this thread cannot send goes to the dispatcher.
+        self.pump(Sending::NeverWait);
         true
     }
 
@@ -611,7 +666,7 @@ impl Core {
                             st.wake_dispatcher = true;
                             self.changed.notify_all();
                             drop(st);
-                            self.pump();
+                            self.pump(Sending::NeverWait);
                             return Some(link);
                         }
                         Err(e) => {
