@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use std::time::Instant;
@@ -292,6 +292,8 @@ struct Streamed<R> {
 pub(crate) struct Stream<R> {
     state: Mutex<Streamed<R>>,
     ready: Condvar,
+    /// Deliveries so far: lets the taker poll briefly without the lock before it sleeps.
+    deliveries: AtomicUsize,
     ordered: bool,
 }
 
@@ -300,6 +302,7 @@ impl<R> Stream<R> {
         Stream {
             state: Mutex::new(Streamed { slots: VecDeque::new(), base: 0, waiting: false }),
             ready: Condvar::new(),
+            deliveries: AtomicUsize::new(0),
             ordered,
         }
     }
@@ -323,6 +326,7 @@ impl<R> Stream<R> {
         } else {
             st.slots.extend(values.map(Some));
         }
+        self.deliveries.fetch_add(1, Ordering::Release);
         if st.waiting {
             self.ready.notify_all();
         }
@@ -333,6 +337,7 @@ impl<R> Stream<R> {
     /// False on timeout.
     pub(crate) fn drain(&self, into: &mut VecDeque<Slot<R>>, deadline: Option<Instant>) -> bool {
         let mut st = self.lock();
+        let mut polled = false;
         loop {
             let ready = match self.ordered {
                 true => st.slots.iter().position(Option::is_none).unwrap_or(st.slots.len()),
@@ -347,6 +352,20 @@ impl<R> Stream<R> {
             if !into.is_empty() {
                 st.waiting = false;
                 return true;
+            }
+            if !polled {
+                // The next results are usually a few microseconds away: poll for them
+                // before sleeping (a sleep and a wake-up per batch cost more).
+                polled = true;
+                let seen = self.deliveries.load(Ordering::Acquire);
+                drop(st);
+                let until = Instant::now() + SPIN;
+                let until = deadline.map_or(until, |d| d.min(until));
+                while self.deliveries.load(Ordering::Acquire) == seen && Instant::now() < until {
+                    std::thread::yield_now();
+                }
+                st = self.lock();
+                continue;
             }
             st.waiting = true;
             match deadline {
