@@ -27,26 +27,51 @@ pub(crate) fn outcome<R: DeserializeOwned>(
     }
 }
 
-/// The values of a job of `len` items, as runs of consecutive items each decoded in one
-/// piece: `(index of the first, values)`.
+/// The values of a job of `len` items, gathered as runs of consecutive items (each
+/// decoded in one piece) arrive: appended to the values of items `0..`, or set aside
+/// until the items before them are in. Results mostly arrive in order, so the job's
+/// vector grows as they come instead of being assembled after the last one.
 pub(crate) struct Runs<R> {
-    runs: Vec<(usize, Vec<R>)>,
+    /// The values of items `0..values.len()`.
+    values: Vec<R>,
+    /// Runs that arrived ahead of `values`: `(index of the first, values)`.
+    ahead: Vec<(usize, Vec<R>)>,
     len: usize,
 }
 
 impl<R> Runs<R> {
-    /// Every value in index order (when every item has one): a run moves out whole, so
-    /// a job of one chunk is not copied at all.
+    fn new(len: usize) -> Runs<R> {
+        Runs { values: Vec::new(), ahead: Vec::new(), len }
+    }
+
+    /// Adds the values of items `first..first + run.len()`.
+    fn add(&mut self, first: usize, mut run: Vec<R>) {
+        if run.is_empty() {
+            return;
+        }
+        if first != self.values.len() {
+            self.ahead.push((first, run));
+            return;
+        }
+        if self.values.is_empty() {
+            // The first run becomes the job's vector (sized for all of it).
+            run.reserve_exact(self.len - run.len());
+            self.values = run;
+        } else {
+            self.values.append(&mut run);
+        }
+        while let Some(i) = self.ahead.iter().position(|(first, _)| *first == self.values.len()) {
+            self.values.append(&mut self.ahead.swap_remove(i).1);
+        }
+    }
+
+    /// Every value in index order, when every item has one.
     fn concat(mut self) -> Vec<R> {
-        self.runs.sort_unstable_by_key(|(first, _)| *first);
-        if self.runs.len() == 1 {
-            return self.runs.pop().map(|(_, values)| values).unwrap_or_default();
+        self.ahead.sort_unstable_by_key(|(first, _)| *first);
+        for (_, mut run) in self.ahead {
+            self.values.append(&mut run);
         }
-        let mut out = Vec::with_capacity(self.runs.iter().map(|(_, v)| v.len()).sum());
-        for (_, mut values) in self.runs {
-            out.append(&mut values);
-        }
-        out
+        self.values
     }
 }
 
@@ -72,7 +97,7 @@ pub(crate) fn each<R>(
 ) -> Result<Vec<Result<R, TaskError>>, TaskError> {
     let mut out: Vec<Result<R, TaskError>> =
         (0..values.len).map(|_| Err(TaskError::Cancelled)).collect();
-    for (first, run) in values.runs {
+    for (first, run) in std::iter::once((0, values.values)).chain(values.ahead) {
         for (slot, value) in out[first..].iter_mut().zip(run) {
             *slot = Ok(value);
         }
@@ -125,7 +150,7 @@ impl<R, T> Collect<R, T> {
     pub(crate) fn new(len: usize, finish: Finish<R, T>) -> Collect<R, T> {
         let c = Collect {
             state: Mutex::new(Collected {
-                values: Runs { runs: Vec::new(), len },
+                values: Runs::new(len),
                 errors: Vec::new(),
                 remaining: len,
                 outcome: None,
@@ -149,7 +174,7 @@ impl<R, T> Collect<R, T> {
     }
 
     fn complete(&self, st: &mut Collected<R, T>) {
-        let values = Runs { runs: std::mem::take(&mut st.values.runs), len: st.values.len };
+        let values = std::mem::replace(&mut st.values, Runs::new(0));
         let errors = std::mem::take(&mut st.errors);
         let outcome = (self.finish)(values, errors);
         match &outcome {
@@ -250,9 +275,8 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
             }
         }
         let mut st = self.lock();
-        st.values.runs.append(&mut runs);
-        if !run.1.is_empty() {
-            st.values.runs.push(run);
+        for (first, values) in runs.into_iter().chain([run]) {
+            st.values.add(first, values);
         }
         st.errors.append(&mut errors);
         st.remaining -= n;
