@@ -22,10 +22,10 @@ pub trait FrameSender: Send + Sync {
     fn send(&self, frame: &[u8]) -> Result<(), Lost>;
 
     /// The largest frame that [`send`](Self::send) delivers without blocking while the
-    /// worker has at most three frames unread (the scheduler's window of two batches and
-    /// a control message; it never lets more pile up). Frames up to this size may be sent
-    /// from a thread that reads workers' results, which saves a thread hop per batch. The
-    /// default, 0, sends every frame from a thread that reads nothing.
+    /// worker has at most three frames unread, none of them larger (the scheduler's
+    /// window of two batches and a control message; it never lets more pile up). Such
+    /// frames may be sent from a thread that reads workers' results, which saves a thread
+    /// hop per batch. The default, 0, sends every frame from a thread that reads nothing.
     fn nonblocking_limit(&self) -> usize {
         0
     }

@@ -149,6 +149,8 @@ struct InFlight {
     chunks: Vec<Chunk>,
     first_seq: u64,
     len: usize,
+    /// Bytes of the frame it was sent in.
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -378,7 +380,10 @@ impl Core {
             (Sending::NeverWait, Some(tx)) => tx.nonblocking_limit(),
             _ => usize::MAX,
         };
-        if st.queue.front().is_some_and(|c| c.frame.len() > max_frame) {
+        // Without waiting, only a small frame, and only behind small frames: a large one
+        // the worker has not read yet may fill its channel.
+        let large_ahead = slot.in_flight.iter().any(|b| b.bytes > max_frame);
+        if large_ahead || st.queue.front().is_some_and(|c| c.frame.len() > max_frame) {
             self.tell_dispatcher(st);
             return None;
         }
@@ -448,7 +453,7 @@ impl Core {
                 shutdown = true;
             }
         }
-        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items });
+        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items, bytes: frame.len() });
         if self.settings.timeout.is_some() {
             // The watchdog sleeps without a deadline while no worker is busy: wake it, or
             // a task dispatched to an idle pool would never be timed.
