@@ -1,7 +1,8 @@
 //! `imap` and `imap_unordered` under every start method: input order, completeness as a
 //! multiset, failures at their own positions, `next_timeout` returning `Timeout` and then
 //! the value, an endless input read only as far as results are taken (bounded input
-//! consumption), an abandoned iterator, and a lazy iterator that outlives `close`/`join`.
+//! consumption), an abandoned iterator, a lazy iterator that outlives `close`/`join`, and
+//! large and small batches mixed on one worker.
 //!
 //! Re-expressed from CPython's `Lib/test/_test_multiprocessing.py` (`_TestPool`:
 //! `test_imap`, `test_imap_handle_iterable_exception`, `test_imap_unordered`,
