@@ -1,7 +1,8 @@
 //! `imap` and `imap_unordered` under every start method: input order, completeness as a
 //! multiset, failures at their own positions, `next_timeout` returning `Timeout` and then
 //! the value, an endless input read only as far as results are taken (bounded input
-//! consumption), an abandoned iterator, and a lazy iterator that outlives `close`/`join`.
+//! consumption), an abandoned iterator, a lazy iterator that outlives `close`/`join`, and
+//! large and small batches mixed on one worker.
 //!
 //! Re-expressed from CPython's `Lib/test/_test_multiprocessing.py` (`_TestPool`:
 //! `test_imap`, `test_imap_handle_iterable_exception`, `test_imap_unordered`,
@@ -293,5 +294,32 @@ fn an_iterator_that_outlives_its_pool_ends_without_hanging() {
             }
         }
         assert!(taken < 100_000, "{method}: the input was not read on after the pool was dropped");
+    }
+}
+
+/// The length and a checksum of a byte buffer, so a large argument costs a large frame.
+fn weigh(buf: multiproc::Bytes) -> (usize, u64) {
+    (buf.len(), buf.iter().map(|&b| u64::from(b)).sum())
+}
+
+#[test]
+fn large_and_small_batches_mixed_all_arrive() {
+    // Small batches are sent by the threads that read results, large ones (and small ones
+    // queued behind a large one the worker has not read) by the dispatcher: one worker
+    // and two chunk sizes make every pairing happen.
+    let _serial = serial();
+    let sizes: Vec<usize> =
+        (0..300).map(|i| if i % 7 == 3 { (1 << 20) + i } else { i % 50 }).collect();
+    let serial: Vec<(usize, u64)> =
+        sizes.iter().map(|&n| (n, (n % 251) as u64 * n as u64)).collect();
+    for chunksize in [1, 4] {
+        let pool = Pool::builder().processes(1).build().unwrap();
+        let input = sizes.iter().map(|&n| multiproc::Bytes::from(vec![(n % 251) as u8; n]));
+        let mut it = pool.chunksize(chunksize).imap(weigh, input).unwrap();
+        let mut got = Vec::new();
+        while let Some(r) = it.next_timeout(GUARD) {
+            got.push(r.unwrap_or_else(|e| panic!("chunksize {chunksize}: {e}")));
+        }
+        assert_eq!(got, serial, "chunksize {chunksize}");
     }
 }

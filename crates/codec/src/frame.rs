@@ -120,7 +120,9 @@ pub enum Control {
 pub struct FrameBuf {
     buf: Vec<u8>,
     ends: Vec<u32>,
-    status: Vec<u8>,
+    /// Positions of the failed items of a result batch (the status table, sparse: items
+    /// rarely fail, and a push per item cost more than the table is worth).
+    failed: Vec<u32>,
     kind: u8,
     header: usize,
 }
@@ -134,7 +136,7 @@ impl FrameBuf {
     fn begin(&mut self, kind: u8, batch: u64, header: usize) {
         self.buf.clear();
         self.ends.clear();
-        self.status.clear();
+        self.failed.clear();
         self.kind = kind;
         self.header = header;
         self.buf.extend_from_slice(MAGIC);
@@ -163,13 +165,11 @@ impl FrameBuf {
         self.begin(KIND_RESULTS, batch, BASE_HEADER);
     }
 
-    fn end_item(&mut self, status: u8) {
+    #[inline]
+    fn end_item(&mut self) {
         let end = self.buf.len() - self.header;
         // Frames are limited to 4 GiB of payload; `finish` reports it as too large.
         self.ends.push(u32::try_from(end).unwrap_or(u32::MAX));
-        if self.kind == KIND_RESULTS {
-            self.status.push(status);
-        }
     }
 
     /// Appends one item written by `write` (a value in a result batch). If `write` fails,
@@ -182,7 +182,7 @@ impl FrameBuf {
         let start = self.buf.len();
         match write(&mut self.buf) {
             Ok(()) => {
-                self.end_item(STATUS_OK);
+                self.end_item();
                 Ok(())
             }
             Err(e) => {
@@ -196,7 +196,7 @@ impl FrameBuf {
     #[inline]
     pub fn push_raw(&mut self, item: &[u8]) {
         self.buf.extend_from_slice(item);
-        self.end_item(STATUS_OK);
+        self.end_item();
     }
 
     /// Appends a failed item to a result batch.
@@ -206,7 +206,10 @@ impl FrameBuf {
         if encode(failure, What::Message, &mut self.buf).is_err() {
             self.buf.truncate(start);
         }
-        self.end_item(STATUS_FAILED);
+        if self.kind == KIND_RESULTS {
+            self.failed.push(u32::try_from(self.ends.len()).unwrap_or(u32::MAX));
+        }
+        self.end_item();
     }
 
     /// Items pushed since the batch began.
@@ -235,10 +238,18 @@ impl FrameBuf {
         self.buf[8..12].copy_from_slice(&count.to_le_bytes());
         self.buf[12..16].copy_from_slice(&payload.to_le_bytes());
         let tables = self.buf.len();
-        for e in &self.ends {
-            self.buf.extend_from_slice(&e.to_le_bytes());
+        // Sized first, then filled: a loop the compiler vectorizes (a push per entry is not).
+        self.buf.resize(tables + 4 * self.ends.len(), 0);
+        for (bytes, end) in self.buf[tables..].chunks_exact_mut(4).zip(&self.ends) {
+            bytes.copy_from_slice(&end.to_le_bytes());
         }
-        self.buf.extend_from_slice(&self.status);
+        if self.kind == KIND_RESULTS {
+            let status = self.buf.len();
+            self.buf.resize(status + self.ends.len(), STATUS_OK);
+            for &i in &self.failed {
+                self.buf[status + i as usize] = STATUS_FAILED;
+            }
+        }
         let sum = checksum(&self.buf[..self.header], &self.buf[tables..]);
         self.buf.extend_from_slice(&sum.to_le_bytes());
         &self.buf
@@ -270,6 +281,7 @@ fn checksum(header: &[u8], tables: &[u8]) -> u64 {
     h.finish()
 }
 
+#[inline]
 fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut w = [0u8; 4];
     w.copy_from_slice(&b[at..at + 4]);
@@ -301,10 +313,12 @@ struct Items<'a> {
 }
 
 impl<'a> Items<'a> {
+    #[inline]
     fn len(&self) -> usize {
         self.ends.len() / 4
     }
 
+    #[inline]
     fn get(&self, i: usize) -> &'a [u8] {
         let start = if i == 0 { 0 } else { u32_at(self.ends, (i - 1) * 4) as usize };
         let end = u32_at(self.ends, i * 4) as usize;
@@ -346,6 +360,7 @@ impl<'a> TaskFrame<'a> {
     /// # Panics
     ///
     /// If `i >= self.len()`.
+    #[inline]
     pub fn item(&self, i: usize) -> &'a [u8] {
         self.items.get(i)
     }
@@ -395,15 +410,13 @@ impl<'a> ResultFrame<'a> {
     /// # Panics
     ///
     /// If `i >= self.len()`.
+    #[inline]
     pub fn item(&self, i: usize) -> ItemOutcome<'a> {
         let bytes = self.items.get(i);
         if self.status[i] == STATUS_OK {
             ItemOutcome::Value(bytes)
         } else {
-            match decode::<RemoteFailure>(bytes, What::Message) {
-                Ok(f) => ItemOutcome::Failed(f),
-                Err(e) => ItemOutcome::Failed(RemoteFailure::Codec(e)),
-            }
+            ItemOutcome::Failed(failure(bytes))
         }
     }
 
@@ -412,6 +425,12 @@ impl<'a> ResultFrame<'a> {
         let this = *self;
         (0..this.len()).map(move |i| this.item(i))
     }
+}
+
+/// The failure encoded in `bytes` (or why it cannot be read).
+#[cold]
+fn failure(bytes: &[u8]) -> RemoteFailure {
+    decode::<RemoteFailure>(bytes, What::Message).unwrap_or_else(RemoteFailure::Codec)
 }
 
 /// Reads a frame in place, checking its structure and checksum.

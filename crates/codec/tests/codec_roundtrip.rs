@@ -125,6 +125,24 @@ where
     decode(&buf, what).expect("decodes")
 }
 
+#[test]
+fn integers_of_every_varint_length_round_trip_at_both_ends() {
+    // A varint of `len` bytes holds 7 * len bits: the first and last value of each length.
+    for len in 1..=10u32 {
+        let low = if len == 1 { 0 } else { 1u64 << (7 * (len - 1)) };
+        let high = if len == 10 { u64::MAX } else { (1u64 << (7 * len)) - 1 };
+        for value in [low, high] {
+            let mut buf = vec![0xAA];
+            encode(&value, What::Result, &mut buf).unwrap();
+            assert_eq!(buf.len() as u32, 1 + len, "{value}");
+            assert_eq!(buf[0], 0xAA);
+            assert_eq!(decode::<u64>(&buf[1..], What::Result).unwrap(), value);
+        }
+    }
+    let wide = u128::MAX - 1;
+    assert_eq!(round_trip(&wide, What::Argument), wide);
+}
+
 /// Serializes as an error: the custom error a user's `Serialize` impl may return.
 #[derive(Debug, Deserialize)]
 struct Refuses;

@@ -15,8 +15,8 @@ use crate::async_result::AsyncResult;
 use crate::builder::PoolBuilder;
 use crate::chunk::default_chunksize;
 use crate::error::{PoolError, TaskError, WaitError};
-use crate::scheduler::{Chunk, Core, Job};
-use crate::sink::{Collect, Finish, Item, Stream, all_or_first_error, each, single};
+use crate::scheduler::{Chunk, Core, Job, Sink};
+use crate::sink::{Collect, Finish, Slot, Stream, all_or_first_error, each, single};
 
 /// A pool of worker processes. Python: `multiprocessing.Pool`.
 ///
@@ -470,8 +470,8 @@ pub struct IMap<A, R, I> {
     submitted: usize,
     yielded: usize,
     exhausted: bool,
-    /// Results taken from the stream in one lock, handed out one by one.
-    ready: VecDeque<Item<R>>,
+    /// Results taken from the stream in one lock (filled slots), handed out one by one.
+    ready: VecDeque<Slot<R>>,
     /// Input was left unread because the pool stopped taking work.
     cut_short: bool,
     _arg: PhantomData<fn(A)>,
@@ -537,7 +537,7 @@ where
             return Some(Err(WaitError::Timeout));
         }
         self.yielded += 1;
-        self.ready.pop_front().map(|r| r.map_err(|e| WaitError::Task(*e)))
+        self.ready.pop_front().flatten().map(|r| r.map_err(|e| WaitError::Task(*e)))
     }
 }
 
@@ -568,6 +568,6 @@ where
             self.stream.drain(&mut self.ready, None);
         }
         self.yielded += 1;
-        self.ready.pop_front().map(|r| r.map_err(|e| *e))
+        self.ready.pop_front().flatten().map(|r| r.map_err(|e| *e))
     }
 }

@@ -4,22 +4,26 @@
 //! It moves opaque frames: no user type appears here. The typed edges (the pool's API)
 //! encode arguments into chunks and give each job a [`Sink`] that decodes results.
 //!
-//! Threads: one reader per worker (it also starts, initializes and replaces its worker),
-//! one dispatcher (refills windows when results free them), and, with a per-task timeout,
-//! one watchdog. A submitting thread sends directly when a worker has room, so a lone
-//! `apply` costs no thread hop in the parent on the way out.
+//! Threads: one reader per worker (it also starts, initializes and replaces its worker,
+//! and refills windows with small batches when results free them), one dispatcher (sends
+//! what a reader may not: large batches, or to a worker whose send lock is busy), and,
+//! with a per-task timeout, one watchdog. A submitting thread sends directly when a
+//! worker has room, so a lone `apply` costs no thread hop in the parent on the way out.
 //!
 //! Deadlock freedom: no thread ever sends while holding the state lock; a reader never
-//! sends to its own worker; each worker's sends are ordered by its own send lock, taken
-//! before the state lock and never while waiting for it.
+//! waits: it sends only frames that its sender delivers without blocking
+//! ([`FrameSender::nonblocking_limit`], with at most a window of frames unread) and takes
+//! a send lock only when it is free; each worker's sends are ordered by its own send
+//! lock, taken before the state lock and never while waiting for it.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use multiproc_codec::{Control, FnId, Frame, FrameBuf, ItemOutcome, parse};
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, ResultFrame, parse};
 use multiproc_process::monotonic_ns;
 
 use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
@@ -39,11 +43,16 @@ const MAX_START_FAILURES: u32 = 3;
 /// fails instead of being sent again.
 const MAX_ATTEMPTS: u8 = 3;
 
-/// Where a job's results go: implemented by the typed edges.
+/// Where a job's results go: implemented by the typed edges. Both calls come with no
+/// scheduler lock held, from reader threads or the submitting thread.
 pub(crate) trait Sink: Send + Sync {
-    /// Delivers outcomes of items of this job (index within the job). Called with no
-    /// scheduler lock held, from reader threads or the submitting thread.
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>);
+    /// Delivers the outcomes at positions `at` of `results`: those of this job's items
+    /// `first..first + at.len()`, in order. One call per chunk, so the sink decodes a
+    /// whole run of items in one loop of its own.
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>);
+
+    /// Fails item `index` of this job (the item never produced an outcome).
+    fn fail(&self, index: usize, error: TaskError);
 }
 
 /// One submission: a function and where its results go.
@@ -123,11 +132,25 @@ impl Chunk {
 /// What to send to a worker: its sender, the frame, and whether to retire it after.
 type Dispatch = (Arc<dyn FrameSender>, Arc<Vec<u8>>, bool);
 
+/// How a thread sends queued work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// It may wait for a send lock and for a worker to read (the dispatcher, a
+    /// submitting thread).
+    MayWait,
+    /// It must never wait (a reader: its own worker may be waiting for it to read). It
+    /// sends only frames within the sender's non-blocking limit, takes a send lock only
+    /// if it is free, and leaves the rest to the dispatcher.
+    NeverWait,
+}
+
 /// Batches a worker holds, oldest first, with the sequence number of their first item.
 struct InFlight {
     chunks: Vec<Chunk>,
     first_seq: u64,
     len: usize,
+    /// Bytes of the frame it was sent in.
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -210,7 +233,7 @@ fn fail_items(
 ) {
     for pos in positions {
         let (job, index) = items.get(pos);
-        job.sink.deliver(&mut std::iter::once((index, Err(error()))));
+        job.sink.fail(index, error());
     }
 }
 
@@ -293,7 +316,7 @@ impl Core {
                     fail_items(&c.items, 0..c.len(), &|| err.clone());
                 }
             }
-            None => self.pump(),
+            None => self.pump(Sending::MayWait),
         }
     }
 
@@ -302,7 +325,7 @@ impl Core {
     /// Idle workers are served first (one batch each); a single task goes to a busy
     /// worker only while the queue holds more chunks than there are workers, so a quick
     /// task never waits behind a slow one on one worker while another worker is free.
-    fn pump(&self) {
+    fn pump(&self, sending: Sending) {
         let n = self.settings.processes;
         for limit in [1, WINDOW] {
             for index in 0..n {
@@ -310,9 +333,22 @@ impl Core {
                 // under its own pass's limit, and a skipped worker would then sit idle
                 // beside a queued task (a lost dispatch). No thread waits for a send lock
                 // while holding the state lock, and a send always ends because every
-                // worker's reader keeps draining it: waiting here cannot deadlock.
-                let _send = self.send_locks[index].lock().unwrap_or_else(|e| e.into_inner());
-                while let Some((tx, frame, shutdown)) = self.take_work(index, limit) {
+                // worker's reader keeps draining it: waiting here cannot deadlock. A
+                // reader, which must not wait, hands a busy lock's worker to the
+                // dispatcher instead.
+                let lock = &self.send_locks[index];
+                let _send = match sending {
+                    Sending::MayWait => lock.lock().unwrap_or_else(|e| e.into_inner()),
+                    Sending::NeverWait => match lock.try_lock() {
+                        Ok(guard) => guard,
+                        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                        Err(TryLockError::WouldBlock) => {
+                            self.tell_dispatcher(&mut self.lock());
+                            continue;
+                        }
+                    },
+                };
+                while let Some((tx, frame, shutdown)) = self.take_work(index, limit, sending) {
                     if tx.send(&frame).is_err() {
                         break; // the reader sees the loss and requeues
                     }
@@ -328,15 +364,30 @@ impl Core {
 
     /// Pops the next batch for worker `index` if it has room: registers it in flight and
     /// returns what to send (and whether to retire the worker after it).
-    fn take_work(&self, index: usize, limit: usize) -> Option<Dispatch> {
-        let mut st = self.lock();
-        let st = &mut *st;
+    ///
+    /// A batch too large to send without waiting (see [`Sending::NeverWait`]) stays
+    /// queued for the dispatcher.
+    fn take_work(&self, index: usize, limit: usize, sending: Sending) -> Option<Dispatch> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let processes = self.settings.processes;
         let queued = st.queue.len();
         let slot = &mut st.slots[index];
         if !slot.ready() || slot.in_flight.len() >= limit || queued == 0 {
             return None;
         }
+        let max_frame = match (sending, &slot.tx) {
+            (Sending::NeverWait, Some(tx)) => tx.nonblocking_limit(),
+            _ => usize::MAX,
+        };
+        // Without waiting, only a small frame, and only behind small frames: a large one
+        // the worker has not read yet may fill its channel.
+        let large_ahead = slot.in_flight.iter().any(|b| b.bytes > max_frame);
+        if large_ahead || st.queue.front().is_some_and(|c| c.frame.len() > max_frame) {
+            self.tell_dispatcher(st);
+            return None;
+        }
+        let slot = &mut st.slots[index];
         // A single task goes to a busy worker only when every worker will have work
         // anyway; chunks of a map always fill the window (throughput).
         let single = st.queue.front().is_some_and(|c| c.len() == 1);
@@ -364,7 +415,7 @@ impl Core {
                 let fits = next.frame.len() <= SMALL_FRAME
                     && next.items.func() == func
                     && items + next.len() <= share
-                    && bytes + next.frame.len() <= MERGE_BYTES
+                    && bytes + next.frame.len() <= MERGE_BYTES.min(max_frame)
                     && slot.quota.is_none_or(|q| (items + next.len()) as u64 <= q);
                 if !fits {
                     break;
@@ -402,7 +453,7 @@ impl Core {
                 shutdown = true;
             }
         }
-        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items });
+        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items, bytes: frame.len() });
         if self.settings.timeout.is_some() {
             // The watchdog sleeps without a deadline while no worker is busy: wake it, or
             // a task dispatched to an idle pool would never be timed.
@@ -425,15 +476,28 @@ impl Core {
                 }
                 st.wake_dispatcher = false;
             }
-            self.pump();
+            self.pump(Sending::MayWait);
         }
     }
 
+    /// Wakes the dispatcher unless it was told already (a wake-up costs a system call
+    /// and a context switch).
+    fn tell_dispatcher(&self, st: &mut State) {
+        if !st.wake_dispatcher {
+            st.wake_dispatcher = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// After work was requeued: wakes the dispatcher if there is work, and `join` once
+    /// the last item is in.
     fn wake(&self, st: &mut State) {
         if !st.queue.is_empty() {
-            st.wake_dispatcher = true;
+            self.tell_dispatcher(st);
         }
-        self.changed.notify_all();
+        if st.outstanding == 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// A worker's reader thread: start it, read its results, handle its death, replace it.
@@ -482,22 +546,11 @@ impl Core {
             let base = pos;
             match &chunk.items {
                 Items::Range { job, start, len } => {
-                    let mut it = (0..*len).map(|i| {
-                        let outcome = match results.item(base + i) {
-                            ItemOutcome::Value(bytes) => Ok(bytes),
-                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
-                        };
-                        (start + i, outcome)
-                    });
-                    job.sink.deliver(&mut it);
+                    job.sink.deliver(*start, &results, base..base + len);
                 }
                 Items::Mixed(list) => {
                     for (i, (job, index)) in list.iter().enumerate() {
-                        let outcome = match results.item(base + i) {
-                            ItemOutcome::Value(bytes) => Ok(bytes),
-                            ItemOutcome::Failed(f) => Err(TaskError::from(f)),
-                        };
-                        job.sink.deliver(&mut std::iter::once((*index, outcome)));
+                        job.sink.deliver(*index, &results, base + i..base + i + 1);
                     }
                 }
             }
@@ -506,7 +559,13 @@ impl Core {
         let mut st = self.lock();
         st.outstanding -= batch.len;
         st.start_failures = 0;
-        self.wake(&mut st);
+        if st.outstanding == 0 {
+            self.changed.notify_all(); // `join`
+        }
+        drop(st);
+        // The freed room is filled from here, without a hop through the dispatcher, when
+        // the next batches are small; what this thread cannot send goes to the dispatcher.
+        self.pump(Sending::NeverWait);
         true
     }
 
@@ -612,7 +671,7 @@ impl Core {
                             st.wake_dispatcher = true;
                             self.changed.notify_all();
                             drop(st);
-                            self.pump();
+                            self.pump(Sending::NeverWait);
                             return Some(link);
                         }
                         Err(e) => {

@@ -2,46 +2,106 @@
 //! [`Collect`] for `map`/`apply` (one value when all are in) and [`Stream`] for `imap`.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use std::time::Instant;
 
-use multiproc_codec::{What, decode};
+use multiproc_codec::{ItemOutcome, ResultFrame, What, decode};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
 use crate::scheduler::Sink;
 
-pub(crate) fn decode_outcome<R: DeserializeOwned>(
-    outcome: Result<&[u8], TaskError>,
+/// The outcome at position `pos` of `results`, decoded.
+#[inline]
+pub(crate) fn outcome<R: DeserializeOwned>(
+    results: &ResultFrame<'_>,
+    pos: usize,
 ) -> Result<R, TaskError> {
-    outcome.and_then(|bytes| decode(bytes, What::Result).map_err(TaskError::Decode))
+    match results.item(pos) {
+        ItemOutcome::Value(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
+        ItemOutcome::Failed(failure) => Err(TaskError::from(failure)),
+    }
+}
+
+/// The values of a job of `len` items, gathered as runs of consecutive items (each
+/// decoded in one piece) arrive: appended to the values of items `0..`, or set aside
+/// until the items before them are in. Results mostly arrive in order, so the job's
+/// vector grows as they come instead of being assembled after the last one.
+pub(crate) struct Runs<R> {
+    /// The values of items `0..values.len()`.
+    values: Vec<R>,
+    /// Runs that arrived ahead of `values`: `(index of the first, values)`.
+    ahead: Vec<(usize, Vec<R>)>,
+    len: usize,
+}
+
+impl<R> Runs<R> {
+    fn new(len: usize) -> Runs<R> {
+        Runs { values: Vec::new(), ahead: Vec::new(), len }
+    }
+
+    /// Adds the values of items `first..first + run.len()`.
+    fn add(&mut self, first: usize, mut run: Vec<R>) {
+        if run.is_empty() {
+            return;
+        }
+        if first != self.values.len() {
+            self.ahead.push((first, run));
+            return;
+        }
+        if self.values.is_empty() {
+            // The first run becomes the job's vector (sized for all of it).
+            run.reserve_exact(self.len - run.len());
+            self.values = run;
+        } else {
+            self.values.append(&mut run);
+        }
+        while let Some(i) = self.ahead.iter().position(|(first, _)| *first == self.values.len()) {
+            self.values.append(&mut self.ahead.swap_remove(i).1);
+        }
+    }
+
+    /// Every value in index order, when every item has one.
+    fn concat(mut self) -> Vec<R> {
+        self.ahead.sort_unstable_by_key(|(first, _)| *first);
+        for (_, mut run) in self.ahead {
+            self.values.append(&mut run);
+        }
+        self.values
+    }
 }
 
 /// Turns the per-item results of a job into its one outcome.
-pub(crate) type Finish<R, T> = fn(Vec<Option<R>>, Vec<(usize, TaskError)>) -> Result<T, TaskError>;
+pub(crate) type Finish<R, T> = fn(Runs<R>, Vec<(usize, TaskError)>) -> Result<T, TaskError>;
 
 /// All values in order, or the failure of the lowest index.
 pub(crate) fn all_or_first_error<R>(
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     mut errors: Vec<(usize, TaskError)>,
 ) -> Result<Vec<R>, TaskError> {
     if !errors.is_empty() {
         errors.sort_by_key(|(i, _)| *i);
         return Err(errors.swap_remove(0).1);
     }
-    Ok(values.into_iter().map(|v| v.expect("every item delivered")).collect())
+    Ok(values.concat())
 }
 
 /// Every item's own outcome, in order.
 pub(crate) fn each<R>(
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
 ) -> Result<Vec<Result<R, TaskError>>, TaskError> {
     let mut out: Vec<Result<R, TaskError>> =
-        values.into_iter().map(|v| v.ok_or(TaskError::Cancelled)).collect();
+        (0..values.len).map(|_| Err(TaskError::Cancelled)).collect();
+    for (first, run) in std::iter::once((0, values.values)).chain(values.ahead) {
+        for (slot, value) in out[first..].iter_mut().zip(run) {
+            *slot = Ok(value);
+        }
+    }
     for (i, e) in errors {
         out[i] = Err(e);
     }
@@ -49,10 +109,7 @@ pub(crate) fn each<R>(
 }
 
 /// The single value of a one-item job.
-pub(crate) fn single<R>(
-    values: Vec<Option<R>>,
-    errors: Vec<(usize, TaskError)>,
-) -> Result<R, TaskError> {
+pub(crate) fn single<R>(values: Runs<R>, errors: Vec<(usize, TaskError)>) -> Result<R, TaskError> {
     all_or_first_error(values, errors).map(|mut v| v.pop().expect("one item"))
 }
 
@@ -62,7 +119,7 @@ type Callback<T> = Box<dyn FnOnce(&T) + Send>;
 const SPIN: Duration = Duration::from_micros(50);
 
 struct Collected<R, T> {
-    values: Vec<Option<R>>,
+    values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
     remaining: usize,
     outcome: Option<Result<T, TaskError>>,
@@ -93,7 +150,7 @@ impl<R, T> Collect<R, T> {
     pub(crate) fn new(len: usize, finish: Finish<R, T>) -> Collect<R, T> {
         let c = Collect {
             state: Mutex::new(Collected {
-                values: (0..len).map(|_| None).collect(),
+                values: Runs::new(len),
                 errors: Vec::new(),
                 remaining: len,
                 outcome: None,
@@ -117,7 +174,7 @@ impl<R, T> Collect<R, T> {
     }
 
     fn complete(&self, st: &mut Collected<R, T>) {
-        let values = std::mem::take(&mut st.values);
+        let values = std::mem::replace(&mut st.values, Runs::new(0));
         let errors = std::mem::take(&mut st.errors);
         let outcome = (self.finish)(values, errors);
         match &outcome {
@@ -129,16 +186,6 @@ impl<R, T> Collect<R, T> {
         st.outcome = Some(outcome);
         self.done.store(true, Ordering::Release);
         self.ready.notify_all();
-    }
-
-    /// Records an outcome computed at the edge (an argument that failed to encode).
-    pub(crate) fn fail(&self, index: usize, error: TaskError) {
-        let mut st = self.lock();
-        st.errors.push((index, error));
-        st.remaining -= 1;
-        if st.remaining == 0 {
-            self.complete(&mut st);
-        }
     }
 
     pub(crate) fn is_ready(&self) -> bool {
@@ -208,18 +255,43 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
-        let mut st = self.lock();
-        let mut n = 0;
-        for (index, outcome) in outcomes {
-            match decode_outcome::<R>(outcome) {
-                Ok(v) => st.values[index] = Some(v),
-                Err(e) => st.errors.push((index, e)),
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        // Decoded before taking the lock, so that the readers of several workers decode
+        // at the same time. A failed item ends a run of values; the next run starts after.
+        let n = at.len();
+        let mut runs = Vec::new();
+        let mut errors = Vec::new();
+        let mut run = (first, Vec::with_capacity(n));
+        for (index, pos) in (first..).zip(at) {
+            match outcome::<R>(results, pos) {
+                Ok(v) => run.1.push(v),
+                Err(e) => {
+                    errors.push((index, e));
+                    let done = std::mem::replace(&mut run, (index + 1, Vec::new()));
+                    if !done.1.is_empty() {
+                        runs.push(done);
+                    }
+                }
             }
-            n += 1;
         }
+        let mut st = self.lock();
+        for (first, values) in runs.into_iter().chain([run]) {
+            st.values.add(first, values);
+        }
+        st.errors.append(&mut errors);
         st.remaining -= n;
         if st.remaining == 0 && n > 0 {
+            self.complete(&mut st);
+        }
+    }
+
+    /// Records an outcome computed elsewhere (an argument that failed to encode, a
+    /// worker that died).
+    fn fail(&self, index: usize, error: TaskError) {
+        let mut st = self.lock();
+        st.errors.push((index, error));
+        st.remaining -= 1;
+        if st.remaining == 0 {
             self.complete(&mut st);
         }
     }
@@ -228,76 +300,104 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
 /// One result of a lazy job; the error is boxed so a queued value stays small.
 pub(crate) type Item<R> = Result<R, Box<TaskError>>;
 
+/// Where a result waits for the taker: `None` until it arrives (in order).
+pub(crate) type Slot<R> = Option<Item<R>>;
+
 struct Streamed<R> {
-    /// Ordered: slot `i` holds item `base + i`.
-    ordered: VecDeque<Option<Item<R>>>,
+    /// Results not taken yet. In order, slot `i` is item `base + i`; else arrival order
+    /// (all filled). A run of filled slots changes hands by swapping whole deques.
+    slots: VecDeque<Slot<R>>,
     base: usize,
-    /// Unordered: arrival order.
-    arrived: VecDeque<Item<R>>,
+    /// The taker sleeps on `ready` (only then does a delivery wake it).
+    waiting: bool,
 }
 
 /// Buffers a lazy job's results until the iterator takes them.
 pub(crate) struct Stream<R> {
     state: Mutex<Streamed<R>>,
     ready: Condvar,
+    /// Deliveries so far: lets the taker poll briefly without the lock before it sleeps.
+    deliveries: AtomicUsize,
     ordered: bool,
 }
 
 impl<R> Stream<R> {
     pub(crate) fn new(ordered: bool) -> Stream<R> {
         Stream {
-            state: Mutex::new(Streamed {
-                ordered: VecDeque::new(),
-                base: 0,
-                arrived: VecDeque::new(),
-            }),
+            state: Mutex::new(Streamed { slots: VecDeque::new(), base: 0, waiting: false }),
             ready: Condvar::new(),
+            deliveries: AtomicUsize::new(0),
             ordered,
         }
     }
 
-    fn put(&self, st: &mut Streamed<R>, index: usize, value: Item<R>) {
+    fn lock(&self) -> MutexGuard<'_, Streamed<R>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores the results of items `first..`, in order, then wakes the taker if it sleeps.
+    fn put(&self, first: usize, values: impl ExactSizeIterator<Item = Item<R>>) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
         if self.ordered {
-            let at = index - st.base;
-            if st.ordered.len() <= at {
-                st.ordered.resize_with(at + 1, || None);
+            let (at, n) = (first - st.base, values.len());
+            if st.slots.len() < at + n {
+                st.slots.resize_with(at + n, || None);
             }
-            st.ordered[at] = Some(value);
+            for (slot, value) in st.slots.range_mut(at..at + n).zip(values) {
+                *slot = Some(value);
+            }
         } else {
-            st.arrived.push_back(value);
+            st.slots.extend(values.map(Some));
+        }
+        self.deliveries.fetch_add(1, Ordering::Release);
+        if st.waiting {
+            self.ready.notify_all();
         }
     }
 
-    /// Records an outcome computed at the edge (an argument that failed to encode).
-    pub(crate) fn fail(&self, index: usize, error: TaskError) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.put(&mut st, index, Err(Box::new(error)));
-        self.ready.notify_all();
-    }
-
-    /// Moves every result that is ready for the taker (in order: the ready prefix; else
-    /// all) into `into`, waiting until `deadline` for at least one. False on timeout.
-    pub(crate) fn drain(&self, into: &mut VecDeque<Item<R>>, deadline: Option<Instant>) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    /// Moves every result that is ready for the taker (in order: the filled prefix; else
+    /// all) into `into`, as filled slots, waiting until `deadline` for at least one.
+    /// False on timeout.
+    pub(crate) fn drain(&self, into: &mut VecDeque<Slot<R>>, deadline: Option<Instant>) -> bool {
+        let mut st = self.lock();
+        let mut polled = false;
         loop {
-            if self.ordered {
-                while matches!(st.ordered.front(), Some(Some(_))) {
-                    st.base += 1;
-                    into.extend(st.ordered.pop_front().flatten());
-                }
-            } else if into.is_empty() {
-                std::mem::swap(&mut st.arrived, into);
+            let ready = match self.ordered {
+                true => st.slots.iter().position(Option::is_none).unwrap_or(st.slots.len()),
+                false => st.slots.len(),
+            };
+            if ready == st.slots.len() && into.is_empty() {
+                std::mem::swap(&mut st.slots, into);
             } else {
-                into.append(&mut st.arrived);
+                into.extend(st.slots.drain(..ready));
             }
+            st.base += ready;
             if !into.is_empty() {
+                st.waiting = false;
                 return true;
             }
+            if !polled {
+                // The next results are usually a few microseconds away: poll for them
+                // before sleeping (a sleep and a wake-up per batch cost more).
+                polled = true;
+                let seen = self.deliveries.load(Ordering::Acquire);
+                drop(st);
+                let until = Instant::now() + SPIN;
+                let until = deadline.map_or(until, |d| d.min(until));
+                while self.deliveries.load(Ordering::Acquire) == seen && Instant::now() < until {
+                    std::thread::yield_now();
+                }
+                st = self.lock();
+                continue;
+            }
+            st.waiting = true;
             match deadline {
                 None => st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        st.waiting = false;
                         return false;
                     }
                     st = self.ready.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
@@ -308,12 +408,13 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        for (index, outcome) in outcomes {
-            let value = decode_outcome::<R>(outcome).map_err(Box::new);
-            self.put(&mut st, index, value);
-        }
-        self.ready.notify_all();
+    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        self.put(first, at.map(|pos| outcome::<R>(results, pos).map_err(Box::new)));
+    }
+
+    /// Records an outcome computed elsewhere (an argument that failed to encode, a
+    /// worker that died).
+    fn fail(&self, index: usize, error: TaskError) {
+        self.put(index, std::iter::once(Err(Box::new(error))));
     }
 }

@@ -2,9 +2,10 @@
 //! is, cancel it while it waits, or kill its worker while it runs — the building block of
 //! futures (`multiproc-executor`).
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use multiproc_codec::{FrameBuf, What, encode};
+use multiproc_codec::{FrameBuf, ResultFrame, What, encode};
 use multiproc_process::Function;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{PoolError, TaskError};
 use crate::pool::Pool;
 use crate::scheduler::{Chunk, Core, Job, Sink, Watch};
-use crate::sink::decode_outcome;
+use crate::sink::outcome;
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +34,24 @@ struct CallbackSink<R> {
     on_done: Mutex<Option<OnDone<R>>>,
 }
 
-impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
-    fn deliver(&self, outcomes: &mut dyn Iterator<Item = (usize, Result<&[u8], TaskError>)>) {
-        for (_, outcome) in outcomes {
-            let value = decode_outcome::<R>(outcome);
-            let cb = self.on_done.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(cb) = cb {
-                cb(value);
-            }
+impl<R> CallbackSink<R> {
+    fn call(&self, value: Result<R, TaskError>) {
+        let cb = self.on_done.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(cb) = cb {
+            cb(value);
         }
+    }
+}
+
+impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
+    fn deliver(&self, _first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+        for pos in at {
+            self.call(outcome::<R>(results, pos));
+        }
+    }
+
+    fn fail(&self, _index: usize, error: TaskError) {
+        self.call(Err(error));
     }
 }
 
@@ -136,7 +146,7 @@ impl Pool {
         fb.begin_tasks(core.batch_id(), job.func);
         match fb.push_with(|buf| encode(&arg, What::Argument, buf)) {
             Ok(()) => core.submit(vec![Chunk::range(Arc::clone(&job), 0, 1, fb.finish_vec())]),
-            Err(e) => sink.deliver(&mut std::iter::once((0, Err(TaskError::Encode(e))))),
+            Err(e) => sink.fail(0, TaskError::Encode(e)),
         }
         Ok(Task { core: Arc::clone(core), job })
     }
