@@ -239,6 +239,8 @@ def w7(mib):
         calls = max(1, 32 // mib) if not quick else max(1, 8 // mib)
         with warm_pool(2) as pool:
             bufs = [b"\x07" * size for _ in range(calls)]
+            # Untimed: one payload of this size each way first, as on the Rust side.
+            assert len(pool.apply(payload_echo, (bufs[0],))) == size
             t = time.perf_counter()
             for buf in bufs:
                 assert pool.apply(payload_len, (buf,)) == size
