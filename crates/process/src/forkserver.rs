@@ -7,6 +7,7 @@
 //! parent reaps it and reads its exit status like any other child. It exits when its
 //! channel to the parent closes.
 
+use std::os::fd::RawFd;
 use std::sync::Mutex;
 
 use multiproc_codec::{What, decode, encode};
@@ -33,7 +34,7 @@ static SERVER: PerProcess<Mutex<Option<Server>>> = PerProcess::new();
 pub(crate) fn start_child(name: &str) -> Result<(Child, Handshake), StartError> {
     let (bootstrap, server_name) = BootstrapServer::<Handshake>::new()?;
     let pid = request(&server_name)?;
-    let child = Child::new(pid, name.to_owned(), None);
+    let child = Child::new(pid, name.to_owned());
     let hs = start::accept(bootstrap, &child)?;
     Ok((child, hs))
 }
@@ -49,7 +50,6 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     for _ in 0..2 {
         if guard.is_none() {
             let (child, hs) = start::spawn(Role::ForkServer, "ForkServer")?;
-            drop(hs.liveness); // the server watches its request channel instead
             *guard = Some(Server { _child: child, channel: hs.channel });
         }
         let server = guard.as_ref().expect("a server was just set");
@@ -73,8 +73,13 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     )))
 }
 
-/// The fork server's life: connect back, then fork on every request.
-pub(crate) fn connect_and_serve(server: &str) -> ! {
+/// The fork server's life: connect back, then fork on every request. `liveness` is the
+/// read end of the parent's liveness pipe: the server only passes it on to the workers (it
+/// watches its request channel itself).
+pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
+    if sys::set_cloexec(liveness).is_err() {
+        sys::exit_now(71);
+    }
     let (link, hs) = match link_pair() {
         Ok(pair) => pair,
         Err(_) => sys::exit_now(71),
@@ -82,7 +87,7 @@ pub(crate) fn connect_and_serve(server: &str) -> ! {
     if bootstrap_connect(server, hs).is_err() {
         sys::exit_now(71);
     }
-    let Link { channel, liveness, progress } = link;
+    let Link { channel, progress } = link;
     // Every worker forked from here inherits these, instead of computing them itself.
     crate::function::code_ranges();
     crate::binary::fingerprint();
@@ -93,10 +98,9 @@ pub(crate) fn connect_and_serve(server: &str) -> ! {
         let reply: Result<u32, String> = match sys::fork_as_sibling() {
             Ok(Forked::Child) => {
                 drop(channel);
-                drop(liveness);
                 drop(progress);
                 sys::die_with_parent(req.parent);
-                worker::connect_and_run(&req.server)
+                worker::connect_and_run(&req.server, liveness)
             }
             Ok(Forked::Parent(pid)) => Ok(pid),
             Err(e) => Err(e.to_string()),

@@ -159,7 +159,7 @@ enum State {
 ///
 /// Dropping a started `Process` that was not joined leaves the child running, as in
 /// Python; it is reaped in the background when it exits. Every child still dies with
-/// its parent process (a parent-death signal plus a liveness channel), so join children
+/// its parent process (a parent-death signal plus a liveness pipe), so join children
 /// you want to finish before `main` returns — Python joins non-daemonic children at exit
 /// for you; Rust has no such hook.
 pub struct Process<R> {

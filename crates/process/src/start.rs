@@ -16,7 +16,7 @@ use crate::context::{Context, StartMethod};
 use crate::error::StartError;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
-use crate::{binary, forkserver, function, identity, launcher, worker};
+use crate::{binary, forkserver, function, identity, launcher, liveness, worker};
 
 /// How long a freshly started child may take to connect back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,7 +73,6 @@ pub(crate) fn start_forked(
 }
 
 fn started_without_handshake(child: Child, hs: Handshake) -> Started {
-    child.set_liveness(hs.liveness);
     Started { child, channel: hs.channel, progress: hs.progress }
 }
 
@@ -106,7 +105,6 @@ fn preflight() -> Result<(), StartError> {
 
 /// Sends the boot message and waits for the child's hello.
 fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError> {
-    child.set_liveness(hs.liveness);
     let expected = boot.binary;
     let mut buf = Vec::new();
     encode(boot, What::Message, &mut buf).map_err(|e| StartError::Io(io::Error::other(e)))?;
@@ -137,7 +135,8 @@ fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError>
 /// Re-executes this binary as a child with the worker marker in its environment.
 pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartError> {
     let (server, server_name) = BootstrapServer::<Handshake>::new()?;
-    let marker = bootstrap::marker(role, &server_name);
+    let liveness = liveness::ends()?.read;
+    let marker = bootstrap::marker(role, liveness, &server_name);
     let parent = std::process::id();
     let pid = launcher::run(move || -> io::Result<u32> {
         // /proc/self/exe, not current_exe(): the very file this process runs, even if the
@@ -147,11 +146,11 @@ pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartE
             cmd.arg0(arg0);
         }
         cmd.env(bootstrap::MARKER, marker);
-        sys::die_with_parent_on_exec(&mut cmd, parent);
+        sys::die_with_parent_on_exec(&mut cmd, parent, liveness);
         Ok(cmd.spawn()?.id())
     })?;
     let child = match role {
-        Role::Worker => Child::new(pid, name.to_owned(), None),
+        Role::Worker => Child::new(pid, name.to_owned()),
         Role::ForkServer => Child::new_unlisted(pid, name.to_owned()),
     };
     let hs = accept(server, &child)?;
@@ -185,10 +184,14 @@ fn fork(
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
         // Made here, on the only thread that forks, so no other child inherits them.
         let (link, hs) = link_pair()?;
+        let liveness = liveness::ends()?;
         match sys::fork()? {
             Forked::Child => {
                 sys::die_with_parent(parent);
                 drop(hs);
+                if let Err(e) = liveness::watch_after_fork(liveness) {
+                    worker::fail(&format!("cannot watch the parent: {e}"));
+                }
                 match body(link) {}
             }
             Forked::Parent(pid) => {
@@ -197,5 +200,5 @@ fn fork(
             }
         }
     })?;
-    Ok((Child::new(pid, name.to_owned(), None), hs))
+    Ok((Child::new(pid, name.to_owned()), hs))
 }

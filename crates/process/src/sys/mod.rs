@@ -83,16 +83,87 @@ pub(crate) fn die_with_parent(expected_parent: u32) {
     }
 }
 
-/// Makes a spawned child die with its parent (see [`die_with_parent`]).
-pub(crate) fn die_with_parent_on_exec(cmd: &mut Command, parent: u32) {
+/// Makes a spawned child die with its parent (see [`die_with_parent`]) and keeps `inherit`
+/// open across its `exec` (every other descriptor of ours is close-on-exec).
+pub(crate) fn die_with_parent_on_exec(cmd: &mut Command, parent: u32, inherit: RawFd) {
     // SAFETY: the closure runs between fork and exec in the child and calls only prctl,
-    // getppid and _exit, which are async-signal-safe; it allocates nothing.
+    // getppid, fcntl and _exit, which are async-signal-safe; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             die_with_parent(parent);
+            cvt(libc::fcntl(inherit, libc::F_SETFD, 0) as libc::c_long)?;
             Ok(())
         });
     }
+}
+
+/// `pipe2(O_CLOEXEC)`: the read end and the write end.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid, writable array of two c_ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: both descriptors were just created by the kernel and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Closes a descriptor this process inherited as a raw number (one no Rust value owns here,
+/// e.g. a forked child's copy of a descriptor its parent owns).
+pub(crate) fn close_inherited(fd: RawFd) {
+    // SAFETY: nothing in this process owns `fd` (see above), so closing it invalidates no
+    // value; an already closed or invalid number only makes close fail with EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// Sets close-on-exec on a descriptor this process inherited as a raw number.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_SETFD takes an integer and touches no memory of ours.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } as libc::c_long).map(drop)
+}
+
+/// `fcntl` command: which signal an `O_ASYNC` descriptor sends (Linux's `F_SETSIG`, 10 on
+/// every architecture; the libc crate does not define it).
+const F_SETSIG: libc::c_int = 10;
+
+/// Has the kernel SIGKILL this process as soon as the pipe whose read end is `inherited`
+/// has no writer left; exits at once if it has none already.
+///
+/// Opens a reading description of its own (`/proc/self/fd/N`, close-on-exec, kept until the
+/// process ends) and closes `inherited`: the owner and `O_ASYNC` flag that arm the signal
+/// belong to a description, which `inherited` may share with other processes.
+pub(crate) fn die_when_pipe_closes(inherited: RawFd) -> io::Result<()> {
+    let path = format!("/proc/self/fd/{inherited}\0");
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let fd = cvt(unsafe {
+        libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK)
+    } as libc::c_long)? as RawFd;
+    // SAFETY: the descriptor was just created by the kernel and is owned by nobody else.
+    let own = unsafe { OwnedFd::from_raw_fd(fd) };
+    close_inherited(inherited);
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is valid for writes of one `libc::stat`.
+    cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: fstat succeeded, so it initialised `stat`.
+    if unsafe { stat.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return Err(io::Error::other(format!("descriptor {inherited} is not a pipe")));
+    }
+    // SAFETY: fcntl with F_SETOWN, F_SETSIG, F_GETFL and F_SETFL takes and returns integers
+    // and touches no memory of ours. SIGKILL with F_SETSIG makes the kernel's "readable"
+    // notice (sent when the last writer closes) a kill that no handler or mask can stop.
+    unsafe {
+        cvt(libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) as libc::c_long)?;
+        cvt(libc::fcntl(fd, F_SETSIG, libc::SIGKILL) as libc::c_long)?;
+        let flags = cvt(libc::fcntl(fd, libc::F_GETFL) as libc::c_long)? as libc::c_int;
+        cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC) as libc::c_long)?;
+    }
+    // The last writer may have gone before the signal was armed: then nothing will come.
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLHUP != 0 {
+        exit_now(70);
+    }
+    // Kept open for the life of the process: it is what the kernel signals through.
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(own);
+    Ok(())
 }
 
 /// Sends `signal` to `pid`.
