@@ -117,6 +117,28 @@ fn kill_the_parent_and_count_survivors(mode: &str) {
 }
 
 #[test]
+fn a_child_outlives_the_thread_that_started_it() {
+    // The parent-death signal follows the thread that created a child: children of a
+    // thread other than the main one are created by the launcher thread, which never exits.
+    for method in StartMethod::ALL {
+        let mut p = std::thread::spawn(move || {
+            let mut p = Context::new(method).process(
+                |ms: u64| {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    ms
+                },
+                200,
+            );
+            p.start().unwrap();
+            p
+        })
+        .join()
+        .unwrap();
+        assert_eq!(p.join().unwrap(), 200, "{method}: the child survived its starter's exit");
+    }
+}
+
+#[test]
 fn process_handles_are_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Process<u64>>();
