@@ -2,7 +2,7 @@
 //! runs the user's `main`.
 //!
 //! A spawned child carries a marker in its environment (`MULTIPROC_WORKER`: role, the
-//! parent's pid, the descriptor of the parent's liveness pipe it inherits, and the
+//! parent's pid, the reader of the parent's liveness pipe it inherits, and the
 //! one-shot server to connect to). A hook placed in `.init_array`
 //! runs before `main` in every binary that can start a process (the code that starts
 //! one references it, so the linker cannot leave it out), sees the marker, removes it,
@@ -30,8 +30,8 @@ pub(crate) enum Role {
     ForkServer,
 }
 
-/// The marker value for a child of this process that inherits `liveness`, the read end
-/// of this process's liveness pipe.
+/// The marker value for a child of this process that inherits `liveness`, a reader of
+/// this process's liveness pipe made for it.
 pub(crate) fn marker(role: Role, liveness: RawFd, server: &str) -> String {
     let role = match role {
         Role::Worker => "worker",

@@ -7,7 +7,7 @@
 //! parent reaps it and reads its exit status like any other child. It exits when its
 //! channel to the parent closes.
 
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Mutex;
 
 use multiproc_codec::{What, decode, encode};
@@ -19,7 +19,7 @@ use crate::error::StartError;
 use crate::protocol::{ForkRequest, Handshake, Link, link_pair};
 use crate::start;
 use crate::sys::{self, Forked, PerProcess};
-use crate::worker;
+use crate::{liveness, worker};
 
 struct Server {
     _child: Child,
@@ -73,8 +73,8 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     )))
 }
 
-/// The fork server's life: connect back, then fork on every request. `liveness` is the
-/// read end of the parent's liveness pipe: the server only passes it on to the workers (it
+/// The fork server's life: connect back, then fork on every request. `liveness` is a
+/// reader of the parent's liveness pipe: the server opens one from it for each worker (it
 /// watches its request channel itself).
 pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
     if sys::set_cloexec(liveness).is_err() {
@@ -95,15 +95,22 @@ pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
         let Ok(msg) = channel.recv() else { sys::exit_now(0) };
         let Ok(req) = decode::<ForkRequest>(&msg, What::Message) else { sys::exit_now(3) };
         drop(msg);
-        let reply: Result<u32, String> = match sys::fork_as_sibling() {
-            Ok(Forked::Child) => {
-                drop(channel);
-                drop(progress);
-                sys::die_with_parent(req.parent);
-                worker::connect_and_run(&req.server, liveness)
-            }
-            Ok(Forked::Parent(pid)) => Ok(pid),
+        let reply: Result<u32, String> = match liveness::reader(liveness) {
             Err(e) => Err(e.to_string()),
+            Ok(reader) => match sys::fork_as_sibling() {
+                Ok(Forked::Child) => {
+                    drop(channel);
+                    drop(progress);
+                    sys::close_inherited(liveness);
+                    sys::die_with_parent(req.parent);
+                    worker::connect_and_run(&req.server, reader.into_raw_fd())
+                }
+                Ok(Forked::Parent(pid)) => {
+                    drop(reader); // the worker has its copy
+                    Ok(pid)
+                }
+                Err(e) => Err(e.to_string()),
+            },
         };
         let mut out = Vec::new();
         if encode(&reply, What::Message, &mut out).is_err() || channel.send(&out).is_err() {

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -135,8 +136,8 @@ fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError>
 /// Re-executes this binary as a child with the worker marker in its environment.
 pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartError> {
     let (server, server_name) = BootstrapServer::<Handshake>::new()?;
-    let liveness = liveness::ends()?.read;
-    let marker = bootstrap::marker(role, liveness, &server_name);
+    let reader = liveness::reader(liveness::pipe()?.read)?;
+    let marker = bootstrap::marker(role, reader.as_raw_fd(), &server_name);
     let parent = std::process::id();
     let pid = launcher::run(move || -> io::Result<u32> {
         // /proc/self/exe, not current_exe(): the very file this process runs, even if the
@@ -146,8 +147,10 @@ pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartE
             cmd.arg0(arg0);
         }
         cmd.env(bootstrap::MARKER, marker);
-        sys::die_with_parent_on_exec(&mut cmd, parent, liveness);
-        Ok(cmd.spawn()?.id())
+        sys::die_with_parent_on_exec(&mut cmd, parent, reader.as_raw_fd());
+        let pid = cmd.spawn()?.id();
+        drop(reader); // the child has its copy
+        Ok(pid)
     })?;
     let child = match role {
         Role::Worker => Child::new(pid, name.to_owned()),
@@ -184,18 +187,22 @@ fn fork(
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
         // Made here, on the only thread that forks, so no other child inherits them.
         let (link, hs) = link_pair()?;
-        let liveness = liveness::ends()?;
+        let pipe = liveness::pipe()?;
+        let reader = liveness::reader(pipe.read)?;
         match sys::fork()? {
             Forked::Child => {
                 sys::die_with_parent(parent);
                 drop(hs);
-                if let Err(e) = liveness::watch_after_fork(liveness) {
+                // Only the parent may hold the write end, or its death would go unseen.
+                sys::close_inherited(pipe.write);
+                if let Err(e) = liveness::watch(reader.into_raw_fd()) {
                     worker::fail(&format!("cannot watch the parent: {e}"));
                 }
                 match body(link) {}
             }
             Forked::Parent(pid) => {
                 drop(link);
+                drop(reader);
                 Ok((pid, hs))
             }
         }

@@ -17,8 +17,8 @@ use crate::{binary, identity, liveness, panic, sys};
 /// How long an idle worker polls for its next batch before it sleeps.
 const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// A spawned child (or a child of the fork server), given `liveness`, the read end of its
-/// parent's liveness pipe: watch it, connect back, then run.
+/// A spawned child (or a child of the fork server), given `liveness`, the reader of its
+/// parent's liveness pipe made for it: watch it, connect back, then run.
 pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
     if let Err(e) = liveness::watch(liveness) {
         fail(&format!("cannot watch the parent: {e}"));

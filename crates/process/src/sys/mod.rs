@@ -130,28 +130,25 @@ pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
 /// every architecture; the libc crate does not define it).
 const F_SETSIG: libc::c_int = 10;
 
-/// Has the kernel SIGKILL this process as soon as the pipe whose read end is `inherited`
-/// has no writer left; exits at once if it has none already.
-///
-/// Opens a reading description of its own (`/proc/self/fd/N`, close-on-exec, kept until the
-/// process ends) and closes `inherited`: the owner and `O_ASYNC` flag that arm the signal
-/// belong to a description, which `inherited` may share with other processes.
-pub(crate) fn die_when_pipe_closes(inherited: RawFd) -> io::Result<()> {
-    let path = format!("/proc/self/fd/{inherited}\0");
+/// A new open file description of what `fd` refers to (`/proc/self/fd/N`), read-only and
+/// close-on-exec: one that shares its owner and flags with no other descriptor.
+pub(crate) fn reopen_for_reading(fd: RawFd) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{fd}\0");
     // SAFETY: `path` is NUL-terminated and outlives the call.
-    let fd = cvt(unsafe {
+    let new = cvt(unsafe {
         libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK)
-    } as libc::c_long)? as RawFd;
+    } as libc::c_long)?;
     // SAFETY: the descriptor was just created by the kernel and is owned by nobody else.
-    let own = unsafe { OwnedFd::from_raw_fd(fd) };
-    close_inherited(inherited);
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `stat` is valid for writes of one `libc::stat`.
-    cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) } as libc::c_long)?;
-    // SAFETY: fstat succeeded, so it initialised `stat`.
-    if unsafe { stat.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFIFO {
-        return Err(io::Error::other(format!("descriptor {inherited} is not a pipe")));
-    }
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
+/// Has the kernel SIGKILL this process as soon as the pipe whose read end is `fd` has no
+/// writer left; exits at once if it has none already.
+///
+/// The owner and the `O_ASYNC` flag that arm the signal belong to the open file
+/// description, so `fd` must be one that no other process uses (see
+/// [`reopen_for_reading`]); it must stay open for the life of the process.
+pub(crate) fn die_when_pipe_closes(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl with F_SETOWN, F_SETSIG, F_GETFL and F_SETFL takes and returns integers
     // and touches no memory of ours. SIGKILL with F_SETSIG makes the kernel's "readable"
     // notice (sent when the last writer closes) a kill that no handler or mask can stop.
@@ -162,13 +159,9 @@ pub(crate) fn die_when_pipe_closes(inherited: RawFd) -> io::Result<()> {
         cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC) as libc::c_long)?;
     }
     // The last writer may have gone before the signal was armed: then nothing will come.
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
-    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 && pfd.revents & libc::POLLHUP != 0 {
+    if wait_readable(fd, Some(Duration::ZERO))? {
         exit_now(70);
     }
-    // Kept open for the life of the process: it is what the kernel signals through.
-    let _ = std::os::fd::IntoRawFd::into_raw_fd(own);
     Ok(())
 }
 
