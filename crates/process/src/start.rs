@@ -178,14 +178,14 @@ pub(crate) fn accept(
     }
 }
 
-/// Forks this process (on the launcher thread); the child runs `body`.
+/// Forks this process (through the launcher); the child runs `body`.
 fn fork(
     name: &str,
     body: impl FnOnce(Link) -> Infallible + Send + 'static,
 ) -> Result<(Child, Handshake), StartError> {
     let parent = std::process::id();
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
-        // Made here, on the only thread that forks, so no other child inherits them.
+        // Made here, where forks are serialised, so no other child inherits them.
         let (link, hs) = link_pair()?;
         let pipe = liveness::pipe()?;
         let reader = liveness::reader(pipe.read)?;
