@@ -80,7 +80,7 @@ pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
     if sys::set_cloexec(liveness).is_err() {
         sys::exit_now(71);
     }
-    let (link, hs) = match link_pair() {
+    let (link, hs) = match link_pair(0) {
         Ok(pair) => pair,
         Err(_) => sys::exit_now(71),
     };

@@ -54,10 +54,10 @@ pub(crate) fn start(ctx: Context, spec: Spec) -> Result<Started, StartError> {
         // binary fingerprint, which only the handshake can catch).
         StartMethod::Fork if spec.forged_binary.is_none() => {
             let record = boot_record(method, &spec);
-            let (child, hs) = fork(&spec.name, move |link| worker::run(link, Some(record)))?;
+            let (child, hs) = fork(&spec, move |link| worker::run(link, Some(record)))?;
             return Ok(started_without_handshake(child, hs));
         }
-        StartMethod::Fork => fork(&spec.name, |link| worker::run(link, None))?,
+        StartMethod::Fork => fork(&spec, |link| worker::run(link, None))?,
     };
     boot(child, hs, &boot_record(method, &spec))
 }
@@ -69,7 +69,7 @@ pub(crate) fn start_forked(
 ) -> Result<Started, StartError> {
     preflight()?;
     let record = boot_record(StartMethod::Fork, &spec);
-    let (child, hs) = fork(&spec.name, move |link| body(link, record))?;
+    let (child, hs) = fork(&spec, move |link| body(link, record))?;
     Ok(started_without_handshake(child, hs))
 }
 
@@ -180,13 +180,14 @@ pub(crate) fn accept(
 
 /// Forks this process (through the launcher); the child runs `body`.
 fn fork(
-    name: &str,
+    spec: &Spec,
     body: impl FnOnce(Link) -> Infallible + Send + 'static,
 ) -> Result<(Child, Handshake), StartError> {
     let parent = std::process::id();
+    let words = spec.job.progress_words();
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
         // Made here, where forks are serialised, so no other child inherits them.
-        let (link, hs) = link_pair()?;
+        let (link, hs) = link_pair(words)?;
         let pipe = liveness::pipe()?;
         let reader = liveness::reader(pipe.read)?;
         match sys::fork()? {
@@ -207,5 +208,5 @@ fn fork(
             }
         }
     })?;
-    Ok((Child::new(pid, name.to_owned()), hs))
+    Ok((Child::new(pid, spec.name.clone()), hs))
 }

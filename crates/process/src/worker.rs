@@ -10,7 +10,7 @@ use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
 use crate::function::{BatchRun, Resolved};
-use crate::protocol::{Boot, Job, Link, link_pair};
+use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
 use crate::{binary, identity, liveness, panic, sys};
 
@@ -23,7 +23,8 @@ pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
     if let Err(e) = liveness::watch(liveness) {
         fail(&format!("cannot watch the parent: {e}"));
     }
-    let (link, handshake) = match link_pair() {
+    // The job is only known at boot: enough words for any.
+    let (link, handshake) = match link_pair(progress::LEN) {
         Ok(pair) => pair,
         Err(e) => fail(&format!("cannot create channels: {e}")),
     };
