@@ -77,7 +77,7 @@ fn a_worker_that_missed_the_bootstrap_refuses_to_spawn() {
         .args(["--exact", "guard_probe_entry", "--nocapture", "--test-threads=1"])
         .env("MULTIPROC_TEST_GUARD_PROBE", "1")
         .env("MULTIPROC_TEST_DISABLE_BOOTSTRAP_HOOK", "1")
-        .env("MULTIPROC_WORKER", format!("1:worker:{}:/nonexistent", std::process::id()))
+        .env("MULTIPROC_WORKER", format!("2:worker:{}:3:/nonexistent", std::process::id()))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -93,7 +93,7 @@ fn a_worker_marker_for_another_parent_is_refused() {
     // A stale marker (another parent's pid) must not turn a process into a worker.
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "guard_probe_entry"])
-        .env("MULTIPROC_WORKER", "1:worker:1:/nonexistent")
+        .env("MULTIPROC_WORKER", "2:worker:1:3:/nonexistent")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(70));

@@ -37,17 +37,32 @@ fn dropping_an_unjoined_process_leaves_it_running_then_reaps_it() {
     }
 }
 
-/// Run as the middle process of `children_die_with_a_killed_parent` only: starts one
+/// Sleeps `s` seconds.
+fn sleep_secs(s: u64) {
+    std::thread::sleep(Duration::from_secs(s));
+}
+
+/// Sleeps `s` seconds without the parent-death signal: only the liveness pipe can end it
+/// early.
+fn sleep_secs_without_pdeathsig(s: u64) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal and has no memory effects.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0) };
+    sleep_secs(s);
+}
+
+/// Run as the middle process of `children_die_with_a_killed_parent` (and of
+/// `children_die_with_a_killed_parent_by_the_liveness_pipe_alone`) only: starts one
 /// long-sleeping child per start method, prints their pids, then waits to be killed.
 #[test]
 fn orphan_probe_entry() {
-    if std::env::var_os("MULTIPROC_TEST_ORPHAN_PROBE").is_none() {
-        return;
-    }
+    let task = match std::env::var("MULTIPROC_TEST_ORPHAN_PROBE").as_deref() {
+        Ok("pdeathsig") => sleep_secs,
+        Ok("liveness") => sleep_secs_without_pdeathsig,
+        _ => return,
+    };
     let mut kids = Vec::new();
     for method in StartMethod::ALL {
-        let mut p =
-            Context::new(method).process(|s: u64| std::thread::sleep(Duration::from_secs(s)), 60);
+        let mut p = Context::new(method).process(task, 60);
         p.start().unwrap();
         println!("child {}", p.pid().unwrap());
         kids.push(p);
@@ -58,9 +73,20 @@ fn orphan_probe_entry() {
 
 #[test]
 fn children_die_with_a_killed_parent() {
+    kill_the_parent_and_count_survivors("pdeathsig");
+}
+
+#[test]
+fn children_die_with_a_killed_parent_by_the_liveness_pipe_alone() {
+    kill_the_parent_and_count_survivors("liveness");
+}
+
+/// Starts the orphan probe with `mode`, SIGKILLs it, and checks its children are all
+/// gone within a second.
+fn kill_the_parent_and_count_survivors(mode: &str) {
     let mut middle = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "orphan_probe_entry", "--nocapture", "--test-threads=1"])
-        .env("MULTIPROC_TEST_ORPHAN_PROBE", "1")
+        .env("MULTIPROC_TEST_ORPHAN_PROBE", mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -86,8 +112,30 @@ fn children_die_with_a_killed_parent() {
     let survivors: Vec<u32> = pids.iter().copied().filter(|&p| running(p)).collect();
     assert!(
         survivors.is_empty(),
-        "children alive 1 s after their parent was killed: {survivors:?}"
+        "{mode}: children alive 1 s after their parent was killed: {survivors:?}"
     );
+}
+
+#[test]
+fn a_child_outlives_the_thread_that_started_it() {
+    // The parent-death signal follows the thread that created a child: children of a
+    // thread other than the main one are created by the launcher thread, which never exits.
+    for method in StartMethod::ALL {
+        let mut p = std::thread::spawn(move || {
+            let mut p = Context::new(method).process(
+                |ms: u64| {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    ms
+                },
+                200,
+            );
+            p.start().unwrap();
+            p
+        })
+        .join()
+        .unwrap();
+        assert_eq!(p.join().unwrap(), 200, "{method}: the child survived its starter's exit");
+    }
 }
 
 #[test]

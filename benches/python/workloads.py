@@ -11,8 +11,8 @@ twin in benches/workloads/cases.rs.
         the protocol `cargo xtask bench` speaks: it prints `ready<TAB>version<TAB>start
         method`, then answers each line `KEY<TAB>QUICK(0|1)` with `ok<TAB>v1<TAB>v2...`
         or `err<TAB>message`
-    python3 benches/python/workloads.py child w10|w11 ...
-        internal: the fresh processes W10 and W11 need
+    python3 benches/python/workloads.py child w5|w10|w11 ...
+        internal: the fresh processes W5, W10 and W11 need
 
 Two worker processes unless stated; the default start method of this Python
 (`fork` before 3.14).
@@ -206,17 +206,14 @@ def w4_submit(quick):
 
 
 def w5(method):
+    """In a fresh interpreter, as the Rust twin does in a fresh process: what a fork costs
+    grows with the parent's memory, which the workloads run before would otherwise set."""
+
     def case(quick):
-        ctx = mp.get_context(method)
-        times = []
-        for _ in range(20 if quick else 200):
-            t = time.perf_counter()
-            p = ctx.Process(target=proc_noop)
-            p.start()
-            p.join()
-            times.append((time.perf_counter() - t) * 1e3)
-            assert p.exitcode == 0
-        return [statistics.median(times)]
+        out, timed_out = run_child(["w5", method, str(20 if quick else 200)], 600)
+        if timed_out or not out:
+            raise RuntimeError(f"W5 child ({method}) gave no figure")
+        return [float(out)]
 
     return case
 
@@ -420,6 +417,19 @@ CASES = {
 # ---- children ------------------------------------------------------------------------
 
 
+def child_w5(method, n):
+    ctx = mp.get_context(method)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        p = ctx.Process(target=proc_noop)
+        p.start()
+        p.join()
+        times.append((time.perf_counter() - t) * 1e3)
+        assert p.exitcode == 0
+    print(statistics.median(times), flush=True)
+
+
 def child_w10(api, n):
     source = (i for i in range(n))  # lazy: nothing is materialised up front
     if api == "imap":
@@ -510,6 +520,8 @@ def main():
     mode = argv[0] if argv else "run"
     if mode == "serve":
         serve()
+    elif mode == "child" and argv[1] == "w5":
+        child_w5(argv[2], int(argv[3]))
     elif mode == "child" and argv[1] == "w10":
         child_w10(argv[2], int(argv[3]))
     elif mode == "child" and argv[1] == "w11":

@@ -1,23 +1,38 @@
-//! Fresh child processes of this bench binary, for the workloads that need one: W10 (a
-//! peak RSS that no earlier workload has raised) and W11 (a pool whose worker dies, with
-//! a hard timeout around it). The binary is re-executed as `workloads --child ...`.
+//! Fresh child processes of this bench binary, for the workloads that need one: W5 (a
+//! parent whose memory no earlier workload has grown: fork copies its page tables), W10
+//! (a peak RSS that no earlier workload has raised) and W11 (a pool whose worker dies,
+//! with a hard timeout around it). The binary is re-executed as `workloads --child ...`.
 
 use std::error::Error;
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use multiproc::ProcessPoolExecutor;
 use multiproc::executor::{MapError, MapOptions};
 use multiproc::pool::{Pool, TaskError};
+use multiproc::{ProcessPoolExecutor, StartMethod};
 
 use crate::cases::{Outcome, Value};
+use crate::measure;
 use crate::tasks::{die_on_3, square};
 
 /// The first argument that makes the binary a child.
 pub(crate) const FLAG: &str = "--child";
 
 // ---- parent side --------------------------------------------------------------------
+
+/// W5 in a fresh child: the median ms of `n` start + join with `method`.
+pub(crate) fn fresh_w5(method: StartMethod, n: u64) -> Result<f64, Box<dyn Error>> {
+    let out = Command::new(std::env::current_exe()?)
+        .args([FLAG, "w5", method.name(), &n.to_string()])
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("W5 child ({method}) failed: {}", out.status).into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.trim().parse().map_err(|e| format!("W5 child printed {text:?}: {e}"))?)
+}
 
 /// W10 in a fresh child: its VmHWM in KiB after draining `n` items through `api`
 /// (`imap` or `executor`).
@@ -84,10 +99,12 @@ pub(crate) fn worker_death_outcomes(api: &str, quick: bool) -> Outcome {
 
 // ---- child side -----------------------------------------------------------------------
 
-/// The child's `main`: `--child w10 imap|executor N` or `--child w11 pool|executor exit|kill`.
+/// The child's `main`: `--child w5 fork|spawn|forkserver N`, `--child w10 imap|executor N`
+/// or `--child w11 pool|executor exit|kill`.
 pub(crate) fn main(args: &[String]) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
+        ["w5", method, n] => w5(method, n),
         ["w10", api, n] => n.parse().map_err(Into::into).and_then(|n| w10(api, n)),
         ["w11", api, how] => w11(api, *how == "kill"),
         _ => Err(format!("unknown child mode {words:?}").into()),
@@ -99,6 +116,16 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the median ms of `n` start + join with the start method named `method`.
+fn w5(method: &str, n: &str) -> Result<(), Box<dyn Error>> {
+    let method = StartMethod::ALL
+        .into_iter()
+        .find(|m| m.name() == method)
+        .ok_or_else(|| format!("unknown start method {method:?}"))?;
+    println!("{}", measure::w5_here(method, n.parse()?)?);
+    Ok(())
 }
 
 /// Drains `imap(square, 0..n, chunksize 1000)` (or the executor's `map`) with a 0.5 s

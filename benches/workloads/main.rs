@@ -9,7 +9,9 @@
 //! - Each case (one measured call; [`cases::CASES`]) runs a warm-up of both sides at
 //!   `--quick` sizes, then 5 repetitions of each side, alternating: multiproc, CPython,
 //!   multiproc, ... (`--quick`: no warm-up, 1 repetition, small sizes). W9 sleeps, so its
-//!   two sides run at the same time; W11 and W12 are outcomes, observed once.
+//!   two sides run at the same time; W11 and W12 are outcomes, observed once. W5 runs in a
+//!   fresh process on both sides (what a fork costs grows with the parent's memory, which
+//!   the workloads run before would otherwise set, differently on each side), as W10 does.
 //! - The table (stdout) gives median [min – max] for both and the ratio of the medians,
 //!   oriented so that > 1 means multiproc is better: throughput and speedup mp/py;
 //!   times, latencies and RSS growth py/mp.
@@ -291,6 +293,8 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
         "multiproc workloads (BENCHMARKS.md) on {cores} cores; {runs}\n\
          {python}; multiproc's default start method: {}\n\
          ratio > 1: multiproc better (throughput, speedup: mp/py; time, latency, RSS growth: py/mp).\n\
+         W5 runs each repetition in a fresh process on both sides (this binary re-executed, a new \
+         python3), so neither side's figure depends on the workloads run before it.\n\
          W9 runs both sides at once (sleep-bound); ratio floors: 1 ms (W9), 1 MiB (W10), marked ≥.\n\
          W7 counts an echo's payload twice (there and back). W10 is the peak RSS of a fresh \
          process draining {} items minus the same with 1 000 items.",

@@ -2,7 +2,8 @@
 //! runs the user's `main`.
 //!
 //! A spawned child carries a marker in its environment (`MULTIPROC_WORKER`: role, the
-//! parent's pid, and the one-shot server to connect to). A hook placed in `.init_array`
+//! parent's pid, the reader of the parent's liveness pipe it inherits, and the
+//! one-shot server to connect to). A hook placed in `.init_array`
 //! runs before `main` in every binary that can start a process (the code that starts
 //! one references it, so the linker cannot leave it out), sees the marker, removes it,
 //! and enters the worker; it never returns. [`bootstrap`] does the same for the rare
@@ -10,13 +11,15 @@
 //! process-starting call anyway refuses at once, with a message saying what to add: one
 //! failed child, never a fork bomb.
 
+use std::os::fd::RawFd;
+
 use crate::{forkserver, sys, worker};
 
 /// The environment variable that marks a spawned worker.
 pub(crate) const MARKER: &str = "MULTIPROC_WORKER";
 /// Set (by tests) to make the hook do nothing, as if it had not been linked.
 const HOOK_OFF: &str = "MULTIPROC_TEST_DISABLE_BOOTSTRAP_HOOK";
-const VERSION: &str = "1";
+const VERSION: &str = "2";
 
 /// What a spawned child is to become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +30,14 @@ pub(crate) enum Role {
     ForkServer,
 }
 
-/// The marker value for a child of this process.
-pub(crate) fn marker(role: Role, server: &str) -> String {
+/// The marker value for a child of this process that inherits `liveness`, a reader of
+/// this process's liveness pipe made for it.
+pub(crate) fn marker(role: Role, liveness: RawFd, server: &str) -> String {
     let role = match role {
         Role::Worker => "worker",
         Role::ForkServer => "forkserver",
     };
-    format!("{VERSION}:{role}:{}:{server}", std::process::id())
+    format!("{VERSION}:{role}:{}:{liveness}:{server}", std::process::id())
 }
 
 pub(crate) fn before_main() {
@@ -69,10 +73,14 @@ fn enter_if_worker() {
     // Before `main` (or as its first line) this is the only thread.
     sys::remove_env(MARKER);
     let value = value.to_string_lossy().into_owned();
-    let mut parts = value.splitn(4, ':');
-    let (version, role, parent, server) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let mut parts = value.splitn(5, ':');
+    let (version, role, parent, liveness, server) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next());
     let parent: Option<u32> = parent.and_then(|p| p.parse().ok());
-    let (Some(VERSION), Some(parent), Some(server)) = (version, parent, server) else {
+    let liveness: Option<RawFd> = liveness.and_then(|fd| fd.parse().ok());
+    let (Some(VERSION), Some(parent), Some(liveness), Some(server)) =
+        (version, parent, liveness, server)
+    else {
         eprintln!("multiproc: malformed {MARKER} value {value:?}; not starting a worker");
         sys::exit_now(70);
     };
@@ -84,8 +92,8 @@ fn enter_if_worker() {
         sys::exit_now(70);
     }
     match role {
-        Some("worker") => worker::connect_and_run(server),
-        Some("forkserver") => forkserver::connect_and_serve(server),
+        Some("worker") => worker::connect_and_run(server, liveness),
+        Some("forkserver") => forkserver::connect_and_serve(server, liveness),
         _ => {
             eprintln!("multiproc: unknown worker role in {MARKER}={value:?}");
             sys::exit_now(70);

@@ -8,8 +8,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use multiproc_ipc::Channel;
-
 use crate::exit::ExitStatus;
 use crate::identity::ProcessInfo;
 use crate::sys::{self, PerProcess};
@@ -20,8 +18,6 @@ struct Inner {
     name: String,
     status: Mutex<Option<ExitStatus>>,
     pidfd: Option<OwnedFd>,
-    /// Our end of the child's liveness channel: the child exits when it closes.
-    liveness: Mutex<Option<Channel>>,
 }
 
 /// Per process: a forked child starts with no children (and with no lock its parent's
@@ -35,18 +31,15 @@ fn active() -> &'static Mutex<Vec<Weak<Inner>>> {
 /// A started child process, as its parent sees it.
 ///
 /// Dropping a `Child` does not stop the process: it is reaped in the background when it
-/// exits. It still dies with this process (parent-death signal and liveness channel).
+/// exits. It still dies with this process (parent-death signal and liveness pipe).
 #[derive(Debug)]
 pub struct Child {
     inner: Arc<Inner>,
 }
 
 impl Child {
-    pub(crate) fn new(pid: u32, name: String, liveness: Option<Channel>) -> Child {
+    pub(crate) fn new(pid: u32, name: String) -> Child {
         let child = Child::new_unlisted(pid, name);
-        if let Some(l) = liveness {
-            child.set_liveness(l);
-        }
         let mut active = active().lock().unwrap_or_else(|e| e.into_inner());
         active.retain(|w| w.strong_count() > 0);
         active.push(Arc::downgrade(&child.inner));
@@ -55,18 +48,9 @@ impl Child {
 
     /// A child that `active_children` does not list (the fork server).
     pub(crate) fn new_unlisted(pid: u32, name: String) -> Child {
-        let inner = Arc::new(Inner {
-            pid,
-            name,
-            status: Mutex::new(None),
-            pidfd: sys::pidfd(pid).ok(),
-            liveness: Mutex::new(None),
-        });
+        let inner =
+            Arc::new(Inner { pid, name, status: Mutex::new(None), pidfd: sys::pidfd(pid).ok() });
         Child { inner }
-    }
-
-    pub(crate) fn set_liveness(&self, liveness: Channel) {
-        *self.inner.liveness.lock().unwrap_or_else(|e| e.into_inner()) = Some(liveness);
     }
 
     /// The process id.
@@ -150,7 +134,6 @@ impl Inner {
             && let Some(s) = sys::wait_pid(self.pid, false)?
         {
             *status = Some(s);
-            self.liveness.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
         Ok(*status)
     }

@@ -7,6 +7,7 @@
 //! parent reaps it and reads its exit status like any other child. It exits when its
 //! channel to the parent closes.
 
+use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Mutex;
 
 use multiproc_codec::{What, decode, encode};
@@ -18,7 +19,7 @@ use crate::error::StartError;
 use crate::protocol::{ForkRequest, Handshake, Link, link_pair};
 use crate::start;
 use crate::sys::{self, Forked, PerProcess};
-use crate::worker;
+use crate::{liveness, worker};
 
 struct Server {
     _child: Child,
@@ -33,7 +34,7 @@ static SERVER: PerProcess<Mutex<Option<Server>>> = PerProcess::new();
 pub(crate) fn start_child(name: &str) -> Result<(Child, Handshake), StartError> {
     let (bootstrap, server_name) = BootstrapServer::<Handshake>::new()?;
     let pid = request(&server_name)?;
-    let child = Child::new(pid, name.to_owned(), None);
+    let child = Child::new(pid, name.to_owned());
     let hs = start::accept(bootstrap, &child)?;
     Ok((child, hs))
 }
@@ -49,7 +50,6 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     for _ in 0..2 {
         if guard.is_none() {
             let (child, hs) = start::spawn(Role::ForkServer, "ForkServer")?;
-            drop(hs.liveness); // the server watches its request channel instead
             *guard = Some(Server { _child: child, channel: hs.channel });
         }
         let server = guard.as_ref().expect("a server was just set");
@@ -73,16 +73,21 @@ fn request(server_name: &str) -> Result<u32, StartError> {
     )))
 }
 
-/// The fork server's life: connect back, then fork on every request.
-pub(crate) fn connect_and_serve(server: &str) -> ! {
-    let (link, hs) = match link_pair() {
+/// The fork server's life: connect back, then fork on every request. `liveness` is a
+/// reader of the parent's liveness pipe: the server opens one from it for each worker (it
+/// watches its request channel itself).
+pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
+    if sys::set_cloexec(liveness).is_err() {
+        sys::exit_now(71);
+    }
+    let (link, hs) = match link_pair(0) {
         Ok(pair) => pair,
         Err(_) => sys::exit_now(71),
     };
     if bootstrap_connect(server, hs).is_err() {
         sys::exit_now(71);
     }
-    let Link { channel, liveness, progress } = link;
+    let Link { channel, progress } = link;
     // Every worker forked from here inherits these, instead of computing them itself.
     crate::function::code_ranges();
     crate::binary::fingerprint();
@@ -90,16 +95,22 @@ pub(crate) fn connect_and_serve(server: &str) -> ! {
         let Ok(msg) = channel.recv() else { sys::exit_now(0) };
         let Ok(req) = decode::<ForkRequest>(&msg, What::Message) else { sys::exit_now(3) };
         drop(msg);
-        let reply: Result<u32, String> = match sys::fork_as_sibling() {
-            Ok(Forked::Child) => {
-                drop(channel);
-                drop(liveness);
-                drop(progress);
-                sys::die_with_parent(req.parent);
-                worker::connect_and_run(&req.server)
-            }
-            Ok(Forked::Parent(pid)) => Ok(pid),
+        let reply: Result<u32, String> = match liveness::reader(liveness) {
             Err(e) => Err(e.to_string()),
+            Ok(reader) => match sys::fork_as_sibling() {
+                Ok(Forked::Child) => {
+                    drop(channel);
+                    drop(progress);
+                    sys::close_inherited(liveness);
+                    sys::die_with_parent(req.parent);
+                    worker::connect_and_run(&req.server, reader.into_raw_fd())
+                }
+                Ok(Forked::Parent(pid)) => {
+                    drop(reader); // the worker has its copy
+                    Ok(pid)
+                }
+                Err(e) => Err(e.to_string()),
+            },
         };
         let mut out = Vec::new();
         if encode(&reply, What::Message, &mut out).is_err() || channel.send(&out).is_err() {

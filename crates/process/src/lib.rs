@@ -26,6 +26,7 @@ mod forkserver;
 mod function;
 mod identity;
 mod launcher;
+mod liveness;
 mod panic;
 mod process;
 mod protocol;

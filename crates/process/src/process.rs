@@ -1,5 +1,6 @@
 //! [`Process`]: run a function in a child process. Python: `multiprocessing.Process`.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use multiproc_codec::{
     BinaryFingerprint, CodecError, FnId, Frame, FrameBuf, ItemOutcome, RemoteFailure, What, decode,
     encode, parse,
 };
-use multiproc_ipc::Channel;
+use multiproc_ipc::{Channel, IpcError, Message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -37,7 +38,7 @@ enum Delivery {
     Nothing,
 }
 
-/// The result slot the reader thread fills.
+/// The result slot a reader thread fills (see [`Inbox::Reader`]).
 #[derive(Debug, Default)]
 struct Outcome {
     slot: Mutex<Option<Delivery>>,
@@ -68,9 +69,71 @@ impl Outcome {
     }
 }
 
+/// Where the child's one result frame is until `join` takes it.
+///
+/// It stays on the channel, read by the thread that calls `join` (no extra thread, no
+/// hand-over between threads on the way to the caller), unless a `join_timeout` — which
+/// must be able to give up — hands the channel to a reader thread.
+enum Inbox {
+    /// Still on the channel.
+    Channel(Channel),
+    /// A reader thread owns the channel and fills `outcome`.
+    Reader { outcome: Arc<Outcome>, thread: JoinHandle<()> },
+    /// Read.
+    Delivered(Delivery),
+}
+
+impl Inbox {
+    /// Waits until the delivery is in (true) or `deadline` passes (false).
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<bool, ProcessError> {
+        loop {
+            match std::mem::replace(self, Inbox::Delivered(Delivery::Nothing)) {
+                Inbox::Channel(channel) if deadline.is_none() => {
+                    *self = Inbox::Delivered(delivery(channel.recv()));
+                }
+                Inbox::Channel(channel) => *self = spawn_reader(channel)?,
+                Inbox::Reader { outcome, thread } => {
+                    if !outcome.wait(deadline) {
+                        *self = Inbox::Reader { outcome, thread };
+                        return Ok(false);
+                    }
+                    // Joining the reader closes our end of the channel now.
+                    let _ = thread.join();
+                    *self = Inbox::Delivered(outcome.take());
+                }
+                delivered @ Inbox::Delivered(_) => {
+                    *self = delivered;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// Reads the delivery if it is already waiting on the channel, so that a child whose
+    /// result is too large for the channel's buffer can finish sending it and exit while
+    /// the caller polls `is_alive` or `exit_code`.
+    fn poll(&mut self) {
+        if let Inbox::Channel(channel) = self
+            && let Ok(Some(msg)) = channel.receiver().try_recv()
+        {
+            *self = Inbox::Delivered(delivery(Ok(msg)));
+        }
+    }
+
+    fn take(&mut self) -> Delivery {
+        match std::mem::replace(self, Inbox::Delivered(Delivery::Nothing)) {
+            Inbox::Delivered(delivery) => delivery,
+            other => {
+                *self = other;
+                Delivery::Nothing
+            }
+        }
+    }
+}
+
 enum State {
     New,
-    Started { child: Child, outcome: Arc<Outcome>, reader: Option<JoinHandle<()>>, joined: bool },
+    Started { child: Child, inbox: RefCell<Inbox>, joined: bool },
     Closed,
 }
 
@@ -96,7 +159,7 @@ enum State {
 ///
 /// Dropping a started `Process` that was not joined leaves the child running, as in
 /// Python; it is reaped in the background when it exits. Every child still dies with
-/// its parent process (a parent-death signal plus a liveness channel), so join children
+/// its parent process (a parent-death signal plus a liveness pipe), so join children
 /// you want to finish before `main` returns — Python joins non-daemonic children at exit
 /// for you; Rust has no such hook.
 pub struct Process<R> {
@@ -235,7 +298,7 @@ where
                 let mut fb = FrameBuf::new();
                 fb.begin_tasks(0, *func);
                 fb.push_raw(arg);
-                // If the child is already gone, the reader reports how it ended.
+                // If the child is already gone, `join` reports how it ended.
                 let _ = started.channel.send(fb.finish());
                 started
             }
@@ -244,10 +307,11 @@ where
                 start::start_forked(spec, move |link, boot| worker::run_closure(link, boot, body))?
             }
         };
-        let outcome = Arc::new(Outcome::default());
-        let reader = spawn_reader(started.channel, Arc::clone(&outcome))?;
-        self.state =
-            State::Started { child: started.child, outcome, reader: Some(reader), joined: false };
+        self.state = State::Started {
+            child: started.child,
+            inbox: RefCell::new(Inbox::Channel(started.channel)),
+            joined: false,
+        };
         Ok(())
     }
 
@@ -267,7 +331,7 @@ where
     }
 
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<Option<R>, ProcessError> {
-        let State::Started { child, outcome, reader, joined } = &mut self.state else {
+        let State::Started { child, inbox, joined } = &mut self.state else {
             return Err(match self.state {
                 State::Closed => ProcessError::Closed,
                 _ => ProcessError::NotStarted,
@@ -276,7 +340,8 @@ where
         if *joined {
             return Err(ProcessError::AlreadyJoined);
         }
-        if !outcome.wait(deadline) {
+        let inbox = inbox.get_mut();
+        if !inbox.wait(deadline)? {
             return Ok(None);
         }
         let status = match deadline {
@@ -290,11 +355,7 @@ where
             }
         };
         *joined = true;
-        // The reader has delivered; joining it closes our end of the channel now.
-        if let Some(reader) = reader.take() {
-            let _ = reader.join();
-        }
-        match outcome.take() {
+        match inbox.take() {
             Delivery::Value(bytes) => {
                 decode(&bytes, What::Result).map(Some).map_err(ProcessError::Decode)
             }
@@ -314,6 +375,15 @@ impl<R> Process<R> {
         }
     }
 
+    /// The child, after taking its result off the channel if it is waiting there (see
+    /// [`Inbox::poll`]).
+    fn polled_child(&self) -> Result<&Child, ProcessError> {
+        if let State::Started { inbox, .. } = &self.state {
+            inbox.borrow_mut().poll();
+        }
+        self.child()
+    }
+
     /// The child's pid once started. Python: `pid`.
     pub fn pid(&self) -> Option<u32> {
         self.child().ok().map(Child::pid)
@@ -322,12 +392,12 @@ impl<R> Process<R> {
     /// Whether the child is running (false before `start` and after it ends). Python:
     /// `is_alive()`.
     pub fn is_alive(&self) -> bool {
-        self.child().is_ok_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.polled_child().is_ok_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// How the child ended, or `None` before `start` and while it runs. Python: `exitcode`.
     pub fn exit_code(&self) -> Option<ExitStatus> {
-        self.child().ok().and_then(|c| c.try_wait().ok().flatten())
+        self.polled_child().ok().and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Sends SIGTERM. Python: `terminate()`.
@@ -353,26 +423,33 @@ impl<R> Process<R> {
     }
 }
 
-/// Reads the child's one result frame on a helper thread, so `join_timeout` can wait on
-/// a condition variable.
-fn spawn_reader(channel: Channel, outcome: Arc<Outcome>) -> Result<JoinHandle<()>, ProcessError> {
-    std::thread::Builder::new()
+/// What the child's one result frame (or the end of the channel) delivers.
+fn delivery(msg: Result<Message, IpcError>) -> Delivery {
+    match msg {
+        Ok(msg) => match parse(&msg) {
+            Ok(Frame::Results(r)) if r.len() == 1 => match r.item(0) {
+                ItemOutcome::Value(bytes) => Delivery::Value(bytes.to_vec()),
+                ItemOutcome::Failed(f) => Delivery::Failed(f),
+            },
+            _ => Delivery::Nothing,
+        },
+        Err(_) => Delivery::Nothing,
+    }
+}
+
+/// Hands the channel to a thread that reads the result frame, so that a wait for it can
+/// give up (on a condition variable) and leave the reading to go on.
+fn spawn_reader(channel: Channel) -> Result<Inbox, ProcessError> {
+    let outcome = Arc::new(Outcome::default());
+    let slot = Arc::clone(&outcome);
+    let thread = std::thread::Builder::new()
         .name("multiproc-process-reader".into())
         .spawn(move || {
-            let delivery = match channel.recv() {
-                Ok(msg) => match parse(&msg) {
-                    Ok(Frame::Results(r)) if r.len() == 1 => match r.item(0) {
-                        ItemOutcome::Value(bytes) => Delivery::Value(bytes.to_vec()),
-                        ItemOutcome::Failed(f) => Delivery::Failed(f),
-                    },
-                    _ => Delivery::Nothing,
-                },
-                Err(_) => Delivery::Nothing,
-            };
-            *outcome.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(delivery);
-            outcome.ready.notify_all();
+            *slot.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(delivery(channel.recv()));
+            slot.ready.notify_all();
         })
-        .map_err(|e| ProcessError::Start(e.into()))
+        .map_err(|e| ProcessError::Start(e.into()))?;
+    Ok(Inbox::Reader { outcome, thread })
 }
 
 impl Context {

@@ -28,7 +28,6 @@ pub mod progress {
 #[derive(Debug)]
 pub(crate) struct Link {
     pub channel: Channel,
-    pub liveness: Channel,
     pub progress: SharedWords,
 }
 
@@ -37,23 +36,16 @@ pub(crate) struct Link {
 pub(crate) struct Handshake {
     pub pid: u32,
     pub channel: Channel,
-    pub liveness: Channel,
     pub progress: SharedWords,
 }
 
-/// Creates both halves: the child's [`Link`] and the parent's [`Handshake`].
-pub(crate) fn link_pair() -> Result<(Link, Handshake), IpcError> {
+/// Creates both halves: the child's [`Link`] and the parent's [`Handshake`], with
+/// `progress_words` shared words (none costs no shared memory at all).
+pub(crate) fn link_pair(progress_words: usize) -> Result<(Link, Handshake), IpcError> {
     let (parent_channel, child_channel) = duplex()?;
-    let (parent_liveness, child_liveness) = duplex()?;
-    let progress = SharedWords::new(progress::LEN)?;
-    let link =
-        Link { channel: child_channel, liveness: child_liveness, progress: progress.clone() };
-    let handshake = Handshake {
-        pid: std::process::id(),
-        channel: parent_channel,
-        liveness: parent_liveness,
-        progress,
-    };
+    let progress = SharedWords::new(progress_words)?;
+    let link = Link { channel: child_channel, progress: progress.clone() };
+    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress };
     Ok((link, handshake))
 }
 
@@ -64,6 +56,16 @@ pub(crate) enum Job {
     Once,
     /// Task batches until told to stop: a pool worker.
     Serve,
+}
+
+impl Job {
+    /// How many progress words a child running this job updates: none for a `Process`.
+    pub(crate) fn progress_words(self) -> usize {
+        match self {
+            Job::Once => 0,
+            Job::Serve => progress::LEN,
+        }
+    }
 }
 
 /// The parent's first message on the channel.

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use crate::context::{Context, StartMethod};
 use crate::error::StartError;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
-use crate::{binary, forkserver, function, identity, launcher, worker};
+use crate::{binary, forkserver, function, identity, launcher, liveness, worker};
 
 /// How long a freshly started child may take to connect back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,10 +54,10 @@ pub(crate) fn start(ctx: Context, spec: Spec) -> Result<Started, StartError> {
         // binary fingerprint, which only the handshake can catch).
         StartMethod::Fork if spec.forged_binary.is_none() => {
             let record = boot_record(method, &spec);
-            let (child, hs) = fork(&spec.name, move |link| worker::run(link, Some(record)))?;
+            let (child, hs) = fork(&spec, move |link| worker::run(link, Some(record)))?;
             return Ok(started_without_handshake(child, hs));
         }
-        StartMethod::Fork => fork(&spec.name, |link| worker::run(link, None))?,
+        StartMethod::Fork => fork(&spec, |link| worker::run(link, None))?,
     };
     boot(child, hs, &boot_record(method, &spec))
 }
@@ -68,12 +69,11 @@ pub(crate) fn start_forked(
 ) -> Result<Started, StartError> {
     preflight()?;
     let record = boot_record(StartMethod::Fork, &spec);
-    let (child, hs) = fork(&spec.name, move |link| body(link, record))?;
+    let (child, hs) = fork(&spec, move |link| body(link, record))?;
     Ok(started_without_handshake(child, hs))
 }
 
 fn started_without_handshake(child: Child, hs: Handshake) -> Started {
-    child.set_liveness(hs.liveness);
     Started { child, channel: hs.channel, progress: hs.progress }
 }
 
@@ -106,7 +106,6 @@ fn preflight() -> Result<(), StartError> {
 
 /// Sends the boot message and waits for the child's hello.
 fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError> {
-    child.set_liveness(hs.liveness);
     let expected = boot.binary;
     let mut buf = Vec::new();
     encode(boot, What::Message, &mut buf).map_err(|e| StartError::Io(io::Error::other(e)))?;
@@ -137,7 +136,8 @@ fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError>
 /// Re-executes this binary as a child with the worker marker in its environment.
 pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartError> {
     let (server, server_name) = BootstrapServer::<Handshake>::new()?;
-    let marker = bootstrap::marker(role, &server_name);
+    let reader = liveness::reader(liveness::pipe()?.read)?;
+    let marker = bootstrap::marker(role, reader.as_raw_fd(), &server_name);
     let parent = std::process::id();
     let pid = launcher::run(move || -> io::Result<u32> {
         // /proc/self/exe, not current_exe(): the very file this process runs, even if the
@@ -147,11 +147,13 @@ pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartE
             cmd.arg0(arg0);
         }
         cmd.env(bootstrap::MARKER, marker);
-        sys::die_with_parent_on_exec(&mut cmd, parent);
-        Ok(cmd.spawn()?.id())
+        sys::die_with_parent_on_exec(&mut cmd, parent, reader.as_raw_fd());
+        let pid = cmd.spawn()?.id();
+        drop(reader); // the child has its copy
+        Ok(pid)
     })?;
     let child = match role {
-        Role::Worker => Child::new(pid, name.to_owned(), None),
+        Role::Worker => Child::new(pid, name.to_owned()),
         Role::ForkServer => Child::new_unlisted(pid, name.to_owned()),
     };
     let hs = accept(server, &child)?;
@@ -176,26 +178,35 @@ pub(crate) fn accept(
     }
 }
 
-/// Forks this process (on the launcher thread); the child runs `body`.
+/// Forks this process (through the launcher); the child runs `body`.
 fn fork(
-    name: &str,
+    spec: &Spec,
     body: impl FnOnce(Link) -> Infallible + Send + 'static,
 ) -> Result<(Child, Handshake), StartError> {
     let parent = std::process::id();
+    let words = spec.job.progress_words();
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
-        // Made here, on the only thread that forks, so no other child inherits them.
-        let (link, hs) = link_pair()?;
+        // Made here, where forks are serialised, so no other child inherits them.
+        let (link, hs) = link_pair(words)?;
+        let pipe = liveness::pipe()?;
+        let reader = liveness::reader(pipe.read)?;
         match sys::fork()? {
             Forked::Child => {
                 sys::die_with_parent(parent);
                 drop(hs);
+                // Only the parent may hold the write end, or its death would go unseen.
+                sys::close_inherited(pipe.write);
+                if let Err(e) = liveness::watch(reader.into_raw_fd()) {
+                    worker::fail(&format!("cannot watch the parent: {e}"));
+                }
                 match body(link) {}
             }
             Forked::Parent(pid) => {
                 drop(link);
+                drop(reader);
                 Ok((pid, hs))
             }
         }
     })?;
-    Ok((Child::new(pid, name.to_owned(), None), hs))
+    Ok((Child::new(pid, spec.name.clone()), hs))
 }

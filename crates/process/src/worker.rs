@@ -2,6 +2,7 @@
 //! worker) until told to stop or the parent goes away.
 
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use multiproc_codec::{Control, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
@@ -9,16 +10,21 @@ use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
 use crate::function::{BatchRun, Resolved};
-use crate::protocol::{Boot, Job, Link, link_pair};
+use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
-use crate::{binary, identity, panic, sys};
+use crate::{binary, identity, liveness, panic, sys};
 
 /// How long an idle worker polls for its next batch before it sleeps.
 const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// A spawned child (or a child of the fork server): connect back, then run.
-pub(crate) fn connect_and_run(server: &str) -> ! {
-    let (link, handshake) = match link_pair() {
+/// A spawned child (or a child of the fork server), given `liveness`, the reader of its
+/// parent's liveness pipe made for it: watch it, connect back, then run.
+pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
+    if let Err(e) = liveness::watch(liveness) {
+        fail(&format!("cannot watch the parent: {e}"));
+    }
+    // The job is only known at boot: enough words for any.
+    let (link, handshake) = match link_pair(progress::LEN) {
         Ok(pair) => pair,
         Err(e) => fail(&format!("cannot create channels: {e}")),
     };
@@ -28,7 +34,8 @@ pub(crate) fn connect_and_run(server: &str) -> ! {
     run(link, None)
 }
 
-fn fail(why: &str) -> ! {
+/// Reports why this worker cannot go on and exits with 71.
+pub(crate) fn fail(why: &str) -> ! {
     eprintln!("multiproc worker {}: {why}", std::process::id());
     finish(71)
 }
@@ -102,8 +109,7 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
     };
     identity::become_child(&boot);
     panic::capture();
-    let Link { channel, liveness, progress } = link;
-    watch_parent(liveness);
+    let Link { channel, progress } = link;
     Booted { channel, progress, boot, out: fb }
 }
 
@@ -113,19 +119,6 @@ struct Booted {
     progress: SharedWords,
     boot: Boot,
     out: FrameBuf,
-}
-
-/// Exits at once when the parent's end of the liveness channel closes (the parent died,
-/// even by SIGKILL).
-fn watch_parent(liveness: Channel) {
-    let spawned =
-        std::thread::Builder::new().name("multiproc-watch-parent".into()).spawn(move || {
-            while liveness.recv().is_ok() {}
-            sys::exit_now(1)
-        });
-    if spawned.is_err() {
-        fail("cannot start the parent watcher thread");
-    }
 }
 
 fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {

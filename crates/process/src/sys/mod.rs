@@ -67,6 +67,12 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Whether the calling thread is the process's main thread (its thread id is the pid).
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: gettid and getpid have no preconditions and cannot fail.
+    unsafe { libc::gettid() == libc::getpid() }
+}
+
 /// The parent's pid.
 pub(crate) fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -83,16 +89,80 @@ pub(crate) fn die_with_parent(expected_parent: u32) {
     }
 }
 
-/// Makes a spawned child die with its parent (see [`die_with_parent`]).
-pub(crate) fn die_with_parent_on_exec(cmd: &mut Command, parent: u32) {
+/// Makes a spawned child die with its parent (see [`die_with_parent`]) and keeps `inherit`
+/// open across its `exec` (every other descriptor of ours is close-on-exec).
+pub(crate) fn die_with_parent_on_exec(cmd: &mut Command, parent: u32, inherit: RawFd) {
     // SAFETY: the closure runs between fork and exec in the child and calls only prctl,
-    // getppid and _exit, which are async-signal-safe; it allocates nothing.
+    // getppid, fcntl and _exit, which are async-signal-safe; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             die_with_parent(parent);
+            cvt(libc::fcntl(inherit, libc::F_SETFD, 0) as libc::c_long)?;
             Ok(())
         });
     }
+}
+
+/// `pipe2(O_CLOEXEC)`: the read end and the write end.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid, writable array of two c_ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: both descriptors were just created by the kernel and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Closes a descriptor this process inherited as a raw number (one no Rust value owns here,
+/// e.g. a forked child's copy of a descriptor its parent owns).
+pub(crate) fn close_inherited(fd: RawFd) {
+    // SAFETY: nothing in this process owns `fd` (see above), so closing it invalidates no
+    // value; an already closed or invalid number only makes close fail with EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// Sets close-on-exec on a descriptor this process inherited as a raw number.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_SETFD takes an integer and touches no memory of ours.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } as libc::c_long).map(drop)
+}
+
+/// `fcntl` command: which signal an `O_ASYNC` descriptor sends (Linux's `F_SETSIG`, 10 on
+/// every architecture; the libc crate does not define it).
+const F_SETSIG: libc::c_int = 10;
+
+/// A new open file description of what `fd` refers to (`/proc/self/fd/N`), read-only and
+/// close-on-exec: one that shares its owner and flags with no other descriptor.
+pub(crate) fn reopen_for_reading(fd: RawFd) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{fd}\0");
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let new = cvt(unsafe {
+        libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK)
+    } as libc::c_long)?;
+    // SAFETY: the descriptor was just created by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
+/// Has the kernel SIGKILL this process as soon as the pipe whose read end is `fd` has no
+/// writer left; exits at once if it has none already.
+///
+/// The owner and the `O_ASYNC` flag that arm the signal belong to the open file
+/// description, so `fd` must be one that no other process uses (see
+/// [`reopen_for_reading`]); it must stay open for the life of the process.
+pub(crate) fn die_when_pipe_closes(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl with F_SETOWN, F_SETSIG, F_GETFL and F_SETFL takes and returns integers
+    // and touches no memory of ours. SIGKILL with F_SETSIG makes the kernel's "readable"
+    // notice (sent when the last writer closes) a kill that no handler or mask can stop.
+    unsafe {
+        cvt(libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) as libc::c_long)?;
+        cvt(libc::fcntl(fd, F_SETSIG, libc::SIGKILL) as libc::c_long)?;
+        let flags = cvt(libc::fcntl(fd, libc::F_GETFL) as libc::c_long)? as libc::c_int;
+        cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC) as libc::c_long)?;
+    }
+    // The last writer may have gone before the signal was armed: then nothing will come.
+    if wait_readable(fd, Some(Duration::ZERO))? {
+        exit_now(70);
+    }
+    Ok(())
 }
 
 /// Sends `signal` to `pid`.
