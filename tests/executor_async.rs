@@ -6,84 +6,20 @@
 //! here is this crate's own (`impl std::future::Future for Future`).
 
 use std::future::Future as _;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::executor::block_on;
 use futures::future::join_all;
 use multiproc::{Future, ProcessPoolExecutor, TaskError};
 
-/// Generous bound for anything that should happen "soon": only a hang guard.
-const GUARD: Duration = Duration::from_secs(30);
-
-fn square(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::{GUARD, Gate, gated, sleep_ms, square};
 
 fn boom(x: u64) -> u64 {
     panic!("async boom {x}")
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-/// Creates `<dir>/started`, then waits for `<dir>/go` (or for the directory to vanish);
-/// returns 7.
-fn gated(dir: String) -> u64 {
-    let dir = Path::new(&dir);
-    std::fs::write(dir.join("started"), b"").expect("gate directory exists");
-    let t = Instant::now();
-    while dir.exists() && !dir.join("go").exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "the gate was never opened");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    7
-}
-
-/// A directory shared by the test and a [`gated`] task.
-struct Gate {
-    dir: PathBuf,
-}
-
-impl Gate {
-    fn new(name: &str) -> Gate {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir()
-            .join(format!("multiproc-executor-async-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Gate { dir }
-    }
-
-    fn arg(&self) -> String {
-        self.dir.to_str().unwrap().to_owned()
-    }
-
-    fn wait_started(&self) {
-        let t = Instant::now();
-        while !self.dir.join("started").exists() {
-            assert!(t.elapsed() < GUARD, "the gated task never started");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn open(&self) {
-        std::fs::write(self.dir.join("go"), b"").unwrap();
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.dir.join("go"), b"");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[test]

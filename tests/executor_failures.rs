@@ -16,20 +16,11 @@ use multiproc::{
     WaitError,
 };
 
-/// Generous bound for anything that should happen "soon": only a hang guard.
-const GUARD: Duration = Duration::from_secs(30);
-
-fn square(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::{GUARD, sleep_ms, square};
 
 fn pid(_: ()) -> u32 {
     std::process::id()
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
 }
 
 /// Dies by SIGKILL (a stand-in for the OOM killer).

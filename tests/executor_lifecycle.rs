@@ -9,86 +9,17 @@
 //! `test_shutdown_no_wait`, `test_context_manager_shutdown`, `test_del_shutdown`;
 //! `test_process_pool.py`: `test_max_workers_negative`, `test_max_tasks_per_child`), rewritten.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use multiproc::executor::MapError;
 use multiproc::{ExecutorError, Future, ProcessPoolExecutor, StartMethod, TaskError};
 
-/// Generous bound for anything that should happen "soon": only a hang guard.
-const GUARD: Duration = Duration::from_secs(30);
-
-fn square(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::{GUARD, Gate, gated, sleep_ms, square, wait_until};
 
 fn pid(_: u32) -> u32 {
     std::process::id()
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-/// Creates `<dir>/started`, then waits for `<dir>/go` (or for the directory to vanish);
-/// returns 7.
-fn gated(dir: String) -> u64 {
-    let dir = Path::new(&dir);
-    std::fs::write(dir.join("started"), b"").expect("gate directory exists");
-    let t = Instant::now();
-    while dir.exists() && !dir.join("go").exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "the gate was never opened");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    7
-}
-
-/// A directory shared by the test and a [`gated`] task.
-struct Gate {
-    dir: PathBuf,
-}
-
-impl Gate {
-    fn new(name: &str) -> Gate {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir()
-            .join(format!("multiproc-executor-lifecycle-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Gate { dir }
-    }
-
-    fn arg(&self) -> String {
-        self.dir.to_str().unwrap().to_owned()
-    }
-
-    fn wait_started(&self) {
-        wait_until("the gated task started", || self.dir.join("started").exists());
-    }
-
-    fn open(&self) {
-        std::fs::write(self.dir.join("go"), b"").unwrap();
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.dir.join("go"), b"");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Polls `cond` until it holds; panics after [`GUARD`] (a hang guard, not a delay).
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(t.elapsed() < GUARD, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

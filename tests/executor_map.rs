@@ -16,20 +16,11 @@ use multiproc::executor::{MapError, TimeoutError};
 use multiproc::{ExecutorError, MapOptions, ProcessPoolExecutor, TaskError};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Generous bound for anything that should happen "soon": only a hang guard.
-const GUARD: Duration = Duration::from_secs(30);
-
-fn square(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::{GUARD, sleep_ms, square};
 
 fn pow_self(x: u32) -> u64 {
     u64::from(x).pow(x.min(12))
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
 }
 
 fn fails_on_sevens(x: u32) -> u32 {

@@ -10,8 +10,6 @@
 //! `test_done_callback_raises`; `executor.py`: `test_submit`), rewritten for processes
 //! and typed errors.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,12 +17,8 @@ use multiproc::codec::{Op, RemoteFailure, What};
 use multiproc::{Future, ProcessPoolExecutor, TaskError, WaitError};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Generous bound for anything that should happen "soon": only a hang guard.
-const GUARD: Duration = Duration::from_secs(30);
-
-fn square(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::{GUARD, Gate, gated, sleep_ms, square};
 
 fn shout(s: String) -> String {
     s.to_uppercase()
@@ -51,11 +45,6 @@ fn pid(_: ()) -> u32 {
     std::process::id()
 }
 
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
 /// Encodes to nothing: its `Serialize` always fails (decoding works, so it can be a
 /// task's argument or result type).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -73,64 +62,6 @@ fn make_unencodable(n: u32) -> Unencodable {
 
 fn take_unencodable(u: Unencodable) -> u32 {
     u.0
-}
-
-/// Creates `<dir>/started`, then waits for `<dir>/go` (or for the directory to vanish);
-/// returns 7. A task the test holds in the "running" state as long as it likes.
-fn gated(dir: String) -> u32 {
-    let dir = Path::new(&dir);
-    std::fs::write(dir.join("started"), b"").expect("gate directory exists");
-    let t = Instant::now();
-    while dir.exists() && !dir.join("go").exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "the gate was never opened");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    7
-}
-
-/// A directory shared by the test and a [`gated`] task.
-struct Gate {
-    dir: PathBuf,
-}
-
-impl Gate {
-    fn new(name: &str) -> Gate {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir()
-            .join(format!("multiproc-executor-submit-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Gate { dir }
-    }
-
-    fn arg(&self) -> String {
-        self.dir.to_str().unwrap().to_owned()
-    }
-
-    fn wait_started(&self) {
-        wait_until("the gated task started", || self.dir.join("started").exists());
-    }
-
-    fn open(&self) {
-        std::fs::write(self.dir.join("go"), b"").unwrap();
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.dir.join("go"), b"");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Polls `cond` until it holds; panics after [`GUARD`] (a hang guard, not a delay).
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(t.elapsed() < GUARD, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]
@@ -413,11 +344,11 @@ fn done_callbacks_added_before_completion_run_in_order_despite_a_panicking_one()
     gate.wait_started();
     let (tx, rx) = mpsc::channel();
     let tx2 = tx.clone();
-    f.add_done_callback(move |f: &Future<u32>| {
+    f.add_done_callback(move |f: &Future<u64>| {
         tx.send(("first", f.done(), f.result())).unwrap();
     });
     f.add_done_callback(|_| panic!("a callback that panics"));
-    f.add_done_callback(move |f: &Future<u32>| {
+    f.add_done_callback(move |f: &Future<u64>| {
         tx2.send(("third", f.done(), f.result())).unwrap();
     });
     // Nothing ran yet: the task is still held.
@@ -474,7 +405,7 @@ fn a_dropped_future_still_runs_its_task_and_callbacks() {
     let f = ex.submit(gated, gate.arg()).unwrap();
     gate.wait_started();
     let (tx, rx) = mpsc::channel();
-    f.add_done_callback(move |f: &Future<u32>| tx.send(f.result()).unwrap());
+    f.add_done_callback(move |f: &Future<u64>| tx.send(f.result()).unwrap());
     drop(f);
     gate.open();
     assert_eq!(rx.recv_timeout(GUARD).unwrap(), Ok(7));

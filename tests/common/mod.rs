@@ -1,0 +1,80 @@
+//! What several integration tests share: a hang guard, small task functions, and a gate
+//! that holds a task in its worker until the test opens it.
+#![allow(dead_code)] // each test file uses part of this module
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything that should happen "soon": only a hang guard.
+pub const GUARD: Duration = Duration::from_secs(30);
+
+pub fn square(x: u64) -> u64 {
+    x * x
+}
+
+pub fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Creates `<dir>/started`, then waits for `<dir>/go` (or for the directory to vanish);
+/// returns 7.
+pub fn gated(dir: String) -> u64 {
+    let dir = Path::new(&dir);
+    std::fs::write(dir.join("started"), b"").expect("gate directory exists");
+    let t = Instant::now();
+    while dir.exists() && !dir.join("go").exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "the gate was never opened");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    7
+}
+
+/// A directory shared by the test and a [`gated`] task.
+pub struct Gate {
+    dir: PathBuf,
+}
+
+impl Gate {
+    pub fn new(name: &str) -> Gate {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "multiproc-{}-{}-{name}-{n}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Gate { dir }
+    }
+
+    pub fn arg(&self) -> String {
+        self.dir.to_str().unwrap().to_owned()
+    }
+
+    pub fn wait_started(&self) {
+        wait_until("the gated task started", || self.dir.join("started").exists());
+    }
+
+    pub fn open(&self) {
+        std::fs::write(self.dir.join("go"), b"").unwrap();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("go"), b"");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `cond` until it holds; panics after [`GUARD`] (a hang guard, not a delay).
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < GUARD, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
