@@ -10,43 +10,14 @@ use std::time::{Duration, Instant};
 use multiproc::StartMethod;
 use multiproc::pool::Pool;
 
-fn sqr(x: u64) -> u64 {
-    x * x
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
+mod common;
+use common::{open_fds, sleep_ms, square, zombies};
 
 fn exit_on_seven(x: u64) -> u64 {
     if x == 7 {
         std::process::exit(7);
     }
     x
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Children of this process that are zombies.
-fn zombies() -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let after = &stat[stat.rfind(')').unwrap_or(0) + 2..];
-            let mut f = after.split_whitespace();
-            let state = f.next();
-            let ppid: Option<u32> = f.next().and_then(|p| p.parse().ok());
-            state == Some("Z") && ppid == Some(me)
-        })
-        .collect()
 }
 
 /// Uses a pool in one of several ways, then drops it.
@@ -56,9 +27,9 @@ fn use_and_drop(method: StartMethod, round: usize) {
         b = b.max_tasks_per_child(5);
     }
     let pool = b.build().unwrap();
-    assert_eq!(pool.map(sqr, 0..20).unwrap(), (0..20).map(sqr).collect::<Vec<_>>());
-    assert_eq!(pool.apply(sqr, 9), Ok(81));
-    let lazy: Vec<u64> = pool.imap_unordered(sqr, 0..10).unwrap().map(Result::unwrap).collect();
+    assert_eq!(pool.map(square, 0..20).unwrap(), (0..20).map(square).collect::<Vec<_>>());
+    assert_eq!(pool.apply(square, 9), Ok(81));
+    let lazy: Vec<u64> = pool.imap_unordered(square, 0..10).unwrap().map(Result::unwrap).collect();
     assert_eq!(lazy.len(), 10);
     match round % 4 {
         // Dropped with slow work queued and running.

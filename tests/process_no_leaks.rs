@@ -5,28 +5,8 @@
 
 use multiproc::{Context, StartMethod};
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Children of this process that are zombies.
-fn zombies() -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let after = &stat[stat.rfind(')').unwrap_or(0) + 2..];
-            let mut f = after.split_whitespace();
-            let state = f.next();
-            let ppid: Option<u32> = f.next().and_then(|p| p.parse().ok());
-            state == Some("Z") && ppid == Some(me)
-        })
-        .collect()
-}
+mod common;
+use common::{open_fds, zombies};
 
 #[test]
 fn two_hundred_cycles_leave_no_zombie_and_no_descriptor() {
