@@ -9,58 +9,25 @@
 //! `test_async_error_callback`; `_TestPoolWorkerErrors`), rewritten. A task is held back
 //! by a gate file the test creates when it wants the task to finish, never by a sleep.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
-use multiproc::pool::{NotReady, Pool, TaskError, WaitError};
+use multiproc::pool::{NotReady, TaskError, WaitError};
 
-/// The tests of this file run one at a time: a panic in this process (a failing
-/// assertion, a panicking callback) while another test forks a worker can leave that
-/// worker stuck (see `pool_fork_while_panicking.rs`).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{gate, pool, serial, square, wait_for_gate};
 
 /// Generous bound for anything that should happen "soon": only a hang guard.
 const GUARD: Duration = Duration::from_secs(30);
-
-fn sqr(x: u64) -> u64 {
-    x * x
-}
 
 fn boom(x: u64) -> u64 {
     panic!("boom {x}")
 }
 
-/// Waits until the file `gate` exists, then returns its name's length.
-fn wait_for_gate(gate: String) -> usize {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while !Path::new(&gate).exists() {
-        assert!(Instant::now() < give_up, "the gate {gate} never opened");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    gate.len()
-}
-
-/// A fresh path for a gate file (not created yet).
-fn gate(name: &str, method: StartMethod) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiproc-pool-async-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}-{method}"));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 fn open(gate: &Path) {
     std::fs::write(gate, b"").unwrap();
-}
-
-fn pool(method: StartMethod) -> Pool {
-    Pool::builder().processes(2).start_method(method).build().unwrap()
 }
 
 #[test]
@@ -68,12 +35,12 @@ fn get_returns_the_value() {
     let _serial = serial();
     for method in StartMethod::ALL {
         let pool = pool(method);
-        assert_eq!(pool.apply_async(sqr, 7).unwrap().get(), Ok(49), "{method}");
+        assert_eq!(pool.apply_async(square, 7).unwrap().get(), Ok(49), "{method}");
         assert_eq!(
-            pool.map_async(sqr, 0..10).unwrap().get().unwrap(),
-            (0..10).map(sqr).collect::<Vec<_>>()
+            pool.map_async(square, 0..10).unwrap().get().unwrap(),
+            (0..10).map(square).collect::<Vec<_>>()
         );
-        let r = pool.apply_async(sqr, 9).unwrap();
+        let r = pool.apply_async(square, 9).unwrap();
         assert_eq!(r.get_timeout(GUARD), Ok(81), "{method}");
         // The value can be taken once.
         assert_eq!(r.get_timeout(GUARD), Err(WaitError::Taken), "{method}");
@@ -102,7 +69,7 @@ fn get_timeout_times_out_while_the_task_goes_on() {
         // Timing out again changes nothing: the task is still running.
         assert_eq!(r.get_timeout(Duration::ZERO), Err(WaitError::Timeout), "{method}");
         // Other work goes on meanwhile (the second worker).
-        assert_eq!(pool.apply(sqr, 5), Ok(25), "{method}");
+        assert_eq!(pool.apply(square, 5), Ok(25), "{method}");
         open(&gate);
         assert_eq!(r.get(), Ok(path.len()), "{method}");
         let _ = std::fs::remove_file(&gate);
@@ -156,7 +123,7 @@ fn ready_and_successful_stay_answered_after_the_value_is_taken() {
     // Python: `ready()` and `successful()` keep answering after `get()`.
     for method in StartMethod::ALL {
         let pool = pool(method);
-        let r = pool.apply_async(sqr, 6).unwrap();
+        let r = pool.apply_async(square, 6).unwrap();
         assert_eq!(r.get_timeout(GUARD), Ok(36), "{method}");
         assert!(r.wait_timeout(Duration::ZERO), "{method}");
         assert!(r.ready(), "{method}: ready() after the value was taken by get_timeout");
@@ -169,7 +136,7 @@ fn get_after_the_value_was_taken_does_not_claim_a_cancellation() {
     let _serial = serial();
     for method in StartMethod::ALL {
         let pool = pool(method);
-        let r = pool.apply_async(sqr, 5).unwrap();
+        let r = pool.apply_async(square, 5).unwrap();
         assert_eq!(r.get_timeout(GUARD), Ok(25), "{method}");
         // Nothing was cancelled: the value was taken by the earlier call.
         assert_ne!(r.get(), Err(TaskError::Cancelled), "{method}: get after get_timeout");
@@ -215,14 +182,14 @@ fn callbacks_have_run_when_get_returns() {
         let s = seen.clone();
         let r = pool
             .chunksize(3)
-            .map_async(sqr, 0..20)
+            .map_async(square, 0..20)
             .unwrap()
             .on_success(move |v: &Vec<u64>| s.lock().unwrap().extend_from_slice(v));
         let values = r.get().unwrap();
         assert_eq!(*seen.lock().unwrap(), values, "{method}");
 
         // Registered after the result is in: runs at once, in the caller.
-        let r = pool.apply_async(sqr, 3).unwrap();
+        let r = pool.apply_async(square, 3).unwrap();
         r.wait();
         let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
         let s = seen.clone();
@@ -255,13 +222,17 @@ fn a_panicking_callback_does_not_break_the_result() {
         assert!(matches!(r.get(), Err(TaskError::Panicked(_))), "{method}");
 
         // Already ready: the panicking callback runs in the caller and is contained too.
-        let r = pool.apply_async(sqr, 4).unwrap();
+        let r = pool.apply_async(square, 4).unwrap();
         r.wait();
         let r = r.on_success(|_| panic!("late callback exploded"));
         assert_eq!(r.get(), Ok(16), "{method}");
 
         // The pool's threads are unharmed.
-        assert_eq!(pool.map(sqr, 0..50).unwrap(), (0..50).map(sqr).collect::<Vec<_>>(), "{method}");
+        assert_eq!(
+            pool.map(square, 0..50).unwrap(),
+            (0..50).map(square).collect::<Vec<_>>(),
+            "{method}"
+        );
         let _ = std::fs::remove_file(&gate);
     }
 }

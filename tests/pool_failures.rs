@@ -12,7 +12,6 @@
 //! `_TestPoolWorkerLifetime`), rewritten: where CPython hangs or breaks the pool, here
 //! only the one item fails.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use multiproc::codec::{Op, RemoteFailure, What};
@@ -22,14 +21,8 @@ use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The tests of this file run one at a time: a panic in this process (a failing
-/// assertion, a panicking callback) while another test forks a worker can leave that
-/// worker stuck (see `pool_fork_while_panicking.rs`).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{pool, serial, sleep_ms};
 
 /// Generous bound for anything that should happen "soon": only a hang guard.
 const GUARD: Duration = Duration::from_secs(5);
@@ -72,15 +65,6 @@ fn act(x: i64) -> i64 {
         }
         x => x * 10,
     }
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-fn pool(method: StartMethod) -> Pool {
-    Pool::builder().processes(2).start_method(method).build().unwrap()
 }
 
 /// The pool still answers normally.

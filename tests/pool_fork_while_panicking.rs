@@ -12,9 +12,8 @@ use std::time::Duration;
 use multiproc::StartMethod;
 use multiproc::pool::{Pool, WaitError};
 
-fn sqr(x: u64) -> u64 {
-    x * x
-}
+mod common;
+use common::square;
 
 #[test]
 fn a_fork_pool_works_while_another_thread_is_panicking() {
@@ -35,8 +34,8 @@ fn a_fork_pool_works_while_another_thread_is_panicking() {
 
     // Another thread is inside the panic hook now.
     let pool = Pool::builder().processes(2).start_method(StartMethod::Fork).build().unwrap();
-    let got = pool.apply_async(sqr, 7).unwrap().get_timeout(Duration::from_secs(10));
-    let mapped = pool.map_async(sqr, 0..10).unwrap().get_timeout(Duration::from_secs(10));
+    let got = pool.apply_async(square, 7).unwrap().get_timeout(Duration::from_secs(10));
+    let mapped = pool.map_async(square, 0..10).unwrap().get_timeout(Duration::from_secs(10));
 
     let _ = release_tx.send(());
     assert!(panicking.join().is_err());
@@ -49,6 +48,6 @@ fn a_fork_pool_works_while_another_thread_is_panicking() {
     });
     assert_ne!(got, Err(WaitError::Timeout), "a task of a forked worker never ran");
     assert_eq!(got, Ok(49));
-    assert_eq!(mapped, Ok((0..10).map(sqr).collect::<Vec<_>>()));
+    assert_eq!(mapped, Ok((0..10).map(square).collect::<Vec<_>>()));
     assert!(dropped_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "dropping the pool hangs");
 }

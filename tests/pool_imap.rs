@@ -10,58 +10,24 @@
 //! use in `test_async_timeout`), rewritten for a lazy, typed iterator.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
 use multiproc::pool::{Pool, TaskError, WaitError};
 
-/// The tests of this file run one at a time: a panic in this process (a failing
-/// assertion, a panicking callback) while another test forks a worker can leave that
-/// worker stuck (see `pool_fork_while_panicking.rs`).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{gate, pool, serial, square, wait_for_gate};
 
 /// Generous bound for anything that should happen "soon": only a hang guard.
 const GUARD: Duration = Duration::from_secs(30);
-
-fn sqr(x: u64) -> u64 {
-    x * x
-}
 
 fn fails_on_threes(x: u64) -> u64 {
     if x % 5 == 3 {
         panic!("bad item {x}");
     }
     x + 1000
-}
-
-/// Waits until the file `gate` exists, then returns its name's length.
-fn wait_for_gate(gate: String) -> usize {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while !Path::new(&gate).exists() {
-        assert!(Instant::now() < give_up, "the gate {gate} never opened");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    gate.len()
-}
-
-/// A fresh path for a gate file (not created yet).
-fn gate(name: &str, method: StartMethod) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiproc-pool-imap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}-{method}"));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
-fn pool(method: StartMethod) -> Pool {
-    Pool::builder().processes(2).start_method(method).build().unwrap()
 }
 
 fn multiset<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usize> {
@@ -76,21 +42,21 @@ fn multiset<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usize> {
 fn imap_keeps_input_order() {
     let _serial = serial();
     let xs: Vec<u64> = (0..500).rev().collect();
-    let serial: Vec<u64> = xs.iter().map(|&x| sqr(x)).collect();
+    let serial: Vec<u64> = xs.iter().map(|&x| square(x)).collect();
     for method in StartMethod::ALL {
         let pool = pool(method);
-        let got: Vec<u64> = pool.imap(sqr, xs.clone()).unwrap().map(Result::unwrap).collect();
+        let got: Vec<u64> = pool.imap(square, xs.clone()).unwrap().map(Result::unwrap).collect();
         assert_eq!(got, serial, "{method}");
         for chunksize in [1, 7, 100, 1000] {
             let got: Vec<u64> = pool
                 .chunksize(chunksize)
-                .imap(sqr, xs.clone())
+                .imap(square, xs.clone())
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
             assert_eq!(got, serial, "{method} chunksize {chunksize}");
         }
-        let mut it = pool.imap(sqr, 0..3).unwrap();
+        let mut it = pool.imap(square, 0..3).unwrap();
         assert_eq!(it.next_timeout(GUARD), Some(Ok(0)));
         assert_eq!(it.next(), Some(Ok(1)));
         assert_eq!(it.next_timeout(GUARD), Some(Ok(4)));
@@ -105,20 +71,20 @@ fn imap_unordered_yields_every_result_once() {
     let _serial = serial();
     // Duplicates in the input: completeness is checked as a multiset.
     let xs: Vec<u64> = (0..400).map(|i| i % 37).collect();
-    let expected = multiset(xs.iter().map(|&x| sqr(x)));
+    let expected = multiset(xs.iter().map(|&x| square(x)));
     for method in StartMethod::ALL {
         let pool = pool(method);
         for chunksize in [1, 5, 64] {
             let got: Vec<u64> = pool
                 .chunksize(chunksize)
-                .imap_unordered(sqr, xs.clone())
+                .imap_unordered(square, xs.clone())
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
             assert_eq!(got.len(), xs.len(), "{method} chunksize {chunksize}");
             assert_eq!(multiset(got), expected, "{method} chunksize {chunksize}");
         }
-        let got = pool.imap_unordered(sqr, xs.clone()).unwrap().map(Result::unwrap);
+        let got = pool.imap_unordered(square, xs.clone()).unwrap().map(Result::unwrap);
         assert_eq!(multiset(got), expected, "{method} default chunksize");
     }
 }
@@ -203,9 +169,9 @@ fn an_endless_input_is_read_only_as_far_as_results_are_taken() {
                 });
                 let c = pool.chunksize(chunksize);
                 let it = if ordered {
-                    c.imap(sqr, input).unwrap()
+                    c.imap(square, input).unwrap()
                 } else {
-                    c.imap_unordered(sqr, input).unwrap()
+                    c.imap_unordered(square, input).unwrap()
                 };
                 let t = Instant::now();
                 let mut got: Vec<u64> = it.take(100).map(Result::unwrap).collect();
@@ -217,7 +183,7 @@ fn an_endless_input_is_read_only_as_far_as_results_are_taken() {
                     assert_eq!(got.len(), 100, "{method}: distinct results");
                     assert!(got.iter().all(|v| v.isqrt() * v.isqrt() == *v));
                 } else {
-                    assert_eq!(got, (0..100).map(sqr).collect::<Vec<_>>(), "{method}");
+                    assert_eq!(got, (0..100).map(square).collect::<Vec<_>>(), "{method}");
                 }
                 let n = read.load(Ordering::Relaxed);
                 assert!(n >= 100, "{method}: read {n}");
@@ -226,7 +192,7 @@ fn an_endless_input_is_read_only_as_far_as_results_are_taken() {
                     "{method} ordered={ordered} chunksize {chunksize}: read {n} items for 100 results"
                 );
                 // The abandoned iterator's queued work is dropped: the pool answers at once.
-                assert_eq!(pool.apply(sqr, 11), Ok(121), "{method}");
+                assert_eq!(pool.apply(square, 11), Ok(121), "{method}");
                 assert_eq!(
                     read.load(Ordering::Relaxed),
                     n,
@@ -244,7 +210,7 @@ fn an_iterator_taken_after_close_and_join_does_not_hang() {
     // one `NotRunning` says the rest was never run; never a wait for ever.
     for method in StartMethod::ALL {
         let pool = pool(method);
-        let mut it = pool.imap(sqr, 0..5000).unwrap();
+        let mut it = pool.imap(square, 0..5000).unwrap();
         assert_eq!(it.next_timeout(GUARD), Some(Ok(0)), "{method}");
         pool.close();
         pool.join().unwrap();
@@ -264,7 +230,7 @@ fn an_iterator_taken_after_close_and_join_does_not_hang() {
             }
         }
         let n = values.len() as u64;
-        assert_eq!(values, (0..n).map(sqr).collect::<Vec<_>>(), "{method}: in order");
+        assert_eq!(values, (0..n).map(square).collect::<Vec<_>>(), "{method}: in order");
         if n < 5000 {
             assert_eq!(errors, [WaitError::Task(TaskError::NotRunning)], "{method}");
         } else {
@@ -279,7 +245,7 @@ fn an_iterator_that_outlives_its_pool_ends_without_hanging() {
     let _serial = serial();
     for method in StartMethod::ALL {
         let pool = pool(method);
-        let mut it = pool.imap_unordered(sqr, 0..100_000).unwrap();
+        let mut it = pool.imap_unordered(square, 0..100_000).unwrap();
         assert!(matches!(it.next_timeout(GUARD), Some(Ok(_))), "{method}");
         drop(pool);
         let mut taken = 1;

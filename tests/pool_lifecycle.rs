@@ -13,35 +13,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
 use multiproc::pool::{AsyncResult, Pool, PoolError, TaskError, WaitError};
 
-/// The tests of this file run one at a time: a panic in this process (a failing
-/// assertion, a panicking callback) while another test forks a worker can leave that
-/// worker stuck (see `pool_fork_while_panicking.rs`).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{pool, serial, sleep_ms, square};
 
 /// Generous bound for anything that should happen "soon": only a hang guard.
 const GUARD: Duration = Duration::from_secs(5);
 
-fn sqr(x: u64) -> u64 {
-    x * x
-}
-
 fn pid(_: u64) -> u32 {
     std::process::id()
-}
-
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
 }
 
 /// Writes a file named after this worker's pid into `dir`, then sleeps for ten minutes.
@@ -50,10 +34,6 @@ fn mark_then_sleep(dir: String) -> u32 {
     std::fs::write(Path::new(&dir).join(me.to_string()), b"").unwrap();
     std::thread::sleep(Duration::from_secs(600));
     me
-}
-
-fn pool(method: StartMethod) -> Pool {
-    Pool::builder().processes(2).start_method(method).build().unwrap()
 }
 
 fn scratch_dir(name: &str, method: StartMethod) -> std::path::PathBuf {
@@ -76,27 +56,27 @@ fn invalid_options_are_typed_errors() {
     assert_eq!(err.to_string(), "max_tasks_per_child must be at least 1");
     let pool = Pool::new(1).unwrap();
     assert_eq!(pool.processes(), 1);
-    assert_eq!(pool.apply(sqr, 3), Ok(9));
+    assert_eq!(pool.apply(square, 3), Ok(9));
 }
 
 /// Every kind of submission to a pool that is no longer running.
 fn assert_refuses_work(pool: &Pool, what: &str) {
-    assert_eq!(pool.apply_async(sqr, 1).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(pool.map_async(sqr, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.apply_async(square, 1).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.map_async(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
     assert_eq!(
         pool.starmap_async(|a: u64, b: u64| a + b, [(1, 2)]).unwrap_err(),
         PoolError::NotRunning
     );
-    assert_eq!(pool.chunksize(2).map_async(sqr, 0..3).unwrap_err(), PoolError::NotRunning);
-    assert_eq!(pool.imap(sqr, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(pool.imap_unordered(sqr, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(pool.apply(sqr, 1), Err(TaskError::NotRunning), "{what}");
-    assert_eq!(pool.map(sqr, 0..3), Err(TaskError::NotRunning), "{what}");
-    assert_eq!(pool.map_results(sqr, 0..3), Err(TaskError::NotRunning), "{what}");
+    assert_eq!(pool.chunksize(2).map_async(square, 0..3).unwrap_err(), PoolError::NotRunning);
+    assert_eq!(pool.imap(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.imap_unordered(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.apply(square, 1), Err(TaskError::NotRunning), "{what}");
+    assert_eq!(pool.map(square, 0..3), Err(TaskError::NotRunning), "{what}");
+    assert_eq!(pool.map_results(square, 0..3), Err(TaskError::NotRunning), "{what}");
     assert_eq!(pool.starmap(|a: u64, b: u64| a + b, [(1, 2)]), Err(TaskError::NotRunning));
-    assert_eq!(pool.chunksize(5).map(sqr, 0..3), Err(TaskError::NotRunning), "{what}");
+    assert_eq!(pool.chunksize(5).map(square, 0..3), Err(TaskError::NotRunning), "{what}");
     // Even with nothing to do, the call reports that the pool is not running.
-    assert_eq!(pool.map_async(sqr, []).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.map_async(square, []).unwrap_err(), PoolError::NotRunning, "{what}");
     assert_eq!(PoolError::NotRunning.to_string(), "pool not running (closed or terminated)");
 }
 
@@ -105,7 +85,7 @@ fn submissions_after_close_or_terminate_are_refused() {
     let _serial = serial();
     for method in StartMethod::ALL {
         let pool = pool(method);
-        assert_eq!(pool.apply(sqr, 2), Ok(4));
+        assert_eq!(pool.apply(square, 2), Ok(4));
         pool.close();
         assert_refuses_work(&pool, &format!("{method} after close"));
         pool.join().unwrap();
@@ -129,7 +109,7 @@ fn join_before_close_is_refused() {
         let pool = pool(method);
         assert_eq!(pool.join(), Err(PoolError::StillRunning), "{method}");
         // Refusing changed nothing.
-        assert_eq!(pool.map(sqr, 0..10).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+        assert_eq!(pool.map(square, 0..10).unwrap(), (0..10).map(square).collect::<Vec<_>>());
         pool.close();
         let t = Instant::now();
         pool.join().unwrap();
@@ -147,16 +127,16 @@ fn close_then_join_delivers_every_queued_result() {
         let map = pool.chunksize(1).map_async(sleep_ms, vec![3; 100]).unwrap();
         let starmap = pool.starmap_async(|a: u64, b: u64| a * b, (0..200).map(|i| (i, i))).unwrap();
         let applies: Vec<AsyncResult<u64>> =
-            (0..50).map(|i| pool.apply_async(sqr, i).unwrap()).collect();
+            (0..50).map(|i| pool.apply_async(square, i).unwrap()).collect();
         pool.close();
         pool.join().unwrap();
         assert!(map.ready(), "{method}: join returned before the map was done");
         assert!(starmap.ready(), "{method}");
         assert!(applies.iter().all(AsyncResult::ready), "{method}");
         assert_eq!(map.get().unwrap(), vec![3; 100], "{method}");
-        assert_eq!(starmap.get().unwrap(), (0..200).map(sqr).collect::<Vec<_>>(), "{method}");
+        assert_eq!(starmap.get().unwrap(), (0..200).map(square).collect::<Vec<_>>(), "{method}");
         let got: Vec<u64> = applies.into_iter().map(|r| r.get().unwrap()).collect();
-        assert_eq!(got, (0..50).map(sqr).collect::<Vec<_>>(), "{method}");
+        assert_eq!(got, (0..50).map(square).collect::<Vec<_>>(), "{method}");
     }
 }
 
@@ -381,7 +361,7 @@ fn dropping_a_pool_whose_initializer_is_stuck_returns_promptly() {
             .initializer(stuck_init, ())
             .build()
             .unwrap();
-        let r = pool.apply_async(sqr, 3).unwrap();
+        let r = pool.apply_async(square, 3).unwrap();
         assert_eq!(r.get_timeout(Duration::from_millis(200)), Err(WaitError::Timeout));
         // Drop on another thread, so a hang fails this test instead of blocking it.
         let (tx, rx) = std::sync::mpsc::channel();

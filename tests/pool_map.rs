@@ -7,21 +7,14 @@
 //! `test_apply`, `test_map`, `test_starmap`, `test_starmap_async`, `test_map_async`,
 //! `test_map_chunksize`, `test_empty_iterable`), rewritten.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use multiproc::StartMethod;
-use multiproc::pool::{Pool, chunks, default_chunksize};
+use multiproc::pool::{chunks, default_chunksize};
 use proptest::prelude::*;
 
-/// The tests of this file run one at a time: a panic in this process (a failing
-/// assertion, a panicking callback) while another test forks a worker can leave that
-/// worker stuck (see `pool_fork_while_panicking.rs`).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::{pool, serial};
 
 /// Generous bound for anything that should happen "soon": only a hang guard.
 const GUARD: Duration = Duration::from_secs(30);
@@ -44,10 +37,6 @@ fn mul_add3(a: i64, b: i64, c: i64) -> i64 {
 
 fn six(a: u8, b: u16, c: u32, d: u64, e: i32, f: String) -> String {
     format!("{a}-{b}-{c}-{d}-{e}-{f}")
-}
-
-fn pool(method: StartMethod) -> Pool {
-    Pool::builder().processes(2).start_method(method).build().unwrap()
 }
 
 #[test]

@@ -102,3 +102,40 @@ pub fn zombies() -> Vec<u32> {
         })
         .collect()
 }
+
+/// The tests of a file that takes this run one at a time: a panic in this process (a
+/// failing assertion, a panicking callback) while another test forks a worker can leave
+/// that worker stuck (see `pool_fork_while_panicking.rs`).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A pool of two workers started with `method`.
+pub fn pool(method: multiproc::StartMethod) -> multiproc::Pool {
+    multiproc::Pool::builder().processes(2).start_method(method).build().unwrap()
+}
+
+/// Waits until the file `gate` exists, then returns its name's length.
+pub fn wait_for_gate(gate: String) -> usize {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while !Path::new(&gate).exists() {
+        assert!(Instant::now() < give_up, "the gate {gate} never opened");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    gate.len()
+}
+
+/// A fresh path for a gate file (not created yet) that [`wait_for_gate`] waits for.
+pub fn gate(name: &str, method: multiproc::StartMethod) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "multiproc-{}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}-{method}"));
+    let _ = std::fs::remove_file(&path);
+    path
+}
