@@ -11,7 +11,7 @@ use multiproc_pool::{
 use multiproc_process::ExitStatus;
 
 use crate::hub::{Command, LinkProgress};
-use crate::transport::recv_spin;
+use crate::transport::{Spare, recv_spin};
 use crate::world::{Shared, WorkerRank};
 
 /// Workers that are the ranks of an MPI job; holds the ranks until its pool has stopped
@@ -65,12 +65,12 @@ struct RankSender {
 
 impl FrameSender for RankSender {
     fn send(&self, frame: &[u8]) -> Result<(), Lost> {
-        let frame = frame.to_vec();
+        let frame = Spare::copy(frame);
         self.shared.command(Command::Send { rank: self.rank, link: self.link, frame })
     }
 }
 
-struct RankReceiver(Receiver<Vec<u8>>);
+struct RankReceiver(Receiver<Spare>);
 
 impl FrameReceiver for RankReceiver {
     fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {

@@ -15,15 +15,15 @@ use multiproc_pool::Progress;
 
 use crate::journal::Journal;
 use crate::protocol::{CLOSED, FRAME, NOTHING, RESET, RESET_DONE};
-use crate::transport::{Idle, poll, send_draining};
+use crate::transport::{Endpoint, Spare, drive, send};
 
 /// What the pool's threads ask of the MPI thread.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Deliver `rank`'s replies to a new link from now on.
-    Open { rank: Rank, link: u64, deliver: Sender<Vec<u8>>, progress: Arc<LinkProgress> },
+    Open { rank: Rank, link: u64, deliver: Sender<Spare>, progress: Arc<LinkProgress> },
     /// Send a frame on `link` (dropped when the link is no longer current).
-    Send { rank: Rank, link: u64, frame: Vec<u8> },
+    Send { rank: Rank, link: u64, frame: Spare },
     /// Drop `link`: its receiver sees the end, the worker discards its queued frames.
     Kill { rank: Rank, link: u64 },
     /// The job is over: tell every worker, then return.
@@ -55,7 +55,7 @@ impl LinkProgress {
 #[derive(Debug)]
 struct Link {
     id: u64,
-    deliver: Sender<Vec<u8>>,
+    deliver: Sender<Spare>,
     progress: Arc<LinkProgress>,
 }
 
@@ -69,8 +69,7 @@ struct Peer {
 }
 
 /// The hub's state: one peer per rank (index 0 unused).
-struct Hub<'w> {
-    world: &'w SimpleCommunicator,
+struct Hub {
     peers: Vec<Peer>,
     journal: Option<Journal>,
 }
@@ -81,46 +80,16 @@ pub(crate) fn run(
     commands: &Receiver<Command>,
     journal: Option<Journal>,
 ) {
-    let size = world.size() as usize;
-    let mut hub = Hub { world, peers: (0..size).map(|_| Peer::default()).collect(), journal };
-    let mut idle = Idle::new();
-    'serve: loop {
-        let mut busy = false;
-        loop {
-            match commands.try_recv() {
-                Ok(command) => {
-                    busy = true;
-                    if !hub.command(command) {
-                        break 'serve;
-                    }
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => break 'serve,
-            }
-        }
-        while poll(world, None, &mut |buf, status| hub.incoming(buf, status)) {
-            busy = true;
-        }
-        if busy {
-            idle.active();
-            continue;
-        }
-        match idle.wait(commands) {
-            Ok(Some(command)) => {
-                idle.active();
-                if !hub.command(command) {
-                    break;
-                }
-            }
-            Ok(None) => {}
-            Err(()) => break,
-        }
-    }
+    let peers = (0..world.size()).map(|_| Peer::default()).collect();
+    drive(world, &mut Hub { peers, journal }, commands);
 }
 
-impl Hub<'_> {
+impl Endpoint for Hub {
+    type Local = Command;
+    const PEER: Option<Rank> = None;
+
     /// Carries out one command; false for [`Command::End`].
-    fn command(&mut self, command: Command) -> bool {
+    fn local(&mut self, world: &SimpleCommunicator, command: Command) -> bool {
         match command {
             Command::Open { rank, link, deliver, progress } => {
                 self.peers[rank as usize].link = Some(Link { id: link, deliver, progress });
@@ -135,10 +104,7 @@ impl Hub<'_> {
                             j.sent(rank, &tasks);
                         }
                     }
-                    let world = self.world;
-                    send_draining(world, rank, FRAME, &frame, None, &mut |buf, status| {
-                        self.incoming(buf, status)
-                    });
+                    send(world, self, rank, FRAME, &frame);
                 }
             }
             Command::Kill { rank, link } => {
@@ -149,10 +115,7 @@ impl Hub<'_> {
                     if let Some(j) = &mut self.journal {
                         j.dropped(rank);
                     }
-                    let world = self.world;
-                    send_draining(world, rank, RESET, &NOTHING, None, &mut |buf, status| {
-                        self.incoming(buf, status)
-                    });
+                    send(world, self, rank, RESET, &NOTHING);
                 }
             }
             Command::End => return false,
@@ -160,12 +123,8 @@ impl Hub<'_> {
         true
     }
 
-    fn current(&self, rank: Rank) -> Option<u64> {
-        self.peers.get(rank as usize)?.link.as_ref().map(|l| l.id)
-    }
-
     /// A message from a worker rank.
-    fn incoming(&mut self, buf: Vec<u8>, status: Status) {
+    fn incoming(&mut self, buf: Spare, status: Status) {
         let rank = status.source_rank();
         let Some(peer) = self.peers.get_mut(rank as usize) else { return };
         match status.tag() {
@@ -185,5 +144,11 @@ impl Hub<'_> {
             CLOSED if peer.stale == 0 => peer.link = None,
             _ => {} // a stale reply, or a late hello
         }
+    }
+}
+
+impl Hub {
+    fn current(&self, rank: Rank) -> Option<u64> {
+        self.peers.get(rank as usize)?.link.as_ref().map(|l| l.id)
     }
 }

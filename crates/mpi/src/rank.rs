@@ -2,23 +2,23 @@
 //! tasks. The MPI thread is always ready to receive, so rank 0 never waits on a worker
 //! that is busy computing.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
+use mpi::Rank;
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use multiproc_process::{FrameServer, Served};
 
 use crate::protocol::{CLOSED, END, FRAME, NOTHING, RESET, RESET_DONE};
-use crate::transport::{Idle, poll, recv_spin, send_draining};
+use crate::transport::{Endpoint, Spare, drive, recv_spin, send};
 
 /// What the MPI thread hands the task thread.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// A frame received during link epoch `.0`.
-    Frame(u64, Vec<u8>),
+    Frame(u64, Spare),
     /// Answer a RESET once everything before it is done.
     ResetDone,
 }
@@ -26,7 +26,7 @@ pub(crate) enum Job {
 /// What the task thread hands back to the MPI thread.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    Frame(Vec<u8>),
+    Frame(Spare),
     ResetDone,
     Closed,
 }
@@ -58,55 +58,50 @@ pub(crate) fn sides() -> (MpiSide, TaskSide) {
     )
 }
 
+/// A worker rank's MPI thread: hands frames to the task thread and sends its replies.
+struct Worker {
+    jobs: Sender<Job>,
+    epoch: Arc<AtomicU64>,
+    ended: bool,
+}
+
 /// The MPI thread of a worker rank: runs until rank 0 says END (or the task thread is
 /// gone).
 pub(crate) fn serve_mpi(world: &SimpleCommunicator, side: MpiSide) {
     let MpiSide { jobs, replies, epoch } = side;
-    let ended = Cell::new(false);
-    let mut incoming = |buf: Vec<u8>, status: Status| match status.tag() {
-        FRAME => {
-            let _ = jobs.send(Job::Frame(epoch.load(Ordering::Acquire), buf));
-        }
-        RESET => {
-            epoch.fetch_add(1, Ordering::AcqRel);
-            let _ = jobs.send(Job::ResetDone);
-        }
-        END => ended.set(true),
-        _ => {}
-    };
-    let mut idle = Idle::new();
-    let send = |reply: Reply, incoming: &mut dyn FnMut(Vec<u8>, Status)| {
+    drive(world, &mut Worker { jobs, epoch, ended: false }, &replies);
+}
+
+impl Endpoint for Worker {
+    type Local = Reply;
+    const PEER: Option<Rank> = Some(0);
+
+    fn local(&mut self, world: &SimpleCommunicator, reply: Reply) -> bool {
         let (tag, body): (_, &[u8]) = match &reply {
             Reply::Frame(frame) => (FRAME, frame),
             Reply::ResetDone => (RESET_DONE, &NOTHING),
             Reply::Closed => (CLOSED, &NOTHING),
         };
-        send_draining(world, 0, tag, body, Some(0), incoming);
-    };
-    loop {
-        let mut busy = false;
-        while let Ok(reply) = replies.try_recv() {
-            busy = true;
-            send(reply, &mut incoming);
-        }
-        while poll(world, Some(0), &mut incoming) {
-            busy = true;
-        }
-        if ended.get() {
-            return;
-        }
-        if busy {
-            idle.active();
-            continue;
-        }
-        match idle.wait(&replies) {
-            Ok(Some(reply)) => {
-                idle.active();
-                send(reply, &mut incoming);
+        send(world, self, 0, tag, body);
+        true
+    }
+
+    fn incoming(&mut self, buf: Spare, status: Status) {
+        match status.tag() {
+            FRAME => {
+                let _ = self.jobs.send(Job::Frame(self.epoch.load(Ordering::Acquire), buf));
             }
-            Ok(None) => {}
-            Err(()) => return,
+            RESET => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+                let _ = self.jobs.send(Job::ResetDone);
+            }
+            END => self.ended = true,
+            _ => {}
         }
+    }
+
+    fn ended(&self) -> bool {
+        self.ended
     }
 }
 
@@ -121,7 +116,7 @@ pub(crate) fn serve_tasks(side: TaskSide) {
                 // A failed initializer: rank 0 drops the link and decides what is next;
                 // a rank cannot exit without taking the job down.
                 Ok(Served::Reply(reply) | Served::ReplyAndStop(reply)) => {
-                    Reply::Frame(reply.to_vec())
+                    Reply::Frame(Spare::copy(reply))
                 }
                 Ok(Served::Stop) => Reply::Closed,
                 Err(e) => {

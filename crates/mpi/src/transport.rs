@@ -1,27 +1,86 @@
 //! Moving messages without deadlock, and waiting without burning a core.
 
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use mpi::datatype::Equivalence;
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::{Rank, Tag};
 
-/// What happens to a message that arrives while we wait.
-pub(crate) type Incoming<'a> = dyn FnMut(Vec<u8>, Status) + 'a;
+/// One side of the MPI conversation, as its MPI thread sees it: messages from the
+/// process's other threads (`Local`) and messages from other ranks.
+pub(crate) trait Endpoint {
+    /// What the process's other threads send this MPI thread.
+    type Local;
+    /// Where MPI messages come from (`None`: any rank).
+    const PEER: Option<Rank>;
+    /// Handles a local message (sending with [`send`]); false to stop.
+    fn local(&mut self, world: &SimpleCommunicator, message: Self::Local) -> bool;
+    /// Handles a message from another rank.
+    fn incoming(&mut self, buf: Spare, status: Status);
+    /// Whether another rank said to stop.
+    fn ended(&self) -> bool {
+        false
+    }
+}
 
-/// Sends `buf` to `dest`, handing every message that arrives meanwhile (from `from`, or
-/// from anyone) to `incoming`. Two ranks each sending the other a large message (which
-/// MPI delivers only once the receiver asks for it) would otherwise wait for each other
-/// forever.
-pub(crate) fn send_draining(
+/// Runs an MPI thread: local and MPI messages as they come, an [`Idle`] wait when
+/// neither does, until `local` closes or the endpoint says stop.
+pub(crate) fn drive<E: Endpoint>(
     world: &SimpleCommunicator,
+    e: &mut E,
+    local: &Receiver<E::Local>,
+) {
+    let mut idle = Idle::new();
+    loop {
+        let mut busy = false;
+        loop {
+            match local.try_recv() {
+                Ok(message) => {
+                    if !e.local(world, message) {
+                        return;
+                    }
+                    busy = true;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+            }
+        }
+        while poll(world, e) {
+            busy = true;
+        }
+        if e.ended() {
+            return;
+        }
+        if busy {
+            idle.active();
+            continue;
+        }
+        match idle.wait(local) {
+            Ok(Some(message)) => {
+                idle.active();
+                if !e.local(world, message) {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(()) => return,
+        }
+    }
+}
+
+/// Sends `buf` to `dest`, handing every message that arrives meanwhile to `e`. Two ranks
+/// each sending the other a large message (which MPI delivers only once the receiver
+/// asks for it) would otherwise wait for each other forever.
+pub(crate) fn send<E: Endpoint>(
+    world: &SimpleCommunicator,
+    e: &mut E,
     dest: Rank,
     tag: Tag,
     buf: &[u8],
-    from: Option<Rank>,
-    incoming: &mut Incoming<'_>,
 ) {
     mpi::request::scope(|scope| {
         let mut request = world.process_at_rank(dest).immediate_send_with_tag(scope, buf, tag);
@@ -30,7 +89,7 @@ pub(crate) fn send_draining(
                 Ok(_) => return,
                 Err(pending) => {
                     request = pending;
-                    if !poll(world, from, incoming) {
+                    if !poll(world, e) {
                         std::thread::yield_now();
                     }
                 }
@@ -39,23 +98,73 @@ pub(crate) fn send_draining(
     });
 }
 
-/// Receives one waiting message (from `from`, or from anyone) if there is one.
-pub(crate) fn poll(
-    world: &SimpleCommunicator,
-    from: Option<Rank>,
-    incoming: &mut Incoming<'_>,
-) -> bool {
-    let probed = match from {
+/// Receives one waiting message for `e`, into a reused buffer, if there is one.
+fn poll<E: Endpoint>(world: &SimpleCommunicator, e: &mut E) -> bool {
+    let probed = match E::PEER {
         Some(rank) => world.process_at_rank(rank).immediate_matched_probe(),
         None => world.any_process().immediate_matched_probe(),
     };
-    match probed {
-        Some((message, status)) => {
-            let (buf, status) = (message, status).matched_receive_vec::<u8>();
-            incoming(buf, status);
-            true
+    let Some((message, status)) = probed else { return false };
+    let mut buf = Spare::zeroed(status.count(u8::equivalent_datatype()) as usize);
+    let status = message.matched_receive_into(&mut buf.bytes[..]);
+    e.incoming(buf, status);
+    true
+}
+
+/// Buffers kept for reuse, per process: a frame as large as a recent one costs no
+/// allocation and no fresh pages (16 MiB of fresh pages cost milliseconds here).
+static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// How many buffers are kept.
+const KEEP: usize = 8;
+
+/// A frame's bytes in a buffer that goes back to the spares when dropped.
+#[derive(Debug)]
+pub(crate) struct Spare {
+    bytes: Vec<u8>,
+}
+
+impl Spare {
+    /// An empty buffer with room for `len` bytes: the smallest spare that has it, else
+    /// a new one.
+    fn with_room(len: usize) -> Vec<u8> {
+        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        let fit = (0..spares.len())
+            .filter(|&i| spares[i].capacity() >= len)
+            .min_by_key(|&i| spares[i].capacity());
+        let mut bytes = fit.map(|i| spares.swap_remove(i)).unwrap_or_default();
+        bytes.clear();
+        bytes
+    }
+
+    /// A buffer of `len` zeroed bytes, to receive into.
+    fn zeroed(len: usize) -> Spare {
+        let mut bytes = Spare::with_room(len);
+        bytes.resize(len, 0);
+        Spare { bytes }
+    }
+
+    /// A copy of `frame`.
+    pub(crate) fn copy(frame: &[u8]) -> Spare {
+        let mut bytes = Spare::with_room(frame.len());
+        bytes.extend_from_slice(frame);
+        Spare { bytes }
+    }
+}
+
+impl std::ops::Deref for Spare {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        if spares.len() < KEEP {
+            spares.push(std::mem::take(&mut self.bytes));
         }
-        None => false,
     }
 }
 
