@@ -3,19 +3,13 @@
 //! exits). Descriptor and zombie counts are in `process_no_leaks.rs`, alone in their
 //! binary so that no other test moves the counts.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use multiproc::{Context, Process, StartMethod};
 
-/// Whether `pid` exists and is not a zombie.
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap_or(0)..].starts_with(") Z"),
-        Err(_) => false,
-    }
-}
+mod common;
+use common::running;
 
 #[test]
 fn dropping_an_unjoined_process_leaves_it_running_then_reaps_it() {
@@ -84,36 +78,13 @@ fn children_die_with_a_killed_parent_by_the_liveness_pipe_alone() {
 /// Starts the orphan probe with `mode`, SIGKILLs it, and checks its children are all
 /// gone within a second.
 fn kill_the_parent_and_count_survivors(mode: &str) {
-    let mut middle = Command::new(std::env::current_exe().unwrap())
+    let middle = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "orphan_probe_entry", "--nocapture", "--test-threads=1"])
         .env("MULTIPROC_TEST_ORPHAN_PROBE", mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pids = Vec::new();
-    for line in BufReader::new(middle.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        // libtest prints "test orphan_probe_entry ... " before the first line.
-        if let Some((_, pid)) = line.split_once("child ") {
-            pids.push(pid.trim().parse::<u32>().unwrap());
-        }
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    assert_eq!(pids.len(), 3);
-    assert!(pids.iter().all(|&p| running(p)));
-    middle.kill().unwrap();
-    middle.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while pids.iter().any(|&p| running(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let survivors: Vec<u32> = pids.iter().copied().filter(|&p| running(p)).collect();
-    assert!(
-        survivors.is_empty(),
-        "{mode}: children alive 1 s after their parent was killed: {survivors:?}"
-    );
+    common::kill_the_parent_and_count_survivors(middle, mode);
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! binary has its own `main` (`harness = false`) and speaks just enough of libtest's
 //! command line for `cargo test` and `cargo nextest` (`--list`, a name filter).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use multiproc::{Context, Process, StartMethod};
+
+mod common;
 
 const TEST: &str = "children_of_the_main_thread_run_and_die_with_their_parent";
 /// Set in the middle process of the test.
@@ -42,14 +43,6 @@ fn sleep_secs(s: u64) {
     std::thread::sleep(Duration::from_secs(s));
 }
 
-/// Whether `pid` exists and is not a zombie.
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap_or(0)..].starts_with(") Z"),
-        Err(_) => false,
-    }
-}
-
 fn children_of_the_main_thread_run_and_die_with_their_parent() {
     for method in StartMethod::ALL {
         let mut p = Context::new(method).process(add_one, 41);
@@ -61,34 +54,12 @@ fn children_of_the_main_thread_run_and_die_with_their_parent() {
     p.start().unwrap();
     assert_eq!(p.join().unwrap(), 42, "Process::fork");
 
-    let mut middle = Command::new(std::env::current_exe().unwrap())
+    let middle = Command::new(std::env::current_exe().unwrap())
         .env(PROBE, "1")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pids = Vec::new();
-    for line in BufReader::new(middle.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(pid) = line.strip_prefix("child ") {
-            pids.push(pid.trim().parse::<u32>().unwrap());
-        }
-        if line == "ready" {
-            break;
-        }
-    }
-    assert_eq!(pids.len(), 3);
-    assert!(pids.iter().all(|&p| running(p)));
-    middle.kill().unwrap();
-    middle.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while pids.iter().any(|&p| running(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let survivors: Vec<u32> = pids.iter().copied().filter(|&p| running(p)).collect();
-    assert!(
-        survivors.is_empty(),
-        "children alive 1 s after their parent was killed: {survivors:?}"
-    );
+    common::kill_the_parent_and_count_survivors(middle, "main thread");
 }
 
 /// The middle process: starts one long-sleeping child per start method from its main

@@ -139,3 +139,41 @@ pub fn gate(name: &str, method: multiproc::StartMethod) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     path
 }
+
+/// Whether `pid` exists and is not a zombie.
+pub fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat[stat.rfind(')').unwrap_or(0)..].starts_with(") Z"),
+        Err(_) => false,
+    }
+}
+
+/// Reads the pids a probe process prints (`child <pid>` lines, then `ready`), SIGKILLs
+/// the probe, and checks that all three of its children are gone within a second.
+pub fn kill_the_parent_and_count_survivors(mut middle: std::process::Child, what: &str) {
+    use std::io::BufRead;
+    let mut pids = Vec::new();
+    for line in std::io::BufReader::new(middle.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest may print "test orphan_probe_entry ... " before the first line.
+        if let Some((_, pid)) = line.split_once("child ") {
+            pids.push(pid.trim().parse::<u32>().unwrap());
+        }
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| running(p)));
+    middle.kill().unwrap();
+    middle.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|&p| running(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let survivors: Vec<u32> = pids.iter().copied().filter(|&p| running(p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "{what}: children alive 1 s after their parent was killed: {survivors:?}"
+    );
+}
