@@ -12,6 +12,9 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
+mod common;
+use common::what;
+
 /// Header sizes of the wire layout (see `frame.rs`): the tables start after the payload.
 const BASE_HEADER: usize = 24;
 const TASK_HEADER: usize = 48;
@@ -30,15 +33,6 @@ fn item() -> impl Strategy<Value = Vec<u8>> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![Just(Op::Encode), Just(Op::Decode)]
-}
-
-fn what() -> impl Strategy<Value = What> {
-    prop_oneof![
-        Just(What::Argument),
-        Just(What::Result),
-        Just(What::InitArgument),
-        Just(What::Message),
-    ]
 }
 
 fn failure() -> impl Strategy<Value = RemoteFailure> {

@@ -12,6 +12,9 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
+mod common;
+use common::what;
+
 /// An `f64` compared by bit pattern, so NaN payloads and signed zeros must survive too.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -105,15 +108,6 @@ prop_compose! {
     ) -> Nested {
         Nested { shape, shapes, text, bytes, raw, leaves, index, lookup, maybe, pair, unit: () }
     }
-}
-
-fn what() -> impl Strategy<Value = What> {
-    prop_oneof![
-        Just(What::Argument),
-        Just(What::Result),
-        Just(What::InitArgument),
-        Just(What::Message),
-    ]
 }
 
 fn round_trip<T>(value: &T, what: What) -> T
