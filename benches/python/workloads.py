@@ -123,34 +123,26 @@ def items(quick):
     return 100_000 if quick else 1_000_000
 
 
-def w1_map_default(quick):
-    n = items(quick)
-    with warm_pool(2) as pool:
-        t = time.perf_counter()
-        out = pool.map(square, range(n))
-        dt = time.perf_counter() - t
-    assert len(out) == n
-    return [n / dt]
+def w1(make, run):
+    """Items per second of `run(pool, n)` on a warm pool or executor from `make(2)`."""
+
+    def case(quick):
+        n = items(quick)
+        with make(2) as pool:
+            t = time.perf_counter()
+            out = run(pool, n)
+            dt = time.perf_counter() - t
+        assert len(out) == n
+        return [n / dt]
+
+    return case
 
 
-def w1_map_chunked(quick):
-    n = items(quick)
-    with warm_pool(2) as pool:
-        t = time.perf_counter()
-        out = pool.map(square, range(n), chunksize=10_000)
-        dt = time.perf_counter() - t
-    assert len(out) == n
-    return [n / dt]
-
-
-def w1_executor_map(quick):
-    n = items(quick)
-    with warm_executor(2) as ex:
-        t = time.perf_counter()
-        out = list(ex.map(square, range(n), chunksize=10_000))
-        dt = time.perf_counter() - t
-    assert len(out) == n
-    return [n / dt]
+w1_map_default = w1(warm_pool, lambda pool, n: pool.map(square, range(n)))
+w1_map_chunked = w1(warm_pool, lambda pool, n: pool.map(square, range(n), chunksize=10_000))
+w1_executor_map = w1(
+    warm_executor, lambda ex, n: list(ex.map(square, range(n), chunksize=10_000))
+)
 
 
 def w2_imap_unordered(quick):
