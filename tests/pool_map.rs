@@ -1,7 +1,8 @@
 //! `Pool` results equal the serial ones under every start method: `map`, `map_results`,
 //! `map_async`, `starmap` (2, 3 and 6 arguments), `starmap_async`, `apply`, `apply_async`,
 //! with the default and explicit chunk sizes (1, 6, 40, 50) and empty inputs; CPython's
-//! default `chunksize` and chunking (each index exactly once, in order) as properties.
+//! default `chunksize` and chunking (each index exactly once, in order) as properties;
+//! chunks too large for one frame; inputs whose `size_hint` is wrong or inexact.
 //!
 //! Re-expressed from CPython's `Lib/test/_test_multiprocessing.py` (`_TestPool`:
 //! `test_apply`, `test_map`, `test_starmap`, `test_starmap_async`, `test_map_async`,
@@ -110,6 +111,78 @@ fn explicit_chunksizes_match_serial() {
             assert_eq!(unordered, serial, "{method} {chunksize}: imap_unordered");
         }
     }
+}
+
+fn square_but_77777(x: i64) -> i64 {
+    assert!(x != 77_777, "item 77777 refuses");
+    x * x
+}
+
+fn text_len(s: String) -> usize {
+    s.len()
+}
+
+/// An iterator whose `size_hint` claims exactly `claimed` items while it yields `real`.
+struct Lying {
+    claimed: usize,
+    next: usize,
+    real: usize,
+}
+
+impl Iterator for Lying {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        (self.next < self.real).then(|| {
+            self.next += 1;
+            self.next as i64 - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+
+#[test]
+fn large_chunks_and_items_travel_in_several_frames_without_loss() {
+    let _serial = serial();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        // Chunks of 60 000 items travel as frames of 15 000: every item once, in order,
+        // and a failure inside a frame fails only its item.
+        let each = pool.chunksize(60_000).map_results(square_but_77777, 0..100_000).unwrap();
+        assert_eq!(each.len(), 100_000, "{method}");
+        for (x, got) in each.into_iter().enumerate() {
+            match got {
+                Ok(v) => assert_eq!(v, (x * x) as i64, "{method}: item {x}"),
+                Err(e) => {
+                    assert_eq!(x, 77_777, "{method}: only item 77777 fails, not {x}");
+                    assert!(e.to_string().contains("item 77777 refuses"), "{method}: {e}");
+                }
+            }
+        }
+        // Items of 100 KiB in one chunk: frames end by size, not by count.
+        let texts: Vec<String> = (0..12).map(|i| "x".repeat((100 << 10) + i)).collect();
+        let lens: Vec<usize> = texts.iter().map(String::len).collect();
+        assert_eq!(pool.chunksize(12).map(text_len, texts).unwrap(), lens, "{method}");
+    }
+}
+
+#[test]
+fn map_reads_any_iterator_whatever_its_size_hint_says() {
+    let _serial = serial();
+    let pool = pool(StartMethod::Fork);
+    for (claimed, real) in [(10, 25), (25, 10), (0, 7), (7, 0)] {
+        let want: Vec<i64> = (0..real as i64).map(sqr).collect();
+        let lying = || Lying { claimed, next: 0, real };
+        assert_eq!(pool.map(sqr, lying()).unwrap(), want, "claims {claimed}, yields {real}");
+        let each = pool.chunksize(3).map_results(sqr, lying()).unwrap();
+        assert_eq!(each.into_iter().map(Result::unwrap).collect::<Vec<_>>(), want);
+        let r = pool.starmap_async(add2, lying().map(|x| (x, 0))).unwrap();
+        assert_eq!(r.get_timeout(GUARD).unwrap(), (0..real as i64).collect::<Vec<_>>());
+    }
+    // An input of unknown length (a filter) gets CPython's chunk size after it is read.
+    let odd: Vec<i64> = (0..1000).filter(|x| x % 2 == 1).map(sqr).collect();
+    assert_eq!(pool.map(sqr, (0..1000).filter(|x| x % 2 == 1)).unwrap(), odd);
 }
 
 #[test]

@@ -34,3 +34,42 @@ pub fn chunks(len: usize, chunksize: usize) -> impl Iterator<Item = (usize, usiz
         (start, size.min(len - start))
     })
 }
+
+/// A frame holds at most this many items: a larger chunk travels as several frames.
+///
+/// Python's `chunksize` says how many items a worker takes per message, to spread the
+/// cost of a message over many items. Past a few thousand small items that cost is paid
+/// and larger frames only hurt: a worker waits for the whole frame to be encoded before it
+/// starts, the parent waits for the whole result frame before it decodes, and buffers fall
+/// out of the cache. So a chunk is cut into frames of about equal size, each sent as
+/// soon as it is encoded. They are scheduled like chunks (CPython's chunk sizes are
+/// "approximate" too): a chunk's frames may run on different workers.
+pub(crate) const FRAME_ITEMS: usize = 16 * 1024;
+
+/// A frame takes no more items once its payload reaches this many bytes.
+pub(crate) const FRAME_BYTES: usize = 256 << 10;
+
+/// Items per frame for chunks of `chunksize` items: the chunk cut into equal parts of at
+/// most [`FRAME_ITEMS`].
+pub(crate) fn frame_items(chunksize: usize) -> usize {
+    let chunksize = chunksize.max(1);
+    chunksize.div_ceil(chunksize.div_ceil(FRAME_ITEMS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_cut_chunks_into_equal_parts() {
+        assert_eq!(frame_items(1), 1);
+        assert_eq!(frame_items(FRAME_ITEMS), FRAME_ITEMS);
+        assert_eq!(frame_items(FRAME_ITEMS + 1), FRAME_ITEMS / 2 + 1);
+        assert_eq!(frame_items(125_000), 15_625);
+        for chunksize in [1, 7, 10_000, 16_385, 125_000, 1 << 30] {
+            let per = frame_items(chunksize);
+            assert!(per <= FRAME_ITEMS && per * chunksize.div_ceil(per) >= chunksize);
+            assert_eq!(chunksize.div_ceil(per), chunksize.div_ceil(FRAME_ITEMS));
+        }
+    }
+}

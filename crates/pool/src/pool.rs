@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::async_result::AsyncResult;
 use crate::builder::PoolBuilder;
-use crate::chunk::default_chunksize;
+use crate::chunk::{FRAME_BYTES, default_chunksize, frame_items};
 use crate::error::{PoolError, TaskError, WaitError};
 use crate::scheduler::{Chunk, Core, Job, Sink};
 use crate::sink::{Collect, Finish, Slot, Stream, all_or_first_error, each, single};
@@ -205,7 +205,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.default_calls().collect_async(Function::new(f), std::iter::once(arg), 1, single)
+        self.default_calls().collect_async(Function::new(f), std::iter::once(arg), single)
     }
 
     /// Refuses new work; queued work still runs. Python: `close()`.
@@ -265,11 +265,7 @@ impl Chunked<'_> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        let n = items.len();
-        self.collect_async(Function::new(f), items, n, each)
-            .map_err(|_| TaskError::NotRunning)?
-            .get()
+        self.collect_async(Function::new(f), items, each).map_err(|_| TaskError::NotRunning)?.get()
     }
 
     /// See [`Pool::map_async`].
@@ -282,9 +278,7 @@ impl Chunked<'_> {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        let n = items.len();
-        self.collect_async(Function::new(f), items, n, all_or_first_error)
+        self.collect_async(Function::new(f), items, all_or_first_error)
     }
 
     /// See [`Pool::starmap`].
@@ -310,9 +304,7 @@ impl Chunked<'_> {
         Args: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<Args> = items.into_iter().collect();
-        let n = items.len();
-        self.collect_async(f.into_function(), items, n, all_or_first_error)
+        self.collect_async(f.into_function(), items, all_or_first_error)
     }
 
     /// See [`Pool::imap`].
@@ -378,12 +370,14 @@ impl Chunked<'_> {
         })
     }
 
-    /// Encodes `items` into chunks of one job collected by a [`Collect`] sink.
+    /// Encodes `items` into chunks of one job collected by a [`Collect`] sink. The input
+    /// is read as it is encoded, and each frame goes out as soon as it is: workers start
+    /// at once. Only a default chunk size of an input of unknown length needs the whole
+    /// input first (CPython's chunk size depends on the length).
     pub(crate) fn collect_async<A, R, T>(
         &self,
         f: Function<A, R>,
         items: impl IntoIterator<Item = A>,
-        len: usize,
         finish: Finish<R, T>,
     ) -> Result<AsyncResult<T>, PoolError>
     where
@@ -395,63 +389,104 @@ impl Chunked<'_> {
         if !core.accepting() {
             return Err(PoolError::NotRunning);
         }
-        let chunksize =
-            self.chunksize.unwrap_or_else(|| default_chunksize(len, core.processes())).max(1);
-        let sink = Arc::new(Collect::new(len, finish));
+        let items = items.into_iter();
+        let sink = Arc::new(Collect::new(items.size_hint().0, finish));
         let job = Arc::new(Job::new(f.id(), sink.clone()));
-        let mut items = items.into_iter();
-        let mut first = 0;
-        while first < len {
-            let take = chunksize.min(len - first);
-            let fail = |i: usize, e: TaskError| sink.fail(i, e);
-            // Each chunk goes out as soon as it is encoded: workers start at once.
-            if let Some(chunk) = encode_chunk(core, &job, first, items.by_ref().take(take), &fail) {
-                core.submit(vec![chunk]);
+        let fail = |i: usize, e: TaskError| sink.fail(i, e);
+        let exact = match items.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let len = match self.chunksize.or(exact.map(|n| default_chunksize(n, core.processes()))) {
+            Some(chunksize) => submit_all(core, &job, chunksize, items, &fail),
+            None => {
+                let items: Vec<A> = items.collect();
+                let chunksize = default_chunksize(items.len(), core.processes());
+                submit_all(core, &job, chunksize, items.into_iter(), &fail)
             }
-            first += take;
-        }
+        };
+        sink.seal(len);
         Ok(AsyncResult::new(sink))
     }
 }
 
-/// Encodes items `first..` into one chunk; items that cannot be encoded fail through
-/// `fail` and are left out.
-fn encode_chunk<A: Serialize>(
+/// Encodes and submits every item of `items` (job items `0..`) in chunks of `chunksize`;
+/// returns how many items there were.
+fn submit_all<A: Serialize>(
+    core: &Core,
+    job: &Arc<Job>,
+    chunksize: usize,
+    mut items: impl Iterator<Item = A>,
+    fail: &dyn Fn(usize, TaskError),
+) -> usize {
+    let chunksize = chunksize.max(1);
+    let mut len = 0;
+    loop {
+        let read = submit_chunk(core, job, len, chunksize, &mut items, fail);
+        len += read;
+        if read < chunksize {
+            return len;
+        }
+    }
+}
+
+/// Reads up to `chunksize` items of `items` (job items `first..`) and submits them as
+/// one chunk: frames of at most [`frame_items`] items and about [`FRAME_BYTES`], each
+/// submitted as soon as it is encoded. Items that cannot be encoded fail through `fail`
+/// and are left out. Returns how many items it read: fewer than `chunksize` only at the
+/// end of the input.
+fn submit_chunk<A: Serialize>(
     core: &Core,
     job: &Arc<Job>,
     first: usize,
-    items: impl Iterator<Item = A>,
+    chunksize: usize,
+    items: &mut impl Iterator<Item = A>,
     fail: &dyn Fn(usize, TaskError),
-) -> Option<Chunk> {
-    let mut fb = FrameBuf::new();
-    fb.begin_tasks(core.batch_id(), job.func);
-    // Size the frame for the chunk up front (a generous guess per item beats regrowth).
-    fb.reserve(items.size_hint().0, std::mem::size_of::<A>().clamp(1, 64));
-    let mut listed: Option<Vec<usize>> = None;
-    let mut n = 0;
-    for item in items {
-        let index = first + n;
-        n += 1;
-        match fb.push_with(|buf| encode(&item, What::Argument, buf)) {
-            Ok(()) => {
-                if let Some(list) = &mut listed {
-                    list.push(index);
+) -> usize {
+    let per_frame = frame_items(chunksize);
+    let mut read = 0;
+    while read < chunksize {
+        let want = per_frame.min(chunksize - read);
+        let mut fb = FrameBuf::new();
+        fb.begin_tasks(core.batch_id(), job.func);
+        // Size the frame up front (a generous guess per item beats regrowth).
+        fb.reserve(want, std::mem::size_of::<A>().clamp(1, 64));
+        let start = first + read;
+        let mut listed: Option<Vec<usize>> = None;
+        let mut n = 0;
+        let mut ended = false;
+        while n < want && fb.payload_len() < FRAME_BYTES {
+            let Some(item) = items.next() else {
+                ended = true;
+                break;
+            };
+            let index = start + n;
+            n += 1;
+            match fb.push_with(|buf| encode(&item, What::Argument, buf)) {
+                Ok(()) => {
+                    if let Some(list) = &mut listed {
+                        list.push(index);
+                    }
+                }
+                Err(e) => {
+                    listed.get_or_insert_with(|| (start..index).collect());
+                    fail(index, TaskError::Encode(e));
                 }
             }
-            Err(e) => {
-                listed.get_or_insert_with(|| (first..index).collect());
-                fail(index, TaskError::Encode(e));
-            }
+        }
+        read += n;
+        if !fb.is_empty() {
+            let frame = fb.finish_vec();
+            core.submit(vec![match listed {
+                None => Chunk::range(Arc::clone(job), start, n, frame),
+                Some(list) => Chunk::listed(job, list, frame),
+            }]);
+        }
+        if ended {
+            break;
         }
     }
-    if fb.is_empty() {
-        return None;
-    }
-    let frame = fb.finish_vec();
-    Some(match listed {
-        None => Chunk::range(Arc::clone(job), first, n, frame),
-        Some(list) => Chunk::listed(job, list, frame),
-    })
+    read
 }
 
 /// The lazy iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result,
@@ -500,19 +535,19 @@ where
                 self.cut_short = self.input.next().is_some();
                 break;
             }
-            let first = self.submitted;
-            let mut taken = 0;
-            let chunk = {
-                let input = self.input.by_ref().take(self.chunksize).inspect(|_| taken += 1);
-                let stream = &self.stream;
-                encode_chunk(&self.core, &self.job, first, input, &|i, e| stream.fail(i, e))
-            };
-            self.submitted += taken;
-            if taken < self.chunksize {
+            let stream = &self.stream;
+            let fail = |i: usize, e: TaskError| stream.fail(i, e);
+            let read = submit_chunk(
+                &self.core,
+                &self.job,
+                self.submitted,
+                self.chunksize,
+                &mut self.input,
+                &fail,
+            );
+            self.submitted += read;
+            if read < self.chunksize {
                 self.exhausted = true;
-            }
-            if let Some(chunk) = chunk {
-                self.core.submit(vec![chunk]);
             }
         }
     }

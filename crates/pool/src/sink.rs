@@ -36,6 +36,7 @@ pub(crate) struct Runs<R> {
     values: Vec<R>,
     /// Runs that arrived ahead of `values`: `(index of the first, values)`.
     ahead: Vec<(usize, Vec<R>)>,
+    /// The job's number of items: expected while its input is read, then known.
     len: usize,
 }
 
@@ -55,7 +56,7 @@ impl<R> Runs<R> {
         }
         if self.values.is_empty() {
             // The first run becomes the job's vector (sized for all of it).
-            run.reserve_exact(self.len - run.len());
+            run.reserve_exact(self.len.saturating_sub(run.len()));
             self.values = run;
         } else {
             self.values.append(&mut run);
@@ -121,7 +122,10 @@ const SPIN: Duration = Duration::from_micros(50);
 struct Collected<R, T> {
     values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
-    remaining: usize,
+    /// Items with an outcome so far.
+    done: usize,
+    /// The job's number of items, once its input has been read to the end.
+    sealed: Option<usize>,
     outcome: Option<Result<T, TaskError>>,
     /// The outcome was taken; whether it was a success.
     taken: Option<bool>,
@@ -131,6 +135,9 @@ struct Collected<R, T> {
 
 /// Collects a job's results; when the last arrives, computes the job's outcome, runs the
 /// callbacks, then wakes the waiters.
+///
+/// Results may arrive while the job's input is still being read: the job is complete
+/// once [`seal`](Self::seal) has said how many items it has and they all have outcomes.
 pub(crate) struct Collect<R, T> {
     state: Mutex<Collected<R, T>>,
     ready: Condvar,
@@ -147,12 +154,15 @@ fn run_callback<V>(cb: Box<dyn FnOnce(&V) + Send>, value: &V) {
 }
 
 impl<R, T> Collect<R, T> {
-    pub(crate) fn new(len: usize, finish: Finish<R, T>) -> Collect<R, T> {
-        let c = Collect {
+    /// A collector for a job of about `expected` items (a capacity hint), open until
+    /// [`seal`](Self::seal)ed.
+    pub(crate) fn new(expected: usize, finish: Finish<R, T>) -> Collect<R, T> {
+        Collect {
             state: Mutex::new(Collected {
-                values: Runs::new(len),
+                values: Runs::new(expected),
                 errors: Vec::new(),
-                remaining: len,
+                done: 0,
+                sealed: None,
                 outcome: None,
                 taken: None,
                 on_success: Vec::new(),
@@ -161,12 +171,22 @@ impl<R, T> Collect<R, T> {
             ready: Condvar::new(),
             done: AtomicBool::new(false),
             finish,
-        };
-        if len == 0 {
-            let mut st = c.lock();
-            c.complete(&mut st);
         }
-        c
+    }
+
+    /// Says that the job has `len` items (all of its input was read and submitted).
+    pub(crate) fn seal(&self, len: usize) {
+        let mut st = self.lock();
+        st.sealed = Some(len);
+        st.values.len = len;
+        self.complete_if_done(&mut st);
+    }
+
+    /// Completes the job if every item of a sealed job has its outcome.
+    fn complete_if_done(&self, st: &mut Collected<R, T>) {
+        if st.sealed == Some(st.done) && st.outcome.is_none() && st.taken.is_none() {
+            self.complete(st);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Collected<R, T>> {
@@ -279,10 +299,8 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
             st.values.add(first, values);
         }
         st.errors.append(&mut errors);
-        st.remaining -= n;
-        if st.remaining == 0 && n > 0 {
-            self.complete(&mut st);
-        }
+        st.done += n;
+        self.complete_if_done(&mut st);
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a
@@ -290,10 +308,8 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
     fn fail(&self, index: usize, error: TaskError) {
         let mut st = self.lock();
         st.errors.push((index, error));
-        st.remaining -= 1;
-        if st.remaining == 0 {
-            self.complete(&mut st);
-        }
+        st.done += 1;
+        self.complete_if_done(&mut st);
     }
 }
 
