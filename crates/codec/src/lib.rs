@@ -34,7 +34,7 @@ pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
-    Control, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame, parse,
+    Control, FailedItem, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame, parse,
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipc_channel::ipc::IpcSharedMemory;
 use serde::de::Error as _;
@@ -81,6 +81,32 @@ impl SharedWords {
     pub fn store(&self, i: usize, v: u64) {
         self.check(i);
         self.map.word(i).store(v, Ordering::Release);
+    }
+
+    /// Word `i` itself, for a caller that updates it at a high rate: the bounds are
+    /// checked once, here, instead of at every access. Other processes see the word's
+    /// updates in the order the caller's atomic orderings give them.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use multiproc_ipc::SharedWords;
+    ///
+    /// let words = SharedWords::new(2)?;
+    /// let counter = words.word(1);
+    /// for i in 1..=3 {
+    ///     counter.store(i, Ordering::Release);
+    /// }
+    /// assert_eq!(words.load(1), 3);
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `i >= self.len()`.
+    #[must_use]
+    pub fn word(&self, i: usize) -> &AtomicU64 {
+        self.check(i);
+        self.map.word(i)
     }
 
     /// Adds to word `i` and returns the previous value (acquire-release, wrapping).

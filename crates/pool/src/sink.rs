@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use std::time::Instant;
 
-use multiproc_codec::{ItemOutcome, ResultFrame, What, decode};
+use multiproc_codec::{ResultFrame, What, decode};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
@@ -21,9 +21,9 @@ pub(crate) fn outcome<R: DeserializeOwned>(
     results: &ResultFrame<'_>,
     pos: usize,
 ) -> Result<R, TaskError> {
-    match results.item(pos) {
-        ItemOutcome::Value(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
-        ItemOutcome::Failed(failure) => Err(TaskError::from(failure)),
+    match results.value(pos) {
+        Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
+        Err(failed) => Err(TaskError::from(failed.failure())),
     }
 }
 

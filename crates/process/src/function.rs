@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use multiproc_codec::{
     FnId, FrameBuf, RemoteFailure, TaskFrame, TypeFingerprint, What, decode, encode,
@@ -36,12 +37,31 @@ pub(crate) type InitTrampoline =
 pub(crate) struct BatchRun<'a> {
     pub items: TaskFrame<'a>,
     pub out: &'a mut FrameBuf,
-    pub progress: Option<&'a SharedWords>,
+    pub progress: Option<ProgressWords<'a>>,
     pub stamp: bool,
     /// Items started by this worker so far.
     pub started: u64,
     /// The last item failure, kept for a `Process` to report.
     pub last_failure: Option<RemoteFailure>,
+}
+
+/// The progress words (see [`progress`]), looked up once per batch: an item costs two
+/// plain stores.
+#[derive(Clone, Copy)]
+pub(crate) struct ProgressWords<'a> {
+    started: &'a AtomicU64,
+    finished: &'a AtomicU64,
+    started_at_ns: &'a AtomicU64,
+}
+
+impl<'a> ProgressWords<'a> {
+    pub(crate) fn new(words: &'a SharedWords) -> ProgressWords<'a> {
+        ProgressWords {
+            started: words.word(progress::STARTED),
+            finished: words.word(progress::FINISHED),
+            started_at_ns: words.word(progress::STARTED_AT_NS),
+        }
+    }
 }
 
 impl BatchRun<'_> {
@@ -50,16 +70,16 @@ impl BatchRun<'_> {
         self.started += 1;
         if let Some(p) = self.progress {
             if self.stamp {
-                p.store(progress::STARTED_AT_NS, sys::monotonic_ns());
+                p.started_at_ns.store(sys::monotonic_ns(), Ordering::Release);
             }
-            p.store(progress::STARTED, self.started);
+            p.started.store(self.started, Ordering::Release);
         }
     }
 
     #[inline]
     fn end_item(&mut self) {
         if let Some(p) = self.progress {
-            p.store(progress::FINISHED, self.started);
+            p.finished.store(self.started, Ordering::Release);
         }
     }
 

@@ -4,7 +4,7 @@
 use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decode, parse};
 use multiproc_ipc::SharedWords;
 
-use crate::function::{BatchRun, Resolved};
+use crate::function::{BatchRun, ProgressWords, Resolved};
 
 /// What a worker does after serving one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl FrameServer {
                 let mut run = BatchRun {
                     items: task,
                     out: &mut self.out,
-                    progress,
+                    progress: progress.map(ProgressWords::new),
                     stamp: self.stamp,
                     started: self.started,
                     last_failure: None,
