@@ -133,6 +133,23 @@ impl FrameBuf {
         FrameBuf::default()
     }
 
+    /// A buffer that builds its frames in `buf` (its contents are dropped, its capacity
+    /// kept): a large buffer given back by [`finish_vec`](Self::finish_vec) is reused
+    /// instead of asking the allocator for fresh memory, whose every page faults on first
+    /// touch.
+    ///
+    /// ```
+    /// use multiproc_codec::{Control, FrameBuf};
+    ///
+    /// let mut fb = FrameBuf::with_buffer(Vec::with_capacity(1 << 20));
+    /// let frame = fb.control(&Control::Shutdown).to_vec();
+    /// assert_eq!(fb.finish_vec().capacity(), 1 << 20); // the same memory, handed back
+    /// # let _ = frame;
+    /// ```
+    pub fn with_buffer(buf: Vec<u8>) -> FrameBuf {
+        FrameBuf { buf, ..FrameBuf::default() }
+    }
+
     fn begin(&mut self, kind: u8, batch: u64, header: usize) {
         self.buf.clear();
         self.ends.clear();

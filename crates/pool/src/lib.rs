@@ -22,6 +22,7 @@ mod error;
 mod pool;
 mod scheduler;
 mod sink;
+mod spare;
 mod task;
 
 pub use async_result::{AsyncResult, NotReady};

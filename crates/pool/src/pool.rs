@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use multiproc_codec::{FrameBuf, What, encode};
+use multiproc_codec::{What, encode};
 use multiproc_process::{Function, StarFn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -447,7 +447,7 @@ fn submit_chunk<A: Serialize>(
     let mut read = 0;
     while read < chunksize {
         let want = per_frame.min(chunksize - read);
-        let mut fb = FrameBuf::new();
+        let mut fb = core.frame_buf();
         fb.begin_tasks(core.batch_id(), job.func);
         // Size the frame up front (a generous guess per item beats regrowth).
         fb.reserve(want, std::mem::size_of::<A>().clamp(1, 64));

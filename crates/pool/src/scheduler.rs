@@ -28,6 +28,7 @@ use multiproc_process::monotonic_ns;
 
 use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
 use crate::error::TaskError;
+use crate::spare::Spares;
 
 /// Batches in flight per worker: one running, one queued behind it, so a worker never
 /// waits for the parent between batches.
@@ -208,6 +209,8 @@ pub(crate) struct Core {
     settings: Settings,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_batch: AtomicU64,
+    /// Buffers of large frames whose results are in, for the next frames.
+    spares: Spares,
 }
 
 impl std::fmt::Debug for Core {
@@ -252,6 +255,7 @@ impl Core {
             settings,
             threads: Mutex::new(Vec::new()),
             next_batch: AtomicU64::new(1),
+            spares: Spares::default(),
         });
         let mut threads = Vec::new();
         for index in 0..n {
@@ -288,6 +292,11 @@ impl Core {
     pub(crate) fn accepting(&self) -> bool {
         let st = self.lock();
         !st.closed && !st.terminated
+    }
+
+    /// A frame buffer to encode the next frame into: a kept large one if any.
+    pub(crate) fn frame_buf(&self) -> FrameBuf {
+        self.spares.take().map_or_else(FrameBuf::new, FrameBuf::with_buffer)
     }
 
     /// Enqueues chunks holding `items` items in all and dispatches what fits.
@@ -555,6 +564,9 @@ impl Core {
                 }
             }
             pos += chunk.len();
+        }
+        for chunk in batch.chunks {
+            self.spares.keep(chunk.frame);
         }
         let mut st = self.lock();
         st.outstanding -= batch.len;

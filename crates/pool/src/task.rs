@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use multiproc_codec::{FrameBuf, ResultFrame, What, encode};
+use multiproc_codec::{ResultFrame, What, encode};
 use multiproc_process::Function;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -142,7 +142,7 @@ impl Pool {
         let mut job = Job::new(Function::new(f).id(), sink.clone());
         job.watch = Some(Arc::new(Watch::default()));
         let job = Arc::new(job);
-        let mut fb = FrameBuf::new();
+        let mut fb = core.frame_buf();
         fb.begin_tasks(core.batch_id(), job.func);
         match fb.push_with(|buf| encode(&arg, What::Argument, buf)) {
             Ok(()) => core.submit(vec![Chunk::range(Arc::clone(&job), 0, 1, fb.finish_vec())]),

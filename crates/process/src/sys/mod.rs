@@ -233,6 +233,24 @@ pub(crate) fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Makes `malloc` keep freed memory for reuse instead of handing it back to the kernel at
+/// once: buffers up to 32 MiB come from the heap, and up to 64 MiB of free heap is kept.
+///
+/// A worker decodes and encodes buffers of about the same size task after task. With
+/// glibc's defaults each large buffer is mapped fresh and every page of it faults on first
+/// touch: about 6 ms per 16 MiB on this kind of machine, more than copying it twice.
+pub(crate) fn keep_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt only changes two allocator settings of this process; it takes
+        // plain integers and is safe to call at any time (it takes the arena lock).
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        }
+    }
+}
+
 /// Removes a variable from this process's environment.
 ///
 /// Only called before `main` (from the bootstrap hook) or in a freshly forked child,
