@@ -187,8 +187,10 @@ fn an_endless_input_is_read_only_as_far_as_results_are_taken() {
                 }
                 let n = read.load(Ordering::Relaxed);
                 assert!(n >= 100, "{method}: read {n}");
+                // Bounded by the window, whatever the input: with quick tasks, frames grow
+                // to 16 Ki items, and three frames per worker stay in flight.
                 assert!(
-                    n < 20_000,
+                    n <= 3 * 16_384 * 2 + 16_384,
                     "{method} ordered={ordered} chunksize {chunksize}: read {n} items for 100 results"
                 );
                 // The abandoned iterator's queued work is dropped: the pool answers at once.

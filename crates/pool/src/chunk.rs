@@ -46,6 +46,10 @@ pub fn chunks(len: usize, chunksize: usize) -> impl Iterator<Item = (usize, usiz
 /// "approximate" too): a chunk's frames may run on different workers.
 pub(crate) const FRAME_ITEMS: usize = 16 * 1024;
 
+/// A lazy job (`imap`) puts several chunks of quick tasks in one frame, as many as run in
+/// about this long.
+pub(crate) const FRAME_TIME: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A frame takes no more items once its payload reaches this many bytes.
 pub(crate) const FRAME_BYTES: usize = 256 << 10;
 

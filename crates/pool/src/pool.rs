@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::async_result::AsyncResult;
 use crate::builder::PoolBuilder;
-use crate::chunk::{FRAME_BYTES, default_chunksize, frame_items};
+use crate::chunk::{FRAME_BYTES, FRAME_ITEMS, FRAME_TIME, default_chunksize, frame_items};
 use crate::error::{PoolError, TaskError, WaitError};
 use crate::scheduler::{Chunk, Core, Job, Sink};
 use crate::sink::{Collect, Finish, Slot, Stream, all_or_first_error, each, single};
@@ -352,15 +352,14 @@ impl Chunked<'_> {
         let chunksize = self.chunksize.unwrap_or(1);
         let stream = Arc::new(Stream::new(ordered));
         let job = Arc::new(Job::new(Function::new(f).id(), stream.clone()));
-        // Enough in flight to keep every worker's window full, and no more.
-        let window = chunksize.max(64) * 8 * self.core().processes();
         Ok(IMap {
             core: Arc::clone(self.core()),
             job,
             stream,
             input: items.into_iter(),
             chunksize,
-            window,
+            frame: chunksize,
+            window: chunksize.max(64) * 8 * self.core().processes(),
             submitted: 0,
             yielded: 0,
             exhausted: false,
@@ -501,6 +500,9 @@ pub struct IMap<A, R, I> {
     stream: Arc<Stream<R>>,
     input: I,
     chunksize: usize,
+    /// Items in the next frame (see [`frame_len`](Self::frame_len)).
+    frame: usize,
+    /// Items to keep in flight.
     window: usize,
     submitted: usize,
     yielded: usize,
@@ -537,19 +539,42 @@ where
             }
             let stream = &self.stream;
             let fail = |i: usize, e: TaskError| stream.fail(i, e);
-            let read = submit_chunk(
-                &self.core,
-                &self.job,
-                self.submitted,
-                self.chunksize,
-                &mut self.input,
-                &fail,
-            );
+            let frame = self.frame;
+            let read =
+                submit_chunk(&self.core, &self.job, self.submitted, frame, &mut self.input, &fail);
             self.submitted += read;
-            if read < self.chunksize {
+            if read < frame {
                 self.exhausted = true;
             }
+            // A frame at most doubles from one to the next: a job whose tasks turn slow
+            // after quick ones has at most twice the last frame's items on one worker.
+            self.frame = self.frame_len().min(2 * frame);
+            // Enough in flight to keep every worker's window full, and no more.
+            // Three frames per worker: two in its window, one being read by the caller.
+            self.window = (self.chunksize.max(64) * 8).max(3 * self.frame) * self.core.processes();
         }
+    }
+
+    /// Items to encode into the next frame: whole chunks, as many as run in about
+    /// [`FRAME_TIME`] at the pace the job's results showed so far, and at most
+    /// [`FRAME_ITEMS`] items; one chunk before any result, for slow tasks, and always
+    /// with the default chunk size of 1.
+    ///
+    /// A chunk of quick tasks is over in microseconds, and a frame per chunk then costs
+    /// more than the tasks (W2: a third of the throughput at 1000 items per chunk). Slow
+    /// tasks keep a frame per chunk: their results stream back as they complete, and a
+    /// worker never holds many of them while another is idle. A chunk size of 1 is how
+    /// Python users ask for that balance whatever the tasks, so it is never merged.
+    fn frame_len(&self) -> usize {
+        if self.chunksize == 1 {
+            return 1;
+        }
+        let per_chunk =
+            self.job.pace().map_or(u64::MAX, |ns| ns.saturating_mul(self.chunksize as u64));
+        let by_time =
+            usize::try_from(FRAME_TIME.as_nanos() as u64 / per_chunk).unwrap_or(usize::MAX);
+        let by_count = FRAME_ITEMS / self.chunksize;
+        by_time.min(by_count).max(1) * self.chunksize
     }
 
     /// Items read from the input whose results have not been taken yet.

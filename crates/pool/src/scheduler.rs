@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use multiproc_codec::{Control, FnId, Frame, FrameBuf, ResultFrame, parse};
 use multiproc_process::monotonic_ns;
@@ -62,11 +62,20 @@ pub(crate) struct Job {
     pub sink: Arc<dyn Sink>,
     /// For single tasks with a handle ([`Task`](crate::Task)): where the task is.
     pub watch: Option<Arc<Watch>>,
+    /// Nanoseconds per item of this job's latest batch, as the parent saw it (from its
+    /// dispatch, or from the worker's previous results, to its results); 0 until one is
+    /// in. An upper bound: it includes the trip there and back.
+    pace_ns: AtomicU64,
 }
 
 impl Job {
     pub(crate) fn new(func: FnId, sink: Arc<dyn Sink>) -> Job {
-        Job { func, sink, watch: None }
+        Job { func, sink, watch: None, pace_ns: AtomicU64::new(0) }
+    }
+
+    /// Nanoseconds per item seen so far; `None` before any result.
+    pub(crate) fn pace(&self) -> Option<u64> {
+        Some(self.pace_ns.load(Ordering::Relaxed)).filter(|&ns| ns > 0)
     }
 }
 
@@ -152,6 +161,8 @@ struct InFlight {
     len: usize,
     /// Bytes of the frame it was sent in.
     bytes: usize,
+    /// When it was handed to the worker.
+    sent: Instant,
 }
 
 #[derive(Default)]
@@ -167,6 +178,8 @@ struct Slot {
     retiring: bool,
     /// The watchdog killed this worker for running item `seq` too long.
     timed_out: Option<u64>,
+    /// When this worker's latest results came in.
+    last_results: Option<Instant>,
 }
 
 impl Slot {
@@ -462,7 +475,14 @@ impl Core {
                 shutdown = true;
             }
         }
-        slot.in_flight.push_back(InFlight { chunks, first_seq, len: items, bytes: frame.len() });
+        let sent = Instant::now();
+        slot.in_flight.push_back(InFlight {
+            chunks,
+            first_seq,
+            len: items,
+            bytes: frame.len(),
+            sent,
+        });
         if self.settings.timeout.is_some() {
             // The watchdog sleeps without a deadline while no worker is busy: wake it, or
             // a task dispatched to an idle pool would never be timed.
@@ -540,16 +560,30 @@ impl Core {
         let Ok(Frame::Results(results)) = parse(msg) else {
             return false;
         };
-        let batch = {
-            let mut st = self.lock();
-            match st.slots[index].in_flight.front() {
-                Some(b) if b.len == results.len() => st.slots[index].in_flight.pop_front(),
+        let (batch, ran) = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let slot = &mut st.slots[index];
+            match slot.in_flight.front() {
+                Some(b) if b.len == results.len() => {
+                    // The batch ran from its dispatch or the worker's previous results,
+                    // whichever came later (it waited in the window behind those).
+                    let now = Instant::now();
+                    let started = slot.last_results.map_or(b.sent, |t| t.max(b.sent));
+                    slot.last_results = Some(now);
+                    (slot.in_flight.pop_front(), now.duration_since(started))
+                }
                 // After terminate the batch was failed already: ignore.
                 None if st.terminated => return true,
                 _ => return false,
             }
         };
         let Some(batch) = batch else { return true };
+        let pace = ran.as_nanos() / batch.len.max(1) as u128;
+        if let Some(chunk) = batch.chunks.first() {
+            let pace = u64::try_from(pace).unwrap_or(u64::MAX).max(1);
+            chunk.items.get(0).0.pace_ns.store(pace, Ordering::Relaxed);
+        }
         let mut pos = 0;
         for chunk in &batch.chunks {
             let base = pos;
