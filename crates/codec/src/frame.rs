@@ -152,6 +152,9 @@ impl FrameBuf {
 
     fn begin(&mut self, kind: u8, batch: u64, header: usize) {
         self.buf.clear();
+        // The header, an item of a few bytes and the tables in one allocation: a fresh
+        // buffer otherwise grows (and reallocates) four times on the header alone.
+        self.buf.reserve(header + 64);
         self.ends.clear();
         self.failed.clear();
         self.kind = kind;

@@ -6,6 +6,7 @@
 //! itself. So a pool keeps the buffers of its last large frames, within a bound, and
 //! encodes new frames into them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Frames smaller than this come from the allocator's own free lists: not worth keeping.
@@ -17,7 +18,12 @@ const MAX_SPARE_BYTES: usize = 64 << 20;
 
 /// Large frame buffers waiting for reuse, largest first.
 #[derive(Debug, Default)]
-pub(crate) struct Spares(Mutex<Vec<Vec<u8>>>);
+pub(crate) struct Spares {
+    kept: Mutex<Vec<Vec<u8>>>,
+    /// How many are kept: read without the lock, so that a pool of small frames never
+    /// takes it.
+    count: AtomicUsize,
+}
 
 impl Spares {
     /// Keeps the buffer of a frame whose results are in, if it is large, nobody else
@@ -27,7 +33,7 @@ impl Spares {
         if !(MIN_SPARE..=MAX_SPARE_BYTES).contains(&buf.capacity()) {
             return;
         }
-        let mut spares = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spares = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         spares.push(buf);
         spares.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
         while spares.len() > MAX_SPARES
@@ -35,12 +41,18 @@ impl Spares {
         {
             spares.pop();
         }
+        self.count.store(spares.len(), Ordering::Relaxed);
     }
 
     /// The largest buffer kept, if any.
     pub(crate) fn take(&self) -> Option<Vec<u8>> {
-        let mut spares = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (!spares.is_empty()).then(|| spares.remove(0))
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut spares = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = (!spares.is_empty()).then(|| spares.remove(0));
+        self.count.store(spares.len(), Ordering::Relaxed);
+        buf
     }
 }
 
