@@ -324,22 +324,22 @@ impl Receiver {
     /// A reply that comes back within a few tens of microseconds is picked up without
     /// the thread going to sleep — on a machine whose idle cores wake slowly, that is the
     /// difference between a 20 µs and an 80 µs round trip. Between polls the thread
-    /// yields, so another thread on the same core is not starved.
+    /// yields, so another thread on the same core is not starved; still, polling only
+    /// pays when the frame is due soon (see [`spin`](crate::spin())).
     ///
     /// # Errors
     ///
     /// As [`recv`](Self::recv).
+    ///
+    /// ```
+    /// let (a, b) = multiproc_ipc::duplex()?;
+    /// a.send(b"x")?;
+    /// assert_eq!(&*b.receiver().recv_spin(multiproc_ipc::SPIN)?, b"x");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
     pub fn recv_spin(&self, spin: std::time::Duration) -> Result<Message, IpcError> {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(m) = self.try_recv()? {
-                return Ok(m);
-            }
-            if start.elapsed() >= spin {
-                return self.recv();
-            }
-            std::thread::yield_now();
-        }
+        let until = std::time::Instant::now() + spin;
+        crate::spin(until, || self.try_recv().transpose()).unwrap_or_else(|| self.recv())
     }
 
     fn unwrap_message(&self, mut buf: Vec<u8>) -> Result<Message, IpcError> {

@@ -12,6 +12,7 @@
 //!   channel end back to its parent, with a wait that ends when the child is gone.
 //! - [`SharedWords`] are `u64`s in shared memory, for progress reports that cost one atomic
 //!   store.
+//! - [`spin`] polls for a reply that is due soon instead of sleeping on it.
 //!
 //! It knows nothing about tasks, pools, processes or how they are started, nor about the
 //! encoding of user values: a frame is bytes. All `unsafe` code lives in `sys/`.
@@ -32,6 +33,7 @@ mod channel;
 mod error;
 mod message;
 mod regions;
+mod spin;
 mod sys;
 mod words;
 
@@ -39,4 +41,5 @@ pub use bootstrap::{BootstrapServer, bootstrap_connect};
 pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
 pub use error::IpcError;
 pub use message::Message;
+pub use spin::{SPIN, spin};
 pub use words::SharedWords;

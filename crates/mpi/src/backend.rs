@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
 
 use multiproc_pool::{
     Backend, FrameReceiver, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
@@ -11,7 +12,7 @@ use multiproc_pool::{
 use multiproc_process::ExitStatus;
 
 use crate::hub::{Command, LinkProgress};
-use crate::transport::{Spare, recv_spin};
+use crate::transport::{SPIN, Spare, recv_spin};
 use crate::world::{Shared, WorkerRank};
 
 /// Workers that are the ranks of an MPI job; holds the ranks until its pool has stopped
@@ -73,8 +74,9 @@ impl FrameSender for RankSender {
 struct RankReceiver(Receiver<Spare>);
 
 impl FrameReceiver for RankReceiver {
-    fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
-        recv_spin(&self.0).map(|frame| Box::new(frame) as _).map_err(|()| Lost)
+    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
+        let spin = if soon { SPIN } else { Duration::ZERO };
+        recv_spin(&self.0, spin).map(|frame| Box::new(frame) as _).map_err(|()| Lost)
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
 
 use mpi::Rank;
 use mpi::point_to_point::Status;
@@ -12,7 +13,7 @@ use mpi::topology::SimpleCommunicator;
 use multiproc_process::{FrameServer, Served};
 
 use crate::protocol::{CLOSED, END, FRAME, NOTHING, RESET, RESET_DONE};
-use crate::transport::{Endpoint, Spare, drive, recv_spin, send};
+use crate::transport::{Endpoint, SPIN, Spare, drive, recv_spin, send};
 
 /// What the MPI thread hands the task thread.
 #[derive(Debug)]
@@ -109,7 +110,11 @@ impl Endpoint for Worker {
 pub(crate) fn serve_tasks(side: TaskSide) {
     let TaskSide { jobs, replies, epoch } = side;
     let mut server = FrameServer::new(false);
-    while let Ok(job) = recv_spin(&jobs) {
+    // As a local worker: poll for the next frame only after a quick one (see
+    // `multiproc_process`'s worker loop).
+    let mut quick = true;
+    while let Ok(job) = recv_spin(&jobs, if quick { SPIN } else { Duration::ZERO }) {
+        let started = Instant::now();
         let reply = match job {
             Job::Frame(from, _) if from < epoch.load(Ordering::Acquire) => continue,
             Job::Frame(_, frame) => match server.serve(&frame, None) {
@@ -126,6 +131,7 @@ pub(crate) fn serve_tasks(side: TaskSide) {
             },
             Job::ResetDone => Reply::ResetDone,
         };
+        quick = started.elapsed() < SPIN;
         if replies.send(reply).is_err() {
             return;
         }

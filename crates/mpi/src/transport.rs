@@ -168,20 +168,20 @@ impl Drop for Spare {
     }
 }
 
-/// How long a thread that waits for the next local message polls before it sleeps: a
+/// How long a thread that waits for a local message due soon polls before it sleeps: a
 /// reply usually follows within tens of microseconds, and waking a sleeping thread costs
 /// as much on a busy machine.
-const SPIN: Duration = Duration::from_micros(50);
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
-/// Receives from a local channel, polling for [`SPIN`] before blocking; `Err` once the
+/// Receives from a local channel, polling for `spin` before blocking; `Err` once the
 /// channel is closed.
-pub(crate) fn recv_spin<T>(local: &Receiver<T>) -> Result<T, ()> {
+pub(crate) fn recv_spin<T>(local: &Receiver<T>, spin: Duration) -> Result<T, ()> {
     let start = Instant::now();
     loop {
         match local.try_recv() {
             Ok(v) => return Ok(v),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(()),
-            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => {
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < spin => {
                 std::thread::yield_now();
             }
             Err(std::sync::mpsc::TryRecvError::Empty) => return local.recv().map_err(|_| ()),

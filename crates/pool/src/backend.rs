@@ -33,8 +33,10 @@ pub trait FrameSender: Send + Sync {
 
 /// Receives frames from one worker.
 pub trait FrameReceiver: Send {
-    /// Blocks for the next frame; `Err(Lost)` once the worker is gone.
-    fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost>;
+    /// Blocks for the next frame; `Err(Lost)` once the worker is gone. With `soon`, the
+    /// scheduler expects the frame within microseconds (the worker holds only quick
+    /// tasks, or none yet): the receiver may poll for it rather than sleep at once.
+    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost>;
 }
 
 /// Where a worker is in its current task, read without asking it.
@@ -121,10 +123,12 @@ impl FrameSender for LocalTx {
 }
 
 impl FrameReceiver for LocalRx {
-    fn recv(&mut self) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
+    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
         // Results of a latency-bound caller (`apply` in a loop) come back within tens of
-        // microseconds: poll briefly before sleeping.
-        match self.0.recv_spin(std::time::Duration::from_micros(50)) {
+        // microseconds: poll briefly before sleeping. Results of a long batch do not,
+        // and polling for them would take the CPU of the threads that produce them.
+        let spin = if soon { multiproc_ipc::SPIN } else { std::time::Duration::ZERO };
+        match self.0.recv_spin(spin) {
             Ok(m) => Ok(Box::new(m)),
             Err(_) => Err(Lost),
         }

@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use multiproc_codec::{Control, FnId, Frame, FrameBuf, ResultFrame, parse};
+use multiproc_ipc::SPIN;
 use multiproc_process::monotonic_ns;
 
 use crate::backend::{Backend, FrameSender, Lost, WorkerControl, WorkerLink};
@@ -535,7 +536,7 @@ impl Core {
             return;
         };
         loop {
-            match link.rx.recv() {
+            match link.rx.recv(self.results_due_soon(index)) {
                 Ok(msg) => {
                     if !self.on_frame(index, &msg) {
                         // A frame we cannot account for: the worker is not trustworthy.
@@ -553,6 +554,19 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Whether worker `index`'s next results are due within [`SPIN`]: it holds nothing
+    /// yet (a caller of `apply` is about to send it a task), or its oldest batch runs
+    /// quickly at its job's pace so far (unknown: assumed quick).
+    fn results_due_soon(&self, index: usize) -> bool {
+        let st = self.lock();
+        st.slots[index].in_flight.front().is_none_or(|batch| {
+            let job = batch.chunks.first().map(|c| c.items.get(0).0);
+            job.and_then(|job| job.pace()).is_none_or(|ns| {
+                u128::from(ns) * batch.len as u128 <= SPIN.as_nanos()
+            })
+        })
     }
 
     /// Handles a result frame; false if it does not match what the worker holds.
@@ -765,7 +779,7 @@ impl Core {
         if link.tx.send(fb.control(&msg)).is_err() {
             return Err(died(link));
         }
-        match link.rx.recv() {
+        match link.rx.recv(true) {
             Ok(reply) => match parse(&reply) {
                 Ok(Frame::Control(Control::Initialized)) => Ok(()),
                 Ok(Frame::Control(Control::InitFailed(f))) => {

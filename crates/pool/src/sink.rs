@@ -6,10 +6,10 @@ use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 use std::time::Instant;
 
 use multiproc_codec::{ResultFrame, What, decode};
+use multiproc_ipc::{SPIN, spin};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
@@ -116,9 +116,6 @@ pub(crate) fn single<R>(values: Runs<R>, errors: Vec<(usize, TaskError)>) -> Res
 
 type Callback<T> = Box<dyn FnOnce(&T) + Send>;
 
-/// How long a waiter polls before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
-
 struct Collected<R, T> {
     values: Runs<R>,
     errors: Vec<(usize, TaskError)>,
@@ -222,11 +219,11 @@ impl<R, T> Collect<R, T> {
     /// Waits until ready or `deadline`; true if ready.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         // A quick task's result is usually in within tens of microseconds: poll the flag
-        // briefly before sleeping on the condition variable.
-        let spin_until = Instant::now() + SPIN;
-        while !self.done.load(Ordering::Acquire) && Instant::now() < spin_until {
-            std::thread::yield_now();
-        }
+        // briefly before sleeping on the condition variable, while that pays.
+        let until = Instant::now() + SPIN;
+        spin(deadline.map_or(until, |d| d.min(until)), || {
+            self.done.load(Ordering::Acquire).then_some(())
+        });
         let mut st = self.lock();
         while st.outcome.is_none() && st.taken.is_none() {
             match deadline {
@@ -400,10 +397,9 @@ impl<R> Stream<R> {
                 let seen = self.deliveries.load(Ordering::Acquire);
                 drop(st);
                 let until = Instant::now() + SPIN;
-                let until = deadline.map_or(until, |d| d.min(until));
-                while self.deliveries.load(Ordering::Acquire) == seen && Instant::now() < until {
-                    std::thread::yield_now();
-                }
+                spin(deadline.map_or(until, |d| d.min(until)), || {
+                    (self.deliveries.load(Ordering::Acquire) != seen).then_some(())
+                });
                 st = self.lock();
                 continue;
             }

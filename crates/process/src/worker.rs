@@ -4,18 +4,16 @@
 use std::io::Write;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
 
 use multiproc_codec::{Control, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
-use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
+use multiproc_ipc::{Channel, SPIN, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
 use crate::function::{BatchRun, Resolved};
 use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
 use crate::{binary, identity, liveness, panic, sys};
-
-/// How long an idle worker polls for its next batch before it sleeps.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// A spawned child (or a child of the fork server), given `liveness`, the reader of its
 /// parent's liveness pipe made for it: watch it, connect back, then run.
@@ -175,20 +173,25 @@ pub(crate) fn report(name: &str, failure: &RemoteFailure) {
 
 fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
     let mut server = FrameServer::new(boot.stamp_items);
+    let mut quick = true;
     loop {
-        // The next batch usually follows the last result closely (a window of two keeps
-        // one queued; a caller of `apply` answers within tens of microseconds): poll a
-        // little before sleeping.
-        let msg = match channel.receiver().recv_spin(SPIN) {
+        // After a quick batch the next one is usually a few microseconds away (a caller
+        // of `apply` answers at once): poll for it before sleeping. After a long batch,
+        // the window of two has the next one queued already, or the parent is busy: then
+        // polling would only take its CPU.
+        let spin = if quick { SPIN } else { Duration::ZERO };
+        let msg = match channel.receiver().recv_spin(spin) {
             Ok(m) => m,
             Err(_) => finish(0),
         };
+        let started = Instant::now();
         let (reply, stop) = match server.serve(&msg, Some(&progress)) {
             Ok(Served::Reply(reply)) => (reply, false),
             Ok(Served::ReplyAndStop(reply)) => (reply, true),
             Ok(Served::Stop) => finish(0),
             Err(e) => fail(&e.to_string()),
         };
+        quick = started.elapsed() < SPIN;
         if channel.send(reply).is_err() {
             finish(0);
         }
