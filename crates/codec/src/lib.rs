@@ -4,7 +4,8 @@
 //! ([`encode`] / [`decode`], serde over postcard), the frames the scheduler moves
 //! between a parent and its workers ([`FrameBuf`] builds them, [`parse`] reads them),
 //! the wire form of everything that can go wrong on the far side ([`RemoteFailure`],
-//! [`PanicInfo`]), and the fingerprints that keep a worker from calling into the
+//! [`PanicInfo`]), how a large payload is read in place where it arrived ([`Bytes`],
+//! [`SharedFrame`]), and the fingerprints that keep a worker from calling into the
 //! unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
 //!
 //! It knows nothing about processes, channels, descriptors or scheduling: it turns
@@ -28,6 +29,7 @@ mod fingerprint;
 mod frame;
 mod hash;
 mod panic_info;
+mod shared;
 mod value;
 
 pub use bytes::Bytes;
@@ -38,4 +40,5 @@ pub use frame::{
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};
+pub use shared::SharedFrame;
 pub use value::{decode, encode};

@@ -1,11 +1,11 @@
 //! [`MpiBackend`]: the pool scheduler's [`Backend`] whose workers are MPI ranks.
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
+use multiproc_codec::SharedFrame;
 use multiproc_pool::{
     Backend, FrameReceiver, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
 };
@@ -74,9 +74,9 @@ impl FrameSender for RankSender {
 struct RankReceiver(Receiver<Spare>);
 
 impl FrameReceiver for RankReceiver {
-    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
+    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
         let spin = if soon { SPIN } else { Duration::ZERO };
-        recv_spin(&self.0, spin).map(|frame| Box::new(frame) as _).map_err(|()| Lost)
+        recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)
     }
 }
 

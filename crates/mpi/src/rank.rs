@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mpi::Rank;
 use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
+use multiproc_codec::SharedFrame;
 use multiproc_process::{FrameServer, Served};
 
 use crate::protocol::{CLOSED, END, FRAME, NOTHING, RESET, RESET_DONE};
@@ -117,7 +118,8 @@ pub(crate) fn serve_tasks(side: TaskSide) {
         let started = Instant::now();
         let reply = match job {
             Job::Frame(from, _) if from < epoch.load(Ordering::Acquire) => continue,
-            Job::Frame(_, frame) => match server.serve(&frame, None) {
+            // Lent: a large `Bytes` argument reads the frame in place.
+            Job::Frame(_, frame) => match SharedFrame::new(frame).lend(|f| server.serve(f, None)) {
                 // A failed initializer: rank 0 drops the link and decides what is next;
                 // a rank cannot exit without taking the job down.
                 Ok(Served::Reply(reply) | Served::ReplyAndStop(reply)) => {

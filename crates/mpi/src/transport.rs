@@ -159,6 +159,12 @@ impl std::ops::Deref for Spare {
     }
 }
 
+impl AsRef<[u8]> for Spare {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl Drop for Spare {
     fn drop(&mut self) {
         let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,9 +5,9 @@
 //! receiver and a control handle. Frames are the opaque bytes of `multiproc-codec`; the
 //! worker on the other side runs the worker loop of `multiproc-process` (or its twin).
 
-use std::ops::Deref;
 use std::sync::Arc;
 
+use multiproc_codec::SharedFrame;
 use multiproc_ipc::{Receiver, Sender};
 use multiproc_process::{Child, Context, ExitStatus, progress, start_worker};
 
@@ -36,7 +36,10 @@ pub trait FrameReceiver: Send {
     /// Blocks for the next frame; `Err(Lost)` once the worker is gone. With `soon`, the
     /// scheduler expects the frame within microseconds (the worker holds only quick
     /// tasks, or none yet): the receiver may poll for it rather than sleep at once.
-    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost>;
+    ///
+    /// The frame comes as a [`SharedFrame`], so that large payloads decoded from it can
+    /// read it in place.
+    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost>;
 }
 
 /// Where a worker is in its current task, read without asking it.
@@ -123,13 +126,13 @@ impl FrameSender for LocalTx {
 }
 
 impl FrameReceiver for LocalRx {
-    fn recv(&mut self, soon: bool) -> Result<Box<dyn Deref<Target = [u8]> + Send>, Lost> {
+    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
         // Results of a latency-bound caller (`apply` in a loop) come back within tens of
         // microseconds: poll briefly before sleeping. Results of a long batch do not,
         // and polling for them would take the CPU of the threads that produce them.
         let spin = if soon { multiproc_ipc::SPIN } else { std::time::Duration::ZERO };
         match self.0.recv_spin(spin) {
-            Ok(m) => Ok(Box::new(m)),
+            Ok(m) => Ok(SharedFrame::new(m)),
             Err(_) => Err(Lost),
         }
     }

@@ -537,8 +537,9 @@ impl Core {
         };
         loop {
             match link.rx.recv(self.results_due_soon(index)) {
-                Ok(msg) => {
-                    if !self.on_frame(index, &msg) {
+                Ok(frame) => {
+                    // Lent: large `Bytes` results read the frame in place.
+                    if !frame.lend(|bytes| self.on_frame(index, bytes)) {
                         // A frame we cannot account for: the worker is not trustworthy.
                         link.control.kill();
                     }
@@ -563,9 +564,8 @@ impl Core {
         let st = self.lock();
         st.slots[index].in_flight.front().is_none_or(|batch| {
             let job = batch.chunks.first().map(|c| c.items.get(0).0);
-            job.and_then(|job| job.pace()).is_none_or(|ns| {
-                u128::from(ns) * batch.len as u128 <= SPIN.as_nanos()
-            })
+            job.and_then(|job| job.pace())
+                .is_none_or(|ns| u128::from(ns) * batch.len as u128 <= SPIN.as_nanos())
         })
     }
 

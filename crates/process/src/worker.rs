@@ -6,7 +6,9 @@ use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use multiproc_codec::{Control, Frame, FrameBuf, RemoteFailure, What, decode, encode, parse};
+use multiproc_codec::{
+    Control, Frame, FrameBuf, RemoteFailure, SharedFrame, What, decode, encode, parse,
+};
 use multiproc_ipc::{Channel, SPIN, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
@@ -185,7 +187,9 @@ fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
             Err(_) => finish(0),
         };
         let started = Instant::now();
-        let (reply, stop) = match server.serve(&msg, Some(&progress)) {
+        // Lent: a large `Bytes` argument reads the frame in place instead of copying it.
+        let frame = SharedFrame::new(msg);
+        let (reply, stop) = match frame.lend(|bytes| server.serve(bytes, Some(&progress))) {
             Ok(Served::Reply(reply)) => (reply, false),
             Ok(Served::ReplyAndStop(reply)) => (reply, true),
             Ok(Served::Stop) => finish(0),
