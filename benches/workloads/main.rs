@@ -16,7 +16,8 @@
 //!   oriented so that > 1 means multiproc is better: throughput and speedup mp/py;
 //!   times, latencies and RSS growth py/mp.
 //! - The chart goes to `bench-results/bench.svg` (and to `--svg PATH`).
-//! - Without CPython on `PATH` the multiproc side still runs and the table says so.
+//! - Without CPython (on `PATH` or under pyenv) the multiproc side still runs and the table
+//!   says so.
 //!
 //! Under `cargo test` (no `--bench` argument) the binary only checks its own harness.
 
@@ -287,7 +288,7 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
             py.path.display(),
             py.start_method
         ),
-        None => "CPython: not found on PATH; multiproc side only".to_owned(),
+        None => "CPython: not found on PATH or under pyenv; multiproc side only".to_owned(),
     };
     format!(
         "multiproc workloads (BENCHMARKS.md) on {cores} cores; {runs}\n\

@@ -1,4 +1,4 @@
-//! The CPython twin: finds the newest `python3*` on `PATH` and drives
+//! The CPython twin: finds the newest `python3*` (on `PATH` or under pyenv) and drives
 //! `benches/python/workloads.py serve`, one case repetition per request.
 //!
 //! The protocol is lines on the script's stdin and stdout: it starts with
@@ -31,9 +31,9 @@ pub(crate) struct Python {
 }
 
 impl Python {
-    /// Starts the twin with the newest `python3*` on `PATH`; `Err` says why there is none.
+    /// Starts the twin with the newest `python3*` found; `Err` says why there is none.
     pub(crate) fn start() -> Result<Python, String> {
-        let path = newest_python().ok_or("no python3 on PATH")?;
+        let path = newest_python().ok_or("no python3 on PATH or under pyenv")?;
         let mut child = Command::new(&path)
             .args(["-u", SCRIPT, "serve"])
             .stdin(Stdio::piped())
@@ -107,17 +107,26 @@ impl Drop for Python {
     }
 }
 
-/// The `python3` or `python3.N` on `PATH` with the highest version.
+/// The `python3` or `python3.N` with the highest version, on `PATH` or installed by
+/// pyenv (whose shims on `PATH` run only the versions it was told to select, so a newer
+/// interpreter can be on the machine and not on `PATH`).
 fn newest_python() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
+    if let Some(Ok(versions)) = pyenv.map(|root| std::fs::read_dir(root.join("versions"))) {
+        dirs.extend(versions.flatten().map(|v| v.path().join("bin")));
+    }
     let mut candidates: Vec<PathBuf> = Vec::new();
-    for dir in std::env::split_paths(&path) {
+    for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let minor = name.strip_prefix("python3.").unwrap_or("0");
             if (name == "python3" || (name.starts_with("python3.") && minor.parse::<u32>().is_ok()))
-                && !candidates.iter().any(|c| c.file_name() == Some(entry.file_name().as_ref()))
+                && !candidates.contains(&dir.join(&name))
             {
                 candidates.push(dir.join(&name));
             }
