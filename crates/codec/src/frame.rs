@@ -18,6 +18,7 @@
 //! whose integrity the transport guarantees and whose validity `decode` checks.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -344,7 +345,46 @@ impl<'a> Items<'a> {
         let end = u32_at(self.ends, i * 4) as usize;
         &self.payload[start..end]
     }
+
+    /// Items `range`, in order: one table entry read per item.
+    #[inline]
+    fn slices(&self, range: Range<usize>) -> Slices<'a> {
+        let start = if range.start == 0 { 0 } else { u32_at(self.ends, (range.start - 1) * 4) };
+        Slices {
+            payload: self.payload,
+            ends: self.ends[range.start * 4..range.end * 4].chunks_exact(4),
+            start: start as usize,
+        }
+    }
 }
+
+/// The items of a frame in order (see [`TaskFrame::iter`], [`ResultFrame::values`]).
+#[derive(Debug, Clone)]
+struct Slices<'a> {
+    payload: &'a [u8],
+    ends: std::slice::ChunksExact<'a, u8>,
+    start: usize,
+}
+
+impl<'a> Iterator for Slices<'a> {
+    type Item = &'a [u8];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let end = self.ends.next()?;
+        let end = u32::from_le_bytes([end[0], end[1], end[2], end[3]]) as usize;
+        let item = &self.payload[self.start..end];
+        self.start = end;
+        Some(item)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Slices<'_> {}
 
 /// A batch of task items, read in place.
 #[derive(Debug, Clone, Copy)]
@@ -386,9 +426,9 @@ impl<'a> TaskFrame<'a> {
     }
 
     /// The encoded arguments, in order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
-        let items = self.items;
-        (0..items.len()).map(move |i| items.get(i))
+        self.items.slices(0..self.items.len())
     }
 }
 
@@ -465,8 +505,41 @@ impl<'a> ResultFrame<'a> {
 
     /// The outcomes, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = ItemOutcome<'a>> + 'a {
-        let this = *self;
-        (0..this.len()).map(move |i| this.item(i))
+        self.values(0..self.len()).map(|value| match value {
+            Ok(bytes) => ItemOutcome::Value(bytes),
+            Err(failed) => ItemOutcome::Failed(failed.failure()),
+        })
+    }
+
+    /// [`value`](Self::value) of the items `range`, in order: the fast path of a loop over
+    /// a run of results.
+    ///
+    /// ```
+    /// use multiproc_codec::{encode, parse, Frame, FrameBuf, RemoteFailure, What};
+    ///
+    /// let mut fb = FrameBuf::new();
+    /// fb.begin_results(1);
+    /// for x in [5u64, 6, 7] {
+    ///     fb.push_with(|out| encode(&x, What::Result, out))?;
+    /// }
+    /// let Frame::Results(results) = parse(fb.finish()).unwrap() else { unreachable!() };
+    /// let values: Vec<&[u8]> = results.values(1..3).map(Result::unwrap).collect();
+    /// assert_eq!(values, [[6], [7]]);
+    /// # Ok::<(), multiproc_codec::CodecError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `range` reaches past the last item.
+    #[inline]
+    pub fn values(
+        &self,
+        range: Range<usize>,
+    ) -> impl ExactSizeIterator<Item = Result<&'a [u8], FailedItem<'a>>> + 'a {
+        let status = &self.status[range.clone()];
+        self.items.slices(range).zip(status).map(|(bytes, &status)| {
+            if status == STATUS_OK { Ok(bytes) } else { Err(FailedItem(bytes)) }
+        })
     }
 }
 
@@ -542,15 +615,18 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
             .map_err(FrameError::Control);
     }
     let ends = &bytes[tables_at..tables_at + count * 4];
-    let mut prev = 0usize;
-    for i in 0..count {
-        let e = u32_at(ends, i * 4) as usize;
-        if e < prev {
-            return Err(FrameError::BadTable("item offsets out of order"));
-        }
-        prev = e;
+    // Whether every offset is at least the one before, without a branch per entry: the
+    // table has an entry per item.
+    let (mut unordered, mut last) = (false, 0u32);
+    for e in ends.chunks_exact(4) {
+        let e = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+        unordered |= e < last;
+        last = e;
     }
-    if prev != payload_len {
+    if unordered {
+        return Err(FrameError::BadTable("item offsets out of order"));
+    }
+    if last as usize != payload_len {
         return Err(FrameError::BadTable("item offsets do not cover the payload"));
     }
     let items = Items { payload, ends };

@@ -15,16 +15,16 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::scheduler::Sink;
 
-/// The outcome at position `pos` of `results`, decoded.
+/// The outcomes at positions `at` of `results`, decoded, in order.
 #[inline]
-pub(crate) fn outcome<R: DeserializeOwned>(
-    results: &ResultFrame<'_>,
-    pos: usize,
-) -> Result<R, TaskError> {
-    match results.value(pos) {
+pub(crate) fn outcomes<'a, R: DeserializeOwned>(
+    results: &ResultFrame<'a>,
+    at: Range<usize>,
+) -> impl ExactSizeIterator<Item = Result<R, TaskError>> + 'a {
+    results.values(at).map(|value| match value {
         Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
         Err(failed) => Err(TaskError::from(failed.failure())),
-    }
+    })
 }
 
 /// The values of a job of `len` items, gathered as runs of consecutive items (each
@@ -279,8 +279,8 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         let mut runs = Vec::new();
         let mut errors = Vec::new();
         let mut run = (first, Vec::with_capacity(n));
-        for (index, pos) in (first..).zip(at) {
-            match outcome::<R>(results, pos) {
+        for (index, outcome) in (first..).zip(outcomes::<R>(results, at)) {
+            match outcome {
                 Ok(v) => run.1.push(v),
                 Err(e) => {
                     errors.push((index, e));
@@ -421,7 +421,7 @@ impl<R> Stream<R> {
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
     fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
-        self.put(first, at.map(|pos| outcome::<R>(results, pos).map_err(Box::new)));
+        self.put(first, outcomes::<R>(results, at).map(|r| r.map_err(Box::new)));
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a
