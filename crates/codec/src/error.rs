@@ -1,4 +1,7 @@
 //! Typed errors: a value that cannot be encoded or decoded, and a frame that is not well formed.
+//!
+//! [`SerdeError`] is what the value encoder and decoder themselves report; [`CodecError`]
+//! wraps its message with the direction, the role and the Rust type.
 
 use std::fmt;
 
@@ -94,6 +97,77 @@ impl fmt::Display for CodecError {
 }
 
 impl std::error::Error for CodecError {}
+
+/// Why the encoder or decoder gave up on a value: the error type of both serde impls.
+///
+/// Small and cheap to return (most variants carry no data and a failure is rare), and
+/// turned into text only once, into [`CodecError::detail`]. A custom error raised by a
+/// user's `Serialize` or `Deserialize` impl keeps its message: postcard dropped it, and
+/// the detail then said nothing about what the impl refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SerdeError {
+    /// The input ended inside a value.
+    UnexpectedEnd,
+    /// A varint ran past the most bytes its integer type can take.
+    VarintTooLong(&'static str),
+    /// A varint's value does not fit its integer type.
+    VarintOutOfRange(&'static str),
+    /// A `bool` byte other than 0 or 1.
+    InvalidBool(u8),
+    /// An `Option` tag other than 0 or 1.
+    InvalidOptionTag(u8),
+    /// A `char` whose bytes are not exactly one UTF-8 encoded char.
+    InvalidChar,
+    /// A string whose bytes are not UTF-8.
+    InvalidUtf8,
+    /// A type asked the decoder to describe the input (`deserialize_any` and friends),
+    /// which a format without type tags cannot do; names the serde method.
+    NotSelfDescribing(&'static str),
+    /// A `Display` impl failed while `collect_str` formatted it.
+    DisplayFailed,
+    /// A message from a `Serialize` or `Deserialize` impl (serde's `custom`).
+    Custom(Box<str>),
+}
+
+impl fmt::Display for SerdeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SerdeError::UnexpectedEnd => f.write_str("unexpected end of input"),
+            SerdeError::VarintTooLong(ty) => write!(f, "varint too long for {ty}"),
+            SerdeError::VarintOutOfRange(ty) => write!(f, "varint out of range for {ty}"),
+            SerdeError::InvalidBool(b) => write!(f, "invalid bool {b}"),
+            SerdeError::InvalidOptionTag(b) => write!(f, "invalid option tag {b}"),
+            SerdeError::InvalidChar => f.write_str("invalid char: not exactly one utf-8 char"),
+            SerdeError::InvalidUtf8 => f.write_str("invalid utf-8 in a string"),
+            SerdeError::NotSelfDescribing(method) => write!(
+                f,
+                "{method} is not supported: the encoding is not self-describing \
+                 (untagged or internally tagged enums, #[serde(flatten)] and \
+                 serde_json::Value cannot be decoded)"
+            ),
+            SerdeError::DisplayFailed => {
+                f.write_str("a Display implementation returned an error in collect_str")
+            }
+            SerdeError::Custom(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for SerdeError {}
+
+impl serde::ser::Error for SerdeError {
+    #[cold]
+    fn custom<T: fmt::Display>(msg: T) -> SerdeError {
+        SerdeError::Custom(msg.to_string().into_boxed_str())
+    }
+}
+
+impl serde::de::Error for SerdeError {
+    #[cold]
+    fn custom<T: fmt::Display>(msg: T) -> SerdeError {
+        SerdeError::Custom(msg.to_string().into_boxed_str())
+    }
+}
 
 /// A frame that is truncated, corrupted or of an unknown kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
