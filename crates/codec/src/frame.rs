@@ -532,16 +532,37 @@ impl<'a> ResultFrame<'a> {
     ///
     /// If `range` reaches past the last item.
     #[inline]
-    pub fn values(
-        &self,
-        range: Range<usize>,
-    ) -> impl ExactSizeIterator<Item = Result<&'a [u8], FailedItem<'a>>> + 'a {
-        let status = &self.status[range.clone()];
-        self.items.slices(range).zip(status).map(|(bytes, &status)| {
-            if status == STATUS_OK { Ok(bytes) } else { Err(FailedItem(bytes)) }
-        })
+    pub fn values(&self, range: Range<usize>) -> Values<'a> {
+        Values { status: self.status[range.clone()].iter(), items: self.items.slices(range) }
     }
 }
+
+/// The values of a run of results, in order (see [`ResultFrame::values`]).
+#[derive(Debug, Clone)]
+pub struct Values<'a> {
+    items: Slices<'a>,
+    status: std::slice::Iter<'a, u8>,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = Result<&'a [u8], FailedItem<'a>>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.items.next()?;
+        match self.status.next() {
+            Some(&STATUS_OK) => Some(Ok(bytes)),
+            _ => Some(Err(FailedItem(bytes))),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Values<'_> {}
 
 /// A failed item of a result batch, its failure still encoded.
 #[derive(Debug, Clone, Copy)]

@@ -40,7 +40,8 @@ pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
-    Control, FailedItem, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame, parse,
+    Control, FailedItem, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame,
+    Values, parse,
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};

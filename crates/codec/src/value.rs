@@ -33,7 +33,9 @@ use crate::error::{CodecError, Op, What};
 /// assert_eq!(buf, [0xAA, 0xAC, 0x02]); // varint 300, appended
 /// # Ok::<(), multiproc_codec::CodecError>(())
 /// ```
-#[inline]
+///
+/// (Always inlined, as [`decode`].)
+#[inline(always)]
 pub fn encode<T: Serialize + ?Sized>(
     value: &T,
     what: What,
@@ -71,7 +73,9 @@ fn failed(op: Op, what: What, type_name: &str, detail: &dyn std::fmt::Display) -
 /// assert!(decode::<u32>(&[0xAC, 0x02, 0x00], What::Result).is_err()); // trailing byte
 /// # Ok::<(), multiproc_codec::CodecError>(())
 /// ```
-#[inline]
+/// (Always inlined: the wrapper is a few instructions around `T::deserialize`, and a
+/// call per item cost more than decoding a small value.)
+#[inline(always)]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: What) -> Result<T, CodecError> {
     let mut decoder = Decoder::new(bytes);
     match T::deserialize(&mut decoder) {

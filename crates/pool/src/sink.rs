@@ -8,23 +8,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use multiproc_codec::{ResultFrame, What, decode};
+use multiproc_codec::{FailedItem, ResultFrame, What, decode};
 use multiproc_ipc::{SPIN, spin};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
 use crate::scheduler::Sink;
 
-/// The outcomes at positions `at` of `results`, decoded, in order.
-#[inline]
-pub(crate) fn outcomes<'a, R: DeserializeOwned>(
-    results: &ResultFrame<'a>,
-    at: Range<usize>,
-) -> impl ExactSizeIterator<Item = Result<R, TaskError>> + 'a {
-    results.values(at).map(|value| match value {
+/// The outcome of one result: its value decoded, or its failure.
+#[inline(always)]
+pub(crate) fn outcome<R: DeserializeOwned>(
+    value: Result<&[u8], FailedItem<'_>>,
+) -> Result<R, TaskError> {
+    match value {
         Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
         Err(failed) => Err(TaskError::from(failed.failure())),
-    })
+    }
 }
 
 /// The values of a job of `len` items, gathered as runs of consecutive items (each
@@ -279,17 +278,16 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         let mut runs = Vec::new();
         let mut errors = Vec::new();
         let mut run = (first, Vec::with_capacity(n));
-        for (index, outcome) in (first..).zip(outcomes::<R>(results, at)) {
-            match outcome {
+        let mut index = first;
+        for value in results.values(at) {
+            match outcome::<R>(value) {
                 Ok(v) => run.1.push(v),
                 Err(e) => {
                     errors.push((index, e));
-                    let done = std::mem::replace(&mut run, (index + 1, Vec::new()));
-                    if !done.1.is_empty() {
-                        runs.push(done);
-                    }
+                    end_run(&mut run, &mut runs, index + 1);
                 }
             }
+            index += 1;
         }
         let mut st = self.lock();
         for (first, values) in runs.into_iter().chain([run]) {
@@ -307,6 +305,15 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         st.errors.push((index, error));
         st.done += 1;
         self.complete_if_done(&mut st);
+    }
+}
+
+/// Closes the run of values at a failed item: the next run starts at `next`.
+#[cold]
+fn end_run<R>(run: &mut (usize, Vec<R>), runs: &mut Vec<(usize, Vec<R>)>, next: usize) {
+    let done = std::mem::replace(run, (next, Vec::new()));
+    if !done.1.is_empty() {
+        runs.push(done);
     }
 }
 
@@ -421,7 +428,7 @@ impl<R> Stream<R> {
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
     fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
-        self.put(first, outcomes::<R>(results, at).map(|r| r.map_err(Box::new)));
+        self.put(first, results.values(at).map(|value| outcome::<R>(value).map_err(Box::new)));
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{PoolError, TaskError};
 use crate::pool::Pool;
 use crate::scheduler::{Chunk, Core, Job, Sink, Watch};
-use crate::sink::outcomes;
+use crate::sink::outcome;
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +45,8 @@ impl<R> CallbackSink<R> {
 
 impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
     fn deliver(&self, _first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
-        for outcome in outcomes::<R>(results, at) {
-            self.call(outcome);
+        for value in results.values(at) {
+            self.call(outcome::<R>(value));
         }
     }
 
