@@ -28,7 +28,7 @@ use crate::shared::SharedFrame;
 /// let payload = Bytes::from(vec![7u8; 1 << 20]);
 /// let mut buf = Vec::new();
 /// encode(&payload, What::Argument, &mut buf)?;
-/// assert_eq!(buf.len(), (1 << 20) + 3); // varint length + the bytes
+/// assert_eq!(buf.len(), 4 + (1 << 20)); // the length (a tag and 3 bytes), then the bytes
 /// let mut back: Bytes = decode(&buf, What::Argument)?;
 /// assert_eq!(back, payload);
 /// back.as_mut_vec().push(8);

@@ -1,17 +1,15 @@
-//! The value encoder: a serde `Serializer` that appends postcard 1.x's wire format to a
-//! caller's `Vec<u8>`, byte for byte what `postcard::to_stdvec` writes.
+//! The value encoder: a serde `Serializer` that appends the format of [`crate::value`] to
+//! a caller's `Vec<u8>`.
 //!
 //! Our own rather than postcard's because it runs per item, millions of times a second:
 //! postcard goes through a generic output "flavor" (a varint built byte by byte in a
-//! buffer, then copied by length). Measured under callgrind, encoding a `u64` took it
-//! about 35 instructions for a one-byte value and 76 for a six-byte one; here it is 9 and
-//! 38 (see [`crate::varint`]): a small value is one `push`, and every write goes straight
-//! into the vector.
+//! buffer, then copied by length). Here every write goes straight into the vector: a
+//! small integer is one `push`, a larger one a fixed-size store (see [`crate::varint`]).
 //!
-//! The format, in short: `u8`/`i8` raw; other integers varints (signed ones zigzagged);
-//! floats little-endian; `bool` 0 or 1; `char` as its UTF-8 string; strings and bytes a
-//! varint length then the bytes; `Option` 0, or 1 then the value; unit types nothing;
-//! an enum the varint of its variant index then its content; sequences and maps a varint
+//! The format, in short: `u8`/`i8` raw; other integers as [`crate::varint`] writes them
+//! (signed ones zigzagged); floats little-endian; `bool` 0 or 1; `char` as its UTF-8
+//! string; strings and bytes a length then the bytes; `Option` 0, or 1 then the value;
+//! unit types nothing; an enum its variant index then its content; sequences and maps a
 //! count then the elements; tuples and structs their fields in order, nothing else.
 
 use std::fmt::{self, Write as _};

@@ -108,10 +108,12 @@ impl std::error::Error for CodecError {}
 pub(crate) enum SerdeError {
     /// The input ended inside a value.
     UnexpectedEnd,
-    /// A varint ran past the most bytes its integer type can take.
+    /// An integer written with more bytes than its type has.
     VarintTooLong(&'static str),
-    /// A varint's value does not fit its integer type.
+    /// An integer's value does not fit its type.
     VarintOutOfRange(&'static str),
+    /// An integer written with more bytes than its value needs (the encoding is canonical).
+    VarintNotMinimal(&'static str),
     /// A `bool` byte other than 0 or 1.
     InvalidBool(u8),
     /// An `Option` tag other than 0 or 1.
@@ -133,8 +135,11 @@ impl fmt::Display for SerdeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SerdeError::UnexpectedEnd => f.write_str("unexpected end of input"),
-            SerdeError::VarintTooLong(ty) => write!(f, "varint too long for {ty}"),
-            SerdeError::VarintOutOfRange(ty) => write!(f, "varint out of range for {ty}"),
+            SerdeError::VarintTooLong(ty) => write!(f, "integer too long for {ty}"),
+            SerdeError::VarintOutOfRange(ty) => write!(f, "integer out of range for {ty}"),
+            SerdeError::VarintNotMinimal(ty) => {
+                write!(f, "integer for {ty} written with more bytes than it needs")
+            }
             SerdeError::InvalidBool(b) => write!(f, "invalid bool {b}"),
             SerdeError::InvalidOptionTag(b) => write!(f, "invalid option tag {b}"),
             SerdeError::InvalidChar => f.write_str("invalid char: not exactly one utf-8 char"),

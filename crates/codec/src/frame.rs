@@ -5,7 +5,7 @@
 //! ```text
 //! header   magic "MPRC" | version | kind | 0 0 | count u32 | payload_len u32 | batch u64
 //!          tasks only: target i64 | trampoline i64 | types u64
-//! payload  the items' encodings back to back (control: one postcard message)
+//! payload  the items' encodings back to back (control: one encoded message)
 //! ends     count x u32: where each item ends inside the payload
 //! status   results only: count x u8 (0 = value, 1 = encoded RemoteFailure)
 //! checksum u64 over header, tables (and a control payload)

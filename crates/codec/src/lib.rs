@@ -1,10 +1,10 @@
 //! What crosses a process boundary in multiproc.
 //!
 //! This crate owns the bytes: how a user's arguments and results become bytes
-//! ([`encode`] / [`decode`]: serde, in postcard's wire format, written and read by our own
-//! encoder and decoder because postcard's measured too slow per item), the frames the
-//! scheduler moves between a parent and its workers ([`FrameBuf`] builds them, [`parse`]
-//! reads them), the wire form of everything that can go wrong on the far side
+//! ([`encode`] / [`decode`]: serde in postcard's layout with faster integers, written and
+//! read by our own encoder and decoder because postcard's measured too slow per item),
+//! the frames the scheduler moves between a parent and its workers ([`FrameBuf`] builds
+//! them, [`parse`] reads them), the wire form of everything that can go wrong on the far side
 //! ([`RemoteFailure`], [`PanicInfo`]), how a large payload is read in place where it
 //! arrived ([`Bytes`], [`SharedFrame`]), and the fingerprints that keep a worker from
 //! calling into the unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).

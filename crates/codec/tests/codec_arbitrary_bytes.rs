@@ -74,18 +74,16 @@ fn decode_all(bytes: &[u8]) {
     let _ = decode::<PanicInfo>(bytes, What::Message);
 }
 
-/// `n` as a postcard (LEB128) varint.
-fn varint(mut n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
+/// `n` as the format writes an integer: one byte below 240, else the tag `0xF0 + (k - 1)`
+/// and the value's `k` bytes, little-endian (written out here independently of the crate).
+fn varint(n: u64) -> Vec<u8> {
+    if n < 240 {
+        return vec![n as u8];
     }
+    let k = (64 - n.leading_zeros()).div_ceil(8) as usize;
+    let mut out = vec![0xF0 + (k as u8 - 1)];
+    out.extend_from_slice(&n.to_le_bytes()[..k]);
+    out
 }
 
 proptest! {
@@ -96,9 +94,12 @@ proptest! {
         decode_all(&bytes);
     }
 
-    /// Small varints first: random bytes rarely look like a plausible encoding otherwise.
+    /// Small integers and the length tags first: random bytes rarely look like a plausible
+    /// encoding otherwise.
     #[test]
-    fn small_byte_values_never_panic(bytes in vec(0u8..8, 0..128)) {
+    fn small_byte_values_never_panic(
+        bytes in vec(prop_oneof![0u8..8, 0xF0u8..=0xFF], 0..128),
+    ) {
         decode_all(&bytes);
     }
 
@@ -178,8 +179,8 @@ fn huge_declared_length_fails_fast() {
 }
 
 #[test]
-fn varint_helper_matches_postcard() {
-    for n in [0u64, 1, 127, 128, 300, 1 << 40, u64::MAX] {
+fn integer_helper_matches_the_encoder() {
+    for n in [0u64, 1, 239, 240, 255, 256, 300, 65_535, 65_536, 1 << 40, u64::MAX] {
         let mut buf = Vec::new();
         encode(&n, What::Argument, &mut buf).unwrap();
         assert_eq!(buf, varint(n), "{n}");

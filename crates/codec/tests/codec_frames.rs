@@ -469,7 +469,7 @@ fn push_with_rolls_back_a_failed_item() {
     assert_eq!(err, "no");
     assert_eq!((fb.len(), fb.payload_len()), (1, 1));
 
-    // a serde error raised after postcard already wrote part of the value
+    // a serde error raised after the encoder already wrote part of the value
     struct Refuses;
     impl serde::Serialize for Refuses {
         fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {

@@ -120,15 +120,24 @@ where
 }
 
 #[test]
-fn integers_of_every_varint_length_round_trip_at_both_ends() {
-    // A varint of `len` bytes holds 7 * len bits: the first and last value of each length.
-    for len in 1..=10u32 {
-        let low = if len == 1 { 0 } else { 1u64 << (7 * (len - 1)) };
-        let high = if len == 10 { u64::MAX } else { (1u64 << (7 * len)) - 1 };
+fn integers_of_every_length_round_trip_at_both_ends() {
+    // One byte below 240; else a tag and `len` bytes: the first and last value of each.
+    for len in 0..=8u32 {
+        let low = match len {
+            0 => 0,
+            1 => 240,
+            _ => 1u64 << (8 * (len - 1)),
+        };
+        let high = match len {
+            0 => 239,
+            8 => u64::MAX,
+            _ => (1u64 << (8 * len)) - 1,
+        };
         for value in [low, high] {
             let mut buf = vec![0xAA];
             encode(&value, What::Result, &mut buf).unwrap();
-            assert_eq!(buf.len() as u32, 1 + len, "{value}");
+            let encoded = if len == 0 { 1 } else { 1 + len };
+            assert_eq!(buf.len() as u32, 1 + encoded, "{value}");
             assert_eq!(buf[0], 0xAA);
             assert_eq!(decode::<u64>(&buf[1..], What::Result).unwrap(), value);
         }
@@ -183,9 +192,9 @@ proptest! {
         let value = Bytes::from(raw.clone());
         let mut buf = Vec::new();
         encode(&value, What::Argument, &mut buf).unwrap();
-        // a varint length (at most 2 bytes below 16 KiB) then the bytes verbatim
+        // the length (at most 3 bytes below 64 KiB) then the bytes verbatim
         prop_assert!(buf.ends_with(&raw));
-        prop_assert!(buf.len() - raw.len() <= 2);
+        prop_assert!(buf.len() - raw.len() <= 3);
         let back: Bytes = decode(&buf, What::Argument).unwrap();
         prop_assert_eq!(back.into_vec(), raw);
     }
@@ -240,7 +249,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
-    /// postcard is prefix-free for a fixed type: no strict prefix decodes.
+    /// The encoding is prefix-free for a fixed type: no strict prefix decodes.
     #[test]
     fn every_strict_prefix_is_rejected(value in nested()) {
         let mut buf = Vec::new();
