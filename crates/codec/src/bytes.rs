@@ -5,22 +5,29 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::out_of_band;
 use crate::shared::SharedFrame;
 
-/// A byte buffer for payloads: one block on the wire, and no copy on arrival.
+/// A byte buffer for payloads: one block on the wire, one copy to cross, no copy to read.
 ///
 /// serde encodes a plain `Vec<u8>` element by element, which is measured 25-30x slower
 /// than a raw copy for large payloads; `Bytes` goes through `serialize_bytes`: a length
-/// and one `memcpy`. And where a plain `Vec<u8>` is copied out of the frame it arrived
-/// in, a large `Bytes` decoded from a [`SharedFrame`] (as pool workers and the pool's
-/// results are) reads that frame in place: [`is_shared`](Self::is_shared) says so.
-/// Reading is free either way; the first write to a shared `Bytes`
-/// ([`as_mut_vec`](Self::as_mut_vec), `DerefMut`) or [`into_vec`](Self::into_vec) copies
-/// it out, and dropping it releases the frame.
+/// and one block. A large `Bytes` (64 KiB and up) is also never copied into the frame that
+/// carries it: the frame keeps a reference and the transport copies it straight into
+/// memory shared with the other process. And where a plain `Vec<u8>` is copied out of the
+/// frame it arrived in, a large `Bytes` decoded from a [`SharedFrame`] (as pool workers
+/// and the pool's results are) reads that frame in place: [`is_shared`](Self::is_shared)
+/// says so.
+///
+/// Cloning a `Bytes` shares its buffer; the first write to a shared one
+/// ([`as_mut_vec`](Self::as_mut_vec), `DerefMut`) copies it, and
+/// [`into_vec`](Self::into_vec) copies only a buffer that is shared. Dropping the last
+/// reference to a received frame releases it.
 ///
 /// ```
 /// use multiproc_codec::{decode, encode, Bytes, What};
@@ -40,18 +47,15 @@ pub struct Bytes(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Owned(Vec<u8>),
+    /// A buffer of this process; clones share it.
+    Owned(Arc<Vec<u8>>),
     /// `len` bytes of `frame` from `start`.
-    Shared {
-        frame: SharedFrame,
-        start: usize,
-        len: usize,
-    },
+    Shared { frame: SharedFrame, start: usize, len: usize },
 }
 
 impl Default for Repr {
     fn default() -> Repr {
-        Repr::Owned(Vec::new())
+        Repr::Owned(Arc::default())
     }
 }
 
@@ -66,21 +70,23 @@ impl Bytes {
         matches!(self.0, Repr::Shared { .. })
     }
 
-    /// The bytes as a vector to modify; a shared buffer is copied out first.
+    /// The bytes as a vector to modify; a buffer shared with a clone or a received frame is
+    /// copied first.
     pub fn as_mut_vec(&mut self) -> &mut Vec<u8> {
         if let Repr::Shared { .. } = self.0 {
-            self.0 = Repr::Owned(self.as_slice().to_vec());
+            self.0 = Repr::Owned(Arc::new(self.as_slice().to_vec()));
         }
         match &mut self.0 {
-            Repr::Owned(v) => v,
+            Repr::Owned(v) => Arc::make_mut(v),
             Repr::Shared { .. } => unreachable!("made owned above"),
         }
     }
 
-    /// The bytes as a vector: free for an owned buffer, one copy for a shared one.
+    /// The bytes as a vector: free unless the buffer is shared (with a clone, a frame being
+    /// sent or a received frame); then one copy.
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {
-            Repr::Owned(v) => v,
+            Repr::Owned(v) => Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()),
             Repr::Shared { .. } => self.as_slice().to_vec(),
         }
     }
@@ -102,13 +108,13 @@ impl fmt::Debug for Bytes {
 
 impl From<Vec<u8>> for Bytes {
     fn from(v: Vec<u8>) -> Bytes {
-        Bytes(Repr::Owned(v))
+        Bytes(Repr::Owned(Arc::new(v)))
     }
 }
 
 impl From<&[u8]> for Bytes {
     fn from(v: &[u8]) -> Bytes {
-        Bytes(Repr::Owned(v.to_vec()))
+        Bytes::from(v.to_vec())
     }
 }
 
@@ -165,7 +171,8 @@ impl Hash for Bytes {
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self)
+        // Into a frame that takes segments, a large buffer goes by reference.
+        out_of_band::offer(self, || s.serialize_bytes(self))
     }
 }
 

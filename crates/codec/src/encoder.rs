@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde::ser::{self, SerializeMap, SerializeSeq};
 
 use crate::error::SerdeError;
+use crate::out_of_band;
 use crate::varint;
 
 /// Extra room reserved behind a large payload: a frame's tables are appended after the
@@ -264,7 +265,10 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), SerdeError> {
         self.length(v.len());
-        self.raw(v);
+        // A large `Bytes` encoded into a frame that takes segments: kept by reference.
+        if !out_of_band::take(v, self.out) {
+            self.raw(v);
+        }
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use crate::bytes::Bytes;
 use crate::error::{CodecError, FrameError, What};
 use crate::fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 use crate::hash::Hasher64;
+use crate::out_of_band::{self, Segment};
 use crate::panic_info::PanicInfo;
 use crate::value::{decode, encode};
 
@@ -126,6 +127,12 @@ pub struct FrameBuf {
     failed: Vec<u32>,
     kind: u8,
     header: usize,
+    /// Whether large `Bytes` are kept by reference ([`by_reference`](Self::by_reference)).
+    by_reference: bool,
+    /// Those payloads, in frame order, each with the length of `buf` before it.
+    segments: Vec<Segment>,
+    /// Their bytes in all.
+    segment_bytes: usize,
 }
 
 impl FrameBuf {
@@ -148,7 +155,35 @@ impl FrameBuf {
     /// # let _ = frame;
     /// ```
     pub fn with_buffer(buf: Vec<u8>) -> FrameBuf {
-        FrameBuf { buf, ..FrameBuf::default() }
+        let mut fb = FrameBuf::default();
+        fb.buf = buf;
+        fb
+    }
+
+    /// Keeps large [`Bytes`] payloads (64 KiB and up) by reference instead of copying them
+    /// into the frame: finish with [`finish_parts`](Self::finish_parts) or
+    /// [`finish_owned`](Self::finish_owned), whose parts a transport copies straight to
+    /// their destination (one copy of the payload instead of two).
+    ///
+    /// ```
+    /// use multiproc_codec::{encode, parse, Bytes, Frame, FrameBuf, What};
+    ///
+    /// let payload = Bytes::from(vec![5u8; 1 << 20]);
+    /// let mut fb = FrameBuf::new().by_reference();
+    /// fb.begin_results(1);
+    /// fb.push_with(|out| encode(&payload, What::Result, out))?;
+    /// let parts = fb.finish_parts();
+    /// assert_eq!(parts.iter().count(), 3); // the frame's head, the payload, its tail
+    /// assert_eq!(parts.iter().nth(1).unwrap().as_ptr(), payload.as_ptr()); // not copied
+    /// let bytes = parts.to_vec();
+    /// let Frame::Results(results) = parse(&bytes).unwrap() else { unreachable!() };
+    /// assert_eq!(results.len(), 1);
+    /// # Ok::<(), multiproc_codec::CodecError>(())
+    /// ```
+    #[must_use]
+    pub fn by_reference(mut self) -> FrameBuf {
+        self.by_reference = true;
+        self
     }
 
     fn begin(&mut self, kind: u8, batch: u64, header: usize) {
@@ -158,6 +193,11 @@ impl FrameBuf {
         self.buf.reserve(header + 64);
         self.ends.clear();
         self.failed.clear();
+        self.segments.clear();
+        self.segment_bytes = 0;
+        if self.by_reference {
+            out_of_band::start(&self.buf);
+        }
         self.kind = kind;
         self.header = header;
         self.buf.extend_from_slice(MAGIC);
@@ -188,7 +228,7 @@ impl FrameBuf {
 
     #[inline]
     fn end_item(&mut self) {
-        let end = self.buf.len() - self.header;
+        let end = self.buf.len() - self.header + self.segment_bytes;
         // Frames are limited to 4 GiB of payload; `finish` reports it as too large.
         self.ends.push(u32::try_from(end).unwrap_or(u32::MAX));
     }
@@ -200,6 +240,9 @@ impl FrameBuf {
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
+        if self.by_reference {
+            return self.push_collecting(write);
+        }
         let start = self.buf.len();
         match write(&mut self.buf) {
             Ok(()) => {
@@ -211,6 +254,37 @@ impl FrameBuf {
                 Err(e)
             }
         }
+    }
+
+    /// [`push_with`](Self::push_with) of a buffer that keeps large payloads by reference.
+    #[inline(always)]
+    fn push_collecting<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.buf.len();
+        let written = write(&mut self.buf);
+        if out_of_band::recorded() {
+            self.take_segments(written.is_ok());
+        }
+        match written {
+            Ok(()) => {
+                self.end_item();
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the segments recorded for the item just written (or drops them: it failed).
+    #[cold]
+    fn take_segments(&mut self, keep: bool) {
+        let before = self.segments.len();
+        out_of_band::take_recorded(keep.then_some(&mut self.segments));
+        self.segment_bytes += self.segments[before..].iter().map(|(_, b)| b.len()).sum::<usize>();
     }
 
     /// Appends an item whose encoding is already at hand.
@@ -245,15 +319,50 @@ impl FrameBuf {
 
     /// Bytes of item payload pushed so far.
     pub fn payload_len(&self) -> usize {
-        self.buf.len().saturating_sub(self.header)
+        self.buf.len().saturating_sub(self.header) + self.segment_bytes
     }
 
-    /// Completes the frame and returns its bytes (valid until the next `begin_*`).
+    /// Completes the frame and returns its bytes (valid until the next `begin_*`). Large
+    /// payloads kept by reference ([`by_reference`](Self::by_reference)) are copied in.
     ///
     /// # Panics
     ///
     /// If the payload exceeds 4 GiB or a batch holds more than `u32::MAX` items.
     pub fn finish(&mut self) -> &[u8] {
+        self.finish_parts();
+        if !self.segments.is_empty() {
+            self.buf = FrameParts { bytes: &self.buf, segments: &self.segments }.to_vec();
+            self.segments.clear();
+            self.segment_bytes = 0;
+        }
+        &self.buf
+    }
+
+    /// Completes the frame and returns it as parts: its own bytes, and the payloads kept by
+    /// reference between them (valid until the next `begin_*`).
+    ///
+    /// # Panics
+    ///
+    /// As [`finish`](Self::finish).
+    pub fn finish_parts(&mut self) -> FrameParts<'_> {
+        self.complete();
+        FrameParts { bytes: &self.buf, segments: &self.segments }
+    }
+
+    /// Completes the frame and moves it out, leaving this buffer empty.
+    ///
+    /// # Panics
+    ///
+    /// As [`finish`](Self::finish).
+    pub fn finish_owned(&mut self) -> OwnedFrame {
+        self.complete();
+        self.segment_bytes = 0;
+        OwnedFrame::new(std::mem::take(&mut self.buf), std::mem::take(&mut self.segments))
+    }
+
+    /// Writes the counts, tables and checksum behind the items.
+    fn complete(&mut self) {
+        out_of_band::stop(&self.buf);
         let payload = u32::try_from(self.payload_len()).expect("a frame holds at most 4 GiB");
         let count = u32::try_from(self.ends.len()).expect("a frame holds at most 2^32 items");
         self.buf[8..12].copy_from_slice(&count.to_le_bytes());
@@ -273,7 +382,6 @@ impl FrameBuf {
         }
         let sum = checksum(&self.buf[..self.header], &self.buf[tables..]);
         self.buf.extend_from_slice(&sum.to_le_bytes());
-        &self.buf
     }
 
     /// Completes the frame and moves its bytes out, leaving this buffer empty.
@@ -285,6 +393,7 @@ impl FrameBuf {
     /// Builds a control frame and returns its bytes.
     pub fn control(&mut self, message: &Control) -> &[u8] {
         self.begin(KIND_CONTROL, 0, BASE_HEADER);
+        out_of_band::stop(&self.buf);
         // Control messages hold only plain data: encoding cannot fail.
         let _ = encode(message, What::Message, &mut self.buf);
         let payload = u32::try_from(self.payload_len()).expect("control messages are small");
@@ -292,6 +401,146 @@ impl FrameBuf {
         let sum = checksum(&self.buf[..BASE_HEADER], &self.buf[BASE_HEADER..]);
         self.buf.extend_from_slice(&sum.to_le_bytes());
         &self.buf
+    }
+}
+
+impl Drop for FrameBuf {
+    fn drop(&mut self) {
+        out_of_band::stop(&self.buf);
+    }
+}
+
+/// A finished frame as it is sent: its own bytes, with large payloads kept by reference
+/// between them (see [`FrameBuf::by_reference`]). The parts, in order, are the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameParts<'a> {
+    bytes: &'a [u8],
+    segments: &'a [Segment],
+}
+
+impl<'a> FrameParts<'a> {
+    /// A frame in one piece.
+    pub fn whole(bytes: &'a [u8]) -> FrameParts<'a> {
+        FrameParts { bytes, segments: &[] }
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.segments.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+
+    /// Whether the frame has no bytes (never true of a finished frame).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame's bytes, if it is in one piece.
+    pub fn contiguous(&self) -> Option<&'a [u8]> {
+        self.segments.is_empty().then_some(self.bytes)
+    }
+
+    /// The parts in order; empty ones left out.
+    pub fn iter(&self) -> Parts<'a> {
+        Parts { bytes: self.bytes, segments: self.segments, at: 0, next: 0, payload: None }
+    }
+
+    /// The frame in one piece (a copy).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for part in self.iter() {
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+/// The parts of a [`FrameParts`], in order.
+#[derive(Debug, Clone)]
+pub struct Parts<'a> {
+    bytes: &'a [u8],
+    segments: &'a [Segment],
+    /// Where the frame's own bytes not yet given out start.
+    at: usize,
+    /// The next segment.
+    next: usize,
+    /// A payload to give out before going on.
+    payload: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let part = if let Some(payload) = self.payload.take() {
+                payload
+            } else if let Some((end, payload)) = self.segments.get(self.next) {
+                self.next += 1;
+                self.payload = Some(payload);
+                let own = &self.bytes[self.at..*end];
+                self.at = *end;
+                own
+            } else if self.at < self.bytes.len() {
+                let own = &self.bytes[self.at..];
+                self.at = self.bytes.len();
+                own
+            } else {
+                return None;
+            };
+            if !part.is_empty() {
+                return Some(part);
+            }
+        }
+    }
+}
+
+/// A finished frame that owns its bytes and holds its large payloads by reference (see
+/// [`FrameBuf::finish_owned`]).
+#[derive(Debug, Default)]
+pub struct OwnedFrame {
+    bytes: Vec<u8>,
+    segments: Vec<Segment>,
+    len: usize,
+}
+
+impl OwnedFrame {
+    fn new(bytes: Vec<u8>, segments: Vec<Segment>) -> OwnedFrame {
+        let len = FrameParts { bytes: &bytes, segments: &segments }.len();
+        OwnedFrame { bytes, segments, len }
+    }
+
+    /// The frame as parts to send.
+    pub fn parts(&self) -> FrameParts<'_> {
+        FrameParts { bytes: &self.bytes, segments: &self.segments }
+    }
+
+    /// The frame in one piece: borrowed when it is, else copied.
+    pub fn to_contiguous(&self) -> std::borrow::Cow<'_, [u8]> {
+        let parts = self.parts();
+        parts.contiguous().map_or_else(|| parts.to_vec().into(), Into::into)
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the frame has no bytes (never true of a finished frame).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer that held the frame's own bytes, to build another frame in (see
+    /// [`FrameBuf::with_buffer`]); the payloads held by reference are let go.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl From<Vec<u8>> for OwnedFrame {
+    /// A frame in one piece.
+    fn from(bytes: Vec<u8>) -> OwnedFrame {
+        OwnedFrame::new(bytes, Vec::new())
     }
 }
 

@@ -31,6 +31,7 @@ mod error;
 mod fingerprint;
 mod frame;
 mod hash;
+mod out_of_band;
 mod panic_info;
 mod shared;
 mod value;
@@ -40,8 +41,8 @@ pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
-    Control, FailedItem, Frame, FrameBuf, ItemOutcome, RemoteFailure, ResultFrame, TaskFrame,
-    Values, parse,
+    Control, FailedItem, Frame, FrameBuf, FrameParts, ItemOutcome, OwnedFrame, Parts,
+    RemoteFailure, ResultFrame, TaskFrame, Values, parse,
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};

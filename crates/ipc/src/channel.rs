@@ -211,19 +211,42 @@ impl Sender {
     /// other OS failures. Note that a process whose `SIGPIPE` is not ignored (Rust ignores
     /// it by default) is killed instead when writing to a dead peer.
     pub fn send(&self, frame: &[u8]) -> Result<(), IpcError> {
+        self.send_parts(&[frame])
+    }
+
+    /// Sends one frame given in parts, as [`send`](Self::send) sends their concatenation:
+    /// a frame in shared memory is copied there part by part, so a large payload that
+    /// lives apart from the frame's other bytes is copied once, not gathered first.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    ///
+    /// ```
+    /// use multiproc_ipc::duplex;
+    ///
+    /// let (parent, child) = duplex()?;
+    /// let payload = vec![9u8; 1 << 20];
+    /// parent.sender().send_parts(&[b"head", &payload, b"tail"])?;
+    /// let got = child.recv()?;
+    /// assert_eq!((&got[..4], got.len()), (&b"head"[..], 8 + (1 << 20)));
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    pub fn send_parts(&self, parts: &[&[u8]]) -> Result<(), IpcError> {
         let inner = &*self.inner;
-        if frame.len() > inner.threshold.load(Ordering::Relaxed) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > inner.threshold.load(Ordering::Relaxed) {
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                pool.take(frame.len(), &inner.side)?
+                pool.take(len, &inner.side)?
             };
             if let Some((id, mut lease)) = taken {
-                lease.copy_in(frame);
+                lease.copy_in(parts);
                 let map = lease.map().clone();
                 lease.publish();
                 let mut notice = [0u8; 17];
                 notice[..8].copy_from_slice(&id.to_le_bytes());
-                notice[8..16].copy_from_slice(&(frame.len() as u64).to_le_bytes());
+                notice[8..16].copy_from_slice(&(len as u64).to_le_bytes());
                 notice[16] = TAG_SHARED;
                 return inner.bytes.send(&notice).map_err(|e| {
                     map.reclaim();
@@ -233,8 +256,10 @@ impl Sender {
         }
         SCRATCH.with_borrow_mut(|buf| {
             buf.clear();
-            buf.reserve(frame.len() + 1);
-            buf.extend_from_slice(frame);
+            buf.reserve(len + 1);
+            for part in parts {
+                buf.extend_from_slice(part);
+            }
             buf.push(TAG_INLINE);
             let sent = inner.bytes.send(buf).map_err(IpcError::from_io);
             if buf.capacity() > SCRATCH_KEEP {

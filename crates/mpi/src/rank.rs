@@ -133,6 +133,7 @@ pub(crate) fn serve_tasks(side: TaskSide) {
             },
             Job::ResetDone => Reply::ResetDone,
         };
+        server.sent();
         quick = started.elapsed() < SPIN;
         if replies.send(reply).is_err() {
             return;

@@ -9,6 +9,7 @@ use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::{Rank, Tag};
+use multiproc_codec::FrameParts;
 
 /// One side of the MPI conversation, as its MPI thread sees it: messages from the
 /// process's other threads (`Local`) and messages from other ranks.
@@ -143,10 +144,12 @@ impl Spare {
         Spare { bytes }
     }
 
-    /// A copy of `frame`.
-    pub(crate) fn copy(frame: &[u8]) -> Spare {
+    /// A copy of `frame`, part by part.
+    pub(crate) fn copy(frame: FrameParts<'_>) -> Spare {
         let mut bytes = Spare::with_room(frame.len());
-        bytes.extend_from_slice(frame);
+        for part in frame.iter() {
+            bytes.extend_from_slice(part);
+        }
         Spare { bytes }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::SharedFrame;
+use multiproc_codec::{FrameParts, SharedFrame};
 use multiproc_ipc::{Receiver, Sender};
 use multiproc_process::{Child, Context, ExitStatus, progress, start_worker};
 
@@ -18,8 +18,9 @@ pub struct Lost;
 /// Sends frames to one worker. Sends may block while the worker does not read
 /// (backpressure); the scheduler keeps a reader draining every worker.
 pub trait FrameSender: Send + Sync {
-    /// Sends one frame.
-    fn send(&self, frame: &[u8]) -> Result<(), Lost>;
+    /// Sends one frame, given as parts: its own bytes and large payloads held by
+    /// reference (see [`FrameParts`]); what arrives is the parts' concatenation.
+    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost>;
 
     /// The largest frame that [`send`](Self::send) delivers without blocking while the
     /// worker has at most three frames unread, none of them larger (the scheduler's
@@ -114,8 +115,14 @@ struct LocalControl {
 }
 
 impl FrameSender for LocalTx {
-    fn send(&self, frame: &[u8]) -> Result<(), Lost> {
-        self.0.send(frame).map_err(|_| Lost)
+    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
+        let sent = match frame.contiguous() {
+            Some(bytes) => self.0.send(bytes),
+            // Each payload is copied once, straight into the shared memory the worker
+            // reads.
+            None => self.0.send_parts(&frame.iter().collect::<Vec<_>>()),
+        };
+        sent.map_err(|_| Lost)
     }
 
     /// Frames this small travel inline (below the shared-memory threshold), and three of

@@ -475,7 +475,7 @@ fn submit_chunk<A: Serialize>(
         }
         read += n;
         if !fb.is_empty() {
-            let frame = fb.finish_vec();
+            let frame = fb.finish_owned();
             core.submit(vec![match listed {
                 None => Chunk::range(Arc::clone(job), start, n, frame),
                 Some(list) => Chunk::listed(job, list, frame),

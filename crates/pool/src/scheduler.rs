@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use multiproc_codec::{Control, FnId, Frame, FrameBuf, ResultFrame, parse};
+use multiproc_codec::{Control, FnId, Frame, FrameBuf, FrameParts, OwnedFrame, ResultFrame, parse};
 use multiproc_ipc::SPIN;
 use multiproc_process::monotonic_ns;
 
@@ -119,18 +119,18 @@ impl Items {
 /// A queued chunk: encoded items of one function, as a ready task frame.
 pub(crate) struct Chunk {
     items: Items,
-    frame: Arc<Vec<u8>>,
+    frame: Arc<OwnedFrame>,
     attempts: u8,
 }
 
 impl Chunk {
     /// A chunk of items `start..start + len` of `job`, already framed.
-    pub(crate) fn range(job: Arc<Job>, start: usize, len: usize, frame: Vec<u8>) -> Chunk {
+    pub(crate) fn range(job: Arc<Job>, start: usize, len: usize, frame: OwnedFrame) -> Chunk {
         Chunk { items: Items::Range { job, start, len }, frame: Arc::new(frame), attempts: 0 }
     }
 
     /// A chunk of arbitrary items (the indices listed, in frame order).
-    pub(crate) fn listed(job: &Arc<Job>, indices: Vec<usize>, frame: Vec<u8>) -> Chunk {
+    pub(crate) fn listed(job: &Arc<Job>, indices: Vec<usize>, frame: OwnedFrame) -> Chunk {
         let items = Items::Mixed(indices.into_iter().map(|i| (Arc::clone(job), i)).collect());
         Chunk { items, frame: Arc::new(frame), attempts: 0 }
     }
@@ -141,7 +141,7 @@ impl Chunk {
 }
 
 /// What to send to a worker: its sender, the frame, and whether to retire it after.
-type Dispatch = (Arc<dyn FrameSender>, Arc<Vec<u8>>, bool);
+type Dispatch = (Arc<dyn FrameSender>, Arc<OwnedFrame>, bool);
 
 /// How a thread sends queued work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +310,8 @@ impl Core {
 
     /// A frame buffer to encode the next frame into: a kept large one if any.
     pub(crate) fn frame_buf(&self) -> FrameBuf {
-        self.spares.take().map_or_else(FrameBuf::new, FrameBuf::with_buffer)
+        // Large payloads are held by reference and copied once, by the sender.
+        self.spares.take().map_or_else(FrameBuf::new, FrameBuf::with_buffer).by_reference()
     }
 
     /// Enqueues chunks holding `items` items in all and dispatches what fits.
@@ -372,12 +373,12 @@ impl Core {
                     },
                 };
                 while let Some((tx, frame, shutdown)) = self.take_work(index, limit, sending) {
-                    if tx.send(&frame).is_err() {
+                    if tx.send(frame.parts()).is_err() {
                         break; // the reader sees the loss and requeues
                     }
                     if shutdown {
                         let mut fb = FrameBuf::new();
-                        let _ = tx.send(fb.control(&Control::Shutdown));
+                        let _ = tx.send(FrameParts::whole(fb.control(&Control::Shutdown)));
                         break;
                     }
                 }
@@ -452,7 +453,7 @@ impl Core {
         let frame = if chunks.len() == 1 {
             Arc::clone(&chunks[0].frame)
         } else {
-            Arc::new(merge_frames(&chunks, self.batch_id()))
+            Arc::new(merge_frames(&chunks, self.batch_id()).into())
         };
         let first_seq = slot.next_seq;
         slot.next_seq += items as u64;
@@ -776,7 +777,7 @@ impl Core {
                 None => "the worker exited during initialization".into(),
             })
         };
-        if link.tx.send(fb.control(&msg)).is_err() {
+        if link.tx.send(FrameParts::whole(fb.control(&msg))).is_err() {
             return Err(died(link));
         }
         match link.rx.recv(true) {
@@ -958,7 +959,7 @@ impl Core {
         for (index, (tx, control)) in senders.into_iter().enumerate() {
             let _send = self.send_locks[index].lock().unwrap_or_else(|e| e.into_inner());
             match tx {
-                Some(tx) if tx.send(&shutdown).is_ok() => {}
+                Some(tx) if tx.send(FrameParts::whole(&shutdown)).is_ok() => {}
                 _ => {
                     if let Some(c) = control {
                         c.kill();
@@ -988,7 +989,7 @@ fn merge_frames(chunks: &[Chunk], batch: u64) -> Vec<u8> {
     let func = chunks[0].items.func().expect("a chunk has items");
     fb.begin_tasks(batch, func);
     for c in chunks {
-        if let Ok(Frame::Tasks(t)) = parse(&c.frame) {
+        if let Ok(Frame::Tasks(t)) = parse(&c.frame.to_contiguous()) {
             for item in t.iter() {
                 fb.push_raw(item);
             }
@@ -1003,14 +1004,19 @@ fn subset_chunk(chunk: &Chunk, positions: &[usize], batch: u64) -> Chunk {
     let func = chunk.items.func().expect("a chunk has items");
     fb.begin_tasks(batch, func);
     let mut list = Vec::with_capacity(positions.len());
-    if let Ok(Frame::Tasks(t)) = parse(&chunk.frame) {
+    let frame = chunk.frame.to_contiguous();
+    if let Ok(Frame::Tasks(t)) = parse(&frame) {
         for &p in positions {
             fb.push_raw(t.item(p));
             let (job, index) = chunk.items.get(p);
             list.push((Arc::clone(job), index));
         }
     }
-    Chunk { items: Items::Mixed(list), frame: Arc::new(fb.finish_vec()), attempts: chunk.attempts }
+    Chunk {
+        items: Items::Mixed(list),
+        frame: Arc::new(fb.finish_vec().into()),
+        attempts: chunk.attempts,
+    }
 }
 
 /// Splits a chunk after `at` items.

@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use multiproc_codec::OwnedFrame;
+
 /// Frames smaller than this come from the allocator's own free lists: not worth keeping.
 const MIN_SPARE: usize = 1 << 20;
 /// At most this many buffers are kept...
@@ -28,8 +30,9 @@ pub(crate) struct Spares {
 impl Spares {
     /// Keeps the buffer of a frame whose results are in, if it is large, nobody else
     /// holds it, and it fits the bounds (the smallest buffers go first).
-    pub(crate) fn keep(&self, frame: Arc<Vec<u8>>) {
-        let Ok(buf) = Arc::try_unwrap(frame) else { return };
+    pub(crate) fn keep(&self, frame: Arc<OwnedFrame>) {
+        let Ok(frame) = Arc::try_unwrap(frame) else { return };
+        let buf = frame.into_buffer();
         if !(MIN_SPARE..=MAX_SPARE_BYTES).contains(&buf.capacity()) {
             return;
         }
@@ -60,8 +63,8 @@ impl Spares {
 mod tests {
     use super::*;
 
-    fn frame(bytes: usize) -> Arc<Vec<u8>> {
-        Arc::new(Vec::with_capacity(bytes))
+    fn frame(bytes: usize) -> Arc<OwnedFrame> {
+        Arc::new(Vec::with_capacity(bytes).into())
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Pool {
         let mut fb = core.frame_buf();
         fb.begin_tasks(core.batch_id(), job.func);
         match fb.push_with(|buf| encode(&arg, What::Argument, buf)) {
-            Ok(()) => core.submit(vec![Chunk::range(Arc::clone(&job), 0, 1, fb.finish_vec())]),
+            Ok(()) => core.submit(vec![Chunk::range(Arc::clone(&job), 0, 1, fb.finish_owned())]),
             Err(e) => sink.fail(0, TaskError::Encode(e)),
         }
         Ok(Task { core: Arc::clone(core), job })

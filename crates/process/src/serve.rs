@@ -1,7 +1,9 @@
 //! [`FrameServer`]: what a pool worker does with each frame it receives, whatever carries
 //! the frames (the local worker's channel, or the messages of an MPI rank).
 
-use multiproc_codec::{Control, FnId, Frame, FrameBuf, RemoteFailure, What, decode, parse};
+use multiproc_codec::{
+    Control, FnId, Frame, FrameBuf, FrameParts, RemoteFailure, What, decode, parse,
+};
 use multiproc_ipc::SharedWords;
 
 use crate::function::{BatchRun, ProgressWords, Resolved};
@@ -9,11 +11,13 @@ use crate::function::{BatchRun, ProgressWords, Resolved};
 /// What a worker does after serving one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served<'a> {
-    /// Send this reply to the parent and wait for the next frame.
-    Reply(&'a [u8]),
+    /// Send this reply to the parent and wait for the next frame. Its large payloads are
+    /// held by reference (see [`FrameParts`]): a transport that copies the parts straight
+    /// to their destination copies them once. Call [`FrameServer::sent`] once it is sent.
+    Reply(FrameParts<'a>),
     /// Send this reply, then stop serving: the initializer failed (a local worker exits
     /// with code 3; a worker that cannot exit waits to be told what to do).
-    ReplyAndStop(&'a [u8]),
+    ReplyAndStop(FrameParts<'a>),
     /// Stop serving: the parent asked the worker to shut down.
     Stop,
 }
@@ -61,7 +65,12 @@ impl FrameServer {
     pub fn new(stamp_items: bool) -> FrameServer {
         crate::panic::capture();
         crate::sys::keep_freed_memory();
-        FrameServer { out: FrameBuf::new(), cached: None, started: 0, stamp: stamp_items }
+        FrameServer {
+            out: FrameBuf::new().by_reference(),
+            cached: None,
+            started: 0,
+            stamp: stamp_items,
+        }
     }
 
     /// Serves one frame. Around every item it updates `progress` (see
@@ -94,20 +103,30 @@ impl FrameServer {
                     run.fail_all(failure);
                 }
                 self.started = run.started;
-                Ok(Served::Reply(self.out.finish()))
+                Ok(Served::Reply(self.out.finish_parts()))
             }
             Ok(Frame::Control(Control::Initialize { func, args })) => {
                 Ok(match initialize(func, &args) {
-                    Ok(()) => Served::Reply(self.out.control(&Control::Initialized)),
-                    Err(failure) => {
-                        Served::ReplyAndStop(self.out.control(&Control::InitFailed(failure)))
+                    Ok(()) => {
+                        Served::Reply(FrameParts::whole(self.out.control(&Control::Initialized)))
                     }
+                    Err(failure) => Served::ReplyAndStop(FrameParts::whole(
+                        self.out.control(&Control::InitFailed(failure)),
+                    )),
                 })
             }
             Ok(Frame::Control(Control::Shutdown)) => Ok(Served::Stop),
             Ok(other) => Err(UnexpectedFrame(format!("unexpected frame {other:?}"))),
             Err(e) => Err(UnexpectedFrame(format!("bad frame: {e}"))),
         }
+    }
+}
+
+impl FrameServer {
+    /// The last reply was sent: lets go of the payloads it held by reference (a large
+    /// argument echoed back holds the frame it arrived in, which its sender then reuses).
+    pub fn sent(&mut self) {
+        self.out.begin_results(0);
     }
 }
 

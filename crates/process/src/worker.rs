@@ -196,9 +196,15 @@ fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
             Err(e) => fail(&e.to_string()),
         };
         quick = started.elapsed() < SPIN;
-        if channel.send(reply).is_err() {
+        let sent = match reply.contiguous() {
+            Some(bytes) => channel.send(bytes),
+            None => channel.sender().send_parts(&reply.iter().collect::<Vec<_>>()),
+        };
+        if sent.is_err() {
             finish(0);
         }
+        server.sent();
+        drop(frame);
         if stop {
             // The initializer failed: the parent reports it and decides what is next.
             finish(3);

@@ -131,14 +131,23 @@ pub(crate) struct WriteLease {
 }
 
 impl WriteLease {
-    /// Copies `data` to the start of the region's data. Panics when it does not fit.
-    pub(crate) fn copy_in(&mut self, data: &[u8]) {
-        assert!(data.len() <= self.map.capacity(), "frame larger than region");
-        // SAFETY: the destination `[HEADER, HEADER + data.len())` lies inside the mapping
-        // (checked above); this process holds the region in state WRITING, so by the
-        // protocol no reader in any process looks at the data; `data` is ordinary memory of
-        // this process and cannot overlap the shared mapping's data area.
-        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.map.base.add(HEADER), data.len()) }
+    /// Copies `parts`, one after the other, to the start of the region's data. Panics when
+    /// they do not fit.
+    pub(crate) fn copy_in(&mut self, parts: &[&[u8]]) {
+        let total = parts.iter().try_fold(0usize, |sum, p| sum.checked_add(p.len()));
+        assert!(total.is_some_and(|t| t <= self.map.capacity()), "frame larger than region");
+        let mut at = HEADER;
+        for part in parts {
+            // SAFETY: the destination `[at, at + part.len())` lies inside the mapping (the
+            // parts' total was checked against the capacity above, and `at` is HEADER plus
+            // the parts before); this process holds the region in state WRITING, so by the
+            // protocol no reader in any process looks at the data. A part is memory of this
+            // process, possibly a read lease on a region; a read lease exists only on a
+            // region in state PUBLISHED, and this one is WRITING: a part never overlaps the
+            // destination.
+            unsafe { ptr::copy_nonoverlapping(part.as_ptr(), self.map.base.add(at), part.len()) }
+            at += part.len();
+        }
     }
 
     /// The region being written.
@@ -208,7 +217,7 @@ mod tests {
         assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
         let mut w = map.try_acquire().unwrap();
         assert!(map.try_acquire().is_none());
-        w.copy_in(b"abcd");
+        w.copy_in(&[b"ab", b"", b"cd"]);
         w.publish();
         assert!(map.try_acquire().is_none());
         assert!(!map.try_retire());
