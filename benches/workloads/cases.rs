@@ -85,9 +85,6 @@ pub(crate) struct Case {
     pub(crate) figures: &'static [Figure],
     /// Repetitions of each side in a full run (one with `--quick`).
     pub(crate) reps: usize,
-    /// Run both sides at the same time: for sleep-bound cases, where waiting in turn
-    /// would only double the wall time.
-    pub(crate) together: bool,
     /// Left out of `--quick` runs.
     pub(crate) full_only: bool,
     /// One repetition of the multiproc side; the flag is `--quick`.
@@ -104,17 +101,12 @@ const fn case(
     figures: &'static [Figure],
     run: fn(bool) -> Outcome,
 ) -> Case {
-    Case { id, key, figures, reps: 5, together: false, full_only: false, run }
+    Case { id, key, figures, reps: 5, full_only: false, run }
 }
 
 impl Case {
     const fn reps(mut self, reps: usize) -> Case {
         self.reps = reps;
-        self
-    }
-
-    const fn together(mut self) -> Case {
-        self.together = true;
         self
     }
 
@@ -196,15 +188,13 @@ pub(crate) const CASES: &[Case] = &[
         ],
         w8_cpu,
     ),
-    case("W9", "W9.parallel", &[fig("pool map sleep, 4 workers", SecondsAboveIdeal)], w9_parallel)
-        .together(),
+    case("W9", "W9.parallel", &[fig("pool map sleep, 4 workers", SecondsAboveIdeal)], w9_parallel),
     case(
         "W9",
         "W9.serial",
         &[fig("pool map sleep, 1 worker (serial)", SecondsAboveIdeal)],
         w9_serial,
-    )
-    .together(),
+    ),
     case("W10", "W10.imap", &[fig("imap chunksize 1000", MibGrowth)], w10_imap),
     case(
         "W10",

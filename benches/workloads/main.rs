@@ -8,8 +8,9 @@
 //!
 //! - Each case (one measured call; [`cases::CASES`]) runs a warm-up of both sides at
 //!   `--quick` sizes, then 5 repetitions of each side, alternating: multiproc, CPython,
-//!   multiproc, ... (`--quick`: no warm-up, 1 repetition, small sizes). W9 sleeps, so its
-//!   two sides run at the same time; W11 and W12 are outcomes, observed once. W5 runs in a
+//!   multiproc, ... (`--quick`: no warm-up, 1 repetition, small sizes). W9 too: run at
+//!   the same time to save a minute, each side's start collided with the other's and
+//!   added up to 9 ms to a figure of 1 ms. W11 and W12 are outcomes, observed once. W5 runs in a
 //!   fresh process on both sides (what a fork costs grows with the parent's memory, which
 //!   the workloads run before would otherwise set, differently on each side), as W10 does.
 //! - The table (stdout) gives median [min – max] for both and the ratio of the medians,
@@ -127,14 +128,13 @@ fn run(options: &Options) -> Result<(), String> {
         let t = Instant::now();
         let reps = if options.quick { 1 } else { case.reps };
         eprintln!(
-            "bench: [{}/{}] {} {} ({} rep{} per side{})",
+            "bench: [{}/{}] {} {} ({} rep{} per side)",
             index + 1,
             chosen.len(),
             case.id,
             case.key,
             reps,
             if reps == 1 { "" } else { "s" },
-            if case.together { ", both sides at once" } else { "" }
         );
         if !options.quick && !case.is_qualitative() {
             let _ = repetition(case, true, python.as_mut().ok());
@@ -193,7 +193,7 @@ fn run(options: &Options) -> Result<(), String> {
     if failed.is_empty() { Ok(()) } else { Err(format!("multiproc failed: {}", failed.join("; "))) }
 }
 
-/// One repetition of both sides: in turn, or at once for `together` cases.
+/// One repetition of both sides, in turn.
 fn repetition(case: &Case, quick: bool, python: Option<&mut Python>) -> (Rep, Option<Rep>) {
     let check = |values: Vec<Value>| -> Rep {
         if values.len() == case.figures.len() {
@@ -205,11 +205,6 @@ fn repetition(case: &Case, quick: bool, python: Option<&mut Python>) -> (Rep, Op
     let mine = |quick| (case.run)(quick).map_err(|e| e.to_string()).and_then(check);
     match python {
         None => (mine(quick), None),
-        Some(py) if case.together => {
-            let sent = py.send(case.key, quick);
-            let mp = mine(quick);
-            (mp, Some(sent.and_then(|()| py.receive()).and_then(check)))
-        }
         Some(py) => {
             let mp = mine(quick);
             (mp, Some(py.send(case.key, quick).and_then(|()| py.receive()).and_then(check)))
@@ -296,7 +291,7 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
          ratio > 1: multiproc better (throughput, speedup: mp/py; time, latency, RSS growth: py/mp).\n\
          W5 runs each repetition in a fresh process on both sides (this binary re-executed, a new \
          python3), so neither side's figure depends on the workloads run before it.\n\
-         W9 runs both sides at once (sleep-bound); ratio floors: 1 ms (W9), 1 MiB (W10), marked ≥.\n\
+         Ratio floors: 1 ms (W9), 1 MiB (W10), marked ≥.\n\
          W7 counts an echo's payload twice (there and back). W10 is the peak RSS of a fresh \
          process draining {} items minus the same with 1 000 items.",
         multiproc::get_start_method(),

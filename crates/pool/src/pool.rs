@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::async_result::AsyncResult;
 use crate::builder::PoolBuilder;
-use crate::chunk::{FRAME_BYTES, FRAME_ITEMS, FRAME_TIME, default_chunksize, frame_items};
+use crate::chunk::{FRAME_BYTES, FRAME_TIME, LAZY_FRAME_ITEMS, default_chunksize, frame_items};
 use crate::error::{PoolError, TaskError, WaitError};
 use crate::scheduler::{Chunk, Core, Job, Sink};
 use crate::sink::{Collect, Finish, Slot, Stream, all_or_first_error, each, single};
@@ -557,8 +557,8 @@ where
 
     /// Items to encode into the next frame: whole chunks, as many as run in about
     /// [`FRAME_TIME`] at the pace the job's results showed so far, and at most
-    /// [`FRAME_ITEMS`] items; one chunk before any result, for slow tasks, and always
-    /// with the default chunk size of 1.
+    /// [`LAZY_FRAME_ITEMS`] items; one chunk before any result, for slow tasks, and
+    /// always with the default chunk size of 1.
     ///
     /// A chunk of quick tasks is over in microseconds, and a frame per chunk then costs
     /// more than the tasks (W2: a third of the throughput at 1000 items per chunk). Slow
@@ -573,7 +573,7 @@ where
             self.job.pace().map_or(u64::MAX, |ns| ns.saturating_mul(self.chunksize as u64));
         let by_time =
             usize::try_from(FRAME_TIME.as_nanos() as u64 / per_chunk).unwrap_or(usize::MAX);
-        let by_count = FRAME_ITEMS / self.chunksize;
+        let by_count = LAZY_FRAME_ITEMS / self.chunksize;
         by_time.min(by_count).max(1) * self.chunksize
     }
 
