@@ -299,8 +299,8 @@ def w9(workers, ideal):
 def w10(api):
     def case(quick):
         big = 200_000 if quick else 20_000_000
-        peaks = [run_child(["w10", api, str(n)], 600)[0] for n in (big, 1000)]
-        return [(int(peaks[0]) - int(peaks[1])) / 1024]
+        large, small = [int(run_child(["w10", api, str(n)], 600)[0]) for n in (big, 1000)]
+        return [(large - small) / 1024, large / small]
 
     return case
 

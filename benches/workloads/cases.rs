@@ -30,6 +30,8 @@ pub(crate) enum Unit {
     Speedup,
     SecondsAboveIdeal,
     MibGrowth,
+    /// Peak RSS over the peak RSS of the same run with few items.
+    PeakRatio,
     Qualitative,
 }
 
@@ -44,6 +46,7 @@ impl Unit {
             Unit::Speedup => "× serial",
             Unit::SecondsAboveIdeal => "s above ideal",
             Unit::MibGrowth => "MiB RSS growth",
+            Unit::PeakRatio => "× small run",
             Unit::Qualitative => "outcome",
         }
     }
@@ -195,11 +198,19 @@ pub(crate) const CASES: &[Case] = &[
         &[fig("pool map sleep, 1 worker (serial)", SecondsAboveIdeal)],
         w9_serial,
     ),
-    case("W10", "W10.imap", &[fig("imap chunksize 1000", MibGrowth)], w10_imap),
+    case(
+        "W10",
+        "W10.imap",
+        &[fig("imap chunksize 1000", MibGrowth), fig("imap chunksize 1000, peak RSS", PeakRatio)],
+        w10_imap,
+    ),
     case(
         "W10",
         "W10.executor_map",
-        &[fig("executor map chunksize 1000", MibGrowth)],
+        &[
+            fig("executor map chunksize 1000", MibGrowth),
+            fig("executor map chunksize 1000, peak RSS", PeakRatio),
+        ],
         w10_executor_map,
     ),
     case(

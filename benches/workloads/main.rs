@@ -293,7 +293,7 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
          python3), so neither side's figure depends on the workloads run before it.\n\
          Ratio floors: 1 ms (W9), 1 MiB (W10), marked ≥.\n\
          W7 counts an echo's payload twice (there and back). W10 is the peak RSS of a fresh \
-         process draining {} items minus the same with 1 000 items.",
+         process draining {} items minus (and over) the same with 1 000 items.",
         multiproc::get_start_method(),
         if options.quick { "200 000" } else { "20 000 000" }
     )
