@@ -240,31 +240,11 @@ impl FrameBuf {
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.by_reference {
-            return self.push_collecting(write);
-        }
-        let start = self.buf.len();
-        match write(&mut self.buf) {
-            Ok(()) => {
-                self.end_item();
-                Ok(())
-            }
-            Err(e) => {
-                self.buf.truncate(start);
-                Err(e)
-            }
-        }
-    }
-
-    /// [`push_with`](Self::push_with) of a buffer that keeps large payloads by reference.
-    #[inline(always)]
-    fn push_collecting<E>(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), E> {
         let start = self.buf.len();
         let written = write(&mut self.buf);
-        if out_of_band::recorded() {
+        // A frame that keeps large payloads by reference takes the item's segments (one
+        // load when there are none).
+        if self.by_reference && out_of_band::recorded() {
             self.take_segments(written.is_ok());
         }
         match written {

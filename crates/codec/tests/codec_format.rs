@@ -18,27 +18,8 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An `f64` compared by bit pattern: NaN payloads and signed zeros must match too.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(transparent)]
-struct F64Bits(f64);
-
-impl PartialEq for F64Bits {
-    fn eq(&self, other: &F64Bits) -> bool {
-        self.0.to_bits() == other.0.to_bits()
-    }
-}
-
-/// An `f32` compared by bit pattern.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(transparent)]
-struct F32Bits(f32);
-
-impl PartialEq for F32Bits {
-    fn eq(&self, other: &F32Bits) -> bool {
-        self.0.to_bits() == other.0.to_bits()
-    }
-}
+mod common;
+use common::{F32Bits, F64Bits};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct UnitStruct;

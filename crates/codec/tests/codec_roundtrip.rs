@@ -13,18 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
 mod common;
-use common::what;
-
-/// An `f64` compared by bit pattern, so NaN payloads and signed zeros must survive too.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(transparent)]
-struct F64Bits(f64);
-
-impl PartialEq for F64Bits {
-    fn eq(&self, other: &F64Bits) -> bool {
-        self.0.to_bits() == other.0.to_bits()
-    }
-}
+use common::{F64Bits, what};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Shape {
