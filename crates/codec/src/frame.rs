@@ -186,15 +186,23 @@ impl FrameBuf {
         self
     }
 
-    fn begin(&mut self, kind: u8, batch: u64, header: usize) {
+    /// Empties the buffer, keeping its capacity, and lets go of the payloads it held by
+    /// reference (a frame sent in parts holds them until then, or until the next
+    /// `begin_*`).
+    pub fn clear(&mut self) {
+        out_of_band::stop(&self.buf);
         self.buf.clear();
-        // The header, an item of a few bytes and the tables in one allocation: a fresh
-        // buffer otherwise grows (and reallocates) four times on the header alone.
-        self.buf.reserve(header + 64);
         self.ends.clear();
         self.failed.clear();
         self.segments.clear();
         self.segment_bytes = 0;
+    }
+
+    fn begin(&mut self, kind: u8, batch: u64, header: usize) {
+        self.clear();
+        // The header, an item of a few bytes and the tables in one allocation: a fresh
+        // buffer otherwise grows (and reallocates) four times on the header alone.
+        self.buf.reserve(header + 64);
         if self.by_reference {
             out_of_band::start(&self.buf);
         }
@@ -568,13 +576,6 @@ impl<'a> Items<'a> {
         self.ends.len() / 4
     }
 
-    #[inline(always)]
-    fn get(&self, i: usize) -> &'a [u8] {
-        let start = if i == 0 { 0 } else { u32_at(self.ends, (i - 1) * 4) as usize };
-        let end = u32_at(self.ends, i * 4) as usize;
-        &self.payload[start..end]
-    }
-
     /// Items `range`, in order: one table entry read per item.
     #[inline]
     fn slices(&self, range: Range<usize>) -> Slices<'a> {
@@ -651,7 +652,7 @@ impl<'a> TaskFrame<'a> {
     /// If `i >= self.len()`.
     #[inline]
     pub fn item(&self, i: usize) -> &'a [u8] {
-        self.items.get(i)
+        self.items.slices(i..i + 1).next().expect("an item index below the frame's count")
     }
 
     /// The encoded arguments, in order.
@@ -728,8 +729,7 @@ impl<'a> ResultFrame<'a> {
     /// If `i >= self.len()`.
     #[inline(always)]
     pub fn value(&self, i: usize) -> Result<&'a [u8], FailedItem<'a>> {
-        let bytes = self.items.get(i);
-        if self.status[i] == STATUS_OK { Ok(bytes) } else { Err(FailedItem(bytes)) }
+        self.values(i..i + 1).next().expect("an item index below the frame's count")
     }
 
     /// The outcomes, in order.

@@ -17,8 +17,8 @@
 //! is made once per frame, and per item the frame only checks whether anything was
 //! recorded: a large payload costs its bookkeeping, a small item one load.
 //!
-//! A frame that is moved after it began, or a second frame begun on the thread before the
-//! first is finished, stops collecting: its payloads are then copied, as by a frame that
+//! A frame that is moved after it began, or whose thread begins another frame before this
+//! one is finished, stops collecting: its payloads are then copied, as by a frame that
 //! never collects — slower, never wrong.
 
 use std::cell::{Cell, RefCell};

@@ -211,7 +211,7 @@ impl Sender {
     /// other OS failures. Note that a process whose `SIGPIPE` is not ignored (Rust ignores
     /// it by default) is killed instead when writing to a dead peer.
     pub fn send(&self, frame: &[u8]) -> Result<(), IpcError> {
-        self.send_parts(&[frame])
+        self.send_parts(std::iter::once(frame))
     }
 
     /// Sends one frame given in parts, as [`send`](Self::send) sends their concatenation:
@@ -227,14 +227,17 @@ impl Sender {
     ///
     /// let (parent, child) = duplex()?;
     /// let payload = vec![9u8; 1 << 20];
-    /// parent.sender().send_parts(&[b"head", &payload, b"tail"])?;
+    /// parent.sender().send_parts([&b"head"[..], &payload, b"tail"].into_iter())?;
     /// let got = child.recv()?;
     /// assert_eq!((&got[..4], got.len()), (&b"head"[..], 8 + (1 << 20)));
     /// # Ok::<(), multiproc_ipc::IpcError>(())
     /// ```
-    pub fn send_parts(&self, parts: &[&[u8]]) -> Result<(), IpcError> {
+    pub fn send_parts<'a>(
+        &self,
+        parts: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> Result<(), IpcError> {
         let inner = &*self.inner;
-        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let len: usize = parts.clone().map(<[u8]>::len).sum();
         if len > inner.threshold.load(Ordering::Relaxed) {
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
@@ -363,8 +366,7 @@ impl Receiver {
     /// # Ok::<(), multiproc_ipc::IpcError>(())
     /// ```
     pub fn recv_spin(&self, spin: std::time::Duration) -> Result<Message, IpcError> {
-        let until = std::time::Instant::now() + spin;
-        crate::spin(until, || self.try_recv().transpose()).unwrap_or_else(|| self.recv())
+        crate::spin(spin, None, || self.try_recv().transpose()).unwrap_or_else(|| self.recv())
     }
 
     fn unwrap_message(&self, mut buf: Vec<u8>) -> Result<Message, IpcError> {

@@ -12,22 +12,26 @@ use std::time::{Duration, Instant};
 /// How long a thread that expects a reply soon polls before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(50);
 
-/// Polls `poll` until it returns a value, yielding the CPU between polls, or until
-/// `until` has passed: then `None`, and the caller blocks on whatever `poll` looks at.
-/// Polls at least once.
+/// Polls `poll` until it returns a value, yielding the CPU between polls, for at most
+/// `budget` and never past `deadline`: then `None`, and the caller blocks on whatever
+/// `poll` looks at. Polls at least once.
 ///
 /// ```
 /// use multiproc_ipc::{SPIN, spin};
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use std::time::Instant;
 ///
 /// let flag = AtomicBool::new(true);
-/// let until = Instant::now() + SPIN;
-/// assert_eq!(spin(until, || flag.load(Ordering::Acquire).then_some(7)), Some(7));
+/// assert_eq!(spin(SPIN, None, || flag.load(Ordering::Acquire).then_some(7)), Some(7));
 /// flag.store(false, Ordering::Release);
-/// assert_eq!(spin(until, || flag.load(Ordering::Acquire).then_some(7)), None);
+/// assert_eq!(spin(SPIN, None, || flag.load(Ordering::Acquire).then_some(7)), None);
 /// ```
-pub fn spin<T>(until: Instant, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn spin<T>(
+    budget: Duration,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let until = Instant::now() + budget;
+    let until = deadline.map_or(until, |d| d.min(until));
     loop {
         if let Some(value) = poll() {
             return Some(value);

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant};
 
 use mpi::Rank;
 use mpi::point_to_point::Status;
@@ -14,7 +13,7 @@ use multiproc_codec::SharedFrame;
 use multiproc_process::{FrameServer, Served};
 
 use crate::protocol::{CLOSED, END, FRAME, NOTHING, RESET, RESET_DONE};
-use crate::transport::{Endpoint, SPIN, Spare, drive, recv_spin, send};
+use crate::transport::{Endpoint, Spare, drive, recv_spin, send};
 
 /// What the MPI thread hands the task thread.
 #[derive(Debug)]
@@ -111,11 +110,7 @@ impl Endpoint for Worker {
 pub(crate) fn serve_tasks(side: TaskSide) {
     let TaskSide { jobs, replies, epoch } = side;
     let mut server = FrameServer::new(false);
-    // As a local worker: poll for the next frame only after a quick one (see
-    // `multiproc_process`'s worker loop).
-    let mut quick = true;
-    while let Ok(job) = recv_spin(&jobs, if quick { SPIN } else { Duration::ZERO }) {
-        let started = Instant::now();
+    while let Ok(job) = recv_spin(&jobs, server.spin()) {
         let reply = match job {
             Job::Frame(from, _) if from < epoch.load(Ordering::Acquire) => continue,
             // Lent: a large `Bytes` argument reads the frame in place.
@@ -134,7 +129,6 @@ pub(crate) fn serve_tasks(side: TaskSide) {
             Job::ResetDone => Reply::ResetDone,
         };
         server.sent();
-        quick = started.elapsed() < SPIN;
         if replies.send(reply).is_err() {
             return;
         }

@@ -115,14 +115,10 @@ struct LocalControl {
 }
 
 impl FrameSender for LocalTx {
+    /// Each payload held by reference is copied once, straight into the shared memory
+    /// the worker reads.
     fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
-        let sent = match frame.contiguous() {
-            Some(bytes) => self.0.send(bytes),
-            // Each payload is copied once, straight into the shared memory the worker
-            // reads.
-            None => self.0.send_parts(&frame.iter().collect::<Vec<_>>()),
-        };
-        sent.map_err(|_| Lost)
+        self.0.send_parts(frame.iter()).map_err(|_| Lost)
     }
 
     /// Frames this small travel inline (below the shared-memory threshold), and three of

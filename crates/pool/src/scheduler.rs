@@ -187,6 +187,17 @@ impl Slot {
     fn ready(&self) -> bool {
         self.tx.is_some() && !self.retiring
     }
+
+    /// Whether this worker's next results are due within [`SPIN`]: it holds nothing yet
+    /// (a caller of `apply` is about to send it a task), or its oldest batch runs quickly
+    /// at its job's pace so far (unknown: assumed quick).
+    fn results_due_soon(&self) -> bool {
+        self.in_flight.front().is_none_or(|batch| {
+            let job = batch.chunks.first().map(|c| c.items.get(0).0);
+            job.and_then(|job| job.pace())
+                .is_none_or(|ns| u128::from(ns) * batch.len as u128 <= SPIN.as_nanos())
+        })
+    }
 }
 
 #[derive(Default)]
@@ -536,13 +547,17 @@ impl Core {
         let Some(mut link) = self.start_worker(index) else {
             return;
         };
+        // Whether the worker's next results are due soon (see `Slot::results_due_soon`),
+        // as the last frame's bookkeeping found it.
+        let mut soon = true;
         loop {
-            match link.rx.recv(self.results_due_soon(index)) {
+            match link.rx.recv(soon) {
                 Ok(frame) => {
                     // Lent: large `Bytes` results read the frame in place.
-                    if !frame.lend(|bytes| self.on_frame(index, bytes)) {
+                    match frame.lend(|bytes| self.on_frame(index, bytes)) {
+                        Some(next) => soon = next,
                         // A frame we cannot account for: the worker is not trustworthy.
-                        link.control.kill();
+                        None => link.control.kill(),
                     }
                 }
                 Err(Lost) => {
@@ -550,7 +565,7 @@ impl Core {
                         return;
                     }
                     match self.start_worker(index) {
-                        Some(next) => link = next,
+                        Some(next) => (link, soon) = (next, true),
                         None => return,
                     }
                 }
@@ -558,22 +573,11 @@ impl Core {
         }
     }
 
-    /// Whether worker `index`'s next results are due within [`SPIN`]: it holds nothing
-    /// yet (a caller of `apply` is about to send it a task), or its oldest batch runs
-    /// quickly at its job's pace so far (unknown: assumed quick).
-    fn results_due_soon(&self, index: usize) -> bool {
-        let st = self.lock();
-        st.slots[index].in_flight.front().is_none_or(|batch| {
-            let job = batch.chunks.first().map(|c| c.items.get(0).0);
-            job.and_then(|job| job.pace())
-                .is_none_or(|ns| u128::from(ns) * batch.len as u128 <= SPIN.as_nanos())
-        })
-    }
-
-    /// Handles a result frame; false if it does not match what the worker holds.
-    fn on_frame(&self, index: usize, msg: &[u8]) -> bool {
+    /// Handles a result frame: `None` if it does not match what the worker holds, else
+    /// whether the worker's next results are due soon.
+    fn on_frame(&self, index: usize, msg: &[u8]) -> Option<bool> {
         let Ok(Frame::Results(results)) = parse(msg) else {
-            return false;
+            return None;
         };
         let (batch, ran) = {
             let mut guard = self.lock();
@@ -589,11 +593,11 @@ impl Core {
                     (slot.in_flight.pop_front(), now.duration_since(started))
                 }
                 // After terminate the batch was failed already: ignore.
-                None if st.terminated => return true,
-                _ => return false,
+                None if st.terminated => return Some(true),
+                _ => return None,
             }
         };
-        let Some(batch) = batch else { return true };
+        let Some(batch) = batch else { return Some(true) };
         let pace = ran.as_nanos() / batch.len.max(1) as u128;
         if let Some(chunk) = batch.chunks.first() {
             let pace = u64::try_from(pace).unwrap_or(u64::MAX).max(1);
@@ -623,11 +627,12 @@ impl Core {
         if st.outstanding == 0 {
             self.changed.notify_all(); // `join`
         }
+        let soon = st.slots[index].results_due_soon();
         drop(st);
         // The freed room is filled from here, without a hop through the dispatcher, when
         // the next batches are small; what this thread cannot send goes to the dispatcher.
         self.pump(Sending::NeverWait);
-        true
+        Some(soon)
     }
 
     /// Handles a lost worker: fails the item it was running, requeues the rest. Returns

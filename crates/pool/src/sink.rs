@@ -219,10 +219,7 @@ impl<R, T> Collect<R, T> {
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         // A quick task's result is usually in within tens of microseconds: poll the flag
         // briefly before sleeping on the condition variable, while that pays.
-        let until = Instant::now() + SPIN;
-        spin(deadline.map_or(until, |d| d.min(until)), || {
-            self.done.load(Ordering::Acquire).then_some(())
-        });
+        spin(SPIN, deadline, || self.done.load(Ordering::Acquire).then_some(()));
         let mut st = self.lock();
         while st.outcome.is_none() && st.taken.is_none() {
             match deadline {
@@ -407,8 +404,7 @@ impl<R> Stream<R> {
                 polled = true;
                 let seen = self.deliveries.load(Ordering::Acquire);
                 drop(st);
-                let until = Instant::now() + SPIN;
-                spin(deadline.map_or(until, |d| d.min(until)), || {
+                spin(SPIN, deadline, || {
                     (self.deliveries.load(Ordering::Acquire) != seen).then_some(())
                 });
                 st = self.lock();

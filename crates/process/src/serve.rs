@@ -4,7 +4,9 @@
 use multiproc_codec::{
     Control, FnId, Frame, FrameBuf, FrameParts, RemoteFailure, What, decode, parse,
 };
-use multiproc_ipc::SharedWords;
+use std::time::{Duration, Instant};
+
+use multiproc_ipc::{SPIN, SharedWords};
 
 use crate::function::{BatchRun, ProgressWords, Resolved};
 
@@ -53,6 +55,8 @@ pub struct FrameServer {
     cached: Option<Resolved>,
     started: u64,
     stamp: bool,
+    /// Whether the last frame was served quickly (see [`spin`](Self::spin)).
+    quick: bool,
 }
 
 impl FrameServer {
@@ -70,7 +74,17 @@ impl FrameServer {
             cached: None,
             started: 0,
             stamp: stamp_items,
+            quick: true,
         }
+    }
+
+    /// How long to poll for the next frame before sleeping on it. After a quick frame the
+    /// next one is usually a few microseconds away (a caller of `apply` answers at once):
+    /// [`SPIN`]. After a long batch the parent's window of two has the next one queued
+    /// already, or the parent is busy: then polling would only take its CPU, and this is
+    /// zero.
+    pub fn spin(&self) -> Duration {
+        if self.quick { SPIN } else { Duration::ZERO }
     }
 
     /// Serves one frame. Around every item it updates `progress` (see
@@ -80,6 +94,7 @@ impl FrameServer {
         frame: &[u8],
         progress: Option<&SharedWords>,
     ) -> Result<Served<'_>, UnexpectedFrame> {
+        let start = Instant::now();
         match parse(frame) {
             Ok(Frame::Tasks(task)) => {
                 self.out.begin_results(task.batch());
@@ -103,6 +118,7 @@ impl FrameServer {
                     run.fail_all(failure);
                 }
                 self.started = run.started;
+                self.quick = start.elapsed() < SPIN;
                 Ok(Served::Reply(self.out.finish_parts()))
             }
             Ok(Frame::Control(Control::Initialize { func, args })) => {
@@ -126,7 +142,7 @@ impl FrameServer {
     /// The last reply was sent: lets go of the payloads it held by reference (a large
     /// argument echoed back holds the frame it arrived in, which its sender then reuses).
     pub fn sent(&mut self) {
-        self.out.begin_results(0);
+        self.out.clear();
     }
 }
 

@@ -4,12 +4,11 @@
 use std::io::Write;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
 
 use multiproc_codec::{
     Control, Frame, FrameBuf, RemoteFailure, SharedFrame, What, decode, encode, parse,
 };
-use multiproc_ipc::{Channel, SPIN, SharedWords, bootstrap_connect};
+use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
 use crate::function::{BatchRun, Resolved};
@@ -175,18 +174,11 @@ pub(crate) fn report(name: &str, failure: &RemoteFailure) {
 
 fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
     let mut server = FrameServer::new(boot.stamp_items);
-    let mut quick = true;
     loop {
-        // After a quick batch the next one is usually a few microseconds away (a caller
-        // of `apply` answers at once): poll for it before sleeping. After a long batch,
-        // the window of two has the next one queued already, or the parent is busy: then
-        // polling would only take its CPU.
-        let spin = if quick { SPIN } else { Duration::ZERO };
-        let msg = match channel.receiver().recv_spin(spin) {
+        let msg = match channel.receiver().recv_spin(server.spin()) {
             Ok(m) => m,
             Err(_) => finish(0),
         };
-        let started = Instant::now();
         // Lent: a large `Bytes` argument reads the frame in place instead of copying it.
         let frame = SharedFrame::new(msg);
         let (reply, stop) = match frame.lend(|bytes| server.serve(bytes, Some(&progress))) {
@@ -195,12 +187,7 @@ fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
             Ok(Served::Stop) => finish(0),
             Err(e) => fail(&e.to_string()),
         };
-        quick = started.elapsed() < SPIN;
-        let sent = match reply.contiguous() {
-            Some(bytes) => channel.send(bytes),
-            None => channel.sender().send_parts(&reply.iter().collect::<Vec<_>>()),
-        };
-        if sent.is_err() {
+        if channel.sender().send_parts(reply.iter()).is_err() {
             finish(0);
         }
         server.sent();

@@ -133,8 +133,8 @@ pub(crate) struct WriteLease {
 impl WriteLease {
     /// Copies `parts`, one after the other, to the start of the region's data. Panics when
     /// they do not fit.
-    pub(crate) fn copy_in(&mut self, parts: &[&[u8]]) {
-        let total = parts.iter().try_fold(0usize, |sum, p| sum.checked_add(p.len()));
+    pub(crate) fn copy_in<'a>(&mut self, parts: impl Iterator<Item = &'a [u8]> + Clone) {
+        let total = parts.clone().try_fold(0usize, |sum, p| sum.checked_add(p.len()));
         assert!(total.is_some_and(|t| t <= self.map.capacity()), "frame larger than region");
         let mut at = HEADER;
         for part in parts {
@@ -217,7 +217,7 @@ mod tests {
         assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
         let mut w = map.try_acquire().unwrap();
         assert!(map.try_acquire().is_none());
-        w.copy_in(&[b"ab", b"", b"cd"]);
+        w.copy_in([&b"ab"[..], b"", b"cd"].into_iter());
         w.publish();
         assert!(map.try_acquire().is_none());
         assert!(!map.try_retire());
