@@ -19,6 +19,7 @@ mod backend;
 mod builder;
 mod chunk;
 mod error;
+mod plan;
 mod pool;
 mod scheduler;
 mod sink;
