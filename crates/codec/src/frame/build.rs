@@ -1,13 +1,14 @@
 //! [`FrameBuf`]: builds one frame at a time in a reusable buffer, with no allocation per
 //! item.
 
+use super::args::{FRAME_LIMIT, TooLarge};
 use super::message::{Control, RemoteFailure};
 use super::parts::{FrameParts, OwnedFrame};
 use super::{
     BASE_HEADER, KIND_CONTROL, KIND_RESULTS, KIND_TASKS, MAGIC, STATUS_FAILED, STATUS_OK,
     TASK_HEADER, VERSION, checksum,
 };
-use crate::error::What;
+use crate::error::{CodecError, What};
 use crate::fingerprint::FnId;
 use crate::out_of_band::{self, Segment};
 use crate::value::encode;
@@ -175,6 +176,38 @@ impl FrameBuf {
                 Err(e)
             }
         }
+    }
+
+    /// Appends one value like [`push_with`](Self::push_with), refusing one that would take
+    /// the frame past [`FRAME_LIMIT`]: it is rolled back and reported as
+    /// [`RemoteFailure::TooLarge`] (the caller pushes that failure in its place).
+    ///
+    /// ```
+    /// use multiproc_codec::{encode, FrameBuf, What};
+    ///
+    /// let mut fb = FrameBuf::new();
+    /// fb.begin_results(1);
+    /// fb.push_bounded(What::Result, |out| encode(&7u64, What::Result, out))?;
+    /// assert_eq!(fb.len(), 1);
+    /// # Ok::<(), multiproc_codec::RemoteFailure>(())
+    /// ```
+    pub fn push_bounded(
+        &mut self,
+        what: What,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(), RemoteFailure> {
+        let before = (self.buf.len(), self.segments.len(), self.segment_bytes);
+        let start = self.payload_len() as u64;
+        self.push_with(write).map_err(RemoteFailure::Codec)?;
+        let end = self.payload_len() as u64;
+        if end <= FRAME_LIMIT {
+            return Ok(());
+        }
+        self.ends.pop();
+        self.buf.truncate(before.0);
+        self.segments.truncate(before.1);
+        self.segment_bytes = before.2;
+        Err(RemoteFailure::TooLarge(TooLarge { what, size: end - start, limit: FRAME_LIMIT }))
     }
 
     /// Takes the segments recorded for the item just written (or drops them: it failed).

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::args::TooLarge;
 use crate::bytes::Bytes;
 use crate::error::CodecError;
 use crate::fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
@@ -29,6 +30,8 @@ pub enum RemoteFailure {
     BadFunction(String),
     /// The function reported an error of its own (an initializer returning `Err`).
     Error(String),
+    /// The result is too large for a frame.
+    TooLarge(TooLarge),
 }
 
 impl fmt::Display for RemoteFailure {
@@ -42,6 +45,7 @@ impl fmt::Display for RemoteFailure {
             ),
             RemoteFailure::BadFunction(why) => write!(f, "rejected function identity: {why}"),
             RemoteFailure::Error(message) => f.write_str(message),
+            RemoteFailure::TooLarge(e) => e.fmt(f),
         }
     }
 }
@@ -70,4 +74,10 @@ pub enum Control {
     InitFailed(RemoteFailure),
     /// Finish and exit with status 0.
     Shutdown,
+}
+
+impl From<TooLarge> for RemoteFailure {
+    fn from(e: TooLarge) -> RemoteFailure {
+        RemoteFailure::TooLarge(e)
+    }
 }

@@ -3,7 +3,7 @@
 //! Layout (all integers little-endian):
 //!
 //! ```text
-//! header   magic "MPRC" | version | kind | 0 0 | count u32 | payload_len u32 | batch u64
+//! header   magic "MPRC" | version | kind | flags | 0 | count u32 | payload_len u32 | batch u64
 //!          tasks only: target i64 | trampoline i64 | types u64
 //! payload  the items' encodings back to back (control: one encoded message)
 //! ends     count x u32: where each item ends inside the payload
@@ -17,6 +17,7 @@
 //! corrupted frame is rejected before any item is looked at; item payloads are user data
 //! whose integrity the transport guarantees and whose validity `decode` checks.
 
+mod args;
 mod build;
 mod message;
 mod parts;
@@ -24,13 +25,14 @@ mod read;
 
 use crate::hash::Hasher64;
 
+pub use args::{Args, ArgsBuf, FRAME_LIMIT, TaskFramer, TooLarge};
 pub use build::FrameBuf;
 pub use message::{Control, RemoteFailure};
 pub use parts::{FrameParts, OwnedFrame, Parts};
 pub use read::{FailedItem, Frame, ItemOutcome, ResultFrame, TaskFrame, Values, parse};
 
 pub(super) const MAGIC: &[u8; 4] = b"MPRC";
-pub(super) const VERSION: u8 = 1;
+pub(super) const VERSION: u8 = 2;
 pub(super) const KIND_TASKS: u8 = 1;
 pub(super) const KIND_RESULTS: u8 = 2;
 pub(super) const KIND_CONTROL: u8 = 3;
@@ -38,6 +40,9 @@ pub(super) const BASE_HEADER: usize = 24;
 pub(super) const TASK_HEADER: usize = 48;
 pub(super) const STATUS_OK: u8 = 0;
 pub(super) const STATUS_FAILED: u8 = 1;
+/// Task frames, byte 6: the worker claims the items one by one (see
+/// [`TaskFrame::revocable`]).
+pub(super) const FLAG_REVOCABLE: u8 = 1;
 
 pub(super) fn checksum(header: &[u8], tables: &[u8]) -> u64 {
     let mut h = Hasher64::new();

@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use super::message::{Control, RemoteFailure};
 use super::{
-    BASE_HEADER, KIND_CONTROL, KIND_RESULTS, KIND_TASKS, MAGIC, STATUS_FAILED, STATUS_OK,
-    TASK_HEADER, VERSION, checksum, u32_at, u64_at,
+    BASE_HEADER, FLAG_REVOCABLE, KIND_CONTROL, KIND_RESULTS, KIND_TASKS, MAGIC, STATUS_FAILED,
+    STATUS_OK, TASK_HEADER, VERSION, checksum, u32_at, u64_at,
 };
 use crate::error::{FrameError, What};
 use crate::fingerprint::{FnId, TypeFingerprint};
@@ -81,6 +81,7 @@ impl ExactSizeIterator for Slices<'_> {}
 pub struct TaskFrame<'a> {
     batch: u64,
     func: FnId,
+    revocable: bool,
     items: Items<'a>,
 }
 
@@ -93,6 +94,13 @@ impl<'a> TaskFrame<'a> {
     /// The function to call on every item.
     pub fn func(&self) -> FnId {
         self.func
+    }
+
+    /// Whether the worker claims the items one by one as it starts them, so that the
+    /// sender can take back those not started; otherwise it claims them all when it starts
+    /// the first.
+    pub fn revocable(&self) -> bool {
+        self.revocable
     }
 
     /// Number of items.
@@ -346,7 +354,8 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
             trampoline: u64_at(bytes, 32) as i64,
             types: TypeFingerprint(u64_at(bytes, 40)),
         };
-        return Ok(Frame::Tasks(TaskFrame { batch, func, items }));
+        let revocable = bytes[6] & FLAG_REVOCABLE != 0;
+        return Ok(Frame::Tasks(TaskFrame { batch, func, revocable, items }));
     }
     let status = &bytes[tables_at + count * 4..sum_at];
     if status.iter().any(|&s| s != STATUS_OK && s != STATUS_FAILED) {
