@@ -76,7 +76,8 @@ impl std::error::Error for TooLarge {}
 /// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>() };
 /// // Items 1 and 2 only, framed at send.
 /// let mut framer = TaskFramer::default();
-/// let parts = framer.frame(7, func, false, &[args.slice(1..3)])?;
+/// let batch = [args.slice(1..3)];
+/// let parts = framer.frame(7, func, false, &batch)?;
 /// let bytes: Vec<u8> = parts.concat();
 /// let Frame::Tasks(batch) = parse(&bytes).unwrap() else { unreachable!() };
 /// assert_eq!((batch.batch(), batch.len()), (7, 2));
