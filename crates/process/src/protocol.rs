@@ -20,8 +20,31 @@ pub mod progress {
     /// `CLOCK_MONOTONIC` nanoseconds at which the latest item started (only when the
     /// worker was asked to stamp items, for per-task timeouts).
     pub const STARTED_AT_NS: usize = 2;
+    /// The claim: an epoch and how many items the worker claimed (see [`pack_claim`]). A
+    /// task frame's batch id is the claim its first item is taken from.
+    pub const CLAIM: usize = 3;
     /// Number of slots.
-    pub const LEN: usize = 3;
+    pub const LEN: usize = 4;
+
+    /// Bits of a claim's item count.
+    const COUNT_BITS: u32 = 48;
+
+    /// The claim word for `epoch` with `count` items claimed; also the batch id of a frame
+    /// of that epoch whose first item has sequence number `count`.
+    ///
+    /// ```
+    /// use multiproc::process::progress::{pack_claim, unpack_claim};
+    ///
+    /// assert_eq!(unpack_claim(pack_claim(3, 1000)), (3, 1000));
+    /// ```
+    pub fn pack_claim(epoch: u16, count: u64) -> u64 {
+        (u64::from(epoch) << COUNT_BITS) | (count & ((1 << COUNT_BITS) - 1))
+    }
+
+    /// The epoch and the item count of a claim word (or of a frame's batch id).
+    pub fn unpack_claim(word: u64) -> (u16, u64) {
+        ((word >> COUNT_BITS) as u16, word & ((1 << COUNT_BITS) - 1))
+    }
 }
 
 /// The child's half of the connection to its parent.

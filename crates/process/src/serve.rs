@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use multiproc_ipc::{SPIN, SharedWords};
 
-use crate::function::{BatchRun, ProgressWords, Resolved};
+use crate::batch::{BatchRun, ProgressWords};
+use crate::function::Resolved;
 
 /// What a worker does after serving one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Served<'a> {
     ReplyAndStop(FrameParts<'a>),
     /// Stop serving: the parent asked the worker to shut down.
     Stop,
+    /// Nothing to send: the parent took the batch back before any of it started.
+    Skipped,
 }
 
 /// A frame that a worker cannot serve: not a task batch or a worker control message, or
@@ -98,13 +101,12 @@ impl FrameServer {
         match parse(frame) {
             Ok(Frame::Tasks(task)) => {
                 self.out.begin_results(task.batch());
-                let mut run = BatchRun {
-                    items: task,
-                    out: &mut self.out,
-                    progress: progress.map(ProgressWords::new),
-                    stamp: self.stamp,
-                    started: self.started,
-                    last_failure: None,
+                let words = progress.map(ProgressWords::new);
+                let Some(mut run) =
+                    BatchRun::new(task, &mut self.out, words, self.stamp, self.started)
+                else {
+                    // Taken back before it started.
+                    return Ok(Served::Skipped);
                 };
                 let resolved = match self.cached {
                     Some(r) if r.id() == task.func() => Ok(r),
@@ -119,6 +121,10 @@ impl FrameServer {
                 }
                 self.started = run.started;
                 self.quick = start.elapsed() < SPIN;
+                if self.out.is_empty() {
+                    // Every item was taken back.
+                    return Ok(Served::Skipped);
+                }
                 Ok(Served::Reply(self.out.finish_parts()))
             }
             Ok(Frame::Control(Control::Initialize { func, args })) => {

@@ -11,7 +11,8 @@ use multiproc_codec::{
 use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
-use crate::function::{BatchRun, Resolved};
+use crate::batch::BatchRun;
+use crate::function::Resolved;
 use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
 use crate::{binary, identity, liveness, panic, sys};
@@ -127,14 +128,7 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
     };
     let Ok(Frame::Tasks(task)) = parse(&msg) else { fail("expected a task frame") };
     out.begin_results(task.batch());
-    let mut run = BatchRun {
-        items: task,
-        out: &mut out,
-        progress: None,
-        stamp: false,
-        started: 0,
-        last_failure: None,
-    };
+    let mut run = BatchRun::new(task, &mut out, None, false, 0).expect("nothing to claim");
     match Resolved::new(task.func()) {
         Ok(_) if task.len() != 1 => {
             run.fail_all(RemoteFailure::BadFunction("a process runs exactly one task".into()))
@@ -185,6 +179,7 @@ fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
             Ok(Served::Reply(reply)) => (reply, false),
             Ok(Served::ReplyAndStop(reply)) => (reply, true),
             Ok(Served::Stop) => finish(0),
+            Ok(Served::Skipped) => continue,
             Err(e) => fail(&e.to_string()),
         };
         if channel.sender().send_parts(reply.iter()).is_err() {
