@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use multiproc_codec::{FrameParts, SharedFrame};
+use multiproc_codec::SharedFrame;
 use multiproc_pool::{
     Backend, FrameReceiver, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
 };
@@ -65,8 +65,8 @@ struct RankSender {
 }
 
 impl FrameSender for RankSender {
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
-        let frame = Spare::copy(frame);
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
+        let frame = Spare::copy(parts.iter().copied());
         self.shared.command(Command::Send { rank: self.rank, link: self.link, frame })
     }
 }

@@ -118,8 +118,10 @@ pub(crate) fn serve_tasks(side: TaskSide) {
                 // A failed initializer: rank 0 drops the link and decides what is next;
                 // a rank cannot exit without taking the job down.
                 Ok(Served::Reply(reply) | Served::ReplyAndStop(reply)) => {
-                    Reply::Frame(Spare::copy(reply))
+                    Reply::Frame(Spare::copy(reply.iter()))
                 }
+                // Nothing is taken back from a rank (it has no claim word).
+                Ok(Served::Skipped) => continue,
                 Ok(Served::Stop) => Reply::Closed,
                 Err(e) => {
                     eprintln!("multiproc-mpi worker {}: {e}", std::process::id());

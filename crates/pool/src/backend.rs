@@ -7,29 +7,26 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::{FrameParts, SharedFrame};
+use multiproc_codec::SharedFrame;
 use multiproc_ipc::{Receiver, Sender};
-use multiproc_process::{Child, Context, ExitStatus, progress, start_worker};
+use multiproc_process::progress::{self, pack_claim, unpack_claim};
+use multiproc_process::{Child, Context, ExitStatus, start_worker};
 
 /// The worker is gone (its channel closed or broke).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;
 
-/// Sends frames to one worker. Sends may block while the worker does not read
-/// (backpressure); the scheduler keeps a reader draining every worker.
+/// Sends frames to one worker.
+///
+/// A send must not wait for the worker to read: the threads that send also read other
+/// workers' answers, and a worker that waits for its answers to be read would never read
+/// its frames. (The local backend's frames above a few KiB go through shared memory, and
+/// the scheduler never lets more than a few frames pile up unread.)
 pub trait FrameSender: Send + Sync {
-    /// Sends one frame, given as parts: its own bytes and large payloads held by
-    /// reference (see [`FrameParts`]); what arrives is the parts' concatenation.
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost>;
-
-    /// The largest frame that [`send`](Self::send) delivers without blocking while the
-    /// worker has at most three frames unread, none of them larger (the scheduler's
-    /// window of two batches and a control message; it never lets more pile up). Such
-    /// frames may be sent from a thread that reads workers' results, which saves a thread
-    /// hop per batch. The default, 0, sends every frame from a thread that reads nothing.
-    fn nonblocking_limit(&self) -> usize {
-        0
-    }
+    /// Sends one frame, given as parts whose concatenation is the frame (a header, the
+    /// arguments where they were encoded, an offset table): a transport copies them once,
+    /// straight to where they go.
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost>;
 }
 
 /// Receives frames from one worker.
@@ -64,6 +61,14 @@ pub trait WorkerControl: Send + Sync {
     fn kill(&self);
     /// Waits until the worker has ended; its exit status when there is one.
     fn wait(&self) -> Option<ExitStatus>;
+
+    /// Takes back the items sent to the worker that it has not claimed: it will start
+    /// none of them. Returns how many items it had claimed in all (the sequence number
+    /// from which items are taken back), or `None` if this kind of worker cannot give
+    /// work back (the default).
+    fn revoke(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A started worker's three handles.
@@ -115,16 +120,10 @@ struct LocalControl {
 }
 
 impl FrameSender for LocalTx {
-    /// Each payload held by reference is copied once, straight into the shared memory
-    /// the worker reads.
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
-        self.0.send_parts(frame.iter()).map_err(|_| Lost)
-    }
-
-    /// Frames this small travel inline (below the shared-memory threshold), and three of
-    /// them take a quarter of a socket's send buffer (Linux's default: 208 KiB).
-    fn nonblocking_limit(&self) -> usize {
-        16 << 10
+    /// Each part is copied once: into the socket, or straight into the shared memory the
+    /// worker reads.
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
+        self.0.send_parts(parts.iter().copied()).map_err(|_| Lost)
     }
 }
 
@@ -160,6 +159,26 @@ impl WorkerControl for LocalControl {
 
     fn wait(&self) -> Option<ExitStatus> {
         self.child.wait().ok()
+    }
+
+    /// Bumps the epoch of the claim word the worker claims items from: frames of the old
+    /// epoch it has not started are skipped, and the count says what it had claimed.
+    fn revoke(&self) -> Option<u64> {
+        let word = self.progress.word(progress::CLAIM);
+        let mut current = word.load(std::sync::atomic::Ordering::Acquire);
+        loop {
+            let (epoch, claimed) = unpack_claim(current);
+            let next = pack_claim(epoch.wrapping_add(1), claimed);
+            match word.compare_exchange(
+                current,
+                next,
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(claimed),
+                Err(seen) => current = seen,
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::backend::{Backend, LocalBackend};
 use crate::error::PoolError;
 use crate::pool::Pool;
-use crate::scheduler::{Core, Settings};
+use crate::shell::{Core, Settings};
 
 /// Builds a [`Pool`]. Python: the arguments of `multiprocessing.Pool(...)`.
 ///

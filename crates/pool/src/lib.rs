@@ -19,11 +19,12 @@ mod backend;
 mod builder;
 mod chunk;
 mod error;
+mod imap;
 mod plan;
 mod pool;
-mod scheduler;
+mod shell;
 mod sink;
-mod spare;
+mod submit;
 mod task;
 
 pub use async_result::{AsyncResult, NotReady};
@@ -33,5 +34,6 @@ pub use backend::{
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError, WaitError};
-pub use pool::{Chunked, IMap, Pool};
+pub use imap::IMap;
+pub use pool::{Chunked, Pool};
 pub use task::{Task, TaskState};

@@ -139,6 +139,13 @@ impl ArgsBuf {
         self.segment_bytes += self.segments[before..].iter().map(|(_, b)| b.len()).sum::<usize>();
     }
 
+    /// Reserves room for `items` more items of about `bytes_each` encoded bytes, so that
+    /// a run is built without the buffer growing (and copying) on the way.
+    pub fn reserve(&mut self, items: usize, bytes_each: usize) {
+        self.bytes.reserve(items.saturating_mul(bytes_each));
+        self.ends.reserve(items);
+    }
+
     /// Items pushed.
     pub fn len(&self) -> usize {
         self.ends.len()

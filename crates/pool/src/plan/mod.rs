@@ -31,14 +31,15 @@ use std::collections::{HashMap, VecDeque};
 
 use multiproc_codec::FnId;
 use multiproc_process::ExitStatus;
+use multiproc_process::progress::pack_claim;
 
 use crate::backend::Progress;
 use crate::error::TaskError;
 use queue::{Limits, Queue, Queued};
-use slot::{Done, Phase, Slot};
+use slot::{Phase, Slot};
 
 pub(crate) use pace::Paces;
-pub(crate) use run::{Encoded, Indices, JobId, Run};
+pub(crate) use run::{Encoded, JobId, Run};
 pub(crate) use span::Span;
 
 /// Consecutive failed starts (or initializations, or deaths before answering anything)
@@ -58,17 +59,13 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub(crate) struct Batch<E> {
     pub func: FnId,
-    /// The epoch and the first item's sequence number, as the worker checks them.
+    /// The epoch and the first item's sequence number, as the worker checks them against
+    /// its claim (`multiproc_process::progress::pack_claim`).
     pub stamp: u64,
     /// Whether the worker claims its items one by one (so that those not started can be
     /// taken back), or all at once when it starts the batch.
     pub revocable: bool,
     pub args: Vec<E>,
-}
-
-/// The frame stamp of a batch: `epoch << 48 | first_seq`.
-pub(crate) fn stamp(epoch: u16, first_seq: u64) -> u64 {
-    (u64::from(epoch) << 48) | (first_seq & ((1 << 48) - 1))
 }
 
 /// What the shell must do.
@@ -85,6 +82,8 @@ pub(crate) enum Action<E> {
     Revoke { worker: usize, incarnation: u64 },
     /// End these items with `error`.
     Fail { span: Span, error: TaskError },
+    /// Every item of `job` has ended and all were submitted: forget what was kept for it.
+    Forget { job: JobId },
 }
 
 /// Where an item is, for a handle on it.
@@ -164,8 +163,14 @@ impl<E: Encoded> Plan<E> {
         !self.closed && !self.terminated
     }
 
+    #[cfg(test)]
     pub(crate) fn terminated(&self) -> bool {
         self.terminated
+    }
+
+    /// Whether a slot without a worker should start one.
+    pub(crate) fn wants_worker(&self) -> bool {
+        !(self.terminated || self.stopping || self.broken.is_some())
     }
 
     /// Items submitted and not ended.
@@ -228,6 +233,7 @@ impl<E: Encoded> Plan<E> {
             j.sealed = true;
             if j.pending == 0 {
                 self.jobs.remove(&job);
+                self.actions.push_back(Action::Forget { job });
             }
         }
     }
@@ -239,13 +245,14 @@ impl<E: Encoded> Plan<E> {
             j.pending -= n;
             if j.pending == 0 && j.sealed {
                 self.jobs.remove(&job);
+                self.actions.push_back(Action::Forget { job });
             }
         }
     }
 
     fn fail(&mut self, run: &Run<E>, error: TaskError) {
-        self.ended(run.job, run.len());
         self.actions.push_back(Action::Fail { span: Span::of(run), error });
+        self.ended(run.job, run.len());
     }
 
     /// Cancels `job`: its queued items fail as cancelled at once, and those held by
@@ -601,7 +608,7 @@ impl<E: Encoded> Plan<E> {
         let slot = &mut self.slots[worker];
         let first_seq = slot.send(func, runs, quick, now);
         let incarnation = slot.incarnation;
-        let batch = Batch { func, stamp: stamp(slot.epoch, first_seq), revocable, args };
+        let batch = Batch { func, stamp: pack_claim(slot.epoch, first_seq), revocable, args };
         self.actions.push_back(Action::Send { worker, incarnation, batch });
         if let Some(quota) = &mut slot.quota {
             *quota = quota.saturating_sub(items as u64);

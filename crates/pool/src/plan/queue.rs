@@ -47,6 +47,7 @@ impl<E: Encoded> Queue<E> {
     }
 
     /// Items queued.
+    #[cfg(test)]
     pub(crate) fn items(&self) -> usize {
         self.items
     }

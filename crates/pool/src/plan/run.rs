@@ -87,3 +87,17 @@ impl<E: Encoded> Run<E> {
         (0..self.len()).map(|i| self.indices.at(i))
     }
 }
+
+impl Encoded for multiproc_codec::Args {
+    fn len(&self) -> usize {
+        multiproc_codec::Args::len(self)
+    }
+
+    fn bytes(&self) -> usize {
+        usize::try_from(multiproc_codec::Args::bytes(self)).unwrap_or(usize::MAX)
+    }
+
+    fn slice(&self, range: Range<usize>) -> Self {
+        multiproc_codec::Args::slice(self, range)
+    }
+}

@@ -169,6 +169,7 @@ struct World {
     /// Items whose death was expected to be blamed on them (worker, item).
     blamed: Vec<(u64, usize)>,
     spans: Vec<Span>,
+    forgotten: std::collections::HashSet<u64>,
 }
 
 const TIMEOUT_NS: u64 = 1_000;
@@ -186,6 +187,7 @@ impl World {
             starts: HashMap::new(),
             blamed: Vec::new(),
             spans: Vec::new(),
+            forgotten: std::collections::HashSet::new(),
         };
         for slot in 0..processes {
             w.start(slot);
@@ -214,8 +216,8 @@ impl World {
                     let items: Vec<(u64, usize)> =
                         batch.args.iter().flat_map(|t| t.items().iter().copied()).collect();
                     w.frames.push_back(SimFrame {
-                        epoch: (batch.stamp >> 48) as u16,
-                        first_seq: batch.stamp & ((1 << 48) - 1),
+                        epoch: multiproc_process::progress::unpack_claim(batch.stamp).0,
+                        first_seq: multiproc_process::progress::unpack_claim(batch.stamp).1,
                         items,
                         revocable: batch.revocable,
                     });
@@ -245,6 +247,9 @@ impl World {
                     for index in span.indices() {
                         self.end((job, index), End::Error(error.clone()));
                     }
+                }
+                Action::Forget { job } => {
+                    assert!(self.forgotten.insert(job.0), "job {} forgotten twice", job.0);
                 }
             }
         }
@@ -320,6 +325,7 @@ impl World {
                     first += len;
                 }
                 self.plan.seal(job);
+                self.run_actions();
                 self.jobs.push((job, items));
             }
             Op::Step(slot) => self.step(slot % self.workers.len()),
@@ -398,6 +404,9 @@ impl World {
                 let ends = self.ends.get(&(job.0, index)).map_or(&[][..], Vec::as_slice);
                 assert_eq!(ends.len(), 1, "item {index} of job {} ended {ends:?}", job.0);
             }
+        }
+        for &(job, _) in &self.jobs {
+            assert!(self.forgotten.contains(&job.0), "job {} never forgotten", job.0);
         }
         for (item, &n) in &self.starts {
             assert!(n <= 1, "item {item:?} started {n} times");
