@@ -41,8 +41,9 @@ pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
-    Args, ArgsBuf, Control, FRAME_LIMIT, FailedItem, Frame, FrameBuf, FrameParts, ItemOutcome,
-    OwnedFrame, Parts, RemoteFailure, ResultFrame, TaskFrame, TaskFramer, TooLarge, Values, parse,
+    Args, ArgsBuf, Control, FRAME_LIMIT, FailedItem, Frame, FrameBuf, FrameParts, ItemBuf,
+    ItemOutcome, OwnedFrame, Parts, RemoteFailure, ResultFrame, TaskFrame, TaskFramer, TooLarge,
+    Values, parse,
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};

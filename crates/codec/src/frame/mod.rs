@@ -19,6 +19,7 @@
 
 mod args;
 mod build;
+mod item;
 mod message;
 mod parts;
 mod read;
@@ -27,6 +28,7 @@ use crate::hash::Hasher64;
 
 pub use args::{Args, ArgsBuf, FRAME_LIMIT, TaskFramer, TooLarge};
 pub use build::FrameBuf;
+pub use item::ItemBuf;
 pub use message::{Control, RemoteFailure};
 pub use parts::{FrameParts, OwnedFrame, Parts};
 pub use read::{FailedItem, Frame, ItemOutcome, ResultFrame, TaskFrame, Values, parse};

@@ -265,7 +265,14 @@ impl ExactSizeIterator for Values<'_> {}
 #[derive(Debug, Clone, Copy)]
 pub struct FailedItem<'a>(&'a [u8]);
 
-impl FailedItem<'_> {
+impl<'a> FailedItem<'a> {
+    /// A failure encoded in `bytes` (as [`FrameBuf::push_failure`](crate::FrameBuf::push_failure)
+    /// or [`ItemBuf::failure`](crate::ItemBuf::failure) encode it), for a transport that
+    /// carries items one by one.
+    pub fn new(bytes: &'a [u8]) -> FailedItem<'a> {
+        FailedItem(bytes)
+    }
+
     /// Decodes the failure (or says why it cannot be read).
     #[cold]
     pub fn failure(self) -> RemoteFailure {
