@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use multiproc_codec::SharedFrame;
 use multiproc_pool::{
-    Backend, FrameReceiver, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+    Answer, AnswerReceiver, Backend, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+    frame_answers,
 };
 use multiproc_process::ExitStatus;
 
@@ -73,10 +74,11 @@ impl FrameSender for RankSender {
 
 struct RankReceiver(Receiver<Spare>);
 
-impl FrameReceiver for RankReceiver {
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
+impl AnswerReceiver for RankReceiver {
+    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
         let spin = if soon { SPIN } else { Duration::ZERO };
-        recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)
+        let frame = recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)?;
+        frame_answers(&frame, f)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::SharedFrame;
+use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
 use multiproc_ipc::{Receiver, Sender};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
 use multiproc_process::{Child, Context, ExitStatus, start_worker};
@@ -29,15 +29,66 @@ pub trait FrameSender: Send + Sync {
     fn send(&self, parts: &[&[u8]]) -> Result<(), Lost>;
 }
 
-/// Receives frames from one worker.
-pub trait FrameReceiver: Send {
-    /// Blocks for the next frame; `Err(Lost)` once the worker is gone. With `soon`, the
-    /// scheduler expects the frame within microseconds (the worker holds only quick
-    /// tasks, or none yet): the receiver may poll for it rather than sleep at once.
+/// What a worker sent back, in the order it sent it.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    /// The encoded value of its next item.
+    Value(&'a [u8]),
+    /// Its next item's failure, still encoded.
+    Failed(FailedItem<'a>),
+    /// A control frame (the reply to an initializer).
+    Control(&'a [u8]),
+}
+
+/// Receives one worker's answers.
+pub trait AnswerReceiver: Send {
+    /// Waits for what the worker sends next and hands it to `f`, in order, in one call or
+    /// more. A large value may come alone, in a call made while the frame it arrived in is
+    /// lent (see [`SharedFrame::lend`]), so that it is decoded in place. With `soon`, the
+    /// scheduler expects answers within microseconds (the worker holds only quick tasks, or
+    /// none yet): the receiver may poll for them rather than sleep at once.
     ///
-    /// The frame comes as a [`SharedFrame`], so that large payloads decoded from it can
-    /// read it in place.
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost>;
+    /// `Err(Lost)` once the worker is gone and everything it sent was handed over (or it
+    /// sent something that is not an answer: it cannot be trusted).
+    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost>;
+}
+
+/// Hands the answers of a received frame to `f`, as an [`AnswerReceiver`] whose worker
+/// answers in frames does (a results frame: its items; a control frame: itself); the
+/// frame is lent meanwhile. `Err(Lost)` for anything else.
+///
+/// ```
+/// use multiproc::codec::{encode, Control, FrameBuf, SharedFrame, What};
+/// use multiproc::pool::{frame_answers, Answer};
+///
+/// let mut fb = FrameBuf::new();
+/// fb.begin_results(1);
+/// fb.push_with(|out| encode(&5u8, What::Result, out))?;
+/// let frame = SharedFrame::new(fb.finish().to_vec());
+/// let mut got = 0;
+/// frame_answers(&frame, &mut |answers: &[Answer<'_>]| got += answers.len()).unwrap();
+/// assert_eq!(got, 1);
+/// # Ok::<(), multiproc::codec::CodecError>(())
+/// ```
+pub fn frame_answers(frame: &SharedFrame, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+    frame.lend(|bytes| match parse(bytes) {
+        Ok(Frame::Results(results)) => {
+            let answers: Vec<Answer<'_>> = results
+                .values(0..results.len())
+                .map(|v| match v {
+                    Ok(bytes) => Answer::Value(bytes),
+                    Err(failed) => Answer::Failed(failed),
+                })
+                .collect();
+            f(&answers);
+            Ok(())
+        }
+        Ok(Frame::Control(_)) => {
+            f(&[Answer::Control(bytes)]);
+            Ok(())
+        }
+        _ => Err(Lost),
+    })
 }
 
 /// Where a worker is in its current task, read without asking it.
@@ -75,8 +126,8 @@ pub trait WorkerControl: Send + Sync {
 pub struct WorkerLink {
     /// Sends task frames.
     pub tx: Arc<dyn FrameSender>,
-    /// Receives result frames.
-    pub rx: Box<dyn FrameReceiver>,
+    /// Receives answers.
+    pub rx: Box<dyn AnswerReceiver>,
     /// Controls the worker.
     pub control: Arc<dyn WorkerControl>,
 }
@@ -127,14 +178,14 @@ impl FrameSender for LocalTx {
     }
 }
 
-impl FrameReceiver for LocalRx {
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
+impl AnswerReceiver for LocalRx {
+    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
         // Results of a latency-bound caller (`apply` in a loop) come back within tens of
         // microseconds: poll briefly before sleeping. Results of a long batch do not,
         // and polling for them would take the CPU of the threads that produce them.
         let spin = if soon { multiproc_ipc::SPIN } else { std::time::Duration::ZERO };
         match self.0.recv_spin(spin) {
-            Ok(m) => Ok(SharedFrame::new(m)),
+            Ok(m) => frame_answers(&SharedFrame::new(m), f),
             Err(_) => Err(Lost),
         }
     }

@@ -29,7 +29,8 @@ mod task;
 
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
-    Backend, FrameReceiver, FrameSender, LocalBackend, Lost, Progress, WorkerControl, WorkerLink,
+    Answer, AnswerReceiver, Backend, FrameSender, LocalBackend, Lost, Progress, WorkerControl,
+    WorkerLink, frame_answers,
 };
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use multiproc_codec::{FailedItem, Values, What, decode};
+use multiproc_codec::{FailedItem, What, decode};
 use multiproc_ipc::{SPIN, spin};
 use serde::de::DeserializeOwned;
 
+use crate::backend::Answer;
 use crate::error::TaskError;
 
 /// Where a job's outcomes go: implemented by the typed edges. Called with no pool lock
@@ -24,11 +25,15 @@ pub(crate) trait Sink: Send + Sync {
     fn fail(&self, index: usize, error: TaskError);
 }
 
-/// A run of answers, each an encoded value or a failure still encoded.
+/// A run of answers of items, each an encoded value or a failure still encoded.
 #[derive(Debug)]
-pub(crate) enum Answers<'a> {
-    /// Answers read in place in a results frame.
-    Frame(Values<'a>),
+pub(crate) struct Answers<'a>(std::slice::Iter<'a, Answer<'a>>);
+
+impl<'a> Answers<'a> {
+    /// The answers in `answers` (all of them answers of items).
+    pub(crate) fn new(answers: &'a [Answer<'a>]) -> Answers<'a> {
+        Answers(answers.iter())
+    }
 }
 
 impl<'a> Iterator for Answers<'a> {
@@ -36,16 +41,17 @@ impl<'a> Iterator for Answers<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Answers::Frame(values) => values.next(),
+        match self.0.next()? {
+            Answer::Value(bytes) => Some(Ok(bytes)),
+            Answer::Failed(failed) => Some(Err(*failed)),
+            // The reader hands sinks no control frame.
+            Answer::Control(bytes) => Some(Err(FailedItem::new(bytes))),
         }
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Answers::Frame(values) => values.size_hint(),
-        }
+        self.0.size_hint()
     }
 }
 

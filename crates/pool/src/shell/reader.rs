@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::{Control, Frame, FrameBuf, ResultFrame, parse};
+use multiproc_codec::{Control, Frame, FrameBuf, parse};
 use multiproc_process::monotonic_ns;
 
 use super::{Core, Handles};
-use crate::backend::{Lost, WorkerLink};
+use crate::backend::{Answer, Lost, WorkerLink};
 use crate::error::TaskError;
 use crate::plan::Span;
 use crate::sink::{Answers, Sink};
@@ -21,15 +21,21 @@ impl Core {
         while let Some((mut link, incarnation)) = self.start_worker(slot) {
             // Whether the worker's next answers are due soon (see `Plan::answers_due_soon`).
             let mut soon = true;
-            loop {
-                let Ok(frame) = link.rx.recv(soon) else { break };
-                // Lent: large `Bytes` results read the frame in place.
-                let handled = frame
-                    .lend(|bytes| self.on_frame(slot, incarnation, bytes, &mut spans, &mut sinks));
-                match handled {
+            let mut trusted = true;
+            while trusted {
+                let poll = soon;
+                let mut on_answers = |answers: &[Answer<'_>]| match self.on_answers(
+                    slot,
+                    incarnation,
+                    answers,
+                    &mut spans,
+                    &mut sinks,
+                ) {
                     Some(next) => soon = next,
-                    // A frame we cannot account for: the worker is not trustworthy.
-                    None => link.control.kill(),
+                    None => trusted = false,
+                };
+                if link.rx.recv(poll, &mut on_answers).is_err() {
+                    break;
                 }
             }
             if !self.on_lost(slot, incarnation, &link) {
@@ -38,26 +44,29 @@ impl Core {
         }
     }
 
-    /// Hands a frame of answers to the sinks: `None` if the worker sent something it
-    /// should not have, else whether its next answers are due soon.
-    fn on_frame(
+    /// Hands a run of answers to the sinks: `None` if the worker sent something it
+    /// should not have (more answers than it holds, a control frame), else whether its
+    /// next answers are due soon.
+    fn on_answers(
         &self,
         slot: usize,
         incarnation: u64,
-        bytes: &[u8],
+        answers: &[Answer<'_>],
         spans: &mut Vec<Span>,
         sinks: &mut Vec<Option<Arc<dyn Sink>>>,
     ) -> Option<bool> {
-        let Ok(Frame::Results(results)) = parse(bytes) else { return None };
+        if answers.iter().any(|a| matches!(a, Answer::Control(_))) {
+            return None;
+        }
         spans.clear();
         sinks.clear();
         let mut st = self.lock();
-        st.plan.on_answers(slot, incarnation, results.len(), monotonic_ns(), spans).ok()?;
+        st.plan.on_answers(slot, incarnation, answers.len(), monotonic_ns(), spans).ok()?;
         sinks.extend(spans.iter().map(|s| st.sinks.get(&s.job).cloned()));
         let soon = st.plan.answers_due_soon(slot);
         let (work, _) = self.take_work(&mut st);
         drop(st);
-        deliver(&results, spans, sinks);
+        deliver(answers, spans, sinks);
         self.execute(work);
         Some(soon)
     }
@@ -134,31 +143,39 @@ impl Core {
         if link.tx.send(&[fb.control(&msg)]).is_err() {
             return Err(died(link));
         }
-        match link.rx.recv(true) {
-            Ok(reply) => match parse(&reply) {
-                Ok(Frame::Control(Control::Initialized)) => Ok(()),
-                Ok(Frame::Control(Control::InitFailed(f))) => {
-                    Err(TaskError::InitializerFailed(f.to_string()))
-                }
+        let mut reply = None;
+        let received = link.rx.recv(true, &mut |answers: &[Answer<'_>]| {
+            reply = Some(match answers {
+                [Answer::Control(bytes)] => match parse(bytes) {
+                    Ok(Frame::Control(Control::Initialized)) => Ok(()),
+                    Ok(Frame::Control(Control::InitFailed(f))) => {
+                        Err(TaskError::InitializerFailed(f.to_string()))
+                    }
+                    _ => Err(TaskError::InitializerFailed("unexpected reply".into())),
+                },
                 _ => Err(TaskError::InitializerFailed("unexpected reply".into())),
-            },
-            Err(Lost) => Err(died(link)),
+            });
+        });
+        match (received, reply) {
+            (Ok(()), Some(reply)) => reply,
+            (Ok(()), None) => Err(TaskError::InitializerFailed("no reply".into())),
+            (Err(Lost), _) => Err(died(link)),
         }
     }
 }
 
 /// Hands each span its run of answers, in order.
-fn deliver(results: &ResultFrame<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
+fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
     let mut at = 0;
     for (span, sink) in spans.iter().zip(sinks) {
-        let range = at..at + span.len;
+        let run = &answers[at..at + span.len];
         at += span.len;
         let Some(sink) = sink else { continue };
         match span.contiguous() {
-            Some(first) => sink.deliver(first, Answers::Frame(results.values(range))),
+            Some(first) => sink.deliver(first, Answers::new(run)),
             None => {
-                for (index, k) in span.indices().zip(range) {
-                    sink.deliver(index, Answers::Frame(results.values(k..k + 1)));
+                for (index, k) in span.indices().zip(0..) {
+                    sink.deliver(index, Answers::new(&run[k..k + 1]));
                 }
             }
         }
