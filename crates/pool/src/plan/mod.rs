@@ -603,7 +603,7 @@ impl<E: Encoded> Plan<E> {
         let Some((func, runs)) = self.queue.take(&self.paces, limits) else { return };
         let items: usize = runs.iter().map(Run::len).sum();
         let quick = self.paces.quick(func, items);
-        let revocable = self.paces.revocable(func);
+        let revocable = self.paces.revocable(func, items);
         let args = runs.iter().map(|r| r.args.clone()).collect();
         let slot = &mut self.slots[worker];
         let first_seq = slot.send(func, runs, quick, now);

@@ -13,9 +13,14 @@ use multiproc_codec::FnId;
 pub(crate) const QUICK_NS: u64 = 1_000_000;
 
 /// Items at least this long are claimed one by one by the worker (an atomic operation
-/// each, ~10 ns: noise at this length), so that the items of their batch that have not
-/// started can be taken back one by one. Quicker items are claimed a batch at a time.
-pub(crate) const REVOCABLE_NS: u64 = 20_000;
+/// each, ~10 ns: at most 1% at this length), so that the items of their batch that have
+/// not started can be taken back one by one. Quicker items are claimed a batch at a time,
+/// unless the batch is small (see [`SMALL_BATCH`]).
+pub(crate) const REVOCABLE_NS: u64 = 1_000;
+
+/// Batches of at most this many items are always claimed item by item (at most ~640 ns a
+/// batch): a wrong guess of their pace then costs no idle worker.
+pub(crate) const SMALL_BATCH: usize = 64;
 
 /// Nanoseconds per item of each function, from its latest batch (unknown before one).
 #[derive(Debug, Default)]
@@ -45,8 +50,9 @@ impl Paces {
         self.get(func).map_or(1, |ns| usize::try_from(QUICK_NS / ns).unwrap_or(usize::MAX).max(1))
     }
 
-    /// Whether a batch of `func` should let its unstarted items be taken back one by one.
-    pub(crate) fn revocable(&self, func: FnId) -> bool {
-        self.get(func).is_none_or(|ns| ns >= REVOCABLE_NS)
+    /// Whether a batch of `items` items of `func` should let its unstarted items be taken
+    /// back one by one.
+    pub(crate) fn revocable(&self, func: FnId, items: usize) -> bool {
+        items <= SMALL_BATCH || self.get(func).is_none_or(|ns| ns >= REVOCABLE_NS)
     }
 }
