@@ -7,8 +7,10 @@
 //! keeps it in its [`RegionTable`] until the sender retires it. The pool is bounded
 //! (regions and bytes); when nothing fits, a channel frame goes inline instead, so a reader
 //! that keeps its messages never makes the sender block or grow without limit. A frame
-//! staged for a ring record has no inline way to go: it gets a region beyond the bounds,
-//! retired once free, or a region of its own that the receiver forgets after one use.
+//! staged for a ring record has no inline way to go: when no region fits the bounds, it
+//! gets a region of its own beyond them, which the sender lets go of once the frame is in
+//! it and the receiver forgets as soon as it has lent the frame out, so the memory goes
+//! when the receiver drops the frame.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,8 +80,8 @@ impl Notice {
 pub(crate) enum Overflow {
     /// Nothing: the caller sends the frame another way.
     GiveUp,
-    /// Makes a region anyway: beyond the bounds (retired once free), or for a frame larger
-    /// than the bound a region of its own, which only the receiver keeps, for one use.
+    /// Makes a region for this frame alone, beyond the bounds: the sender keeps no hold
+    /// on it and the receiver forgets it after one use.
     Grow,
 }
 
@@ -88,8 +90,6 @@ struct Entry {
     id: u64,
     creator: u32,
     map: Arc<Mapping>,
-    /// Made beyond the bounds: retired as soon as it is free.
-    extra: bool,
 }
 
 /// The regions one sender (and its clones) writes into.
@@ -108,7 +108,6 @@ impl RegionPool {
         side: &IpcSender<Side>,
         overflow: Overflow,
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
-        self.retire_free_extras(side)?;
         // Best fit among the existing regions.
         let mut fitting: Vec<&Entry> =
             self.entries.iter().filter(|e| e.map.capacity() >= len).collect();
@@ -122,16 +121,13 @@ impl RegionPool {
         let capacity = capacity_for(len);
         let within = capacity <= MAX_POOL_BYTES && self.make_room(capacity, side)?;
         match (within, overflow) {
-            (false, Overflow::GiveUp) => Ok(None),
-            (true, Overflow::GiveUp) => match Mapping::zeroed(capacity + HEADER) {
-                Ok(map) => self.announce(map, false, side),
+            (true, _) => match Mapping::zeroed(capacity + HEADER) {
+                Ok(map) => self.announce(map, side),
+                Err(e) if overflow == Overflow::Grow => Err(IpcError::Io(e)),
                 Err(_) => Ok(None),
             },
-            (_, Overflow::Grow) if capacity <= MAX_POOL_BYTES => {
-                let map = Mapping::zeroed(capacity + HEADER).map_err(IpcError::Io)?;
-                self.announce(map, !within, side)
-            }
-            (_, Overflow::Grow) => {
+            (false, Overflow::GiveUp) => Ok(None),
+            (false, Overflow::Grow) => {
                 let capacity = len.checked_next_multiple_of(4096).ok_or_else(|| {
                     IpcError::Protocol(format!("a frame of {len} bytes does not fit in memory"))
                 })?;
@@ -147,31 +143,14 @@ impl RegionPool {
     fn announce(
         &mut self,
         map: Mapping,
-        extra: bool,
         side: &IpcSender<Side>,
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
         let map = Arc::new(map);
         let id = next_id();
         side.send(Side::Add(id, map.shm().clone())).map_err(IpcError::from_channel)?;
         let lease = map.try_acquire();
-        self.entries.push(Entry { id, creator: std::process::id(), map, extra });
+        self.entries.push(Entry { id, creator: std::process::id(), map });
         Ok(lease.map(|lease| (id, lease)))
-    }
-
-    /// Retires the regions made beyond the bounds that the receiver has let go of.
-    fn retire_free_extras(&mut self, side: &IpcSender<Side>) -> Result<(), IpcError> {
-        let me = std::process::id();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let entry = &self.entries[i];
-            if entry.extra && entry.creator == me && entry.map.try_retire() {
-                let entry = self.entries.swap_remove(i);
-                side.send(Side::Retire(entry.id)).map_err(IpcError::from_channel)?;
-            } else {
-                i += 1;
-            }
-        }
-        Ok(())
     }
 
     /// Retires free regions of this process until one of `capacity` bytes fits the bounds.

@@ -66,6 +66,8 @@ mod bell;
 mod header;
 mod reader;
 mod records;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::fmt;
@@ -139,6 +141,12 @@ impl Ring {
 
     fn into_memory(self) -> RingMemory {
         self.mem
+    }
+
+    /// The ring's memory, for tests that play a writer breaking the protocol.
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> &RingMemory {
+        &self.mem
     }
 }
 

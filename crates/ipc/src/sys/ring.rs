@@ -410,6 +410,64 @@ mod tests {
         assert_eq!(WriteCursor::new(mem).room(), 0, "an unbelievable tail leaves no room");
     }
 
+    /// A child process stores arbitrary words all over the ring (head, bells, data) while
+    /// this process reads it: the reader yields records or protocol errors, nothing else.
+    /// (Here because it forks: the scribbling is outside this process, so the reader's
+    /// in-place reads race it only as they would race a hostile writer.)
+    #[test]
+    fn a_writer_scribbling_during_reads_only_causes_protocol_errors() {
+        let (a, b) = crate::duplex().unwrap();
+        let ring = crate::Ring::new(4096).unwrap();
+        let mut writer = crate::RingWriter::new(ring.clone(), b.split().0);
+        for i in 0..20u8 {
+            // 2 KiB in the ring at most, and every fifth record staged.
+            let len = if i % 5 == 4 { 600 } else { usize::from(i) * 13 };
+            writer.push(i % 16, std::iter::repeat_n(&[i][..], len)).unwrap();
+        }
+        let map = ring.memory().map().clone();
+        #[expect(clippy::disallowed_methods, reason = "the hostile writer is a forked child")]
+        // SAFETY: the child only does atomic stores and arithmetic, then `_exit`s: no
+        // allocation, no lock, nothing the parent's other threads could hold.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let words = map.len() / 8;
+            let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+            for _ in 0..2_000_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let word = if x % 4 == 0 { 0 } else { (x >> 8) as usize % words };
+                let value = if x % 3 == 0 { x % 8192 } else { x.rotate_left(17) };
+                map.word(word).store(value, Ordering::Relaxed);
+            }
+            // SAFETY: ends the child without running the test harness's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let mut reader = crate::RingReader::new(ring, a.split().1);
+        let (mut records, mut errors) = (0u64, 0u64);
+        let status = loop {
+            let soon = std::time::Instant::now() + std::time::Duration::from_micros(200);
+            let _ = reader.wait(std::time::Duration::ZERO, Some(soon));
+            for record in reader.records() {
+                match record {
+                    Ok(record) => {
+                        records += record.bytes().iter().map(|&b| u64::from(b)).sum::<u64>().min(1)
+                    }
+                    Err(crate::IpcError::Protocol(_)) => errors += 1,
+                    Err(other) => panic!("not a protocol error: {other:?}"),
+                }
+            }
+            let mut status = 0;
+            // SAFETY: `pid` is this test's child; `status` is a valid place for its status.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break status;
+            }
+        };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+        assert!(records + errors > 0);
+    }
+
     #[test]
     #[should_panic(expected = "does not fit")]
     fn writing_past_the_room_panics() {
