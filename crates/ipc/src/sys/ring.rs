@@ -437,8 +437,8 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                let word = if x % 4 == 0 { 0 } else { (x >> 8) as usize % words };
-                let value = if x % 3 == 0 { x % 8192 } else { x.rotate_left(17) };
+                let word = if x.is_multiple_of(4) { 0 } else { (x >> 8) as usize % words };
+                let value = if x.is_multiple_of(3) { x % 8192 } else { x.rotate_left(17) };
                 map.word(word).store(value, Ordering::Relaxed);
             }
             // SAFETY: ends the child without running the test harness's destructors.
