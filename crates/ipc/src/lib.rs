@@ -12,6 +12,10 @@
 //!   return [`IpcError::Disconnected`] instead of hanging or panicking.
 //! - [`BootstrapServer`] / [`bootstrap_connect`] let a freshly exec'd child hand its
 //!   channel end back to its parent, with a wait that ends when the child is gone.
+//! - A [`Ring`] carries records from one process to another through shared memory: the
+//!   [`RingWriter`] publishes each with one store and no system call, a published record
+//!   survives its writer's death (SIGKILL included), and the [`RingReader`]'s wait can be
+//!   interrupted by another thread ([`RingCloser`]).
 //! - [`SharedWords`] are `u64`s in shared memory, for progress reports that cost one atomic
 //!   store.
 //! - [`spin`] polls for a reply that is due soon instead of sleeping on it.
@@ -35,6 +39,7 @@ mod channel;
 mod error;
 mod message;
 mod regions;
+mod ring;
 mod spin;
 mod sys;
 mod words;
@@ -43,5 +48,6 @@ pub use bootstrap::{BootstrapServer, bootstrap_connect};
 pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
 pub use error::IpcError;
 pub use message::Message;
+pub use ring::{Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
 pub use spin::{SPIN, spin};
 pub use words::SharedWords;
