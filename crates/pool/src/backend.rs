@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
-use multiproc_ipc::{Receiver, Sender};
-use multiproc_process::progress::{self, pack_claim, unpack_claim};
-use multiproc_process::{Child, Context, ExitStatus, start_worker};
+use multiproc_process::ExitStatus;
 
 /// The worker is gone (its channel closed or broke).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,109 +146,4 @@ pub trait Backend: Send + Sync + 'static {
     /// no worker will be started again, and the backend may hand its workers to another
     /// pool. Does nothing by default.
     fn release(&self) {}
-}
-
-/// Workers that are local child processes, started with a [`Context`].
-#[derive(Debug, Clone)]
-pub struct LocalBackend {
-    ctx: Context,
-}
-
-impl LocalBackend {
-    /// Local workers started with `ctx`'s start method.
-    pub fn new(ctx: Context) -> LocalBackend {
-        LocalBackend { ctx }
-    }
-}
-
-struct LocalTx(Sender);
-struct LocalRx(Receiver);
-struct LocalControl {
-    child: Child,
-    progress: multiproc_ipc::SharedWords,
-}
-
-impl FrameSender for LocalTx {
-    /// Each part is copied once: into the socket, or straight into the shared memory the
-    /// worker reads.
-    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
-        self.0.send_parts(parts.iter().copied()).map_err(|_| Lost)
-    }
-}
-
-impl AnswerReceiver for LocalRx {
-    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
-        // Results of a latency-bound caller (`apply` in a loop) come back within tens of
-        // microseconds: poll briefly before sleeping. Results of a long batch do not,
-        // and polling for them would take the CPU of the threads that produce them.
-        let spin = if soon { multiproc_ipc::SPIN } else { std::time::Duration::ZERO };
-        match self.0.recv_spin(spin) {
-            Ok(m) => frame_answers(&SharedFrame::new(m), f),
-            Err(_) => Err(Lost),
-        }
-    }
-}
-
-impl WorkerControl for LocalControl {
-    fn describe(&self) -> String {
-        format!("{} pid {}", self.child.name(), self.child.pid())
-    }
-
-    fn progress(&self) -> Progress {
-        Progress {
-            started: self.progress.load(progress::STARTED),
-            finished: self.progress.load(progress::FINISHED),
-            started_at_ns: self.progress.load(progress::STARTED_AT_NS),
-        }
-    }
-
-    fn kill(&self) {
-        let _ = self.child.kill();
-    }
-
-    fn wait(&self) -> Option<ExitStatus> {
-        self.child.wait().ok()
-    }
-
-    /// Bumps the epoch of the claim word the worker claims items from: frames of the old
-    /// epoch it has not started are skipped, and the count says what it had claimed.
-    fn revoke(&self) -> Option<u64> {
-        let word = self.progress.word(progress::CLAIM);
-        let mut current = word.load(std::sync::atomic::Ordering::Acquire);
-        loop {
-            let (epoch, claimed) = unpack_claim(current);
-            let next = pack_claim(epoch.wrapping_add(1), claimed);
-            match word.compare_exchange(
-                current,
-                next,
-                std::sync::atomic::Ordering::AcqRel,
-                std::sync::atomic::Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(claimed),
-                Err(seen) => current = seen,
-            }
-        }
-    }
-}
-
-impl Backend for LocalBackend {
-    fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
-        let name = format!("{}PoolWorker-{}", pool_prefix(self.ctx), index + 1);
-        let worker = start_worker(&self.ctx, Some(name), stamp_items).map_err(|e| e.to_string())?;
-        let (tx, rx) = worker.channel.split();
-        Ok(WorkerLink {
-            tx: Arc::new(LocalTx(tx)),
-            rx: Box::new(LocalRx(rx)),
-            control: Arc::new(LocalControl { child: worker.child, progress: worker.progress }),
-        })
-    }
-}
-
-/// Python names pool workers `ForkPoolWorker-N`, `SpawnPoolWorker-N`, `ForkServerPoolWorker-N`.
-fn pool_prefix(ctx: Context) -> &'static str {
-    match ctx.start_method() {
-        multiproc_process::StartMethod::Fork => "Fork",
-        multiproc_process::StartMethod::Spawn => "Spawn",
-        multiproc_process::StartMethod::ForkServer => "ForkServer",
-    }
 }

@@ -7,8 +7,9 @@ use multiproc_process::{Context, Function, InitOutcome, StartMethod, cpu_count};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, LocalBackend};
+use crate::backend::Backend;
 use crate::error::PoolError;
+use crate::local::LocalBackend;
 use crate::pool::Pool;
 use crate::shell::{Core, Settings};
 

@@ -20,6 +20,7 @@ mod builder;
 mod chunk;
 mod error;
 mod imap;
+mod local;
 mod plan;
 mod pool;
 mod shell;
@@ -29,12 +30,13 @@ mod task;
 
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
-    Answer, AnswerReceiver, Backend, FrameSender, LocalBackend, Lost, Progress, WorkerControl,
-    WorkerLink, frame_answers,
+    Answer, AnswerReceiver, Backend, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+    frame_answers,
 };
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError, WaitError};
 pub use imap::IMap;
+pub use local::LocalBackend;
 pub use pool::{Chunked, Pool};
 pub use task::{Task, TaskState};

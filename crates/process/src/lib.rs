@@ -46,7 +46,7 @@ pub use function::{Function, InitOutcome, StarFn};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
 pub use panic::take_panic;
 pub use process::Process;
-pub use protocol::progress;
+pub use protocol::{answer, progress};
 pub use serve::{FrameServer, Served, UnexpectedFrame};
 pub use worker_handle::{Worker, start_worker};
 

@@ -6,7 +6,7 @@
 //! ```
 
 use multiproc_codec::BinaryFingerprint;
-use multiproc_ipc::{Channel, IpcError, SharedWords, duplex};
+use multiproc_ipc::{Channel, IpcError, Ring, SharedWords, duplex};
 use serde::{Deserialize, Serialize};
 
 use crate::context::StartMethod;
@@ -47,11 +47,27 @@ pub mod progress {
     }
 }
 
+/// Bytes of a pool worker's answer ring: answers of up to an eighth of it travel in it,
+/// larger ones in shared-memory regions it points to.
+pub(crate) const RING_BYTES: usize = 256 << 10;
+
+/// The kinds of records a pool worker writes into its answer ring.
+pub mod answer {
+    /// The encoded value of the worker's next item.
+    pub const VALUE: u8 = 0;
+    /// The next item's failure, an encoded `RemoteFailure`.
+    pub const FAILED: u8 = 1;
+    /// A control frame (the reply to `Initialize`).
+    pub const CONTROL: u8 = 2;
+}
+
 /// The child's half of the connection to its parent.
 #[derive(Debug)]
 pub(crate) struct Link {
     pub channel: Channel,
     pub progress: SharedWords,
+    /// Where a pool worker writes its answers.
+    pub ring: Option<Ring>,
 }
 
 /// What a spawned child sends back through the bootstrap server: the parent's ends.
@@ -60,15 +76,18 @@ pub(crate) struct Handshake {
     pub pid: u32,
     pub channel: Channel,
     pub progress: SharedWords,
+    pub ring: Option<Ring>,
 }
 
 /// Creates both halves: the child's [`Link`] and the parent's [`Handshake`], with
-/// `progress_words` shared words (none costs no shared memory at all).
-pub(crate) fn link_pair(progress_words: usize) -> Result<(Link, Handshake), IpcError> {
+/// `progress_words` shared words (none costs no shared memory at all) and, with `ring`, an
+/// answer ring.
+pub(crate) fn link_pair(progress_words: usize, ring: bool) -> Result<(Link, Handshake), IpcError> {
     let (parent_channel, child_channel) = duplex()?;
     let progress = SharedWords::new(progress_words)?;
-    let link = Link { channel: child_channel, progress: progress.clone() };
-    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress };
+    let ring = if ring { Some(Ring::new(RING_BYTES)?) } else { None };
+    let link = Link { channel: child_channel, progress: progress.clone(), ring: ring.clone() };
+    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress, ring };
     Ok((link, handshake))
 }
 
@@ -82,6 +101,11 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    /// Whether a child running this job answers through a ring (a pool worker).
+    pub(crate) fn rings(self) -> bool {
+        self == Job::Serve
+    }
+
     /// How many progress words a child running this job updates: none for a `Process`.
     pub(crate) fn progress_words(self) -> usize {
         match self {
