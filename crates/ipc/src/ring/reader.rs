@@ -78,13 +78,19 @@ impl RingReader {
         RingReader { cursor, next, resolver, closed: Arc::new(AtomicBool::new(false)) }
     }
 
-    /// Every record published and not read yet, in order, read in place (see [`Records`]).
+    /// The records published and not read yet, in order, read in place (see
+    /// [`Records`]): all of them once the ring is closed; while it is open, at most a
+    /// quarter of the ring's capacity of them per call, so that the writer can write
+    /// while they are read (call again, or [`wait`](Self::wait), which returns
+    /// [`Wait::Ready`] at once while records are left).
     ///
     /// First hands the room of the records read before back to the writer (one store, and
     /// a wake if it waits for room).
     pub fn records(&mut self) -> Records<'_> {
         self.release();
-        Records::new(&self.cursor, &self.next, &self.resolver)
+        let run =
+            if self.is_closed() { u64::MAX } else { self.cursor.memory().capacity() as u64 / 4 };
+        Records::new(&self.cursor, &self.next, &self.resolver, run)
     }
 
     /// Waits until a record is published, the ring is closed, or `deadline` passes.

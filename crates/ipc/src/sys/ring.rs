@@ -29,6 +29,7 @@
 //! is why headers are read once, atomically, and bounds are checked on the copied values.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr;
 use std::slice;
 use std::sync::Arc;
@@ -282,7 +283,10 @@ impl ReadCursor {
     pub(crate) fn published(&self) -> Result<Window<'_>, u64> {
         let head = self.mem.head().load(Ordering::Acquire);
         if head.wrapping_sub(self.freed) <= self.mem.capacity as u64 {
-            Ok(Window { mem: &self.mem, start: self.freed, end: head })
+            // SAFETY: RING_HEADER is inside the mapping (`RingMemory::new`).
+            let data = unsafe { self.mem.map.base().add(RING_HEADER) }.cast_const();
+            let mask = self.mem.capacity as u64 - 1;
+            Ok(Window { data, mask, start: self.freed, end: head, memory: PhantomData })
         } else {
             Err(head)
         }
@@ -297,35 +301,57 @@ impl ReadCursor {
 }
 
 /// Published bytes the reader may read: counters `[start, end)`.
+///
+/// Holds the data area's address and mask, looked up once, so that reading a record is one
+/// load of its header and one bounds check.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Window<'a> {
-    mem: &'a RingMemory,
+    /// The first byte of the data area, inside a mapping borrowed for `'a`.
+    data: *const u8,
+    /// Capacity - 1.
+    mask: u64,
     start: u64,
     end: u64,
+    memory: PhantomData<&'a RingMemory>,
 }
 
 impl<'a> Window<'a> {
     /// The counter just past the published bytes.
+    #[inline]
     pub(crate) fn end(&self) -> u64 {
         self.end
+    }
+
+    /// Bytes from counter `at` to the end of the data area.
+    #[inline]
+    pub(crate) fn until_end(&self, at: u64) -> u64 {
+        self.mask + 1 - (at & self.mask)
     }
 
     /// Whether counters `[at, at + len)` lie in the window without running past the end
     /// of the data area.
     #[inline]
-    pub(crate) fn holds(&self, at: u64, len: u64) -> bool {
+    fn holds(&self, at: u64, len: u64) -> bool {
         let offset = at.wrapping_sub(self.start);
         let span = self.end.wrapping_sub(self.start);
-        let to_end = (self.mem.capacity - self.mem.index(at)) as u64;
-        offset <= span && len <= span - offset && len <= to_end
+        offset <= span && len <= span - offset && len <= self.until_end(at)
     }
 
     /// The record header at counter `at`, read once (atomically); `None` when it is not
     /// 4-byte aligned or not in the window.
     #[inline]
     pub(crate) fn header(&self, at: u64) -> Option<u32> {
-        (at.is_multiple_of(4) && self.holds(at, 4))
-            .then(|| self.mem.record_header(self.mem.index(at)).load(Ordering::Relaxed))
+        if !at.is_multiple_of(4) || !self.holds(at, 4) {
+            return None;
+        }
+        // `at & mask` is below the capacity, a `usize`.
+        let index = (at & self.mask) as usize;
+        // SAFETY: `[index, index + 4)` lies in the data area (`holds`), inside the mapping
+        // borrowed for `'a`; `data` is page-aligned plus RING_HEADER and `index` a multiple
+        // of 4, so the pointer is aligned for `AtomicU32`; record headers are only ever
+        // accessed atomically, by every process.
+        let word = unsafe { AtomicU32::from_ptr(self.data.add(index).cast_mut().cast::<u32>()) };
+        Some(word.load(Ordering::Relaxed))
     }
 
     /// The bytes at counters `[at, at + len)`; `None` when they are not in the window.
@@ -334,15 +360,14 @@ impl<'a> Window<'a> {
         if !self.holds(at, len) {
             return None;
         }
-        let start = RING_HEADER + self.mem.index(at);
-        // `holds` bounded `len` by the capacity, a `usize`.
-        let len = len as usize;
-        // SAFETY: `[start, start + len)` lies in the data area (`holds`: no further than
-        // its end), inside the mapping (`RingMemory::new`), which lives for `'a`. The bytes
-        // are published (`end` was acquire-loaded from `head`, so the writer's copies are
-        // visible) and not freed (`start` is what this reader freed last, and freeing takes
-        // the `ReadCursor` mutably, ending `'a`): by the protocol no writer touches them.
-        Some(unsafe { slice::from_raw_parts(self.mem.map.base().add(start), len) })
+        // Both below the capacity (`holds`), a `usize`.
+        let (index, len) = ((at & self.mask) as usize, len as usize);
+        // SAFETY: `[index, index + len)` lies in the data area (`holds`: no further than
+        // its end), inside the mapping borrowed for `'a`. The bytes are published (`end`
+        // was acquire-loaded from `head`, so the writer's copies are visible) and not freed
+        // (`start` is what this reader freed last, and freeing takes the `ReadCursor`
+        // mutably, ending `'a`): by the protocol no writer touches them.
+        Some(unsafe { slice::from_raw_parts(self.data.add(index), len) })
     }
 }
 
@@ -397,7 +422,8 @@ mod tests {
         w.publish();
         let window = r.published().unwrap();
         assert_eq!(window.header(64), Some(3));
-        assert!(window.holds(56, 8) && !window.holds(56, 16), "no slice crosses the end");
+        assert_eq!(window.until_end(56), 8);
+        assert!(window.bytes(56, 8).is_some() && window.bytes(56, 16).is_none(), "no crossing");
         assert_eq!(window.bytes(68, 4), Some(&b"wrap"[..]));
     }
 
