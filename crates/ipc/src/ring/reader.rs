@@ -33,6 +33,21 @@ pub enum Wait {
 /// Dropping the reader tells the writer: a writer waiting for room gets
 /// [`IpcError::Disconnected`](crate::IpcError::Disconnected).
 ///
+/// A record read in place cannot be kept past the reader's next call, which may hand its
+/// room to the writer (copy it, or keep a staged record's `Message`):
+///
+/// ```compile_fail,E0499
+/// use std::time::Duration;
+/// use multiproc_ipc::{Ring, RingReader, duplex};
+///
+/// let (parent, _child) = duplex()?;
+/// let mut reader = RingReader::new(Ring::new(4096)?, parent.split().1);
+/// let first = reader.records().next();
+/// let _ = reader.wait(Duration::ZERO, None); // error: `reader` is still borrowed
+/// drop(first);
+/// # Ok::<(), multiproc_ipc::IpcError>(())
+/// ```
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use multiproc_ipc::{Ring, RingReader, RingWriter, Wait, duplex};
