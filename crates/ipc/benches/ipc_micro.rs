@@ -9,9 +9,11 @@
 //! `--sweep` compares the inline and the shared-memory paths around the threshold.
 //!
 //! Then a `Ring` (child with `BENCH_RING_CHILD_ENV` set; `--ring` runs only these): the
-//! child pushes 8-byte records as fast as it can while the parent reads and sums them
-//! (records/s, and the child's own ns per push); then a ping-pong, one record up and an
-//! 8-byte reply back over the channel, with the parent polling first or sleeping at once.
+//! cost of a push alone (one process, a ring in cache, records read back untimed); the
+//! child pushing 8-byte records as fast as it can while the parent reads and sums them
+//! (records/s, and the child's time per push, waits for room included); then a ping-pong,
+//! one record up and an 8-byte reply back over the channel, with the parent polling first
+//! or sleeping at once.
 
 use std::env;
 use std::io::{Read, Write};
@@ -296,10 +298,32 @@ fn read_records(reader: &mut RingReader, count: u64, spin: Duration) -> u64 {
     sum
 }
 
+/// ns per push of an 8-byte record, the ring in cache and no reader running.
+fn push_alone(rounds: usize) -> f64 {
+    let ring = Ring::new(1 << 20).expect("ring");
+    let (a, b) = duplex().expect("duplex");
+    let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    let mut reader = RingReader::new(ring, a.split().1);
+    let per_round = 15_000u64; // 240 KiB: under the quarter (256 KiB) a `records` run reads
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for i in 0..per_round {
+            writer.push(0, std::iter::once(&i.to_le_bytes()[..])).expect("push");
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e9 / per_round as f64);
+        assert_eq!(reader.records().count() as u64, per_round);
+    }
+    median(times)
+}
+
 fn ring_parent(quick: bool) {
     let count: u64 = if quick { 2_000_000 } else { 20_000_000 };
     let reps = if quick { 3 } else { 7 };
-    println!("{:<28} {:>12} {:>12}", "ring, 8-byte records", "M records/s", "push ns");
+    let alone = push_alone(if quick { 50 } else { 500 });
+    println!("{:<28} {:>12.2}", "ring push alone (ns)", alone);
+    println!();
+    println!("{:<28} {:>12} {:>12}", "ring, 8-byte records", "M records/s", "child ns/rec");
     for capacity in [64usize << 10, 1 << 20] {
         let (channel, mut reader, mut child) = start_ring_child(capacity);
         let mut rates = Vec::new();

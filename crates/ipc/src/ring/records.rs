@@ -116,9 +116,9 @@ impl<'a> Records<'a> {
     /// Ends the iteration with `error`.
     #[cold]
     #[inline(never)]
-    fn fail(&mut self, error: IpcError) -> Option<Result<Record<'a>, IpcError>> {
+    fn fail(&mut self, error: impl Into<IpcError>) -> Option<Result<Record<'a>, IpcError>> {
         self.done = true;
-        Some(Err(error))
+        Some(Err(error.into()))
     }
 
     /// The staged record at `at`, whose notice is `bytes`, resolved; the next record is
@@ -132,8 +132,7 @@ impl<'a> Records<'a> {
         bytes: &[u8],
     ) -> Option<Result<Record<'a>, IpcError>> {
         let Ok(notice) = <[u8; Notice::BYTES]>::try_from(bytes) else {
-            let len = bytes.len();
-            return self.fail(protocol(format!("a notice of {len} bytes at byte {at}")));
+            return self.fail(Broken::Notice { at, len: bytes.len() });
         };
         match self.resolver.resolve(Notice::from_bytes(notice)) {
             Ok(message) => {
@@ -150,8 +149,9 @@ impl<'a> Iterator for Records<'a> {
 
     /// Built in one piece, in the return slot: a `Record` re-wrapped on its way out was
     /// copied in pieces and read back whole, a store-forwarding stall that tripled the
-    /// cost of a small record.
-    #[inline]
+    /// cost of a small record. Always inlined: the loop around it keeps its state in
+    /// registers.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -168,32 +168,23 @@ impl<'a> Iterator for Records<'a> {
                     Ok(window) => *self.window.insert(window),
                     Err(head) => {
                         let freed = self.cursor.freed();
-                        return self.fail(protocol(format!(
-                            "the ring's head ({head}) is not within one capacity of what was \
-                             read ({freed})"
-                        )));
+                        return self.fail(Broken::Head { head, freed });
                     }
                 },
             };
             let end = window.end();
             let Some(header) = window.header(at) else {
-                return self.fail(protocol(format!(
-                    "no record header at byte {at} (published up to {end})"
-                )));
+                return self.fail(Broken::NoHeader { at, end });
             };
             let Some((tag, kind, len)) = header::decode(header) else {
-                return self
-                    .fail(protocol(format!("bad record header {header:#010x} at byte {at}")));
+                return self.fail(Broken::Header { at, header });
             };
             let size = if tag == Tag::Padding { window.until_end(at) } else { header::size(len) };
             // The whole record is published and does not run past the end of the data
             // (its bytes come after the header, within its size: `size >= 4 + len`).
             let Some(bytes) = window.bytes(at, size).and_then(|r| r.get(4..4 + len as usize))
             else {
-                return self.fail(protocol(format!(
-                    "a record of {len} bytes at byte {at} runs past the published bytes \
-                     ({end}) or the end of the ring"
-                )));
+                return self.fail(Broken::Length { at, len, end });
             };
             // Tests rather than a `match`, which compiled to an indirect jump.
             if tag == Tag::Inline {
@@ -219,6 +210,39 @@ impl fmt::Debug for Records<'_> {
     }
 }
 
-fn protocol(what: String) -> IpcError {
-    IpcError::Protocol(format!("ring: {what}"))
+/// What a writer got wrong, kept as numbers until it becomes an error: the message is
+/// formatted out of line, away from the reading loop.
+#[derive(Clone, Copy, Debug)]
+enum Broken {
+    Head { head: u64, freed: u64 },
+    NoHeader { at: u64, end: u64 },
+    Header { at: u64, header: u32 },
+    Length { at: u64, len: u64, end: u64 },
+    Notice { at: u64, len: usize },
+}
+
+impl From<Broken> for IpcError {
+    #[cold]
+    fn from(broken: Broken) -> IpcError {
+        IpcError::Protocol(match broken {
+            Broken::Head { head, freed } => {
+                format!(
+                    "ring: the head ({head}) is not within one capacity of what was read ({freed})"
+                )
+            }
+            Broken::NoHeader { at, end } => {
+                format!("ring: no record header at byte {at} (published up to {end})")
+            }
+            Broken::Header { at, header } => {
+                format!("ring: bad record header {header:#010x} at byte {at}")
+            }
+            Broken::Length { at, len, end } => format!(
+                "ring: a record of {len} bytes at byte {at} runs past the published bytes ({end}) \
+                 or the end of the ring"
+            ),
+            Broken::Notice { at, len } => {
+                format!("ring: a staged record's notice of {len} bytes at byte {at}")
+            }
+        })
+    }
 }

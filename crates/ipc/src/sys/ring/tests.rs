@@ -58,6 +58,31 @@ fn a_window_never_runs_past_the_end_of_the_data() {
 }
 
 #[test]
+fn parts_of_every_small_size_are_copied_exactly() {
+    let mem = memory(4096);
+    let mut w = WriteCursor::new(mem.clone());
+    let mut r = ReadCursor::new(mem);
+    let bytes: Vec<u8> = (1..=40).collect();
+    for n in 0..=40 {
+        for split in [0, 1, n / 3, n / 2, n] {
+            let (a, b) = bytes[..n].split_at(split.min(n));
+            let size = (n as u64 + 4).next_multiple_of(RECORD_ALIGN);
+            if size > w.to_end() {
+                w.write(0, 0, w.to_end(), std::iter::empty());
+            }
+            w.write(9, n, size, [a, b].into_iter());
+            w.publish();
+            let window = r.published().unwrap();
+            let start = window.end() - size; // the record just published
+            assert_eq!(window.bytes(start + 4, n as u64), Some(&bytes[..n]), "{n} at {split}");
+            let end = window.end();
+            r.free_to(end);
+            w.refresh();
+        }
+    }
+}
+
+#[test]
 fn a_head_beyond_one_capacity_is_refused() {
     let mem = memory(64);
     mem.head().store(72, Ordering::Release);
