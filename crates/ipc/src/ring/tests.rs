@@ -46,6 +46,17 @@ fn push_all(writer: &mut RingWriter, lens: &[usize]) -> Result<(), IpcError> {
 }
 
 #[test]
+fn auto_traits() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ring>();
+    send_sync::<RingWriter>();
+    send::<RingReader>();
+    send_sync::<RingCloser>();
+    send::<Record<'static>>();
+}
+
+#[test]
 fn capacity_is_a_power_of_two_of_at_least_4_kib() {
     assert_eq!(Ring::new(0).unwrap().capacity(), 4096);
     assert_eq!(Ring::new(4097).unwrap().capacity(), 8192);
