@@ -34,6 +34,8 @@
 //! # Ok::<(), multiproc_ipc::IpcError>(())
 //! ```
 
+#![deny(unsafe_code)]
+
 mod bootstrap;
 mod channel;
 mod error;
@@ -41,6 +43,7 @@ mod message;
 mod regions;
 mod ring;
 mod spin;
+#[expect(unsafe_code, reason = "the one module that maps memory and calls the kernel")]
 mod sys;
 mod words;
 

@@ -13,6 +13,7 @@
 //! when the receiver drops the frame.
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +27,8 @@ use crate::sys::{HEADER, Mapping, WriteLease};
 const MAX_REGIONS: usize = 4;
 /// At most this many bytes of regions per sender; larger channel frames go inline.
 pub(crate) const MAX_POOL_BYTES: usize = 256 << 20;
+/// No region holds more than this (sizes and their rounding up stay far from overflow).
+const MAX_FRAME: usize = 1 << 48;
 /// Regions are never smaller than this, so small-ish frames share one size class.
 const MIN_REGION: usize = 256 << 10;
 
@@ -108,6 +111,15 @@ impl RegionPool {
         side: &IpcSender<Side>,
         overflow: Overflow,
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
+        if len > MAX_FRAME {
+            return match overflow {
+                Overflow::GiveUp => Ok(None),
+                Overflow::Grow => Err(IpcError::Io(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("a frame of {len} bytes does not fit in a shared-memory region"),
+                ))),
+            };
+        }
         // Best fit among the existing regions.
         let mut fitting: Vec<&Entry> =
             self.entries.iter().filter(|e| e.map.capacity() >= len).collect();
@@ -128,9 +140,7 @@ impl RegionPool {
             },
             (false, Overflow::GiveUp) => Ok(None),
             (false, Overflow::Grow) => {
-                let capacity = len.checked_next_multiple_of(4096).ok_or_else(|| {
-                    IpcError::Protocol(format!("a frame of {len} bytes does not fit in memory"))
-                })?;
+                let capacity = len.next_multiple_of(4096);
                 let map = Arc::new(Mapping::zeroed(capacity + HEADER).map_err(IpcError::Io)?);
                 let id = next_id();
                 side.send(Side::Once(id, map.shm().clone())).map_err(IpcError::from_channel)?;
@@ -261,6 +271,15 @@ mod tests {
             assert!(cap <= (len.max(MIN_REGION) / 8) * 10, "{len} -> {cap}");
         }
         assert_eq!(capacity_for(128 << 20), 128 << 20);
+    }
+
+    #[test]
+    fn absurd_lengths_are_refused_not_overflowed() {
+        let (side, _rx) = ipc_channel::ipc::channel::<Side>().unwrap();
+        let mut pool = RegionPool::default();
+        assert!(pool.take(usize::MAX, &side, Overflow::GiveUp).unwrap().is_none());
+        let err = pool.take(usize::MAX, &side, Overflow::Grow).unwrap_err();
+        assert!(matches!(err, IpcError::Io(e) if e.kind() == io::ErrorKind::OutOfMemory));
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub enum Wait {
 /// Dropping the reader tells the writer: a writer waiting for room gets
 /// [`IpcError::Disconnected`](crate::IpcError::Disconnected).
 ///
+/// A record read in place cannot be kept past the reader's next call, which may hand its
+/// room to the writer (copy it, or keep a staged record's `Message`):
+///
+/// ```compile_fail,E0499
+/// use std::time::Duration;
+/// use multiproc_ipc::{Ring, RingReader, duplex};
+///
+/// let (parent, _child) = duplex()?;
+/// let mut reader = RingReader::new(Ring::new(4096)?, parent.split().1);
+/// let first = reader.records().next();
+/// let _ = reader.wait(Duration::ZERO, None); // error: `reader` is still borrowed
+/// drop(first);
+/// # Ok::<(), multiproc_ipc::IpcError>(())
+/// ```
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use multiproc_ipc::{Ring, RingReader, RingWriter, Wait, duplex};
@@ -78,13 +93,19 @@ impl RingReader {
         RingReader { cursor, next, resolver, closed: Arc::new(AtomicBool::new(false)) }
     }
 
-    /// Every record published and not read yet, in order, read in place (see [`Records`]).
+    /// The records published and not read yet, in order, read in place (see
+    /// [`Records`]): all of them once the ring is closed; while it is open, at most a
+    /// quarter of the ring's capacity of them per call, so that the writer can write
+    /// while they are read (call again, or [`wait`](Self::wait), which returns
+    /// [`Wait::Ready`] at once while records are left).
     ///
     /// First hands the room of the records read before back to the writer (one store, and
     /// a wake if it waits for room).
     pub fn records(&mut self) -> Records<'_> {
         self.release();
-        Records::new(&self.cursor, &self.next, &self.resolver)
+        let run =
+            if self.is_closed() { u64::MAX } else { self.cursor.memory().capacity() as u64 / 4 };
+        Records::new(&self.cursor, &self.next, &self.resolver, run)
     }
 
     /// Waits until a record is published, the ring is closed, or `deadline` passes.

@@ -46,6 +46,17 @@ fn push_all(writer: &mut RingWriter, lens: &[usize]) -> Result<(), IpcError> {
 }
 
 #[test]
+fn auto_traits() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ring>();
+    send_sync::<RingWriter>();
+    send::<RingReader>();
+    send_sync::<RingCloser>();
+    send::<Record<'static>>();
+}
+
+#[test]
 fn capacity_is_a_power_of_two_of_at_least_4_kib() {
     assert_eq!(Ring::new(0).unwrap().capacity(), 4096);
     assert_eq!(Ring::new(4097).unwrap().capacity(), 8192);
@@ -57,7 +68,7 @@ fn capacity_is_a_power_of_two_of_at_least_4_kib() {
 fn records_wrap_around_the_end_of_the_ring() {
     let (mut writer, mut reader, _) = pair(4096);
     let lens: Vec<usize> = (0..2000).map(|i| i % 97).collect();
-    for chunk in (0..lens.len()).collect::<Vec<_>>().chunks(20) {
+    for chunk in (0..lens.len()).collect::<Vec<_>>().chunks(9) {
         for &i in chunk {
             writer.push((i % 16) as u8, std::iter::once(&payload(i, lens[i])[..])).unwrap();
         }
@@ -77,7 +88,7 @@ fn records_above_an_eighth_of_the_capacity_are_staged() {
     writer.push(4, std::iter::once(&large[..])).unwrap();
     let records: Vec<_> = reader.records().collect::<Result<_, _>>().unwrap();
     assert!(matches!(&records[0], Record::Inline { kind: 3, bytes } if *bytes == &small[..]));
-    assert!(matches!(&records[1], Record::Staged { kind: 4, message } if **message == large[..]));
+    assert!(matches!(&records[1], Record::Staged { kind: 4, message } if ***message == large[..]));
     assert!(format!("{:?}", records[1]).contains("staged: true"));
 }
 
@@ -97,7 +108,7 @@ fn held_staged_records_never_fall_back_and_extra_regions_are_not_kept() {
         })
         .collect();
     for (i, message) in messages.iter().enumerate() {
-        assert!(**message == payload(i, lens[i]));
+        assert!(***message == payload(i, lens[i]));
     }
     assert_eq!(reader.receiver().mapped_regions(), 4, "regions beyond the bound are not kept");
     drop(messages);
@@ -116,6 +127,18 @@ fn a_full_ring_blocks_the_writer_until_the_reader_frees_room() {
     };
     read_all(&mut reader, &lens, || 3);
     pushed.join().unwrap().unwrap();
+}
+
+#[test]
+fn an_open_ring_is_read_a_quarter_at_a_time_and_a_closed_one_at_once() {
+    let (mut writer, mut reader, _) = pair(4096);
+    push_all(&mut writer, &[100; 30]).unwrap(); // 30 records of 104 bytes in the ring
+    assert_eq!(reader.records().count(), 10, "1,040 bytes: past a quarter of 4 KiB");
+    assert_eq!(reader.wait(Duration::ZERO, None), Wait::Ready);
+    assert_eq!(reader.records().count(), 10);
+    push_all(&mut writer, &[100; 10]).unwrap();
+    reader.closer().close();
+    assert_eq!(reader.records().count(), 20, "everything left, once closed");
 }
 
 #[test]

@@ -77,7 +77,7 @@ impl RingWriter {
     /// # Panics
     ///
     /// When `kind` is above 15.
-    #[inline]
+    #[inline(always)] // a few dozen instructions: out of line, the call cost as much again
     pub fn push<'a>(
         &mut self,
         kind: u8,
