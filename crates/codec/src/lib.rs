@@ -32,6 +32,7 @@ mod fingerprint;
 mod frame;
 mod hash;
 mod out_of_band;
+mod output;
 mod panic_info;
 mod shared;
 mod value;
@@ -48,4 +49,4 @@ pub use frame::{
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};
 pub use shared::SharedFrame;
-pub use value::{decode, encode};
+pub use value::{decode, encode, encode_into};

@@ -71,6 +71,26 @@ pub fn duplex() -> Result<(Channel, Channel), IpcError> {
     Ok((Channel::from_parts(a_tx, b_rx), Channel::from_parts(b_tx, a_rx)))
 }
 
+/// Completes ipc-channel's lazily initialized state in this process, so that a child
+/// `fork`ed from it does not inherit that state half-initialized by another thread — the
+/// child would wait for it forever (seen: a pool worker forked while a reader thread read
+/// its first message hung in its own first receive). Call it before forking; after the
+/// first call it costs nothing.
+///
+/// ```
+/// multiproc_ipc::before_fork();
+/// ```
+pub fn before_fork() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // A receive goes through every lazy static of the byte path (the platform's
+        // largest fragment size, read on a receiver's first message).
+        if let Ok((_tx, rx)) = ipc::bytes_channel() {
+            let _ = rx.try_recv();
+        }
+    });
+}
+
 /// One direction: a connected sender and receiver.
 fn one_way() -> Result<(Sender, Receiver), IpcError> {
     let (bytes_tx, bytes_rx) = ipc::bytes_channel().map_err(IpcError::from_io)?;

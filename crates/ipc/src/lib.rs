@@ -48,9 +48,9 @@ mod sys;
 mod words;
 
 pub use bootstrap::{BootstrapServer, bootstrap_connect};
-pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
+pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, before_fork, duplex};
 pub use error::IpcError;
 pub use message::Message;
-pub use ring::{Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
+pub use ring::{OpenRecord, Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
 pub use spin::{SPIN, spin};
 pub use words::SharedWords;

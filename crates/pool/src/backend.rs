@@ -38,17 +38,29 @@ pub enum Answer<'a> {
     Control(&'a [u8]),
 }
 
+/// When the scheduler expects a worker's next answers: how a receiver should wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The worker holds nothing: an answer comes only after new work, which a caller of
+    /// `apply` may send at once (poll briefly, then sleep until woken).
+    Idle,
+    /// The worker holds quick tasks: answers come every few microseconds (read them in
+    /// runs, every so often, rather than one by one as they come).
+    Stream,
+    /// The worker holds slow tasks (sleep until woken).
+    Later,
+}
+
 /// Receives one worker's answers.
 pub trait AnswerReceiver: Send {
     /// Waits for what the worker sends next and hands it to `f`, in order, in one call or
     /// more. A large value may come alone, in a call made while the frame it arrived in is
-    /// lent (see [`SharedFrame::lend`]), so that it is decoded in place. With `soon`, the
-    /// scheduler expects answers within microseconds (the worker holds only quick tasks, or
-    /// none yet): the receiver may poll for them rather than sleep at once.
+    /// lent (see [`SharedFrame::lend`]), so that it is decoded in place. `expect` says
+    /// when the scheduler expects answers.
     ///
     /// `Err(Lost)` once the worker is gone and everything it sent was handed over (or it
     /// sent something that is not an answer: it cannot be trusted).
-    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost>;
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost>;
 }
 
 /// Hands the answers of a received frame to `f`, as an [`AnswerReceiver`] whose worker

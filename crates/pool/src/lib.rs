@@ -30,8 +30,8 @@ mod task;
 
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
-    Answer, AnswerReceiver, Backend, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
-    frame_answers,
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
+    WorkerLink, frame_answers,
 };
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};

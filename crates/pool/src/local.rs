@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use multiproc_codec::{FailedItem, SharedFrame};
-use multiproc_ipc::{Record, RingReader, Sender, Wait};
+use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
 use multiproc_process::{Child, Context, ExitStatus, StartMethod, answer, start_worker};
 
 use crate::backend::{
-    Answer, AnswerReceiver, Backend, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
 };
 
 /// Workers that are local child processes, started with a [`Context`].
@@ -34,7 +34,7 @@ impl LocalBackend {
 }
 
 struct LocalTx(Sender);
-struct LocalRx(RingReader);
+
 struct LocalControl {
     child: Child,
     progress: multiproc_ipc::SharedWords,
@@ -48,51 +48,118 @@ impl FrameSender for LocalTx {
     }
 }
 
+/// Reads a worker's answer ring.
+struct LocalRx {
+    ring: RingReader,
+    /// The last read took many answers: the worker streams quick ones.
+    streaming: bool,
+    /// The buffer answers are gathered in, kept empty from one read to the next.
+    spare: Vec<Answer<'static>>,
+}
+
+/// A read that takes at least this many answers means the worker streams them...
+const STREAMING: usize = 64;
+/// ... and while it does, answers are read this often, not one by one as they come.
+/// Reading right behind a worker that writes an answer every few tens of nanoseconds moves
+/// the ring's cache lines between the two cores at every answer and wakes the reader for
+/// each: that costs more than the answers (W1: half the throughput). A read every so
+/// often takes them by the thousand.
+const STREAM_PAUSE: Duration = Duration::from_micros(50);
+
 impl AnswerReceiver for LocalRx {
-    fn recv(&mut self, soon: bool, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
-        // Answers of a latency-bound caller (`apply` in a loop) come back within tens of
-        // microseconds: poll briefly before sleeping. Answers of a long batch do not, and
-        // polling for them would take the CPU of the threads that produce them.
-        let spin = if soon { multiproc_ipc::SPIN } else { Duration::ZERO };
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+        if expect == Expect::Stream && std::mem::take(&mut self.streaming) {
+            std::thread::sleep(STREAM_PAUSE);
+        }
         loop {
             // After the close, what the worker wrote before it went is still read.
-            let closed = self.0.is_closed();
-            if hand_over(&mut self.0, f)? {
+            let closed = self.ring.is_closed();
+            let read = hand_over(&mut self.ring, &mut self.spare, f)?;
+            if read > 0 {
+                self.streaming = read >= STREAMING;
                 return Ok(());
             }
             if closed {
                 return Err(Lost);
             }
-            // Ready, closed or a spurious wake-up: look again.
-            let _: Wait = self.0.wait(spin, None);
+            match expect {
+                // An answer is due within microseconds (an `apply` in a loop): poll for it
+                // briefly, without asking the worker to wake us (a wake-up per answer is
+                // what this avoids), then look every so often.
+                Expect::Stream => {
+                    let mut read = Ok(0);
+                    multiproc_ipc::spin(SPIN, None, || {
+                        read = hand_over(&mut self.ring, &mut self.spare, f);
+                        (read != Ok(0)).then_some(())
+                    });
+                    match read? {
+                        0 => std::thread::sleep(STREAM_PAUSE),
+                        read => {
+                            self.streaming = read >= STREAMING;
+                            return Ok(());
+                        }
+                    }
+                }
+                // Ready, closed or a spurious wake-up: look again.
+                Expect::Idle => {
+                    let _: Wait = self.ring.wait(SPIN, None);
+                }
+                Expect::Later => {
+                    let _: Wait = self.ring.wait(Duration::ZERO, None);
+                }
+            }
         }
     }
 }
 
 /// Hands every record published so far to `f`: runs of answers in the ring in one call,
-/// each answer staged in a region alone, while its region is lent. Whether there was
-/// any; `Err` if the worker wrote something that is not an answer.
-fn hand_over(reader: &mut RingReader, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<bool, Lost> {
-    let mut any = false;
-    let mut run: Vec<Answer<'_>> = Vec::new();
+/// each answer staged in a region alone, while its region is lent. How many answers there
+/// were; `Err` if the worker wrote something that is not an answer.
+fn hand_over(
+    reader: &mut RingReader,
+    spare: &mut Vec<Answer<'static>>,
+    f: &mut dyn FnMut(&[Answer<'_>]),
+) -> Result<usize, Lost> {
+    let mut read = 0;
+    let mut run = recycle(std::mem::take(spare));
     for record in reader.records() {
-        any = true;
         match record.map_err(|_| Lost)? {
+            Record::Inline { kind: answer::BLOCK, bytes } => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let (failed, bytes, next) = answer::next_entry(rest).ok_or(Lost)?;
+                    run.push(match failed {
+                        false => Answer::Value(bytes),
+                        true => Answer::Failed(FailedItem::new(bytes)),
+                    });
+                    rest = next;
+                }
+            }
             Record::Inline { kind, bytes } => run.push(answer_of(kind, bytes)?),
             Record::Staged { kind, message } => {
+                read += run.len() + 1;
                 if !run.is_empty() {
                     f(&run);
                     run.clear();
                 }
-                let frame = SharedFrame::new(message);
+                let frame = SharedFrame::new(*message);
                 frame.lend(|bytes| answer_of(kind, bytes).map(|a| f(&[a])))?;
             }
         }
     }
+    read += run.len();
     if !run.is_empty() {
         f(&run);
     }
-    Ok(any)
+    *spare = recycle(run);
+    Ok(read)
+}
+
+/// An empty vector with the allocation of `v` (emptied), for answers of another lifetime:
+/// collected in place, so the allocation is kept from one read to the next.
+fn recycle<'a>(mut v: Vec<Answer<'_>>) -> Vec<Answer<'a>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }
 
 fn answer_of(kind: u8, bytes: &[u8]) -> Result<Answer<'_>, Lost> {
@@ -160,7 +227,8 @@ impl Backend for LocalBackend {
                 closer.close();
             })
             .map_err(|e| format!("cannot start a thread to watch the worker: {e}"))?;
-        Ok(WorkerLink { tx: Arc::new(LocalTx(tx)), rx: Box::new(LocalRx(reader)), control })
+        let rx = LocalRx { ring: reader, streaming: false, spare: Vec::new() };
+        Ok(WorkerLink { tx: Arc::new(LocalTx(tx)), rx: Box::new(rx), control })
     }
 }
 

@@ -20,60 +20,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use multiproc_codec::{CodecError, FrameBuf, ItemBuf, RemoteFailure, TaskFrame, What};
-use multiproc_ipc::{RingWriter, SharedWords};
+use multiproc_codec::{RemoteFailure, TaskFrame};
+use multiproc_ipc::SharedWords;
 
-use crate::protocol::answer;
+use crate::answers::Answers;
 use crate::protocol::progress::{self, pack_claim, unpack_claim};
 use crate::sys;
-
-/// Where a worker's answers go.
-#[derive(Debug)]
-pub(crate) enum Out {
-    /// A results frame per batch, sent when the batch is done (a `Process`, an MPI rank).
-    Frames(FrameBuf),
-    /// The answer ring, a record per item as soon as the item ends (a local pool worker):
-    /// the parent reads each at once, and still can after this process died.
-    Ring { writer: RingWriter, item: ItemBuf },
-}
-
-impl Out {
-    /// Answers the current item with the value `write` encodes (or with the failure to
-    /// encode it, or with `TooLarge`).
-    #[inline]
-    pub(crate) fn value(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<(), RemoteFailure> {
-        match self {
-            Out::Frames(fb) => fb.push_bounded(What::Result, write),
-            Out::Ring { writer, item } => {
-                let parts = item.value(write).map_err(RemoteFailure::Codec)?;
-                let pushed = writer.push(answer::VALUE, parts.iter());
-                item.clear();
-                pushed.unwrap_or_else(|_| gone());
-                Ok(())
-            }
-        }
-    }
-
-    /// Answers the current item with `failure`.
-    pub(crate) fn failure(&mut self, failure: &RemoteFailure) {
-        match self {
-            Out::Frames(fb) => fb.push_failure(failure),
-            Out::Ring { writer, item } => {
-                let bytes = item.failure(failure);
-                writer.push(answer::FAILED, std::iter::once(bytes)).unwrap_or_else(|_| gone());
-            }
-        }
-    }
-}
-
-/// The parent no longer reads the ring: it is gone, and so is the reason to run.
-#[cold]
-fn gone() -> ! {
-    sys::exit_now(0)
-}
 
 /// The progress words (see [`progress`]), looked up once per batch: an item costs two
 /// plain stores (and a compare-and-swap when claimed alone).
@@ -109,7 +61,7 @@ enum Claim {
 /// around every item.
 pub(crate) struct BatchRun<'a> {
     pub items: TaskFrame<'a>,
-    pub out: &'a mut Out,
+    pub out: Answers<'a>,
     pub progress: Option<ProgressWords<'a>>,
     pub stamp: bool,
     /// Items started by this worker so far.
@@ -124,7 +76,7 @@ impl<'a> BatchRun<'a> {
     /// `None` if the frame was taken back before it started (it is skipped whole).
     pub(crate) fn new(
         items: TaskFrame<'a>,
-        out: &'a mut Out,
+        out: Answers<'a>,
         progress: Option<ProgressWords<'a>>,
         stamp: bool,
         started: u64,

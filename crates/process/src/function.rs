@@ -121,7 +121,7 @@ where
         }
         let outcome = match decode::<A>(arg, What::Argument) {
             Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-                Ok(value) => run.out.value(|buf| encode(&value, What::Result, buf)),
+                Ok(value) => run.out.value(&value),
                 Err(payload) => Err(RemoteFailure::Panicked(take_panic(payload.as_ref()))),
             },
             Err(e) => Err(RemoteFailure::Codec(e)),

@@ -16,6 +16,7 @@
 //! ones their bootstrap hands them. This crate knows nothing about pools or scheduling;
 //! all of its `unsafe` lives in `sys/`.
 
+mod answers;
 mod batch;
 mod binary;
 mod bootstrap;

@@ -49,16 +49,56 @@ pub mod progress {
 
 /// Bytes of a pool worker's answer ring: answers of up to an eighth of it travel in it,
 /// larger ones in shared-memory regions it points to.
-pub(crate) const RING_BYTES: usize = 256 << 10;
+pub(crate) const RING_BYTES: usize = 1 << 20;
 
-/// The kinds of records a pool worker writes into its answer ring.
+/// What a pool worker writes into its answer ring: records of these kinds.
 pub mod answer {
-    /// The encoded value of the worker's next item.
+    /// The encoded value of the worker's next item, alone (too large for a block).
     pub const VALUE: u8 = 0;
-    /// The next item's failure, an encoded `RemoteFailure`.
+    /// The next item's failure, an encoded `RemoteFailure`, alone.
     pub const FAILED: u8 = 1;
     /// A control frame (the reply to `Initialize`).
     pub const CONTROL: u8 = 2;
+    /// The answers of the worker's next items, back to back, each an entry: a header (see
+    /// [`entry_header`]) and its bytes.
+    pub const BLOCK: u8 = 3;
+
+    /// Bytes of an entry's header.
+    pub const ENTRY_HEADER: usize = 4;
+
+    /// The header of an entry of `len` bytes: `len << 1`, plus 1 for a failure, as a
+    /// little-endian `u32`.
+    ///
+    /// # Panics
+    ///
+    /// When `len` does not fit in 31 bits (a block is far smaller).
+    #[inline(always)]
+    pub fn entry_header(len: usize, failed: bool) -> [u8; ENTRY_HEADER] {
+        let len = u32::try_from(len).ok().filter(|&l| l < 1 << 31).expect("an entry's length");
+        ((len << 1) | u32::from(failed)).to_le_bytes()
+    }
+
+    /// The first entry of `block`: whether it is a failure, its bytes, and the rest of the
+    /// block; `None` when `block` is empty or does not hold a whole entry.
+    ///
+    /// ```
+    /// use multiproc::process::answer::{entry_header, next_entry};
+    ///
+    /// let mut block = entry_header(2, false).to_vec();
+    /// block.extend_from_slice(b"hi");
+    /// block.extend_from_slice(&entry_header(0, true));
+    /// let (failed, bytes, rest) = next_entry(&block).unwrap();
+    /// assert_eq!((failed, bytes), (false, &b"hi"[..]));
+    /// assert_eq!(next_entry(rest), Some((true, &[][..], &[][..])));
+    /// assert_eq!(next_entry(&block[..5]), None); // cut short
+    /// ```
+    #[inline(always)]
+    pub fn next_entry(block: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+        let (head, rest) = block.split_first_chunk::<ENTRY_HEADER>()?;
+        let word = u32::from_le_bytes(*head);
+        let (bytes, rest) = rest.split_at_checked((word >> 1) as usize)?;
+        Some((word & 1 == 1, bytes, rest))
+    }
 }
 
 /// The child's half of the connection to its parent.

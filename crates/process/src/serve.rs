@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use multiproc_ipc::{RingWriter, SPIN, SharedWords};
 
-use crate::batch::{BatchRun, Out, ProgressWords};
+use crate::answers::Out;
+use crate::batch::{BatchRun, ProgressWords};
 use crate::function::Resolved;
 use crate::protocol::answer;
 
@@ -112,8 +113,9 @@ impl FrameServer {
                     fb.begin_results(task.batch());
                 }
                 let words = progress.map(ProgressWords::new);
-                let Some(mut run) =
-                    BatchRun::new(task, &mut self.out, words, self.stamp, self.started)
+                // The answers of slow items go back one by one, those of quick ones together.
+                let answers = self.out.answers(task.revocable());
+                let Some(mut run) = BatchRun::new(task, answers, words, self.stamp, self.started)
                 else {
                     // Taken back before it started.
                     return Ok(Served::Done);
@@ -130,6 +132,8 @@ impl FrameServer {
                     run.fail_all(failure);
                 }
                 self.started = run.started;
+                // Publishes the last answers.
+                drop(run);
                 self.quick = start.elapsed() < SPIN;
                 match &mut self.out {
                     // Every item was taken back: nothing to say.

@@ -11,7 +11,8 @@ use multiproc_codec::{
 use multiproc_ipc::{Channel, Ring, RingWriter, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
-use crate::batch::{BatchRun, Out};
+use crate::answers::Answers;
+use crate::batch::BatchRun;
 use crate::function::Resolved;
 use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
@@ -130,8 +131,8 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
     };
     let Ok(Frame::Tasks(task)) = parse(&msg) else { fail("expected a task frame") };
     out.begin_results(task.batch());
-    let mut out = Out::Frames(out);
-    let mut run = BatchRun::new(task, &mut out, None, false, 0).expect("nothing to claim");
+    let mut run =
+        BatchRun::new(task, Answers::Frame(&mut out), None, false, 0).expect("nothing to claim");
     match Resolved::new(task.func()) {
         Ok(_) if task.len() != 1 => {
             run.fail_all(RemoteFailure::BadFunction("a process runs exactly one task".into()))
@@ -150,9 +151,8 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
             1
         }
     };
-    if let Out::Frames(fb) = &mut out {
-        let _ = channel.send(fb.finish());
-    }
+    drop(run);
+    let _ = channel.send(out.finish());
     finish(code)
 }
 

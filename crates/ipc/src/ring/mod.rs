@@ -83,7 +83,7 @@ use crate::sys::{Mapping, RING_HEADER, RingMemory};
 
 pub use reader::{RingCloser, RingReader, Wait};
 pub use records::{Record, Records};
-pub use writer::RingWriter;
+pub use writer::{OpenRecord, RingWriter};
 
 /// The smallest data area of a ring.
 const MIN_CAPACITY: usize = 4 << 10;

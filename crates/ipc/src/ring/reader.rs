@@ -103,9 +103,9 @@ impl RingReader {
     /// a wake if it waits for room).
     pub fn records(&mut self) -> Records<'_> {
         self.release();
-        let run =
-            if self.is_closed() { u64::MAX } else { self.cursor.memory().capacity() as u64 / 4 };
-        Records::new(&self.cursor, &self.next, &self.resolver, run)
+        let closed = self.is_closed();
+        let run = if closed { u64::MAX } else { self.cursor.memory().capacity() as u64 / 4 };
+        Records::new(&self.cursor, &self.next, &self.resolver, run, closed)
     }
 
     /// Waits until a record is published, the ring is closed, or `deadline` passes.

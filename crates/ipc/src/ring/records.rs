@@ -99,18 +99,38 @@ pub struct Records<'a> {
     first: u64,
     run: u64,
     done: bool,
+    /// The writer is gone: after the published records, the one it left open, if any.
+    salvage: bool,
 }
 
 impl<'a> Records<'a> {
-    /// Reads from `next` on, at most `run` bytes of records.
+    /// Reads from `next` on, at most `run` bytes of records; with `salvage` (the writer
+    /// is gone), then the record it left open.
     pub(super) fn new(
         cursor: &'a ReadCursor,
         next: &'a Cell<u64>,
         resolver: &'a Receiver,
         run: u64,
+        salvage: bool,
     ) -> Records<'a> {
         let first = next.get();
-        Records { cursor, next, resolver, window: None, first, run, done: false }
+        Records { cursor, next, resolver, window: None, first, run, done: false, salvage }
+    }
+
+    /// The record the writer left open at `at`, what of it was committed, as an inline
+    /// record; `None` if it left none. Read once, after every published record.
+    #[cold]
+    #[inline(never)]
+    fn left_open(&mut self, at: u64) -> Option<Result<Record<'a>, IpcError>> {
+        self.done = true;
+        let window = self.cursor.beyond(at);
+        let header = window.header(at)?;
+        let (Tag::Open, kind, len) = header::decode(header)? else { return None };
+        let Some(bytes) = window.bytes(at.wrapping_add(4), len) else {
+            return self.fail(Broken::Length { at, len, end: window.end() });
+        };
+        self.next.set(at.wrapping_add(header::size(len)));
+        Some(Ok(Record::Inline { kind, bytes }))
     }
 
     /// Ends the iteration with `error`.
@@ -164,6 +184,7 @@ impl<'a> Iterator for Records<'a> {
             let window = match self.window {
                 Some(window) if window.end() != at => window,
                 _ => match self.cursor.published() {
+                    Ok(window) if window.end() == at && self.salvage => return self.left_open(at),
                     Ok(window) if window.end() == at => return None,
                     Ok(window) => *self.window.insert(window),
                     Err(head) => {
@@ -193,6 +214,10 @@ impl<'a> Iterator for Records<'a> {
             }
             if tag == Tag::Staged {
                 return self.staged(at, size, kind, bytes);
+            }
+            if tag == Tag::Open {
+                // Published open: the writer broke the protocol.
+                return self.fail(Broken::Header { at, header });
             }
             at = at.wrapping_add(size); // a padding record
             self.next.set(at);

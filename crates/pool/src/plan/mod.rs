@@ -33,7 +33,7 @@ use multiproc_codec::FnId;
 use multiproc_process::ExitStatus;
 use multiproc_process::progress::pack_claim;
 
-use crate::backend::Progress;
+use crate::backend::{Expect, Progress};
 use crate::error::TaskError;
 use queue::{Limits, Queue, Queued};
 use slot::{Phase, Slot};
@@ -41,6 +41,11 @@ use slot::{Phase, Slot};
 pub(crate) use pace::Paces;
 pub(crate) use run::{Encoded, JobId, Run};
 pub(crate) use span::Span;
+
+/// Work is taken back from a worker only once it has held it this long: a worker that was
+/// just sent a batch is about to start it (and taking it back at once could hand it to
+/// another worker that was just sent one, and back, without end).
+pub(crate) const TAKE_BACK_AGE_NS: u64 = 100_000;
 
 /// Consecutive failed starts (or initializations, or deaths before answering anything)
 /// before the pool is declared broken.
@@ -512,10 +517,13 @@ impl<E: Encoded> Plan<E> {
         self.slots.iter().any(|s| s.phase != Phase::Down && s.unanswered() > 0)
     }
 
-    /// Whether the worker's next answers are due soon: it holds nothing yet (a caller of
-    /// `apply` is about to send it a task), or its current batch is quick.
-    pub(crate) fn answers_due_soon(&self, worker: usize) -> bool {
-        self.slots[worker].ends_soon()
+    /// When the worker's next answers are due.
+    pub(crate) fn expect(&self, worker: usize) -> Expect {
+        match self.slots[worker].in_flight.front() {
+            None => Expect::Idle,
+            Some(batch) if batch.quick => Expect::Stream,
+            Some(_) => Expect::Later,
+        }
     }
 
     /// Refuses new work (`close`).
@@ -570,34 +578,34 @@ impl<E: Encoded> Plan<E> {
             return;
         }
         let n = self.slots.len();
-        // Idle workers first, one batch each; then a second batch behind a quick one.
-        for second in [false, true] {
-            for worker in 0..n {
-                if self.queue.is_empty() {
-                    break;
-                }
-                let slot = &self.slots[worker];
-                let room = if second {
-                    slot.ready()
-                        && slot.in_flight.len() == 1
-                        && slot.ends_soon()
-                        && self.queue.head_func().is_some_and(|f| self.paces.quick(f, 1))
-                } else {
-                    slot.ready() && slot.in_flight.is_empty()
-                };
-                if room {
-                    self.dispatch(worker, now);
-                }
+        // Idle workers first, one batch each, the queue shared between them; then a
+        // second batch behind a quick one, the queue shared between all workers.
+        let mut idle = self.slots.iter().filter(|s| s.ready() && s.in_flight.is_empty()).count();
+        for worker in 0..n {
+            let slot = &self.slots[worker];
+            if !self.queue.is_empty() && slot.ready() && slot.in_flight.is_empty() {
+                self.dispatch(worker, idle, now);
+                idle -= 1;
+            }
+        }
+        let ready = self.slots.iter().filter(|s| s.ready()).count();
+        for worker in 0..n {
+            let slot = &self.slots[worker];
+            let room = slot.ready()
+                && slot.in_flight.len() == 1
+                && slot.ends_soon()
+                && self.queue.head_func().is_some_and(|f| self.paces.quick(f, 1));
+            if room {
+                self.dispatch(worker, ready, now);
             }
         }
         if self.queue.is_empty() {
-            self.take_back_for_idle();
+            self.take_back_for_idle(now);
         }
     }
 
-    /// Sends the next batch to `worker`.
-    fn dispatch(&mut self, worker: usize, now: u64) {
-        let workers = self.slots.iter().filter(|s| s.ready()).count();
+    /// Sends the next batch to `worker`, the queue being shared with `workers` workers.
+    fn dispatch(&mut self, worker: usize, workers: usize, now: u64) {
         let slot = &self.slots[worker];
         let limits = Limits { workers, quota: slot.quota };
         let Some((func, runs)) = self.queue.take(&self.paces, limits) else { return };
@@ -620,8 +628,9 @@ impl<E: Encoded> Plan<E> {
     }
 
     /// For each idle worker, takes back the unstarted items of the worker that holds the
-    /// most (an answer comes with [`on_revoked`](Self::on_revoked)).
-    fn take_back_for_idle(&mut self) {
+    /// most (an answer comes with [`on_revoked`](Self::on_revoked)), if it has held them
+    /// for [`TAKE_BACK_AGE_NS`] at least.
+    fn take_back_for_idle(&mut self, now: u64) {
         let idle = self.slots.iter().filter(|s| s.ready() && s.in_flight.is_empty()).count();
         for _ in 0..idle {
             let victim = self
@@ -633,6 +642,9 @@ impl<E: Encoded> Plan<E> {
                         && !s.revoking
                         && !s.nothing_to_take
                         && s.unanswered() >= 2
+                        && s.in_flight
+                            .front()
+                            .is_some_and(|b| now.saturating_sub(b.sent_at) >= TAKE_BACK_AGE_NS)
                 })
                 .max_by_key(|(_, s)| s.unanswered())
                 .map(|(w, _)| w);

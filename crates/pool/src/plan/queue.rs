@@ -11,6 +11,12 @@ use super::run::{Encoded, JobId, Run};
 /// arguments (the frame stays a few hundred KiB).
 pub(crate) const MERGE_BYTES: usize = 256 << 10;
 
+/// A batch holds at most this many items: at a quick function's pace, a batch is about a
+/// millisecond of work, but a pace misjudged low (it is measured from the parent) would
+/// otherwise make batches of tens of thousands of items, which the other workers wait for
+/// at the end of a job.
+pub(crate) const MAX_ITEMS: usize = 16 << 10;
+
 /// A queued run and the function its items call.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued<E> {
@@ -104,7 +110,9 @@ impl<E: Encoded> Queue<E> {
         let func = self.head_func()?;
         let share = self.items.div_ceil(limits.workers.max(1)).max(1);
         let known = paces.get(func).is_some();
-        let mut limit = if known { paces.quick_items(func).min(share) } else { share };
+        // About QUICK_NS of work (at most MAX_ITEMS), or a fair share of a short queue.
+        let mut limit =
+            if known { paces.quick_items(func).min(MAX_ITEMS).min(share) } else { share };
         if let Some(quota) = limits.quota {
             limit = limit.min(usize::try_from(quota.max(1)).unwrap_or(usize::MAX));
         }

@@ -138,6 +138,10 @@ impl<E: Encoded> Slot<E> {
 
     /// Takes the next `n` answers: appends where they go to `spans` (in order) and
     /// returns the batches they complete. `None` if the worker holds fewer items.
+    ///
+    /// Batches completed by one call ran one after the other since the first of them
+    /// started: each is timed over that whole stretch, at the pace of all of them (their
+    /// answers came together, so their own ends are unknown).
     pub(crate) fn answer(
         &mut self,
         mut n: usize,
@@ -152,6 +156,8 @@ impl<E: Encoded> Slot<E> {
         if n > 0 {
             self.progressed = true;
         }
+        let first_done = done.len();
+        let stretch_start = self.in_flight.front().map(|b| self.last_done.max(b.sent_at));
         while n > 0 {
             let batch = self.in_flight.front_mut().expect("unanswered items are in a batch");
             let run = batch.runs.front_mut().expect("a batch with items left has runs");
@@ -166,14 +172,17 @@ impl<E: Encoded> Slot<E> {
             batch.left -= take;
             n -= take;
             if batch.left == 0 {
-                let start = self.last_done.max(batch.sent_at);
-                done.push(Done {
-                    func: batch.func,
-                    items: batch.len,
-                    elapsed_ns: now.saturating_sub(start),
-                });
+                done.push(Done { func: batch.func, items: batch.len, elapsed_ns: 0 });
                 self.last_done = now;
                 self.in_flight.pop_front();
+            }
+        }
+        if let (Some(start), true) = (stretch_start, done.len() > first_done) {
+            let items: usize = done[first_done..].iter().map(|d| d.items).sum();
+            let elapsed = now.saturating_sub(start);
+            for d in &mut done[first_done..] {
+                // The stretch's time, shared by the items of each batch.
+                d.elapsed_ns = (elapsed as u128 * d.items as u128 / items.max(1) as u128) as u64;
             }
         }
         Some(())

@@ -145,7 +145,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0usize..3).prop_map(Op::Step),
         4 => (0usize..3).prop_map(Op::Answer),
         1 => (0usize..3).prop_map(Op::Crash),
-        2 => (1u64..400).prop_map(Op::Advance),
+        2 => prop_oneof![1u64..400, TAKE_BACK_AGE_NS..3 * TAKE_BACK_AGE_NS].prop_map(Op::Advance),
         1 => (0usize..8).prop_map(Op::Cancel),
         1 => Just(Op::Close),
         1 => Just(Op::Terminate),
@@ -174,10 +174,12 @@ struct World {
 
 const TIMEOUT_NS: u64 = 1_000;
 
+/// Counts how often the plan took work back, so the test can show it happened.
+static TAKE_BACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl World {
-    fn new(processes: usize, max_tasks: Option<u64>) -> World {
-        let settings =
-            Settings { processes, max_tasks_per_child: max_tasks, timeout_ns: Some(TIMEOUT_NS) };
+    fn new(processes: usize, max_tasks: Option<u64>, timeout_ns: Option<u64>) -> World {
+        let settings = Settings { processes, max_tasks_per_child: max_tasks, timeout_ns };
         let mut w = World {
             plan: Plan::new(settings),
             workers: (0..processes).map(|_| SimWorker::default()).collect(),
@@ -206,7 +208,10 @@ impl World {
     }
 
     fn run_actions(&mut self) {
+        let mut budget = 100_000;
         while let Some(action) = self.plan.poll_action() {
+            budget -= 1;
+            assert!(budget > 0, "the plan keeps asking for actions: {action:?}");
             match action {
                 Action::Send { worker, incarnation, batch } => {
                     let w = &mut self.workers[worker];
@@ -235,6 +240,7 @@ impl World {
                     }
                 }
                 Action::Revoke { worker, incarnation } => {
+                    TAKE_BACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let w = &mut self.workers[worker];
                     let claimed = (w.alive && w.incarnation == incarnation).then(|| {
                         w.epoch = w.epoch.wrapping_add(1);
@@ -436,9 +442,10 @@ proptest! {
     fn every_item_ends_once_with_its_own_outcome(
         processes in 1usize..4,
         max_tasks in prop_oneof![Just(None), (1u64..6).prop_map(Some)],
+        timeout in prop_oneof![Just(None), Just(Some(TIMEOUT_NS))],
         ops in proptest::collection::vec(op(), 0..120),
     ) {
-        let mut world = World::new(processes, max_tasks);
+        let mut world = World::new(processes, max_tasks, timeout);
         for op in ops {
             world.apply(op);
         }
@@ -448,8 +455,32 @@ proptest! {
 }
 
 #[test]
+fn the_interleavings_take_work_back() {
+    // The property test above draws its cases at random: make sure a fixed mix of them
+    // exercises take-backs (a property test that never takes work back proves nothing of
+    // them).
+    let mut world = World::new(2, None, None);
+    world.apply(Op::Submit { func: 2, items: 12, run: 12 });
+    world.step(0);
+    world.step(1);
+    world.step(1);
+    world.apply(Op::Advance(TAKE_BACK_AGE_NS));
+    // Worker 1 ends its half (six items, two steps each) and is idle; worker 0 runs its
+    // first item and holds five it has not started.
+    for _ in 0..12 {
+        world.step(1);
+    }
+    let before = TAKE_BACKS.load(std::sync::atomic::Ordering::Relaxed);
+    world.answer(1);
+    assert!(TAKE_BACKS.load(std::sync::atomic::Ordering::Relaxed) > before);
+    assert!(!world.workers[1].frames.is_empty(), "worker 1 got the items taken back");
+    world.settle();
+    world.check_end();
+}
+
+#[test]
 fn a_death_requeues_unstarted_items_uncharged() {
-    let mut w = World::new(1, None);
+    let mut w = World::new(1, None, Some(TIMEOUT_NS));
     w.apply(Op::Submit { func: 0, items: 10, run: 10 });
     // Item 0 runs and is answered, item 1 dies.
     w.step(0);
@@ -465,7 +496,7 @@ fn a_death_requeues_unstarted_items_uncharged() {
 
 #[test]
 fn an_idle_worker_takes_back_unstarted_items() {
-    let mut w = World::new(2, None);
+    let mut w = World::new(2, None, Some(TIMEOUT_NS));
     // One run of 6 items of an unknown (so revocable) function: split in two halves.
     w.apply(Op::Submit { func: 1, items: 6, run: 6 });
     assert_eq!(w.workers[0].frames.len(), 1);
@@ -476,6 +507,7 @@ fn an_idle_worker_takes_back_unstarted_items() {
         w.step(1);
         w.step(1);
     }
+    w.now += TAKE_BACK_AGE_NS;
     w.answer(1);
     // Worker 1 is idle with nothing queued: the plan took back worker 0's unstarted items.
     assert!(!w.workers[1].frames.is_empty(), "the idle worker got the items taken back");

@@ -8,7 +8,7 @@ use multiproc_codec::{Control, Frame, FrameBuf, parse};
 use multiproc_process::monotonic_ns;
 
 use super::{Core, Handles};
-use crate::backend::{Answer, Lost, WorkerLink};
+use crate::backend::{Answer, Expect, Lost, WorkerLink};
 use crate::error::TaskError;
 use crate::plan::Span;
 use crate::sink::{Answers, Sink};
@@ -19,11 +19,11 @@ impl Core {
         let mut spans = Vec::new();
         let mut sinks = Vec::new();
         while let Some((mut link, incarnation)) = self.start_worker(slot) {
-            // Whether the worker's next answers are due soon (see `Plan::answers_due_soon`).
-            let mut soon = true;
+            // When the worker's next answers are due (see `Plan::expect`).
+            let mut expect = Expect::Idle;
             let mut trusted = true;
             while trusted {
-                let poll = soon;
+                let now = expect;
                 let mut on_answers = |answers: &[Answer<'_>]| match self.on_answers(
                     slot,
                     incarnation,
@@ -31,10 +31,10 @@ impl Core {
                     &mut spans,
                     &mut sinks,
                 ) {
-                    Some(next) => soon = next,
+                    Some(next) => expect = next,
                     None => trusted = false,
                 };
-                if link.rx.recv(poll, &mut on_answers).is_err() {
+                if link.rx.recv(now, &mut on_answers).is_err() {
                     break;
                 }
             }
@@ -45,8 +45,8 @@ impl Core {
     }
 
     /// Hands a run of answers to the sinks: `None` if the worker sent something it
-    /// should not have (more answers than it holds, a control frame), else whether its
-    /// next answers are due soon.
+    /// should not have (more answers than it holds, a control frame), else when its next
+    /// answers are due.
     fn on_answers(
         &self,
         slot: usize,
@@ -54,7 +54,7 @@ impl Core {
         answers: &[Answer<'_>],
         spans: &mut Vec<Span>,
         sinks: &mut Vec<Option<Arc<dyn Sink>>>,
-    ) -> Option<bool> {
+    ) -> Option<Expect> {
         if answers.iter().any(|a| matches!(a, Answer::Control(_))) {
             return None;
         }
@@ -63,12 +63,12 @@ impl Core {
         let mut st = self.lock();
         st.plan.on_answers(slot, incarnation, answers.len(), monotonic_ns(), spans).ok()?;
         sinks.extend(spans.iter().map(|s| st.sinks.get(&s.job).cloned()));
-        let soon = st.plan.answers_due_soon(slot);
+        let expect = st.plan.expect(slot);
         let (work, _) = self.take_work(&mut st);
         drop(st);
         deliver(answers, spans, sinks);
         self.execute(work);
-        Some(soon)
+        Some(expect)
     }
 
     /// The worker is gone: reports it and says whether to start a replacement.
@@ -144,7 +144,7 @@ impl Core {
             return Err(died(link));
         }
         let mut reply = None;
-        let received = link.rx.recv(true, &mut |answers: &[Answer<'_>]| {
+        let received = link.rx.recv(Expect::Idle, &mut |answers: &[Answer<'_>]| {
             reply = Some(match answers {
                 [Answer::Control(bytes)] => match parse(bytes) {
                     Ok(Frame::Control(Control::Initialized)) => Ok(()),

@@ -50,6 +50,17 @@ impl ReadCursor {
         }
     }
 
+    /// The bytes from counter `at` to the end of the data area, published or not: where a
+    /// record left open by a writer that is gone is read (`RingWriter::open`). Their
+    /// contents are whatever the writer left; the reader checks them as any others.
+    pub(crate) fn beyond(&self, at: u64) -> Window<'_> {
+        // SAFETY: RING_HEADER is inside the mapping (`RingMemory::new`).
+        let data = unsafe { self.mem.map.base().add(RING_HEADER) }.cast_const();
+        let mask = self.mem.capacity as u64 - 1;
+        let end = at.wrapping_add(mask + 1 - (at & mask));
+        Window { data, mask, start: at, end, memory: PhantomData }
+    }
+
     /// Hands the bytes up to counter `to` back to the writer (one release store: the reads
     /// of them are done before the writer can see the room).
     pub(crate) fn free_to(&mut self, to: u64) {

@@ -95,6 +95,102 @@ impl WriteCursor {
         self.head = self.head.wrapping_add(size);
     }
 
+    /// Room for a record written in place at the write position, after its header: the
+    /// bytes free in one piece, at most `max`; `None` when fewer than `min` are (make room,
+    /// then ask again).
+    #[inline(always)]
+    pub(crate) fn in_place(&mut self, min: usize, max: usize) -> Option<&mut [u8]> {
+        let at = self.mem.index(self.head);
+        let free = self.room().min((self.mem.capacity - at) as u64);
+        // The header's 4 bytes come first.
+        let len = usize::try_from(free.checked_sub(4)?).unwrap_or(usize::MAX).min(max);
+        if len < min {
+            return None;
+        }
+        // SAFETY: `[at + 4, at + 4 + len)` of the data area lies within the room (`free`
+        // is at most `room`) and before the end of the data area (at most `capacity -
+        // at`), inside the mapping (`RingMemory::new`); it is in `[head, tail +
+        // capacity)`, which no reader in this process reads (module docs), and the slice
+        // borrows `self` mutably, so nothing else writes it meanwhile. The mapping's bytes
+        // are initialized (zeroed at creation, then only ever written with bytes).
+        unsafe {
+            let start = self.mem.map.base().add(RING_HEADER + at + 4);
+            Some(std::slice::from_raw_parts_mut(start, len))
+        }
+    }
+
+    /// Ends the record whose `len` bytes were written in place (see
+    /// [`in_place`](Self::in_place)): writes its header and moves the position past it,
+    /// without publishing it.
+    ///
+    /// # Panics
+    ///
+    /// When the record does not fit where `in_place` offered it.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self, header: u32, len: usize) {
+        let at = self.mem.index(self.head);
+        let size = (len as u64 + 4).next_multiple_of(RECORD_ALIGN);
+        assert!(
+            size <= self.room() && size <= (self.mem.capacity - at) as u64,
+            "a record of {len} bytes does not fit at {at}"
+        );
+        self.mem.record_header(at).store(header, Ordering::Relaxed);
+        self.head = self.head.wrapping_add(size);
+    }
+
+    /// The bytes `[from, from + len)` of the record begun at the write position (after its
+    /// header), for a record written in pieces (see `RingWriter::open`).
+    ///
+    /// # Panics
+    ///
+    /// When they do not lie within the room before the end of the data area.
+    #[inline(always)]
+    pub(crate) fn piece(&mut self, from: usize, len: usize) -> &mut [u8] {
+        let at = self.mem.index(self.head);
+        let free = self.room().min((self.mem.capacity - at) as u64);
+        assert!(
+            (4 + from as u64).checked_add(len as u64).is_some_and(|end| end <= free),
+            "a piece of {len} bytes at {from} does not fit the record at {at}"
+        );
+        // SAFETY: as in `in_place`: `[at + 4 + from, at + 4 + from + len)` lies within the
+        // room before the end of the data area, which no reader in this process reads, and
+        // the slice borrows `self` mutably.
+        unsafe {
+            let start = self.mem.map.base().add(RING_HEADER + at + 4 + from);
+            std::slice::from_raw_parts_mut(start, len)
+        }
+    }
+
+    /// Asks the core to fetch, for writing, the cache line `ahead` bytes past byte `from`
+    /// of the record begun at the write position, if that is still in the data area. The
+    /// reader read those lines last time round; fetching them early takes the wait for
+    /// them off the writer's path. A hint: it neither faults nor changes memory.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, from: usize, ahead: usize) {
+        let at = self.mem.index(self.head) + 4 + from + ahead;
+        if at < self.mem.capacity {
+            let addr = self.mem.map.base().wrapping_add(RING_HEADER + at);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch is a hint with no effect on memory and cannot fault; the
+            // address lies in the data area, inside the mapping.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
+                    addr.cast_const().cast::<i8>(),
+                );
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = addr;
+        }
+    }
+
+    /// Stores the header of the record at the write position (release: the bytes written
+    /// before it are there for whoever reads it), without moving on.
+    #[inline(always)]
+    pub(crate) fn set_header(&mut self, header: u32) {
+        let at = self.mem.index(self.head);
+        self.mem.record_header(at).store(header, Ordering::Release);
+    }
+
     /// Makes every record written so far visible to the reader (one release store).
     #[inline]
     pub(crate) fn publish(&self) {
