@@ -6,6 +6,7 @@
 use std::error::Error;
 
 use crate::measure::*;
+use crate::mixes::*;
 
 /// What one repetition of a case yields: one value per figure.
 pub(crate) type Outcome = Result<Vec<Value>, Box<dyn Error>>;
@@ -26,6 +27,7 @@ pub(crate) enum Unit {
     TasksPerSec,
     Micros,
     Millis,
+    Seconds,
     GigabytesPerSec,
     Speedup,
     SecondsAboveIdeal,
@@ -42,6 +44,7 @@ impl Unit {
             Unit::TasksPerSec => "tasks/s",
             Unit::Micros => "µs",
             Unit::Millis => "ms",
+            Unit::Seconds => "s",
             Unit::GigabytesPerSec => "GB/s",
             Unit::Speedup => "× serial",
             Unit::SecondsAboveIdeal => "s above ideal",
@@ -240,6 +243,33 @@ pub(crate) const CASES: &[Case] = &[
         "W12.submit",
         &[fig("submit().result(), the task panics/raises", Qualitative)],
         w12_submit,
+    )
+    .reps(1),
+    case(
+        "W13",
+        "W13.imap_unordered",
+        &[
+            fig("imap_unordered chunksize 1, makespan", Seconds),
+            fig("imap_unordered chunksize 1, mean latency", Millis),
+        ],
+        w13_imap_unordered,
+    )
+    .reps(3),
+    case(
+        "W13",
+        "W13.submit",
+        &[
+            fig("submit + as_completed, makespan", Seconds),
+            fig("submit + as_completed, mean latency", Millis),
+        ],
+        w13_submit,
+    )
+    .reps(3),
+    case(
+        "W14",
+        "W14.map",
+        &[fig("map, chunksize 1, 1 s timeout, fault mix", Qualitative)],
+        w14_pool,
     )
     .reps(1),
 ];

@@ -19,7 +19,7 @@ use crate::shell::Core;
 use crate::sink::{Sink, Slot, Stream};
 use crate::submit::{Input, submit};
 
-/// The lazy iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item's result,
+/// The lazy iterator of [`Pool::imap`](crate::Pool::imap) and [`Pool::imap_unordered`](crate::Pool::imap_unordered): each item's result,
 /// in order or as completed.
 ///
 /// It reads its input only to keep a bounded number of items in flight, so an endless

@@ -71,7 +71,7 @@ impl FrameBuf {
         fb
     }
 
-    /// Keeps large [`Bytes`] payloads (64 KiB and up) by reference instead of copying them
+    /// Keeps large [`Bytes`](crate::Bytes) payloads (64 KiB and up) by reference instead of copying them
     /// into the frame: finish with [`finish_parts`](Self::finish_parts) or
     /// [`finish_owned`](Self::finish_owned), whose parts a transport copies straight to
     /// their destination (one copy of the payload instead of two).

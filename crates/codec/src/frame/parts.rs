@@ -4,7 +4,7 @@
 use crate::out_of_band::Segment;
 
 /// A finished frame as it is sent: its own bytes, with large payloads kept by reference
-/// between them (see [`FrameBuf::by_reference`]). The parts, in order, are the frame.
+/// between them (see [`FrameBuf::by_reference`](crate::FrameBuf::by_reference)). The parts, in order, are the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameParts<'a> {
     pub(super) bytes: &'a [u8],
@@ -88,7 +88,7 @@ impl<'a> Iterator for Parts<'a> {
 }
 
 /// A finished frame that owns its bytes and holds its large payloads by reference (see
-/// [`FrameBuf::finish_owned`]).
+/// [`FrameBuf::finish_owned`](crate::FrameBuf::finish_owned)).
 #[derive(Debug, Default)]
 pub struct OwnedFrame {
     bytes: Vec<u8>,
@@ -124,7 +124,7 @@ impl OwnedFrame {
     }
 
     /// The buffer that held the frame's own bytes, to build another frame in (see
-    /// [`FrameBuf::with_buffer`]); the payloads held by reference are let go.
+    /// [`FrameBuf::with_buffer`](crate::FrameBuf::with_buffer)); the payloads held by reference are let go.
     pub fn into_buffer(self) -> Vec<u8> {
         self.bytes
     }

@@ -291,7 +291,7 @@ impl<E: Encoded> Plan<E> {
 
     /// Where item `index` of `job` is.
     pub(crate) fn place(&self, job: JobId, index: usize) -> Place {
-        if !self.jobs.get(&job).is_some_and(|j| j.pending > 0) {
+        if self.jobs.get(&job).is_none_or(|j| j.pending == 0) {
             return Place::Ended;
         }
         for (worker, slot) in self.slots.iter().enumerate() {
@@ -368,9 +368,8 @@ impl<E: Encoded> Plan<E> {
             self.paces.record(d.func, d.items, d.elapsed_ns);
         }
         self.start_failures = 0;
-        for k in first..spans.len() {
-            let (job, len) = (spans[k].job, spans[k].len);
-            self.ended(job, len);
+        for span in &spans[first..] {
+            self.ended(span.job, span.len);
         }
         self.pump(now);
         Ok(())

@@ -292,10 +292,10 @@ impl World {
         self.answer(slot);
         let w = &mut self.workers[slot];
         w.alive = false;
-        if let Some((_, item)) = w.current {
-            if !self.plan.terminated() {
-                self.blamed.push(item);
-            }
+        if let Some((_, item)) = w.current
+            && !self.plan.terminated()
+        {
+            self.blamed.push(item);
         }
         let (incarnation, progress) = (w.incarnation, w.progress());
         let restart = self.plan.on_lost(slot, incarnation, progress, None, "sim", self.now);
