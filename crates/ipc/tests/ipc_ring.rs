@@ -194,3 +194,47 @@ fn a_reader_asleep_is_woken_by_a_writer_in_another_process() {
     }
     assert_eq!(reap(pid), 0);
 }
+
+/// A writer killed with a record still open: once the ring is closed, the reader gets
+/// every record it published and then the open one, with every piece added before the
+/// kill — and nothing when no record was open.
+#[test]
+fn a_record_left_open_by_a_killed_writer_is_read_up_to_its_last_piece() {
+    for open_one in [true, false] {
+        let ring = Ring::new(64 << 10).expect("ring");
+        let (parent, child) = duplex().expect("duplex");
+        let pid = fork_child(|| {
+            let mut writer = RingWriter::new(ring.clone(), child.split().0);
+            for i in 0..3 {
+                push(&mut writer, i).expect("push");
+            }
+            if open_one {
+                let mut record = writer.open(9).expect("open");
+                for piece in [&b"alpha "[..], b"beta "] {
+                    let added = record.append_with(|room| {
+                        room[..piece.len()].copy_from_slice(piece);
+                        Some(piece.len())
+                    });
+                    assert_eq!(added, Some(piece.len()));
+                }
+                std::mem::forget(record); // never closed: the process dies first
+            }
+            // SAFETY: signals this very process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        });
+        let status = wait_status(pid);
+        assert!(libc::WIFSIGNALED(status), "{status:#x}");
+        let mut reader = RingReader::new(ring, parent.split().1);
+        // While the ring is open, only what was published.
+        assert_eq!(reader.records().count(), 3);
+        reader.closer().close();
+        let rest: Vec<_> = reader.records().map(|r| r.expect("a record")).collect();
+        match open_one {
+            true => {
+                assert_eq!(rest.len(), 1);
+                assert_eq!((rest[0].kind(), rest[0].bytes()), (9, &b"alpha beta "[..]));
+            }
+            false => assert!(rest.is_empty(), "{rest:?}"),
+        }
+    }
+}
