@@ -191,8 +191,8 @@ impl RingWriter {
         if self.cursor.in_place(min, self.threshold).is_none() {
             self.make_room(header::size(min as u64))?;
         }
-        let room = self.cursor.in_place(min, self.threshold).expect("room was made").len();
-        self.cursor.set_header(header::encode(Tag::Open, kind, 0));
+        let header = header::encode(Tag::Open, kind, 0);
+        let room = self.cursor.open(min, self.threshold, header).expect("room was made");
         Ok(OpenRecord { writer: Some(self), kind, room, len: 0 })
     }
 
@@ -303,11 +303,11 @@ impl<'a> OpenRecord<'a> {
     pub fn append_with(&mut self, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<usize> {
         let left = self.room - self.len;
         let writer = self.writer.as_deref_mut().expect("an open record has its writer");
-        let n = write(writer.cursor.piece(self.len, left))?;
+        let n = write(writer.cursor.piece(self.len))?;
         assert!(n <= left, "a piece of {n} bytes in {left} left");
         self.len += n;
         // The piece before the length that counts it (release).
-        writer.cursor.set_header(header::encode(Tag::Open, self.kind, self.len));
+        writer.cursor.set_open_header(header::encode(Tag::Open, self.kind, self.len));
         writer.cursor.prefetch(self.len, 512);
         Some(n)
     }
@@ -338,7 +338,7 @@ impl<'a> OpenRecord<'a> {
 
     fn publish(&mut self) {
         if let Some(w) = self.writer.as_deref_mut() {
-            w.cursor.commit(header::encode(Tag::Inline, self.kind, self.len), self.len);
+            w.cursor.close(header::encode(Tag::Inline, self.kind, self.len), self.len);
             w.publish();
         }
     }
