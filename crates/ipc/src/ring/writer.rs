@@ -301,15 +301,49 @@ impl<'a> OpenRecord<'a> {
     /// When `write` says it wrote more than it was given.
     #[inline(always)]
     pub fn append_with(&mut self, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<usize> {
-        let left = self.room - self.len;
+        let n = write(self.spare())?;
+        self.add(n);
+        Some(n)
+    }
+
+    /// The room left, to write the next piece into before [`add`](Self::add)ing it (what
+    /// [`append_with`](Self::append_with) does in one call).
+    ///
+    /// ```
+    /// use multiproc_ipc::{Ring, RingReader, RingWriter, duplex};
+    ///
+    /// let ring = Ring::new(4096)?;
+    /// let (a, b) = duplex()?;
+    /// let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    /// let mut reader = RingReader::new(ring, a.split().1);
+    /// let mut record = writer.open(1)?;
+    /// record.spare()[..2].copy_from_slice(b"ok");
+    /// record.add(2);
+    /// record.close();
+    /// assert_eq!(reader.records().next().expect("a record")?.bytes(), b"ok");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    #[inline(always)]
+    pub fn spare(&mut self) -> &mut [u8] {
         let writer = self.writer.as_deref_mut().expect("an open record has its writer");
-        let n = write(writer.cursor.piece(self.len))?;
-        assert!(n <= left, "a piece of {n} bytes in {left} left");
+        writer.cursor.piece(self.len)
+    }
+
+    /// Adds the first `n` bytes of [`spare`](Self::spare) to the record: from now on they
+    /// are readable by the reader if the writer's process dies before the record is
+    /// closed.
+    ///
+    /// # Panics
+    ///
+    /// When `n` exceeds the room left.
+    #[inline(always)]
+    pub fn add(&mut self, n: usize) {
+        assert!(n <= self.room - self.len, "a piece of {n} bytes in {} left", self.room - self.len);
         self.len += n;
+        let writer = self.writer.as_deref_mut().expect("an open record has its writer");
         // The piece before the length that counts it (release).
         writer.cursor.set_open_header(header::encode(Tag::Open, self.kind, self.len));
         writer.cursor.prefetch(self.len, 512);
-        Some(n)
     }
 
     /// Bytes added so far.
