@@ -12,8 +12,7 @@
 use std::time::{Duration, Instant};
 
 use multiproc::{
-    ExecutorError, ExitStatus, Future, MapOptions, ProcessPoolExecutor, StartMethod, TaskError,
-    WaitError,
+    ExitStatus, Future, MapOptions, ProcessPoolExecutor, StartMethod, TaskError,
 };
 
 mod common;
@@ -79,7 +78,6 @@ fn a_worker_killed_mid_task_fails_only_its_own_future() {
         let after: Vec<Future<u64>> = (0..10).map(|i| ex.submit(square, i).unwrap()).collect();
 
         let err = killed.result_timeout(GUARD).unwrap_err();
-        let WaitError::Task(err) = err else { panic!("{method}: {err:?}") };
         assert_eq!(worker_died_with(&err), Some(ExitStatus::Signal(libc::SIGKILL)), "{method}");
         assert!(err.is_worker_death());
         assert!(err.to_string().contains("died while running the task"), "{method}: {err}");
@@ -109,13 +107,9 @@ fn a_worker_that_exits_or_aborts_mid_task_fails_only_its_own_future() {
         let aborts = ex.submit(abort, 0).unwrap();
         let fine: Vec<Future<u64>> = (0..10).map(|i| ex.submit(square, i).unwrap()).collect();
 
-        let WaitError::Task(err) = exits.result_timeout(GUARD).unwrap_err() else {
-            panic!("{method}: expected a task error")
-        };
+        let err = exits.result_timeout(GUARD).unwrap_err();
         assert_eq!(worker_died_with(&err), Some(ExitStatus::Code(3)), "{method}");
-        let WaitError::Task(err) = aborts.result_timeout(GUARD).unwrap_err() else {
-            panic!("{method}: expected a task error")
-        };
+        let err = aborts.result_timeout(GUARD).unwrap_err();
         assert_eq!(worker_died_with(&err), Some(ExitStatus::Signal(libc::SIGABRT)), "{method}");
         for (i, f) in fine.iter().enumerate() {
             assert_eq!(f.result_timeout(GUARD), Ok((i * i) as u64), "{method}: {i}");
@@ -134,7 +128,7 @@ fn repeated_worker_deaths_never_break_the_executor() {
             assert!(
                 matches!(
                     dead.result_timeout(GUARD),
-                    Err(WaitError::Task(TaskError::WorkerDied { .. }))
+                    Err(TaskError::WorkerDied { .. })
                 ),
                 "{method} round {round}"
             );
@@ -161,7 +155,7 @@ fn cancel_and_kill_replaces_the_worker_under_every_start_method() {
         assert!(long.running(), "{method}");
         assert!(long.cancel_and_kill(), "{method}");
         assert!(long.cancelled(), "{method}");
-        assert_eq!(long.result_timeout(GUARD), Err(WaitError::Task(TaskError::Cancelled)));
+        assert_eq!(long.result_timeout(GUARD), Err(TaskError::Cancelled));
         assert!(t.elapsed() < GUARD, "{method}: the 60 s task was not stopped");
         let next_pid = ex.submit(pid, ()).unwrap().result_timeout(GUARD).unwrap();
         assert_ne!(next_pid, first_pid, "{method}: the worker was replaced");
@@ -181,7 +175,7 @@ fn a_failing_initializer_fails_every_future_promptly() {
         let futures: Vec<Future<u64>> = (0..4).map(|i| ex.submit(square, i).unwrap()).collect();
         for (i, f) in futures.iter().enumerate() {
             match f.result_timeout(Duration::from_secs(10)) {
-                Err(WaitError::Task(TaskError::InitializerFailed(msg))) => {
+                Err(TaskError::InitializerFailed(msg)) => {
                     assert!(msg.contains("no database"), "{method}: {msg}")
                 }
                 other => panic!("{method}: future {i}: expected InitializerFailed, got {other:?}"),
@@ -192,7 +186,7 @@ fn a_failing_initializer_fails_every_future_promptly() {
         // Later submissions fail the same way, at once or within seconds — never a hang.
         match ex.submit(square, 9) {
             Ok(f) => match f.result_timeout(Duration::from_secs(10)) {
-                Err(WaitError::Task(e @ TaskError::InitializerFailed(_))) => {
+                Err(e @ TaskError::InitializerFailed(_)) => {
                     assert!(e.to_string().contains("no database"), "{method}: {e}");
                     assert!(e.to_string().contains("initializer"), "{method}: {e}");
                 }
@@ -200,7 +194,7 @@ fn a_failing_initializer_fails_every_future_promptly() {
                     panic!("{method}: later submit: expected InitializerFailed, got {other:?}")
                 }
             },
-            Err(e) => assert_ne!(e, ExecutorError::Shutdown, "{method}: not shut down"),
+            Err(e) => assert_ne!(e, TaskError::NotRunning, "{method}: not shut down"),
         }
         // A map fails item by item, too.
         let items: Vec<_> =
@@ -210,7 +204,7 @@ fn a_failing_initializer_fails_every_future_promptly() {
             assert!(
                 matches!(
                     r,
-                    Err(multiproc::executor::MapError::Task(TaskError::InitializerFailed(_)))
+                    Err(TaskError::InitializerFailed(_))
                 ),
                 "{method}: {r:?}"
             );
@@ -233,7 +227,7 @@ fn a_panicking_initializer_fails_every_future_with_its_message() {
             .unwrap();
         let f = ex.submit(square, 2).unwrap();
         match f.result_timeout(Duration::from_secs(10)) {
-            Err(WaitError::Task(TaskError::InitializerFailed(msg))) => {
+            Err(TaskError::InitializerFailed(msg)) => {
                 assert!(msg.contains("initializer exploded"), "{method}: {msg}")
             }
             other => panic!("{method}: expected InitializerFailed, got {other:?}"),

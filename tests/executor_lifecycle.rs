@@ -12,8 +12,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use multiproc::executor::MapError;
-use multiproc::{ExecutorError, Future, ProcessPoolExecutor, StartMethod, TaskError};
+use multiproc::{Future, PoolError, ProcessPoolExecutor, StartMethod, TaskError};
 
 mod common;
 use common::{GUARD, Gate, gated, sleep_ms, square, wait_until};
@@ -25,12 +24,12 @@ fn pid(_: u32) -> u32 {
 #[test]
 fn invalid_options_are_typed_errors() {
     let err = ProcessPoolExecutor::new(0).unwrap_err();
-    assert_eq!(err, ExecutorError::NoWorkers);
-    assert_eq!(err.to_string(), "max_workers must be at least 1");
+    assert_eq!(err, PoolError::NoProcesses);
+    assert_eq!(err.to_string(), "number of processes must be at least 1");
     let err = ProcessPoolExecutor::builder().max_workers(0).build().unwrap_err();
-    assert_eq!(err, ExecutorError::NoWorkers);
+    assert_eq!(err, PoolError::NoProcesses);
     let err = ProcessPoolExecutor::builder().max_tasks_per_child(0).build().unwrap_err();
-    assert_eq!(err, ExecutorError::ZeroMaxTasks);
+    assert_eq!(err, PoolError::ZeroMaxTasks);
     assert_eq!(err.to_string(), "max_tasks_per_child must be at least 1");
 }
 
@@ -83,7 +82,7 @@ fn shutdown_without_wait_returns_at_once_and_the_futures_still_complete() {
     let t = Instant::now();
     ex.shutdown(false, false);
     assert!(t.elapsed() < Duration::from_secs(10), "shutdown(wait=false) waited");
-    assert_eq!(ex.submit(square, 1).unwrap_err(), ExecutorError::Shutdown);
+    assert_eq!(ex.submit(square, 1).unwrap_err(), TaskError::NotRunning);
     assert!(futures.iter().all(|f| !f.done() && !f.cancelled()));
     for g in &gates {
         g.open();
@@ -120,7 +119,7 @@ fn shutdown_cancel_futures_cancels_the_queued_ones_while_running_ones_finish() {
     for (i, f) in queued.iter().enumerate() {
         match f.result_timeout(GUARD) {
             Ok(v) => assert_eq!(v, (i * i) as u64),
-            Err(e) => assert_eq!(e, multiproc::WaitError::Task(TaskError::Cancelled)),
+            Err(e) => assert_eq!(e, TaskError::Cancelled),
         }
     }
 }
@@ -143,7 +142,7 @@ fn shutdown_with_wait_and_cancel_futures_waits_only_for_the_running_ones() {
     assert_eq!(running.result_timeout(Duration::ZERO), Ok(7));
     assert_eq!(
         queued.result_timeout(Duration::ZERO),
-        Err(multiproc::WaitError::Task(TaskError::Cancelled))
+        Err(TaskError::Cancelled)
     );
 }
 
@@ -153,12 +152,15 @@ fn submit_after_shutdown_is_an_error() {
     assert_eq!(ex.submit(square, 2).unwrap().result(), Ok(4));
     ex.shutdown(true, false);
     let err = ex.submit(square, 3).unwrap_err();
-    assert_eq!(err, ExecutorError::Shutdown);
-    assert_eq!(err.to_string(), "cannot schedule new futures after shutdown");
+    assert_eq!(err, TaskError::NotRunning);
+    assert_eq!(
+        err.to_string(),
+        "not running: the pool was closed or terminated, or the executor shut down"
+    );
     // Shutting down again is harmless.
     ex.shutdown(true, false);
     ex.shutdown(false, true);
-    assert_eq!(ex.submit(square, 3).unwrap_err(), ExecutorError::Shutdown);
+    assert_eq!(ex.submit(square, 3).unwrap_err(), TaskError::NotRunning);
 }
 
 #[test]
@@ -204,9 +206,9 @@ fn within<T: Send + 'static>(
 
 /// Checks a map's tail after its executor stopped taking work: results in order for what
 /// was in flight, then exactly one `NotRunning` for the input that was never read.
-fn assert_in_flight_then_not_running(first: u64, rest: &[Result<u64, MapError>]) {
+fn assert_in_flight_then_not_running(first: u64, rest: &[Result<u64, TaskError>]) {
     let (last, done) = rest.split_last().expect("at least the NotRunning error");
-    assert_eq!(last, &Err(MapError::Task(TaskError::NotRunning)), "the tail says why it ends");
+    assert_eq!(last, &Err(TaskError::NotRunning), "the tail says why it ends");
     assert!(done.len() < 5_000, "the input is lazy: unread input is not run after shutdown");
     for (x, r) in (first..).zip(done) {
         assert_eq!(r, &Ok(x * x), "item {x}");
@@ -262,5 +264,5 @@ fn shutdown_from_a_done_callback_does_not_hang() {
         panic!("shutdown(wait=true) inside a done-callback never returned");
     }
     assert_eq!(f.result_timeout(GUARD), Ok(9));
-    assert_eq!(ex.submit(square, 1).unwrap_err(), ExecutorError::Shutdown);
+    assert_eq!(ex.submit(square, 1).unwrap_err(), TaskError::NotRunning);
 }

@@ -13,8 +13,8 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use multiproc::codec::{Op, RemoteFailure, What};
-use multiproc::{Future, ProcessPoolExecutor, TaskError, WaitError};
+use multiproc::codec::{Op, What};
+use multiproc::{Future, ProcessPoolExecutor, TaskError};
 use serde::{Deserialize, Serialize, Serializer};
 
 mod common;
@@ -73,7 +73,7 @@ fn submit_returns_values_of_several_types() {
     assert_eq!(a.result(), Ok(49));
     assert_eq!(b.result(), Ok("HELLO".to_owned()));
     assert_eq!(c.result(), Ok(Point { x: -3, y: 4 }));
-    // result() clones: it can be asked again, and into_result moves the value out.
+    // result() copies: it can be asked again, and into_result moves the value out.
     assert_eq!(a.result(), Ok(49));
     assert_eq!(c.into_result(), Ok(Point { x: -3, y: 4 }));
     // The task really ran in another process.
@@ -81,7 +81,7 @@ fn submit_returns_values_of_several_types() {
     assert_ne!(p, std::process::id());
     assert!(a.done() && !a.cancelled() && !a.running());
     assert_eq!(a.exception(), None);
-    assert_eq!(format!("{a:?}"), "<Future state=finished>");
+    assert_eq!(format!("{a:?}"), "<Future state=finished returned u64>");
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn a_result_that_cannot_be_encoded_is_a_remote_error_naming_its_type() {
     let ex = ProcessPoolExecutor::new(1).unwrap();
     let f = ex.submit(make_unencodable, 5).unwrap();
     let err = f.result().unwrap_err();
-    let TaskError::Remote(RemoteFailure::Codec(codec)) = &err else {
+    let TaskError::Codec(codec) = &err else {
         panic!("expected a remote codec failure, got {err:?}")
     };
     assert_eq!(codec.op(), Op::Encode);
@@ -133,12 +133,12 @@ fn an_argument_that_cannot_be_encoded_fails_its_future() {
     // value, never a hang.
     let err = match outcome {
         Ok(f) => match f.result_timeout(GUARD) {
-            Err(WaitError::Task(e)) => e,
+            Err(e) => e,
             other => panic!("expected an encoding error, got {other:?}"),
         },
         Err(e) => panic!("submit itself failed: {e}"),
     };
-    let TaskError::Encode(codec) = &err else { panic!("expected Encode, got {err:?}") };
+    let TaskError::Codec(codec) = &err else { panic!("expected Encode, got {err:?}") };
     assert_eq!(codec.op(), Op::Encode);
     assert_eq!(codec.what(), What::Argument);
     assert!(codec.type_name().ends_with("Unencodable"), "{}", codec.type_name());
@@ -165,7 +165,7 @@ fn exception_timeout_gives_up_while_the_task_runs() {
     let f = ex.submit(gated, gate.arg()).unwrap();
     gate.wait_started();
     let t = Instant::now();
-    assert_eq!(f.exception_timeout(Duration::from_millis(100)), Err(WaitError::Timeout));
+    assert_eq!(f.exception_timeout(Duration::from_millis(100)), Err(TaskError::WaitTimedOut));
     assert!(t.elapsed() >= Duration::from_millis(100));
     assert!(!f.done());
     gate.open();
@@ -245,7 +245,7 @@ fn cancel_and_kill_stops_a_running_task_and_the_executor_goes_on() {
     let t = Instant::now();
     assert!(f.cancel_and_kill());
     assert!(f.cancelled());
-    assert_eq!(f.result_timeout(GUARD), Err(WaitError::Task(TaskError::Cancelled)));
+    assert_eq!(f.result_timeout(GUARD), Err(TaskError::Cancelled));
     assert!(t.elapsed() < GUARD);
     assert!(f.done() && !f.running());
     assert_eq!(f.exception(), Some(TaskError::Cancelled));
@@ -276,7 +276,7 @@ fn a_future_cancel_and_kill_returned_true_for_is_done_at_once() {
             (true, true, false),
             "round {round}: (cancelled, done, running) right after cancel_and_kill()"
         );
-        assert_eq!(f.result_timeout(GUARD), Err(WaitError::Task(TaskError::Cancelled)));
+        assert_eq!(f.result_timeout(GUARD), Err(TaskError::Cancelled));
     }
 }
 
@@ -317,13 +317,13 @@ fn result_timeout_times_out_while_the_task_goes_on() {
     let f = ex.submit(gated, gate.arg()).unwrap();
     gate.wait_started();
     let t = Instant::now();
-    assert_eq!(f.result_timeout(Duration::from_millis(150)), Err(WaitError::Timeout));
+    assert_eq!(f.result_timeout(Duration::from_millis(150)), Err(TaskError::WaitTimedOut));
     let waited = t.elapsed();
     assert!(waited >= Duration::from_millis(150), "{waited:?}");
     assert!(waited < GUARD);
     // The task is still there, still running.
     assert!(f.running() && !f.done() && !f.cancelled());
-    assert_eq!(f.result_timeout(Duration::ZERO), Err(WaitError::Timeout));
+    assert_eq!(f.result_timeout(Duration::ZERO), Err(TaskError::WaitTimedOut));
     gate.open();
     assert_eq!(f.result(), Ok(7));
     assert_eq!(f.result_timeout(Duration::ZERO), Ok(7));

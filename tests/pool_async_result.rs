@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
-use multiproc::pool::{NotReady, TaskError, WaitError};
+use multiproc::pool::{NotReady, TaskError};
 
 mod common;
 use common::{gate, pool, serial, square, wait_for_gate};
@@ -43,11 +43,11 @@ fn get_returns_the_value() {
         let r = pool.apply_async(square, 9).unwrap();
         assert_eq!(r.get_timeout(GUARD), Ok(81), "{method}");
         // The value can be taken once.
-        assert_eq!(r.get_timeout(GUARD), Err(WaitError::Taken), "{method}");
+        assert_eq!(r.get_timeout(GUARD), Err(TaskError::AlreadyTaken), "{method}");
         let err = pool.apply_async(boom, 3).unwrap().get().unwrap_err();
         assert_eq!(err.panic().expect("a panic").message, "boom 3", "{method}");
         let r = pool.apply_async(boom, 4).unwrap();
-        let Err(WaitError::Task(TaskError::Panicked(p))) = r.get_timeout(GUARD) else {
+        let Err(TaskError::Panicked(p)) = r.get_timeout(GUARD) else {
             panic!("{method}: expected a panic")
         };
         assert_eq!(p.message, "boom 4");
@@ -63,11 +63,11 @@ fn get_timeout_times_out_while_the_task_goes_on() {
         let path = gate.to_str().unwrap().to_owned();
         let r = pool.apply_async(wait_for_gate, path.clone()).unwrap();
         let t = Instant::now();
-        assert_eq!(r.get_timeout(Duration::from_millis(100)), Err(WaitError::Timeout), "{method}");
+        assert_eq!(r.get_timeout(Duration::from_millis(100)), Err(TaskError::WaitTimedOut), "{method}");
         assert!(t.elapsed() >= Duration::from_millis(100), "{method}: waited the timeout");
         assert!(!r.ready(), "{method}");
         // Timing out again changes nothing: the task is still running.
-        assert_eq!(r.get_timeout(Duration::ZERO), Err(WaitError::Timeout), "{method}");
+        assert_eq!(r.get_timeout(Duration::ZERO), Err(TaskError::WaitTimedOut), "{method}");
         // Other work goes on meanwhile (the second worker).
         assert_eq!(pool.apply(square, 5), Ok(25), "{method}");
         open(&gate);

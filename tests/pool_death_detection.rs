@@ -101,7 +101,7 @@ fn a_worker_that_dies_leaving_a_grandchild_fails_its_task_at_once() {
         let pool = common::pool(method);
         let r = pool.apply_async(fork_then_abort, kids.arg()).unwrap();
         match r.get_timeout(GUARD) {
-            Err(multiproc::pool::WaitError::Task(TaskError::WorkerDied { status, .. })) => {
+            Err(TaskError::WorkerDied { status, .. }) => {
                 assert_eq!(status, Some(ExitStatus::Signal(libc::SIGABRT)), "{method}")
             }
             other => panic!("{method}: {other:?}"),
@@ -121,7 +121,7 @@ fn a_timeout_is_reported_at_once_despite_a_grandchild() {
             Pool::builder().processes(2).start_method(method).timeout(timeout).build().unwrap();
         let r = pool.apply_async(fork_then_sleep, (kids.arg(), 600_000)).unwrap();
         match r.get_timeout(GUARD) {
-            Err(multiproc::pool::WaitError::Task(TaskError::TimedOut { after, .. })) => {
+            Err(TaskError::TimedOut { after, .. }) => {
                 assert_eq!(after, timeout, "{method}")
             }
             other => panic!("{method}: {other:?}"),

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc::codec::{Op, RemoteFailure, What};
+use multiproc::codec::{Op, What};
 use multiproc::pool::{Pool, TaskError};
 use multiproc::{ExitStatus, StartMethod};
 use serde::de::Error as _;
@@ -142,10 +142,7 @@ fn a_worker_dying_mid_map_fails_only_its_item() {
                         assert_eq!(*got, Some(status), "{method} {how}");
                         assert!(!worker.is_empty(), "{method} {how}: names the worker");
                         assert!(err.is_worker_death());
-                        assert!(
-                            err.to_string().contains(&status.to_string()),
-                            "{method} {how}: {err}"
-                        );
+                        assert!(err.to_string().contains(&status.describe()), "{method} {how}: {err}");
                     } else {
                         assert_eq!(*r, Ok(xs[i] * 10), "{method} {how} {chunksize:?}: item {i}");
                     }
@@ -271,7 +268,7 @@ fn a_failing_initializer_fails_tasks_clearly() {
             let r = pool.apply_async(sqr, 2).unwrap();
             assert!(matches!(
                 r.get_timeout(GUARD),
-                Err(multiproc::pool::WaitError::Task(TaskError::InitializerFailed(_)))
+                Err(TaskError::InitializerFailed(_))
             ));
             let got: Vec<_> = pool.imap(sqr, 0..3).unwrap().collect();
             assert_eq!(got.len(), 3);
@@ -336,7 +333,7 @@ fn an_argument_that_cannot_be_encoded_fails_only_its_item() {
             let got = pool.chunksize(chunksize).map_results(picky_value, items.clone()).unwrap();
             for (i, (item, r)) in items.iter().zip(&got).enumerate() {
                 if item.0 < 0 {
-                    let Err(TaskError::Encode(e)) = r else {
+                    let Err(TaskError::Codec(e)) = r else {
                         panic!("{method}: item {i}: expected Encode, got {r:?}")
                     };
                     assert_eq!(e.op(), Op::Encode);
@@ -354,11 +351,11 @@ fn an_argument_that_cannot_be_encoded_fails_only_its_item() {
                 assert_eq!(r.is_err(), item.0 < 0, "{method}: {r:?}");
             }
         }
-        assert!(matches!(pool.apply(picky_value, Picky(-1)), Err(TaskError::Encode(_))));
-        assert!(matches!(pool.map(picky_value, items.clone()), Err(TaskError::Encode(_))));
+        assert!(matches!(pool.apply(picky_value, Picky(-1)), Err(TaskError::Codec(_))));
+        assert!(matches!(pool.map(picky_value, items.clone()), Err(TaskError::Codec(_))));
         // Every item of a chunk refused.
         let got = pool.chunksize(2).map_results(picky_value, [Picky(-1), Picky(-2)]).unwrap();
-        assert!(got.iter().all(|r| matches!(r, Err(TaskError::Encode(_)))), "{method}");
+        assert!(got.iter().all(|r| matches!(r, Err(TaskError::Codec(_)))), "{method}");
         assert_healthy(&pool, &format!("{method} after an unencodable argument"));
     }
 }
@@ -372,7 +369,7 @@ fn a_result_that_cannot_be_encoded_in_the_worker_fails_remote() {
         assert_eq!(got[0], Ok(Picky(1)));
         assert_eq!(got[2], Ok(Picky(3)));
         assert_eq!(got[3], Ok(Picky(4)));
-        let Err(TaskError::Remote(RemoteFailure::Codec(e))) = &got[1] else {
+        let Err(TaskError::Codec(e)) = &got[1] else {
             panic!("{method}: expected Remote(Codec), got {:?}", got[1])
         };
         assert_eq!(e.op(), Op::Encode, "{method}");
@@ -391,13 +388,13 @@ fn values_that_cannot_be_decoded_name_their_type_and_direction() {
         // A result the parent cannot decode.
         let got = pool.map_results(to_undecodable, [1, 2]).unwrap();
         for r in &got {
-            let Err(TaskError::Decode(e)) = r else { panic!("{method}: {r:?}") };
+            let Err(TaskError::Codec(e)) = r else { panic!("{method}: {r:?}") };
             assert_eq!((e.op(), e.what()), (Op::Decode, What::Result), "{method}");
             assert!(e.type_name().contains("Undecodable"), "{method}: {e}");
         }
         // An argument the worker cannot decode.
         let err = pool.apply(take_undecodable, Undecodable(3)).unwrap_err();
-        let TaskError::Remote(RemoteFailure::Codec(e)) = &err else { panic!("{method}: {err:?}") };
+        let TaskError::Codec(e) = &err else { panic!("{method}: {err:?}") };
         assert_eq!((e.op(), e.what()), (Op::Decode, What::Argument), "{method}");
         assert!(e.type_name().contains("Undecodable"), "{method}: {e}");
         assert_healthy(&pool, &format!("{method} after undecodable values"));
@@ -435,7 +432,7 @@ fn mixed_failures_in_a_long_queue_of_tiny_tasks_stay_at_their_positions() {
         for (i, (&x, r)) in xs.iter().zip(&got).enumerate() {
             match x {
                 x if x < 0 => {
-                    assert!(matches!(r, Err(TaskError::Encode(_))), "{method} {i}: {r:?}")
+                    assert!(matches!(r, Err(TaskError::Codec(_))), "{method} {i}: {r:?}")
                 }
                 1_000_003 => assert!(
                     matches!(

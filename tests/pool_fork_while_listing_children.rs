@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use multiproc::pool::{AsyncResult, Pool, WaitError};
+use multiproc::pool::{AsyncResult, Pool, TaskError};
 use multiproc::{StartMethod, active_children, current_process};
 
 fn pid(_: u32) -> u32 {
@@ -42,7 +42,7 @@ fn a_fork_pool_replaces_workers_while_children_are_listed() {
     for (i, r) in pending.iter().enumerate() {
         match r.get_timeout(Duration::from_secs(10)) {
             Ok(_) => {}
-            Err(WaitError::Timeout) => {
+            Err(TaskError::WaitTimedOut) => {
                 stuck = Some(i);
                 break;
             }

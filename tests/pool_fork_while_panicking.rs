@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use multiproc::StartMethod;
-use multiproc::pool::{Pool, WaitError};
+use multiproc::pool::{Pool, TaskError};
 
 mod common;
 use common::square;
@@ -46,7 +46,7 @@ fn a_fork_pool_works_while_another_thread_is_panicking() {
         drop(pool);
         let _ = dropped_tx.send(());
     });
-    assert_ne!(got, Err(WaitError::Timeout), "a task of a forked worker never ran");
+    assert_ne!(got, Err(TaskError::WaitTimedOut), "a task of a forked worker never ran");
     assert_eq!(got, Ok(49));
     assert_eq!(mapped, Ok((0..10).map(square).collect::<Vec<_>>()));
     assert!(dropped_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "dropping the pool hangs");

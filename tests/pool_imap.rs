@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
-use multiproc::pool::{Pool, TaskError, WaitError};
+use multiproc::pool::{Pool, TaskError};
 
 mod common;
 use common::{gate, pool, serial, square, wait_for_gate};
@@ -143,8 +143,8 @@ fn next_timeout_times_out_then_returns_the_value() {
             } else {
                 pool.imap_unordered(wait_for_gate, input).unwrap()
             };
-            assert_eq!(it.next_timeout(Duration::from_millis(100)), Some(Err(WaitError::Timeout)));
-            assert_eq!(it.next_timeout(Duration::ZERO), Some(Err(WaitError::Timeout)), "{method}");
+            assert_eq!(it.next_timeout(Duration::from_millis(100)), Some(Err(TaskError::WaitTimedOut)));
+            assert_eq!(it.next_timeout(Duration::ZERO), Some(Err(TaskError::WaitTimedOut)), "{method}");
             assert_eq!(it.pending(), 2, "{method}: a timeout takes nothing");
             std::fs::write(&gate, b"").unwrap();
             assert_eq!(it.next_timeout(GUARD), Some(Ok(path.len())), "{method} ordered={ordered}");
@@ -221,7 +221,7 @@ fn an_iterator_taken_after_close_and_join_does_not_hang() {
         loop {
             match it.next_timeout(Duration::from_secs(5)) {
                 None => break,
-                Some(Err(WaitError::Timeout)) => {
+                Some(Err(TaskError::WaitTimedOut)) => {
                     panic!("{method}: item {} hangs after close + join", values.len())
                 }
                 Some(Ok(v)) => {
@@ -234,7 +234,7 @@ fn an_iterator_taken_after_close_and_join_does_not_hang() {
         let n = values.len() as u64;
         assert_eq!(values, (0..n).map(square).collect::<Vec<_>>(), "{method}: in order");
         if n < 5000 {
-            assert_eq!(errors, [WaitError::Task(TaskError::NotRunning)], "{method}");
+            assert_eq!(errors, [TaskError::NotRunning], "{method}");
         } else {
             assert!(errors.is_empty(), "{method}: {errors:?}");
         }
@@ -254,9 +254,9 @@ fn an_iterator_that_outlives_its_pool_ends_without_hanging() {
         loop {
             match it.next_timeout(Duration::from_secs(5)) {
                 None => break,
-                Some(Err(WaitError::Timeout)) => panic!("{method}: item {taken} hangs after drop"),
+                Some(Err(TaskError::WaitTimedOut)) => panic!("{method}: item {taken} hangs after drop"),
                 Some(
-                    Ok(_) | Err(WaitError::Task(TaskError::Cancelled | TaskError::NotRunning)),
+                    Ok(_) | Err(TaskError::Cancelled | TaskError::NotRunning),
                 ) => taken += 1,
                 Some(Err(other)) => panic!("{method}: {other}"),
             }

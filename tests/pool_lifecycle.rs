@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use multiproc::StartMethod;
-use multiproc::pool::{AsyncResult, Pool, PoolError, TaskError, WaitError};
+use multiproc::pool::{AsyncResult, Pool, PoolError, TaskError};
 
 mod common;
 use common::{pool, serial, sleep_ms, square};
@@ -61,23 +61,26 @@ fn invalid_options_are_typed_errors() {
 
 /// Every kind of submission to a pool that is no longer running.
 fn assert_refuses_work(pool: &Pool, what: &str) {
-    assert_eq!(pool.apply_async(square, 1).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(pool.map_async(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.apply_async(square, 1).unwrap_err(), TaskError::NotRunning, "{what}");
+    assert_eq!(pool.map_async(square, 0..3).unwrap_err(), TaskError::NotRunning, "{what}");
     assert_eq!(
         pool.starmap_async(|a: u64, b: u64| a + b, [(1, 2)]).unwrap_err(),
-        PoolError::NotRunning
+        TaskError::NotRunning
     );
-    assert_eq!(pool.chunksize(2).map_async(square, 0..3).unwrap_err(), PoolError::NotRunning);
-    assert_eq!(pool.imap(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(pool.imap_unordered(square, 0..3).unwrap_err(), PoolError::NotRunning, "{what}");
+    assert_eq!(pool.chunksize(2).map_async(square, 0..3).unwrap_err(), TaskError::NotRunning);
+    assert_eq!(pool.imap(square, 0..3).unwrap_err(), TaskError::NotRunning, "{what}");
+    assert_eq!(pool.imap_unordered(square, 0..3).unwrap_err(), TaskError::NotRunning, "{what}");
     assert_eq!(pool.apply(square, 1), Err(TaskError::NotRunning), "{what}");
     assert_eq!(pool.map(square, 0..3), Err(TaskError::NotRunning), "{what}");
     assert_eq!(pool.map_results(square, 0..3), Err(TaskError::NotRunning), "{what}");
     assert_eq!(pool.starmap(|a: u64, b: u64| a + b, [(1, 2)]), Err(TaskError::NotRunning));
     assert_eq!(pool.chunksize(5).map(square, 0..3), Err(TaskError::NotRunning), "{what}");
     // Even with nothing to do, the call reports that the pool is not running.
-    assert_eq!(pool.map_async(square, []).unwrap_err(), PoolError::NotRunning, "{what}");
-    assert_eq!(PoolError::NotRunning.to_string(), "pool not running (closed or terminated)");
+    assert_eq!(pool.map_async(square, []).unwrap_err(), TaskError::NotRunning, "{what}");
+    assert_eq!(
+        TaskError::NotRunning.to_string(),
+        "not running: the pool was closed or terminated, or the executor shut down"
+    );
 }
 
 #[test]
@@ -150,11 +153,11 @@ fn terminate_cancels_thousands_of_queued_items_promptly() {
         let applies: Vec<AsyncResult<u64>> =
             (0..500).map(|_| pool.apply_async(sleep_ms, 10_000).unwrap()).collect();
         let mut lazy = pool.imap(sleep_ms, std::iter::repeat(10_000)).unwrap();
-        assert_eq!(lazy.next_timeout(Duration::ZERO), Some(Err(WaitError::Timeout)));
+        assert_eq!(lazy.next_timeout(Duration::ZERO), Some(Err(TaskError::WaitTimedOut)));
         let t = Instant::now();
         pool.terminate();
         assert!(t.elapsed() < GUARD, "{method}: terminate took {:?}", t.elapsed());
-        let cancelled = WaitError::Task(TaskError::Cancelled);
+        let cancelled = TaskError::Cancelled;
         assert_eq!(map.get_timeout(GUARD), Err(cancelled.clone()), "{method}: map");
         assert_eq!(each.get_timeout(GUARD), Err(cancelled.clone()), "{method}: chunked map");
         for r in &applies {
@@ -164,12 +167,12 @@ fn terminate_cancels_thousands_of_queued_items_promptly() {
         // says the rest of its input was never run; it reads no more.
         let mut got = Vec::new();
         while let Some(r) = lazy.next_timeout(GUARD) {
-            assert_ne!(r, Err(WaitError::Timeout), "{method}: imap");
+            assert_ne!(r, Err(TaskError::WaitTimedOut), "{method}: imap");
             got.push(r);
             assert!(got.len() < 100_000, "{method}: imap reads on after terminate");
         }
         let last = got.pop();
-        assert_eq!(last, Some(Err(WaitError::Task(TaskError::NotRunning))), "{method}");
+        assert_eq!(last, Some(Err(TaskError::NotRunning)), "{method}");
         assert!(got.iter().all(|r| *r == Err(cancelled.clone())), "{method}: {got:?}");
         pool.join().unwrap();
         assert!(t.elapsed() < GUARD, "{method}: terminate + join took {:?}", t.elapsed());
@@ -326,7 +329,7 @@ fn dropping_a_pool_kills_and_reaps_its_workers() {
         for r in &running {
             assert_eq!(
                 r.get_timeout(GUARD),
-                Err(WaitError::Task(TaskError::Cancelled)),
+                Err(TaskError::Cancelled),
                 "{method}"
             );
         }
@@ -368,7 +371,7 @@ fn dropping_a_pool_whose_initializer_is_stuck_returns_promptly() {
             .build()
             .unwrap();
         let r = pool.apply_async(square, 3).unwrap();
-        assert_eq!(r.get_timeout(Duration::from_millis(200)), Err(WaitError::Timeout));
+        assert_eq!(r.get_timeout(Duration::from_millis(200)), Err(TaskError::WaitTimedOut));
         // Drop on another thread, so a hang fails this test instead of blocking it.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -379,6 +382,6 @@ fn dropping_a_pool_whose_initializer_is_stuck_returns_promptly() {
             rx.recv_timeout(GUARD).is_ok(),
             "{method}: dropping the pool hangs while its workers run the initializer"
         );
-        assert_eq!(r.get_timeout(GUARD), Err(WaitError::Task(TaskError::Cancelled)), "{method}");
+        assert_eq!(r.get_timeout(GUARD), Err(TaskError::Cancelled), "{method}");
     }
 }

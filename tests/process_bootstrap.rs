@@ -50,7 +50,7 @@ fn a_forged_type_fingerprint_fails_without_calling() {
         p.start().unwrap();
         let err = p.join().unwrap_err();
         assert!(
-            matches!(&err, ProcessError::Failed(f) if f.to_string().contains("type fingerprint mismatch")),
+            matches!(&err, ProcessError::Rejected(why) if why.contains("type fingerprint mismatch")),
             "{method}: {err:?}"
         );
         assert!(!path.exists(), "{method}: the target ran despite the mismatch");

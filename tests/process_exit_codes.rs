@@ -90,7 +90,7 @@ fn stderr_probe_entry() {
     if std::env::var_os("MULTIPROC_TEST_STDERR_PROBE").is_none() {
         return;
     }
-    let mut p = Process::new(boom, 5).with_name("Prober");
+    let mut p = Process::new(boom, 5).with_name("Prober").unwrap();
     p.start().unwrap();
     assert!(p.join().is_err());
 }

@@ -37,7 +37,7 @@ fn main_process_identity() {
 #[test]
 fn child_knows_its_name_pid_and_parent() {
     for method in StartMethod::ALL {
-        let mut p = Context::new(method).process(who_am_i, ()).with_name("Kid");
+        let mut p = Context::new(method).process(who_am_i, ()).with_name("Kid").unwrap();
         p.start().unwrap();
         let pid = p.pid().unwrap();
         let (name, child_pid, parent) = p.join().unwrap();
@@ -79,7 +79,7 @@ fn a_daemonic_process_cannot_have_children() {
         let mut p = Process::new(|x: u8| x, 1);
         p.start().map(|()| "started".to_string()).unwrap_or_else(|e| e.to_string())
     }
-    let mut p = Process::new(try_child, ()).with_daemon(true);
+    let mut p = Process::new(try_child, ()).with_daemon(true).unwrap();
     p.start().unwrap();
     assert_eq!(p.join().unwrap(), "daemonic processes are not allowed to have children");
 }

@@ -42,7 +42,7 @@ fn names_count_up_and_can_be_set() {
     let na: u32 = a.name().strip_prefix("Process-").unwrap().parse().unwrap();
     let nb: u32 = b.name().strip_prefix("Process-").unwrap().parse().unwrap();
     assert!(nb > na);
-    let c = Process::new(sleep_ms, 0).with_name("worker-x").with_daemon(true);
+    let c = Process::new(sleep_ms, 0).with_name("worker-x").unwrap().with_daemon(true).unwrap();
     assert_eq!((c.name(), c.daemon()), ("worker-x", true));
 }
 

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use multiproc::executor::{MapError, MapOptions};
+use multiproc::executor::MapOptions;
 use multiproc::pool::{Pool, TaskError};
 use multiproc::{ProcessPoolExecutor, StartMethod};
 
@@ -196,8 +196,7 @@ fn w11(api: &str, kill: bool) -> Result<(), Box<dyn Error>> {
         for (i, result) in ex.map(die_on_3, items)?.enumerate() {
             match result {
                 Ok(_) => ok += 1,
-                Err(MapError::Task(e)) => failed.push(format!("item {i} {}", short(&e))),
-                Err(other) => failed.push(format!("item {i} {other}")),
+                Err(e) => failed.push(format!("item {i} {}", short(&e))),
             }
         }
         let took = t.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@
 //! read by our own encoder and decoder because postcard's measured too slow per item),
 //! the frames the scheduler moves between a parent and its workers ([`FrameBuf`] builds
 //! them, [`parse`] reads them), the wire form of everything that can go wrong on the far side
-//! ([`RemoteFailure`], [`PanicInfo`]), how a large payload is read in place where it
+//! ([`RemoteFailure`], [`PanicInfo`], [`ErrorInfo`]), how a large payload is read in place where it
 //! arrived ([`Bytes`], [`SharedFrame`]), and the fingerprints that keep a worker from
 //! calling into the unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
 //!
@@ -28,6 +28,7 @@ mod bytes;
 mod decoder;
 mod encoder;
 mod error;
+mod error_info;
 mod fingerprint;
 mod frame;
 mod hash;
@@ -40,6 +41,7 @@ mod varint;
 
 pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
+pub use error_info::ErrorInfo;
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
     Args, ArgsBuf, Control, FRAME_LIMIT, FailedItem, Frame, FrameBuf, FrameParts, ItemBuf,

@@ -1,15 +1,14 @@
 //! [`ProcessPoolExecutor`]: Python's `concurrent.futures.ProcessPoolExecutor`, as a thin
-//! futures layer over the pool's scheduler.
+//! futures layer over the pool's scheduler. Its lazy `map` is in `map.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use multiproc_pool::{IMap, Pool, PoolBuilder, TaskError, WaitError};
-use multiproc_process::{Context, InitOutcome, StartMethod};
+use multiproc_pool::{Pool, PoolBuilder, PoolError, TaskError};
+use multiproc_process::{Context, Function, InitOutcome, StarFn, StartMethod, TaskReturn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ExecutorError, TimeoutError};
 use crate::future::Future;
 
 /// A pool of worker processes behind futures. Python:
@@ -35,19 +34,24 @@ use crate::future::Future;
 /// `with ProcessPoolExecutor()`.
 #[derive(Debug)]
 pub struct ProcessPoolExecutor {
-    pool: Pool,
+    pub(crate) pool: Pool,
     shut_down: AtomicBool,
 }
 
 /// Builds a [`ProcessPoolExecutor`]. Python: the arguments of `ProcessPoolExecutor(...)`.
 ///
 /// ```
-/// use multiproc::{ExecutorError, ProcessPoolExecutor, StartMethod};
+/// use std::time::Duration;
+/// use multiproc::{PoolError, ProcessPoolExecutor, StartMethod};
 ///
-/// let ex = ProcessPoolExecutor::builder().max_workers(2).start_method(StartMethod::Fork).build()?;
+/// let ex = ProcessPoolExecutor::builder()
+///     .max_workers(2)
+///     .start_method(StartMethod::Fork)
+///     .timeout(Duration::from_secs(60))
+///     .build()?;
 /// assert_eq!(ex.max_workers(), 2);
-/// assert_eq!(ProcessPoolExecutor::new(0).unwrap_err(), ExecutorError::NoWorkers);
-/// # Ok::<(), ExecutorError>(())
+/// assert_eq!(ProcessPoolExecutor::new(0).unwrap_err(), PoolError::NoProcesses);
+/// # Ok::<(), PoolError>(())
 /// ```
 #[derive(Debug, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
@@ -92,97 +96,150 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Kills and replaces a worker whose task runs longer than `timeout`; that task's
+    /// future fails with [`TaskError::TimedOut`]. Beyond Python, whose `map(timeout=)`
+    /// only stops waiting (see [`MapOptions::timeout`](crate::MapOptions::timeout)).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.pool = self.pool.timeout(timeout);
+        self
+    }
+
     /// Checks the options and starts the executor.
-    pub fn build(self) -> Result<ProcessPoolExecutor, ExecutorError> {
+    pub fn build(self) -> Result<ProcessPoolExecutor, PoolError> {
         Ok(ProcessPoolExecutor::from(self.pool.build()?))
     }
 }
 
 impl ProcessPoolExecutor {
-    /// An executor of `max_workers` workers.
-    pub fn new(max_workers: usize) -> Result<ProcessPoolExecutor, ExecutorError> {
+    /// An executor of `max_workers` workers. Python: `ProcessPoolExecutor(max_workers)`.
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::new(2)?;
+    /// assert_eq!(ex.max_workers(), 2);
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn new(max_workers: usize) -> Result<ProcessPoolExecutor, PoolError> {
         ProcessPoolExecutor::builder().max_workers(max_workers).build()
     }
 
     /// A builder for every option.
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// assert_eq!(ex.submit(|x: u8| x * 2, 4)?.result()?, 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> ExecutorBuilder {
         ExecutorBuilder::default()
     }
 
     /// Number of workers.
+    ///
+    /// ```
+    /// assert_eq!(multiproc::ProcessPoolExecutor::new(3)?.max_workers(), 3);
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.pool.processes()
     }
 
-    /// Schedules `f(arg)` and returns its [`Future`]. Python: `submit()`.
-    pub fn submit<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>, ExecutorError>
-    where
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(ExecutorError::Shutdown);
-        }
-        let future = Future::new();
-        let task = self.pool.submit_with(f, arg, future.completer())?;
-        future.set_task(task);
-        Ok(future)
-    }
-
-    /// `f` over `items`, lazily, in order: input is read only as results are taken, never
-    /// all up front. Python: `map(fn, iterable)`.
-    pub fn map<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        items: I,
-    ) -> Result<Map<A, R, I::IntoIter>, ExecutorError>
-    where
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        I: IntoIterator<Item = A>,
-    {
-        self.map_with(f, items, MapOptions::default())
-    }
-
-    /// [`map`](Self::map) with a chunk size and an overall timeout, measured from this
-    /// call. Python: `map(fn, iterable, timeout=, chunksize=)`.
+    /// The pids of the executor's workers that are running now (see
+    /// [`Pool::worker_pids`]).
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use multiproc::{MapOptions, ProcessPoolExecutor};
-    ///
-    /// let ex = ProcessPoolExecutor::new(2)?;
-    /// let opts = MapOptions::default().chunksize(6).timeout(Duration::from_secs(60));
-    /// let out: Vec<u32> = ex.map_with(|x: u32| x + 1, 0..10, opts)?.map(Result::unwrap).collect();
-    /// assert_eq!(out, (1..11).collect::<Vec<_>>());
+    /// let ex = multiproc::ProcessPoolExecutor::new(2)?;
+    /// let pid = ex.submit(|_: ()| std::process::id(), ())?.result()?;
+    /// assert!(ex.worker_pids().contains(&pid));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_with<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<A, R, I::IntoIter>, ExecutorError>
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.pool.worker_pids()
+    }
+
+    /// The pool, if the executor takes work.
+    pub(crate) fn running(&self) -> Result<&Pool, TaskError> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(TaskError::NotRunning);
+        }
+        Ok(&self.pool)
+    }
+
+    /// Schedules `f(arg)` and returns its [`Future`]; [`TaskError::NotRunning`] after
+    /// [`shutdown`](Self::shutdown). `f` may return a `Result`, whose `Err` fails the
+    /// future. Python: `submit()`.
+    ///
+    /// ```
+    /// use multiproc::{ProcessPoolExecutor, TaskError};
+    ///
+    /// let ex = ProcessPoolExecutor::new(1)?;
+    /// assert_eq!(ex.submit(|x: u32| x + 1, 41)?.result()?, 42);
+    /// ex.shutdown(true, false);
+    /// assert_eq!(ex.submit(|x: u32| x, 1).unwrap_err(), TaskError::NotRunning);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit<A, R, Via>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R::Value>, TaskError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        I: IntoIterator<Item = A>,
+        R: TaskReturn<Via>,
     {
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(ExecutorError::Shutdown);
-        }
-        let inner = self.pool.chunksize(options.chunksize).imap(f, items)?;
-        let deadline = options.timeout.map(|t| Instant::now() + t);
-        Ok(Map { inner, deadline, taken: 0, timed_out: false })
+        self.submit_function(Function::new(f), arg)
+    }
+
+    /// Schedules `f(a, b, ...)` for the tuple `args`. Python: `submit(f, a, b)`.
+    ///
+    /// ```
+    /// fn area(w: f64, h: f64) -> f64 { w * h }
+    ///
+    /// let ex = multiproc::ProcessPoolExecutor::new(1)?;
+    /// assert_eq!(ex.submit_star(area, (2.0, 3.5))?.result()?, 7.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_star<Args, R, Via>(
+        &self,
+        f: impl StarFn<Args, R>,
+        args: Args,
+    ) -> Result<Future<R::Value>, TaskError>
+    where
+        Args: Serialize + DeserializeOwned + 'static,
+        R: TaskReturn<Via>,
+    {
+        self.submit_function(f.into_function(), args)
+    }
+
+    fn submit_function<A, R, Via>(
+        &self,
+        f: Function<A, R>,
+        arg: A,
+    ) -> Result<Future<R::Value>, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: TaskReturn<Via>,
+    {
+        let future = Future::new();
+        let task = self.running()?.submit_function_with(f, arg, future.completer())?;
+        future.set_task(task);
+        Ok(future)
     }
 
     /// Stops taking work. With `cancel_futures`, futures still waiting in the queue are
     /// cancelled; with `wait`, returns once every running or queued task is done and the
     /// workers have exited. Without `wait` it returns at once — it never hangs. Called
     /// from a done-callback (which runs on a pool thread), it cannot wait for itself: it
-    /// returns at once and the shutdown finishes in the background. A lazy [`Map`] reads
-    /// no more input after shutdown: it yields what was in flight, then one
-    /// `TaskError::NotRunning`. Python: `shutdown(wait, cancel_futures)`.
+    /// returns at once and the shutdown finishes in the background. A lazy
+    /// [`Map`](crate::Map) reads no more input after shutdown: it yields what was in
+    /// flight, then one [`TaskError::NotRunning`]. Python: `shutdown(wait, cancel_futures)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = multiproc::ProcessPoolExecutor::new(1)?;
+    /// let busy = ex.submit(|s: u64| std::thread::sleep(Duration::from_millis(s)), 50)?;
+    /// let queued = ex.submit(|s: u64| std::thread::sleep(Duration::from_millis(s)), 0)?;
+    /// while !busy.running() { std::thread::yield_now() }
+    /// ex.shutdown(true, true);
+    /// assert!(busy.result().is_ok() && queued.cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shut_down.store(true, Ordering::Release);
         if cancel_futures {
@@ -216,106 +273,5 @@ impl Drop for ProcessPoolExecutor {
     /// Shuts down and waits, like leaving `with ProcessPoolExecutor()`.
     fn drop(&mut self) {
         self.shutdown(true, false);
-    }
-}
-
-/// Options of [`ProcessPoolExecutor::map_with`].
-#[derive(Debug, Clone, Copy)]
-pub struct MapOptions {
-    chunksize: usize,
-    timeout: Option<Duration>,
-}
-
-impl Default for MapOptions {
-    /// Chunk size 1, no timeout (Python's defaults).
-    fn default() -> MapOptions {
-        MapOptions { chunksize: 1, timeout: None }
-    }
-}
-
-impl MapOptions {
-    /// Items per message to a worker (at least 1).
-    pub fn chunksize(mut self, chunksize: usize) -> Self {
-        self.chunksize = chunksize.max(1);
-        self
-    }
-
-    /// Time allowed for the whole map, from the call.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-}
-
-/// One result of an executor [`Map`]: the value, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MapError {
-    /// The task failed.
-    Task(TaskError),
-    /// The map's overall timeout passed; the iterator ends after this.
-    Timeout(TimeoutError),
-}
-
-impl std::fmt::Display for MapError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MapError::Task(e) => e.fmt(f),
-            MapError::Timeout(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for MapError {}
-
-/// The lazy, ordered iterator of [`ProcessPoolExecutor::map`]. Dropping it cancels what it
-/// has queued and not yet handed to a worker.
-#[must_use = "a Map does nothing unless iterated"]
-pub struct Map<A, R, I> {
-    inner: IMap<A, R, I>,
-    deadline: Option<Instant>,
-    taken: usize,
-    timed_out: bool,
-}
-
-impl<A, R, I> std::fmt::Debug for Map<A, R, I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Map {{ taken: {}, deadline: {:?} }}", self.taken, self.deadline)
-    }
-}
-
-impl<A, R, I> Iterator for Map<A, R, I>
-where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
-    I: Iterator<Item = A>,
-{
-    type Item = Result<R, MapError>;
-
-    fn next(&mut self) -> Option<Result<R, MapError>> {
-        if self.timed_out {
-            return None;
-        }
-        let next = match self.deadline {
-            None => self.inner.next().map(|r| r.map_err(MapError::Task)),
-            Some(d) => match self.inner.next_timeout(d.saturating_duration_since(Instant::now())) {
-                None => None,
-                Some(Ok(v)) => Some(Ok(v)),
-                Some(Err(WaitError::Timeout)) => {
-                    self.timed_out = true;
-                    let unfinished = self.inner.pending();
-                    Some(Err(MapError::Timeout(TimeoutError {
-                        unfinished,
-                        total: self.taken + unfinished,
-                    })))
-                }
-                Some(Err(WaitError::Task(e))) => Some(Err(MapError::Task(e))),
-                Some(Err(_)) => Some(Err(MapError::Task(TaskError::Cancelled))),
-            },
-        };
-        if matches!(next, Some(Ok(_)) | Some(Err(MapError::Task(_)))) {
-            self.taken += 1;
-        }
-        next
     }
 }

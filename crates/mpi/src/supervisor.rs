@@ -110,7 +110,7 @@ impl std::fmt::Display for Report {
             let pid = lost.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             let how = match lost.status {
                 ExitStatus::Code(c) => format!("exited with code {c}"),
-                ExitStatus::Signal(_) => format!("was killed by signal {}", lost.status),
+                ExitStatus::Signal(_) => format!("was {}", lost.status.describe()),
             };
             writeln!(f, "multiproc-mpirun: {rank}{host}{pid} {how}; MPI ended the whole job")?;
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::future::join_all;
-use multiproc::{ExecutorError, MapOptions, ReturnWhen, TaskError, as_completed, wait};
+use multiproc::{MapOptions, ReturnWhen, TaskError, as_completed, wait};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -126,7 +126,7 @@ mpi_test! {
         let finished = queued.iter().filter(|f| f.result() == Ok(10)).count();
         assert_eq!(cancelled + finished, 6, "every future ends one way or the other");
         assert!(cancelled >= 1, "queued futures are cancelled");
-        assert_eq!(ex.submit(square, 1).unwrap_err(), ExecutorError::Shutdown);
+        assert_eq!(ex.submit(square, 1).unwrap_err(), TaskError::NotRunning);
         drop(ex);
         let ex = world.executor().unwrap();
         assert_eq!(ex.submit(square, 9).unwrap().result().unwrap(), 81);

@@ -37,7 +37,7 @@ fn a_rank_killed_with_sigkill_is_reported() {
     assert_eq!(job.output.status.code(), Some(137), "{err}");
     let report: Vec<&str> = err.lines().filter(|l| l.starts_with("multiproc-mpirun:")).collect();
     let report = report.join("\n");
-    assert!(report.contains("was killed by signal -9 (SIGKILL)"), "{report}");
+    assert!(report.contains("was killed by signal 9 (SIGKILL)"), "{report}");
     assert!(report.contains(" on host "), "{report}");
     assert!(report.contains("task(s) in"), "the tasks in flight are listed:\n{report}");
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{TaskError, WaitError};
+use crate::error::TaskError;
 use crate::sink::Collect;
 
 /// The result of `apply_async` or `map_async`, arriving later.
@@ -85,52 +85,131 @@ impl<T> AsyncResult<T> {
     }
 
     /// Waits for the value and takes it. Python: `get()`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(1)?;
+    /// assert_eq!(pool.apply_async(|x: i32| -x, 5)?.get()?, -5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(self) -> Result<T, TaskError> {
         self.cell.wait(None);
         self.cell.take().unwrap_or(Err(TaskError::AlreadyTaken))
     }
 
-    /// Waits at most `timeout` and takes the value if it came. A timeout leaves the task
-    /// running and this handle usable. Python: `get(timeout)`.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, WaitError> {
+    /// Waits at most `timeout` and takes the value if it came; else
+    /// [`TaskError::WaitTimedOut`], leaving the task running and this handle usable.
+    /// Python: `get(timeout)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u8| x, 9)?;
+    /// assert_eq!(r.get_timeout(Duration::from_secs(30))?, 9);
+    /// assert_eq!(r.get_timeout(Duration::ZERO), Err(TaskError::AlreadyTaken));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, TaskError> {
         if !self.cell.wait(Some(Instant::now() + timeout)) {
-            return Err(WaitError::Timeout);
+            return Err(TaskError::WaitTimedOut);
         }
-        match self.cell.take() {
-            Some(outcome) => outcome.map_err(WaitError::Task),
-            None => Err(WaitError::Taken),
-        }
+        self.cell.take().unwrap_or(Err(TaskError::AlreadyTaken))
     }
 
     /// Waits until the result is ready. Python: `wait()`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u8| x, 1)?;
+    /// r.wait();
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) {
         self.cell.wait(None);
     }
 
     /// Waits at most `timeout`; true if the result is ready. Python: `wait(timeout)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u8| x, 1)?;
+    /// assert!(r.wait_timeout(Duration::from_secs(30)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.cell.wait(Some(Instant::now() + timeout))
     }
 
     /// Whether the result is ready. Python: `ready()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(|s: u64| std::thread::sleep(Duration::from_secs(s)), 3600)?;
+    /// assert!(!r.ready());
+    /// pool.terminate();
+    /// r.wait();
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ready(&self) -> bool {
         self.cell.is_ready()
     }
 
-    /// Whether the task succeeded; an error before it is ready. Python: `successful()`.
+    /// Whether the task succeeded (an error it returned, a panic, a dead worker ... are
+    /// failures); [`NotReady`] before it is ready. Python: `successful()`.
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let r = pool.apply_async(|s: String| s.parse::<u8>(), "300".to_string())?;
+    /// r.wait();
+    /// assert_eq!(r.successful(), Ok(false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn successful(&self) -> Result<bool, NotReady> {
         self.cell.successful().ok_or(NotReady)
     }
 
     /// Runs `callback` with the value when the task succeeds, before `get` returns.
     /// Python: `callback=`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.apply_async(|x: u8| x + 1, 1)?.on_success(move |v| tx.send(*v).unwrap());
+    /// assert_eq!(r.get()?, 2);
+    /// assert_eq!(rx.try_recv()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_success(self, callback: impl FnOnce(&T) + Send + 'static) -> Self {
         self.cell.on_success(Box::new(callback));
         self
     }
 
-    /// Runs `callback` with the error when the task fails, before `get` returns.
-    /// Python: `error_callback=`.
+    /// Runs `callback` with the error when the task fails (an error it returned
+    /// included), before `get` returns. Python: `error_callback=`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool
+    ///     .apply_async(|s: String| s.parse::<u8>(), "x".to_string())?
+    ///     .on_error(move |e| tx.send(e.to_string()).unwrap());
+    /// assert!(r.get().is_err());
+    /// assert_eq!(rx.try_recv()?, "the task failed: invalid digit found in string");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(self, callback: impl FnOnce(&TaskError) + Send + 'static) -> Self {
         self.cell.on_error(Box::new(callback));
         self

@@ -116,6 +116,10 @@ pub struct Progress {
 pub trait WorkerControl: Send + Sync {
     /// A name for messages (a pid, a rank and host).
     fn describe(&self) -> String;
+    /// The worker's process id, when it is a process of this machine (the default: not).
+    fn pid(&self) -> Option<u32> {
+        None
+    }
     /// Where the worker is.
     fn progress(&self) -> Progress;
     /// Stops the worker at once.

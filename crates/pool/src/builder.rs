@@ -117,7 +117,7 @@ impl PoolBuilder {
         }
         let initializer = match self.initializer {
             Some((id, Ok(args))) => Some((id, args)),
-            Some((_, Err(e))) => return Err(PoolError::Encode(e)),
+            Some((_, Err(e))) => return Err(PoolError::Codec(e)),
             None => None,
         };
         let backend = self

@@ -1,17 +1,58 @@
-//! Typed errors: what happened to one task, and what can go wrong with the pool itself.
+//! Typed errors: [`TaskError`], everything a call that runs tasks can answer instead of a
+//! value, and [`PoolError`], a pool or executor that cannot be built or joined.
 
 use std::fmt;
 use std::time::Duration;
 
-use multiproc_codec::{CodecError, PanicInfo, RemoteFailure, TooLarge};
+use multiproc_codec::{CodecError, ErrorInfo, PanicInfo, RemoteFailure, TooLarge};
 use multiproc_process::ExitStatus;
 
-/// Why one task produced no value.
+/// Why a task produced no value — or why a call that runs tasks has none to give.
 ///
-/// Every task submitted ends as a value or one of these, never a hang.
+/// Every call that submits or waits for tasks answers with this one type (`apply`, `map`,
+/// `imap`, `submit`, `get`, `result`, ...), so one `match` covers them all. Its causes,
+/// by group:
+///
+/// - **the task failed**: it returned an error ([`Failed`](Self::Failed)) or panicked
+///   ([`Panicked`](Self::Panicked));
+/// - **its worker failed**: it died under the task ([`WorkerDied`](Self::WorkerDied)) or
+///   was killed past the pool's per-task timeout ([`TimedOut`](Self::TimedOut));
+/// - **its data could not cross**: an argument or result that serde could not encode or
+///   decode ([`Codec`](Self::Codec)), or too large for a frame
+///   ([`TooLarge`](Self::TooLarge)), or a function the worker would not call
+///   ([`Rejected`](Self::Rejected));
+/// - **it never ran**: [`Cancelled`](Self::Cancelled), refused by a pool that is not
+///   running ([`NotRunning`](Self::NotRunning)) or by a call given chunk size 0
+///   ([`ZeroChunksize`](Self::ZeroChunksize)), workers that could not start or initialize
+///   ([`StartFailed`](Self::StartFailed), [`InitializerFailed`](Self::InitializerFailed)),
+///   or an input iterator that panicked before it ([`InputPanicked`](Self::InputPanicked));
+/// - **the caller's wait**: a wait with a timeout ran out while the task goes on
+///   ([`WaitTimedOut`](Self::WaitTimedOut): ask again), or the value was taken already
+///   ([`AlreadyTaken`](Self::AlreadyTaken)).
+///
+/// ```
+/// use std::time::Duration;
+/// use multiproc::{Pool, TaskError};
+///
+/// fn check(x: i64) -> Result<i64, std::num::TryFromIntError> { u8::try_from(x).map(i64::from) }
+///
+/// let pool = Pool::new(2)?;
+/// match pool.apply(check, 300) {
+///     Err(TaskError::Failed(e)) => assert!(e.message().contains("out of range")),
+///     other => panic!("{other:?}"),
+/// }
+/// let slow = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 60_000)?;
+/// assert_eq!(slow.get_timeout(Duration::ZERO).unwrap_err(), TaskError::WaitTimedOut);
+/// pool.terminate();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {
+    /// The task returned an error (`Err(e)`): the error's type, message and `source()`
+    /// chain, and the error itself when it crossed typed (see
+    /// [`ErrorInfo::downcast`]). Python: the exception the task raised.
+    Failed(ErrorInfo),
     /// The function panicked in the worker: message, location and backtrace. The worker
     /// lives on.
     Panicked(PanicInfo),
@@ -24,40 +65,58 @@ pub enum TaskError {
         status: Option<ExitStatus>,
     },
     /// The task ran past the pool's per-task timeout: its worker was killed and replaced.
+    /// (A caller's own wait running out is [`WaitTimedOut`](Self::WaitTimedOut).)
     TimedOut {
         /// The worker that was killed.
         worker: String,
         /// The pool's timeout.
         after: Duration,
     },
-    /// The argument could not be encoded in the parent (nothing was sent).
-    Encode(CodecError),
+    /// An argument or a result could not be encoded or decoded: in the parent (nothing was
+    /// sent) or in the worker. The error names the type and the direction.
+    Codec(CodecError),
     /// The argument (in the parent) or the result (in the worker) encodes larger than a
     /// frame holds; nothing was sent, or the result was dropped.
     TooLarge(TooLarge),
+    /// The worker would not call the function: its identity or types did not match the
+    /// worker's binary. Nothing was called.
+    Rejected(String),
     /// The iterator of inputs panicked while `imap` read it: the items before it ran, this
     /// error stands at its position, and nothing after it was read.
     InputPanicked(PanicInfo),
-    /// The result arrived but could not be decoded in the parent.
-    Decode(CodecError),
-    /// The worker could not run the function: an argument it could not decode, a result
-    /// it could not encode, a type or function identity it rejected.
-    Remote(RemoteFailure),
     /// Workers could not be initialized: the initializer failed on every attempt.
     InitializerFailed(String),
     /// Workers could not be started.
     StartFailed(String),
-    /// The task was cancelled before it produced a value (`terminate`, or a cancelled
-    /// future).
+    /// The task was cancelled before it produced a value (`terminate`, a cancelled or
+    /// dropped future, a dropped `imap`).
     Cancelled,
-    /// The task was submitted to a pool that was closed or terminated.
+    /// The task was submitted to a pool that was closed or terminated, or to an executor
+    /// that was shut down. Python: "Pool not running", "cannot schedule new futures after
+    /// shutdown".
     NotRunning,
-    /// The value was taken by an earlier call (`get_timeout`) on the same handle.
+    /// The call was given chunk size 0. Python: "Chunksize must be 1+".
+    ZeroChunksize,
+    /// A wait with a timeout (`get_timeout`, `result_timeout`, `next_timeout`, a `map`'s
+    /// timeout) ran out before the task ended. The task goes on, and the handle can be
+    /// asked again. Python: `multiprocessing.TimeoutError`,
+    /// `concurrent.futures.TimeoutError`.
+    WaitTimedOut,
+    /// The value was taken by an earlier call on the same handle.
     AlreadyTaken,
 }
 
 impl TaskError {
     /// The panic, when the task panicked.
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let err = pool.apply(|x: u32| -> u32 { panic!("{x} is odd") }, 3).unwrap_err();
+    /// assert_eq!(err.panic().map(|p| p.message.as_str()), Some("3 is odd"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn panic(&self) -> Option<&PanicInfo> {
         match self {
             TaskError::Panicked(p) => Some(p),
@@ -65,7 +124,33 @@ impl TaskError {
         }
     }
 
+    /// The error the task returned, when it returned one.
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let err = pool.apply(|s: String| s.parse::<u8>(), "x".to_string()).unwrap_err();
+    /// assert_eq!(err.error().map(|e| e.message()), Some("invalid digit found in string"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn error(&self) -> Option<&ErrorInfo> {
+        match self {
+            TaskError::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether the task's worker died while running it (not a timeout).
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let err = pool.apply(|code: i32| -> u8 { std::process::exit(code) }, 3).unwrap_err();
+    /// assert!(err.is_worker_death());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_worker_death(&self) -> bool {
         matches!(self, TaskError::WorkerDied { .. })
     }
@@ -74,9 +159,10 @@ impl TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TaskError::Failed(e) => write!(f, "the task failed: {e}"),
             TaskError::Panicked(p) => write!(f, "the task {p}"),
             TaskError::WorkerDied { worker, status: Some(s) } => {
-                write!(f, "the worker ({worker}) died while running the task: exit code {s}")
+                write!(f, "the worker ({worker}) died while running the task: {}", s.describe())
             }
             TaskError::WorkerDied { worker, status: None } => {
                 write!(f, "the worker ({worker}) died while running the task")
@@ -85,14 +171,20 @@ impl fmt::Display for TaskError {
                 f,
                 "the task ran past the pool's timeout of {after:?}; its worker ({worker}) was killed"
             ),
-            TaskError::Encode(e) | TaskError::Decode(e) => e.fmt(f),
+            TaskError::Codec(e) => e.fmt(f),
             TaskError::TooLarge(e) => e.fmt(f),
+            TaskError::Rejected(why) => write!(f, "the worker would not call the function: {why}"),
             TaskError::InputPanicked(p) => write!(f, "the input iterator {p}"),
-            TaskError::Remote(r) => r.fmt(f),
             TaskError::InitializerFailed(e) => write!(f, "the worker initializer failed: {e}"),
             TaskError::StartFailed(e) => write!(f, "cannot start workers: {e}"),
             TaskError::Cancelled => f.write_str("the task was cancelled"),
-            TaskError::NotRunning => f.write_str("pool not running (closed or terminated)"),
+            TaskError::NotRunning => f.write_str(
+                "not running: the pool was closed or terminated, or the executor shut down",
+            ),
+            TaskError::ZeroChunksize => f.write_str("chunk size must be at least 1"),
+            TaskError::WaitTimedOut => {
+                f.write_str("timed out waiting for the result (the task goes on)")
+            }
             TaskError::AlreadyTaken => f.write_str("the value was taken by an earlier call"),
         }
     }
@@ -101,88 +193,64 @@ impl fmt::Display for TaskError {
 impl std::error::Error for TaskError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TaskError::Encode(e) | TaskError::Decode(e) => Some(e),
+            // The task's own error is part of this message: its causes come next.
+            TaskError::Failed(e) => std::error::Error::source(e),
             _ => None,
         }
     }
 }
 
 impl From<RemoteFailure> for TaskError {
+    /// What a worker reported instead of an item's value.
     fn from(f: RemoteFailure) -> TaskError {
         match f {
+            RemoteFailure::Failed(e) => TaskError::Failed(e),
             RemoteFailure::Panicked(p) => TaskError::Panicked(p),
+            RemoteFailure::Codec(e) => TaskError::Codec(e),
             RemoteFailure::TooLarge(e) => TaskError::TooLarge(e),
-            other => TaskError::Remote(other),
+            RemoteFailure::Error(e) => TaskError::InitializerFailed(e),
+            other => TaskError::Rejected(other.to_string()),
         }
     }
 }
 
-/// Misuse of the pool, in Python's terms, or a pool that cannot be built.
+/// A pool or executor that cannot be built, or joined too early. Python's `ValueError`s
+/// of `Pool(...)` and `ProcessPoolExecutor(...)`, and `Pool.join`'s.
+///
+/// ```
+/// use multiproc::{Pool, PoolError, ProcessPoolExecutor};
+///
+/// assert_eq!(Pool::new(0).unwrap_err(), PoolError::NoProcesses);
+/// assert_eq!(ProcessPoolExecutor::new(0).unwrap_err(), PoolError::NoProcesses);
+/// let pool = Pool::new(1)?;
+/// assert_eq!(pool.join(), Err(PoolError::StillRunning));
+/// # Ok::<(), PoolError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PoolError {
-    /// `processes(0)`. Python: "Number of processes must be at least 1".
+    /// `processes(0)` or `max_workers(0)`. Python: "Number of processes must be at least
+    /// 1", "max_workers must be greater than 0".
     NoProcesses,
     /// `max_tasks_per_child(0)`. Python: "maxtasksperchild must be a positive int or None".
     ZeroMaxTasks,
-    /// A task was submitted after `close` or `terminate`. Python: "Pool not running".
-    NotRunning,
     /// `join` before `close` or `terminate`. Python: "Pool is still running".
     StillRunning,
     /// The initializer's argument could not be encoded.
-    Encode(CodecError),
+    Codec(CodecError),
 }
 
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let PoolError::Encode(e) = self {
-            return e.fmt(f);
+        match self {
+            PoolError::NoProcesses => f.write_str("number of processes must be at least 1"),
+            PoolError::ZeroMaxTasks => f.write_str("max_tasks_per_child must be at least 1"),
+            PoolError::StillRunning => {
+                f.write_str("pool is still running: call close or terminate before join")
+            }
+            PoolError::Codec(e) => e.fmt(f),
         }
-        f.write_str(match self {
-            PoolError::NoProcesses => "number of processes must be at least 1",
-            PoolError::ZeroMaxTasks => "max_tasks_per_child must be at least 1",
-            PoolError::NotRunning => "pool not running (closed or terminated)",
-            PoolError::StillRunning => "pool is still running: call close or terminate before join",
-            PoolError::Encode(_) => "",
-        })
     }
 }
 
 impl std::error::Error for PoolError {}
-
-/// Waiting for a result timed out (the task itself goes on), or the task failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WaitError {
-    /// The wait timed out; the task is still pending or running.
-    Timeout,
-    /// The task failed.
-    Task(TaskError),
-    /// The value was taken by an earlier call.
-    Taken,
-}
-
-impl fmt::Display for WaitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitError::Timeout => f.write_str("timed out waiting for the result"),
-            WaitError::Task(e) => e.fmt(f),
-            WaitError::Taken => f.write_str("the result was already taken"),
-        }
-    }
-}
-
-impl std::error::Error for WaitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            WaitError::Task(e) => Some(e),
-            WaitError::Timeout | WaitError::Taken => None,
-        }
-    }
-}
-
-impl From<TaskError> for WaitError {
-    fn from(e: TaskError) -> WaitError {
-        WaitError::Task(e)
-    }
-}

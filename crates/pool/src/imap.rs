@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::chunk::{FRAME_TIME, LAZY_FRAME_ITEMS};
-use crate::error::{TaskError, WaitError};
+use crate::error::TaskError;
 use crate::plan::JobId;
 use crate::shell::Core;
 use crate::sink::{Sink, Slot, Stream};
@@ -165,25 +165,48 @@ where
     }
 
     /// Items read from the input whose results have not been taken yet.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let mut it = pool.imap(|x: u32| x, 0..3)?;
+    /// assert_eq!(it.pending(), 0); // nothing is read before the first `next`
+    /// assert_eq!(it.next(), Some(Ok(0)));
+    /// assert_eq!(it.pending(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending(&self) -> usize {
         self.submitted - self.yielded
     }
 
-    /// The next result, waiting at most `timeout`: `None` when the input is exhausted
-    /// and every result was taken, `Some(Err(WaitError::Timeout))` when the wait timed out
-    /// (the iterator stays usable). Python: `next(timeout)`.
-    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, WaitError>> {
+    /// The next result, waiting at most `timeout`: the same answers as
+    /// [`next`](Iterator::next), and `Some(Err(TaskError::WaitTimedOut))` when the wait
+    /// ran out (the iterator stays usable). Python: `next(timeout)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let mut it = pool.imap(|s: u64| { std::thread::sleep(Duration::from_secs(s)); s }, [3600])?;
+    /// assert_eq!(it.next_timeout(Duration::from_millis(10)), Some(Err(TaskError::WaitTimedOut)));
+    /// # pool.terminate();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, TaskError>> {
+        self.take(Some(Instant::now() + timeout))
+    }
+
+    /// The next result, waiting until `deadline` at most.
+    fn take(&mut self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {
         self.refill();
         if self.exhausted && self.yielded == self.submitted {
-            return self.tail.take().map(|e| Err(WaitError::Task(e)));
+            return self.tail.take().map(Err);
         }
-        if self.ready.is_empty()
-            && !self.stream.drain(&mut self.ready, Some(Instant::now() + timeout))
-        {
-            return Some(Err(WaitError::Timeout));
+        if self.ready.is_empty() && !self.stream.drain(&mut self.ready, deadline) {
+            return Some(Err(TaskError::WaitTimedOut));
         }
         self.yielded += 1;
-        self.ready.pop_front().flatten().map(|r| r.map_err(|e| WaitError::Task(*e)))
+        self.ready.pop_front().flatten().map(|r| r.map_err(|e| *e))
     }
 }
 
@@ -210,14 +233,6 @@ where
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Result<R, TaskError>> {
-        self.refill();
-        if self.exhausted && self.yielded == self.submitted {
-            return self.tail.take().map(Err);
-        }
-        if self.ready.is_empty() {
-            self.stream.drain(&mut self.ready, None);
-        }
-        self.yielded += 1;
-        self.ready.pop_front().flatten().map(|r| r.map_err(|e| *e))
+        self.take(None)
     }
 }

@@ -26,6 +26,7 @@
 mod async_result;
 mod backend;
 mod builder;
+mod calls;
 mod chunk;
 mod error;
 mod imap;
@@ -34,6 +35,7 @@ mod plan;
 mod pool;
 mod shell;
 mod sink;
+mod star;
 mod submit;
 mod task;
 
@@ -44,8 +46,9 @@ pub use backend::{
 };
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};
-pub use error::{PoolError, TaskError, WaitError};
+pub use calls::Chunked;
+pub use error::{PoolError, TaskError};
 pub use imap::IMap;
 pub use local::LocalBackend;
-pub use pool::{Chunked, Pool};
+pub use pool::Pool;
 pub use task::{Task, TaskState};

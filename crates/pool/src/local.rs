@@ -192,6 +192,10 @@ impl WorkerControl for LocalControl {
         format!("{} pid {}", self.child.name(), self.child.pid())
     }
 
+    fn pid(&self) -> Option<u32> {
+        Some(self.child.pid())
+    }
+
     fn progress(&self) -> Progress {
         Progress {
             started: self.progress.load(progress::STARTED),

@@ -63,7 +63,7 @@ pub(crate) fn outcome<R: DeserializeOwned>(
     value: Result<&[u8], FailedItem<'_>>,
 ) -> Result<R, TaskError> {
     match value {
-        Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Decode),
+        Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Codec),
         Err(failed) => Err(TaskError::from(failed.failure())),
     }
 }

@@ -136,9 +136,9 @@ impl RunBuf {
                 self.submit(core);
                 *self = RunBuf::new(self.job, index, self.per_run, self.expected);
                 self.read = 1;
-                self.buf.push_with(encode_item).map_err(TaskError::Encode)
+                self.buf.push_with(encode_item).map_err(TaskError::Codec)
             }
-            Err(e) => Err(TaskError::Encode(e)),
+            Err(e) => Err(TaskError::Codec(e)),
         };
         match pushed {
             Ok(()) => {

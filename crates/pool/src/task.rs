@@ -4,11 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use multiproc_process::Function;
+use multiproc_process::{Function, TaskReturn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{PoolError, TaskError};
+use crate::error::TaskError;
 use crate::plan::{JobId, Place};
 use crate::pool::Pool;
 use crate::shell::Core;
@@ -89,6 +89,15 @@ impl Task {
         self.core.cancel(self.job) > 0
     }
 
+    /// The pid of the worker that holds the task (dispatched to it, or running on it), when
+    /// that worker is a local process; `None` while it is queued and once it has ended.
+    pub fn worker_pid(&self) -> Option<u32> {
+        match self.core.place(self.job, 0) {
+            (Place::Sent { .. }, Some(control)) => control.pid(),
+            _ => None,
+        }
+    }
+
     /// Kills the worker running this task, if the task has started on it: the task fails
     /// (its worker died) and the worker is replaced; the tasks the worker had not started
     /// run elsewhere. True if the worker was killed. Beyond Python, which cannot stop a
@@ -123,22 +132,48 @@ impl Pool {
     /// assert_eq!(rx.recv()?, Ok(42));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn submit_with<A, R>(
+    pub fn submit_with<A, R, Via>(
         &self,
         f: fn(A) -> R,
         arg: A,
-        on_done: impl FnOnce(Result<R, TaskError>) + Send + 'static,
-    ) -> Result<Task, PoolError>
+        on_done: impl FnOnce(Result<R::Value, TaskError>) + Send + 'static,
+    ) -> Result<Task, TaskError>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        R: TaskReturn<Via>,
     {
-        let core = self.core();
-        if !core.accepting() {
-            return Err(PoolError::NotRunning);
-        }
-        let sink = Arc::new(CallbackSink::<R> { on_done: Mutex::new(Some(Box::new(on_done))) });
-        let job = core.add_job(Function::new(f).id(), sink.clone());
+        self.submit_function_with(Function::new(f), arg, on_done)
+    }
+
+    /// [`submit_with`](Self::submit_with) of a [`Function`]: one made by
+    /// [`StarFn::into_function`](multiproc_process::StarFn::into_function) runs a function
+    /// of several arguments on a tuple of them.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use multiproc::{Pool, StarFn};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let add = (|a: u32, b: u32| a + b).into_function();
+    /// let _task = pool.submit_function_with(add, (2, 3), move |r| tx.send(r).unwrap())?;
+    /// assert_eq!(rx.recv()?, Ok(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_function_with<A, R, Via>(
+        &self,
+        f: Function<A, R>,
+        arg: A,
+        on_done: impl FnOnce(Result<R::Value, TaskError>) + Send + 'static,
+    ) -> Result<Task, TaskError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: TaskReturn<Via>,
+    {
+        let core = self.default_calls().core()?;
+        let sink =
+            Arc::new(CallbackSink::<R::Value> { on_done: Mutex::new(Some(Box::new(on_done))) });
+        let job = core.add_job(f.id::<Via>(), sink.clone());
         let fail = |i: usize, e: TaskError| sink.fail(i, e);
         submit_all(core, job, 1, std::iter::once(arg), &fail);
         Ok(Task { core: Arc::clone(core), job })

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use multiproc_codec::{BinaryFingerprint, CodecError, PanicInfo, RemoteFailure};
+use multiproc_codec::{BinaryFingerprint, CodecError, ErrorInfo, PanicInfo, RemoteFailure};
 
 use crate::exit::ExitStatus;
 
@@ -83,18 +83,26 @@ pub enum ProcessError {
     StillRunning,
     /// `join` after the result was already taken by an earlier `join`.
     AlreadyJoined,
+    /// `with_name` or `with_daemon` after `start`: the child already runs with the old
+    /// setting. Python: "process has already started".
+    AlreadyRunning {
+        /// The setting that was refused (`"name"`, `"daemon"`).
+        setting: &'static str,
+    },
     /// The child could not be started.
     Start(StartError),
-    /// The argument could not be encoded (nothing was started).
-    Encode(CodecError),
-    /// The result arrived but could not be decoded.
-    Decode(CodecError),
+    /// The argument or the result could not be encoded or decoded, on either side (the
+    /// error names the type and the direction); nothing was started if it was the argument.
+    Codec(CodecError),
+    /// The target returned an error (`Err(e)`): its type, message and `source()` chain.
+    /// The child exited with code 1.
+    Failed(ErrorInfo),
     /// The target panicked: message, location and backtrace from the child. The child
     /// exited with code 1.
     Panicked(PanicInfo),
-    /// The child could not run the target (an argument it could not decode, a result it
-    /// could not encode, a function identity it rejected).
-    Failed(RemoteFailure),
+    /// The child would not call the target: its identity or types did not match the
+    /// child's binary, or its result was too large to send.
+    Rejected(String),
     /// The child ended without delivering a result: it exited with a code or a signal
     /// killed it.
     Exited(ExitStatus),
@@ -128,12 +136,16 @@ impl fmt::Display for ProcessError {
                 f.write_str("cannot close a process while it is still running")
             }
             ProcessError::AlreadyJoined => f.write_str("the result was taken by an earlier join"),
+            ProcessError::AlreadyRunning { setting } => {
+                write!(f, "cannot set the {setting} of a process that has already started")
+            }
             ProcessError::Start(e) => e.fmt(f),
-            ProcessError::Encode(e) | ProcessError::Decode(e) => e.fmt(f),
+            ProcessError::Codec(e) => e.fmt(f),
+            ProcessError::Failed(e) => write!(f, "the target failed: {e}"),
             ProcessError::Panicked(p) => write!(f, "the target {p}"),
-            ProcessError::Failed(r) => r.fmt(f),
+            ProcessError::Rejected(why) => f.write_str(why),
             ProcessError::Exited(s) => {
-                write!(f, "the process ended without a result (exit code {s})")
+                write!(f, "the process ended without a result ({})", s.describe())
             }
         }
     }
@@ -143,8 +155,21 @@ impl std::error::Error for ProcessError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ProcessError::Start(e) => Some(e),
-            ProcessError::Encode(e) | ProcessError::Decode(e) => Some(e),
+            ProcessError::Codec(e) => Some(e),
+            ProcessError::Failed(e) => std::error::Error::source(e),
             _ => None,
+        }
+    }
+}
+
+impl From<RemoteFailure> for ProcessError {
+    /// What the child reported instead of a value.
+    fn from(failure: RemoteFailure) -> ProcessError {
+        match failure {
+            RemoteFailure::Failed(e) => ProcessError::Failed(e),
+            RemoteFailure::Panicked(p) => ProcessError::Panicked(p),
+            RemoteFailure::Codec(e) => ProcessError::Codec(e),
+            other => ProcessError::Rejected(other.to_string()),
         }
     }
 }

@@ -36,6 +36,21 @@ impl ExitStatus {
     pub fn success(&self) -> bool {
         *self == ExitStatus::Code(0)
     }
+
+    /// How the process ended, in words: `exit code 3`, `killed by signal 9 (SIGKILL)`.
+    ///
+    /// ```
+    /// use multiproc::ExitStatus;
+    ///
+    /// assert_eq!(ExitStatus::Code(3).describe(), "exit code 3");
+    /// assert_eq!(ExitStatus::Signal(9).describe(), "killed by signal 9 (SIGKILL)");
+    /// ```
+    pub fn describe(&self) -> String {
+        match *self {
+            ExitStatus::Code(c) => format!("exit code {c}"),
+            ExitStatus::Signal(s) => format!("killed by signal {s} ({})", signal_name(s)),
+        }
+    }
 }
 
 /// The conventional name of a signal (`SIGKILL`), or `signal N`.

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::batch::{BatchRun, REPORT_GRACE_NS};
 use crate::panic::take_panic;
 use crate::sys;
+use crate::task_return::TaskReturn;
 
 /// What every task trampoline looks like: target address, claimed types, and the batch
 /// to run. One call per batch: the types are checked once, then every item is decoded,
@@ -28,7 +29,9 @@ pub(crate) type Trampoline =
 pub(crate) type InitTrampoline =
     fn(usize, TypeFingerprint, &[u8], &mut Vec<u8>) -> Result<(), RemoteFailure>;
 
-/// A function that can run in another process: a plain `fn(A) -> R`.
+/// A function that can run in another process: a plain `fn(A) -> R`, where `A` is an
+/// owned serde value and `R` a [`TaskReturn`] (a serde value, or a `Result` whose `Err`
+/// fails the task).
 ///
 /// Non-capturing closures coerce to it. A capturing closure does not compile — the Rust
 /// twin of Python's "can't pickle a lambda"; put state in the argument or in a worker
@@ -37,6 +40,15 @@ pub(crate) type InitTrampoline =
 /// ```compile_fail
 /// let k = 3u64;
 /// let f = multiproc::Function::new(move |x: u64| x + k); // error: expected fn pointer, found closure
+/// ```
+///
+/// The argument is decoded in another process, so it must own its data: take `String`
+/// rather than `&str`, `Vec<T>` rather than `&[T]` (a borrowed argument fails with serde's
+/// "implementation of `Deserialize` is not general enough"):
+///
+/// ```compile_fail
+/// let pool = multiproc::Pool::new(1).unwrap();
+/// pool.apply(|s: &str| s.len(), "hello"); // error: implementation of `Deserialize` is not general enough
 /// ```
 ///
 /// ```
@@ -70,7 +82,7 @@ impl<A, R> std::fmt::Debug for Function<A, R> {
 impl<A, R> Function<A, R>
 where
     A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    R: 'static,
 {
     /// Wraps `f`.
     pub fn new(f: fn(A) -> R) -> Function<A, R> {
@@ -80,31 +92,47 @@ where
         Function { f, _types: PhantomData }
     }
 
-    /// The identity that crosses the boundary.
-    pub fn id(&self) -> FnId {
+    /// The identity that crosses the boundary (`Via`: see [`TaskReturn`]; inferred).
+    ///
+    /// ```
+    /// use multiproc::Function;
+    ///
+    /// let f = Function::new(|x: u32| x + 1);
+    /// assert_eq!(f.id(), f.id());
+    /// assert_ne!(f.id(), Function::new(|x: u32| x + 2).id());
+    /// ```
+    pub fn id<Via>(&self) -> FnId
+    where
+        R: TaskReturn<Via>,
+    {
         let anchor = sys::anchor_addr() as i64;
         FnId {
             target: self.f as usize as i64 - anchor,
-            trampoline: call::<A, R> as Trampoline as usize as i64 - anchor,
+            trampoline: call::<A, R, Via> as Trampoline as usize as i64 - anchor,
             types: TypeFingerprint::of::<A, R>(),
         }
     }
 
     /// Calls the function here, in this process.
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Function::new(|x: u8| x * 2).call(21), 42);
+    /// ```
     pub fn call(&self, arg: A) -> R {
         (self.f)(arg)
     }
 }
 
-/// The trampoline for `fn(A) -> R`: runs every item of a batch.
-fn call<A, R>(
+/// The trampoline for `fn(A) -> R`: runs every item of a batch. A value `R` goes back as
+/// it is; a `Result`'s `Err` goes back as the item's failure (see [`TaskReturn`]).
+fn call<A, R, Via>(
     target: usize,
     types: TypeFingerprint,
     run: &mut BatchRun<'_>,
 ) -> Result<(), RemoteFailure>
 where
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: TaskReturn<Via>,
 {
     let expected = TypeFingerprint::of::<A, R>();
     if types != expected {
@@ -121,7 +149,10 @@ where
         }
         let outcome = match decode::<A>(arg, What::Argument) {
             Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-                Ok(value) => run.out.value(&value),
+                Ok(returned) => match returned.into_value() {
+                    Ok(value) => run.out.value(&value),
+                    Err(error) => Err(RemoteFailure::Failed(error)),
+                },
                 Err(payload) => {
                     // The task's time ends here; writing up its panic has its own.
                     run.restart_clock(REPORT_GRACE_NS);
@@ -138,7 +169,8 @@ where
     Ok(())
 }
 
-/// A function of several arguments, called with a tuple: what `starmap` takes.
+/// A function of several arguments, called with a tuple: what `starmap` and the other
+/// `*_star` calls take.
 ///
 /// Implemented for fn items and non-capturing closures of 1 to 6 arguments. Each is
 /// turned into a `fn((A, B, ...)) -> R` through a monomorphised shim, so it travels like
@@ -162,7 +194,7 @@ macro_rules! star_fn {
         where
             F: Fn($($a),+) -> R + Copy + 'static,
             $($a: Serialize + DeserializeOwned + 'static,)+
-            R: Serialize + DeserializeOwned + 'static,
+            R: 'static,
         {
             fn into_function(self) -> Function<($($a,)+), R> {
                 #[expect(non_snake_case, reason = "type parameters double as bindings")]

@@ -35,6 +35,7 @@ mod protocol;
 mod serve;
 mod start;
 mod sys;
+mod task_return;
 mod worker;
 mod worker_handle;
 
@@ -49,6 +50,7 @@ pub use panic::take_panic;
 pub use process::Process;
 pub use protocol::{answer, progress};
 pub use serve::{FrameServer, Served, UnexpectedFrame};
+pub use task_return::{TaskFailure, TaskReturn, Typed, via};
 pub use worker_handle::{Worker, start_worker};
 
 /// This executable's fingerprint: what two processes compare before one calls a function

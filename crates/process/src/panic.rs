@@ -95,3 +95,141 @@ pub fn take_panic(payload: &(dyn Any + Send)) -> PanicInfo {
         }
     }
 }
+
+/// How much of a backtrace Rust prints with a panic: `RUST_BACKTRACE` unset or `0`: none,
+/// `full`: all of it, anything else: the short form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BacktraceStyle {
+    Off,
+    Short,
+    Full,
+}
+
+impl BacktraceStyle {
+    /// The style `RUST_BACKTRACE` asks for.
+    pub(crate) fn from_env() -> BacktraceStyle {
+        match std::env::var_os("RUST_BACKTRACE") {
+            None => BacktraceStyle::Off,
+            Some(v) if v == "0" => BacktraceStyle::Off,
+            Some(v) if v == "full" => BacktraceStyle::Full,
+            Some(_) => BacktraceStyle::Short,
+        }
+    }
+}
+
+/// What Rust prints for a panic, as the panic in `p` (caught in this process) would have
+/// printed it: message and location, then the backtrace as `style` asks.
+pub(crate) fn describe(p: &PanicInfo, style: BacktraceStyle) -> String {
+    let mut out = match &p.location {
+        Some(loc) => format!("panicked at {loc}:\n{}\n", p.message),
+        None => format!("panicked:\n{}\n", p.message),
+    };
+    match style {
+        BacktraceStyle::Off => out.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
+        BacktraceStyle::Short if !p.backtrace.is_empty() => {
+            out.push_str("stack backtrace:\n");
+            out.push_str(&short_backtrace(&p.backtrace));
+            out.push_str(
+                "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n",
+            );
+        }
+        BacktraceStyle::Full if !p.backtrace.is_empty() => {
+            out.push_str("stack backtrace:\n");
+            out.push_str(&p.backtrace);
+            if !p.backtrace.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        BacktraceStyle::Short | BacktraceStyle::Full => {}
+    }
+    out
+}
+
+/// The frames of a captured backtrace that Rust's short form shows: from where the panic
+/// began (after the panic machinery and this crate's hook) to the task's own frames
+/// (before the `catch_unwind` that caught it), numbered from 0.
+fn short_backtrace(full: &str) -> String {
+    // A frame is a "  N: symbol" line and the "at file:line" lines under it.
+    let mut frames: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in full.lines() {
+        let header = line.trim_start().split_once(": ").filter(|(n, _)| n.parse::<u32>().is_ok());
+        match (header, frames.last_mut()) {
+            (Some((_, symbol)), _) => frames.push((symbol, Vec::new())),
+            (None, Some((_, at))) => at.push(line),
+            (None, None) => {}
+        }
+    }
+    let start = frames
+        .iter()
+        .position(|(symbol, _)| symbol.contains("__rust_end_short_backtrace"))
+        .map_or(0, |i| i + 1);
+    let end = frames[start..]
+        .iter()
+        .position(|(symbol, _)| symbol.contains("catch_unwind") || symbol.contains("do_call"))
+        .map_or(frames.len(), |i| start + i);
+    let mut out = String::new();
+    for (n, (symbol, at)) in frames[start..end].iter().enumerate() {
+        out.push_str(&format!("{n:>4}: {symbol}\n"));
+        for line in at {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPTURED: &str = "   0: {closure#0}
+             at ./crates/process/src/panic.rs:55:28
+   1: std::panicking::panic_with_hook
+   2: std::sys::backtrace::__rust_end_short_backtrace::<F, !>
+             at /rustc/library/std/src/sys/backtrace.rs:182:18
+   3: __rustc::rust_begin_unwind
+   4: core::panicking::panic_fmt
+   5: tour::panics
+             at ./examples/tour.rs:24:5
+   6: {closure#0}<u32, u32>
+             at ./crates/process/src/function.rs:123:63
+   7: do_call<F, u32>
+   8: catch_unwind<F, u32>
+   9: call<u32, u32>
+  10: before_main
+";
+
+    #[test]
+    fn the_short_form_keeps_the_frames_between_the_panic_and_its_catch() {
+        let short = short_backtrace(CAPTURED);
+        let symbols: Vec<&str> = short
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("at "))
+            .map(|l| l.split_once(": ").unwrap().1)
+            .collect();
+        assert_eq!(
+            symbols,
+            ["__rustc::rust_begin_unwind", "core::panicking::panic_fmt", "tour::panics", "{closure#0}<u32, u32>"]
+        );
+        assert!(short.starts_with("   0: __rustc::rust_begin_unwind\n"), "{short}");
+        assert!(short.contains("at ./examples/tour.rs:24:5"), "{short}");
+    }
+
+    #[test]
+    fn the_message_reads_as_rust_prints_it() {
+        let p = PanicInfo {
+            message: "boom".into(),
+            location: Some(Location { file: "src/main.rs".into(), line: 2, column: 5 }),
+            backtrace: CAPTURED.into(),
+        };
+        let off = describe(&p, BacktraceStyle::Off);
+        assert_eq!(
+            off,
+            "panicked at src/main.rs:2:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+        );
+        assert!(!describe(&p, BacktraceStyle::Short).contains("panic_with_hook"));
+        assert!(describe(&p, BacktraceStyle::Full).contains("panic_with_hook"));
+    }
+}

@@ -21,6 +21,7 @@ use crate::function::Function;
 use crate::identity;
 use crate::protocol::Job;
 use crate::start::{self, Spec};
+use crate::task_return::TaskReturn;
 use crate::worker;
 
 type Body<R> = Box<dyn FnOnce() -> R + Send>;
@@ -190,11 +191,26 @@ impl<R> Process<R>
 where
     R: Serialize + DeserializeOwned + 'static,
 {
-    /// A process that will run `target(arg)`, with the default [`Context`].
-    /// Python: `Process(target=f, args=(arg,))`.
-    pub fn new<A>(target: fn(A) -> R, arg: A) -> Process<R>
+    /// A process that will run `target(arg)`, with the default [`Context`]. `join` returns
+    /// the target's value; a target may also return a `Result`, whose `Err` is
+    /// [`ProcessError::Failed`] (see [`TaskReturn`]). Python:
+    /// `Process(target=f, args=(arg,))`.
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError};
+    ///
+    /// fn parse(s: String) -> Result<u32, std::num::ParseIntError> { s.parse() }
+    ///
+    /// let mut p = Process::new(parse, "12x".to_string());
+    /// p.start()?;
+    /// let Err(ProcessError::Failed(e)) = p.join() else { panic!("a parse error") };
+    /// assert_eq!(e.message(), "invalid digit found in string");
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn new<A, T, Via>(target: fn(A) -> T, arg: A) -> Process<R>
     where
         A: Serialize + DeserializeOwned + 'static,
+        T: TaskReturn<Via, Value = R>,
     {
         Context::default().process(target, arg)
     }
@@ -229,17 +245,49 @@ where
         Process::with_target(Target::Closure(Some(Box::new(body))), Context::new(StartMethod::Fork))
     }
 
-    /// Sets the name (before `start`). Python: `Process(name=...)`.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+    /// Sets the name. Python: `Process(name=...)`. Only before `start`: the child runs
+    /// under the name it was started with, so a later call is refused with
+    /// [`ProcessError::AlreadyRunning`] (and the process dropped, its child left running
+    /// as a dropped `Process` leaves it).
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError};
+    ///
+    /// let mut p = Process::new(|x: u8| x, 1).with_name("loader")?;
+    /// assert_eq!(p.name(), "loader");
+    /// p.start()?;
+    /// assert!(matches!(p.with_name("late"), Err(ProcessError::AlreadyRunning { setting: "name" })));
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn with_name(mut self, name: impl Into<String>) -> Result<Self, ProcessError> {
+        self.refuse_if_started("name")?;
         self.name = name.into();
-        self
+        Ok(self)
     }
 
-    /// Sets the daemon flag (before `start`): a daemonic process may not start children.
-    /// Python: `Process(daemon=True)`.
-    pub fn with_daemon(mut self, daemon: bool) -> Self {
+    /// Sets the daemon flag: a daemonic process may not start children. Python:
+    /// `Process(daemon=True)`. Only before `start`, like [`with_name`](Self::with_name).
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError};
+    ///
+    /// let mut p = Process::new(|x: u8| x, 1).with_daemon(true)?;
+    /// assert!(p.daemon());
+    /// p.start()?;
+    /// assert!(matches!(p.with_daemon(false), Err(ProcessError::AlreadyRunning { setting: "daemon" })));
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn with_daemon(mut self, daemon: bool) -> Result<Self, ProcessError> {
+        self.refuse_if_started("daemon")?;
         self.daemon = daemon;
-        self
+        Ok(self)
+    }
+
+    fn refuse_if_started(&self, setting: &'static str) -> Result<(), ProcessError> {
+        match self.state {
+            State::New => Ok(()),
+            _ => Err(ProcessError::AlreadyRunning { setting }),
+        }
     }
 
     /// The name: `Process-N` (or `Process-N:M` in a child) unless set.
@@ -293,7 +341,7 @@ where
         };
         let started = match &mut self.target {
             Target::Call { func, arg } => {
-                let arg = arg.as_ref().map_err(|e| ProcessError::Encode(e.clone()))?;
+                let arg = arg.as_ref().map_err(|e| ProcessError::Codec(e.clone()))?;
                 let started = start::start(self.ctx, spec)?;
                 let mut fb = FrameBuf::new();
                 fb.begin_tasks(0, *func);
@@ -357,10 +405,9 @@ where
         *joined = true;
         match inbox.take() {
             Delivery::Value(bytes) => {
-                decode(&bytes, What::Result).map(Some).map_err(ProcessError::Decode)
+                decode(&bytes, What::Result).map(Some).map_err(ProcessError::Codec)
             }
-            Delivery::Failed(RemoteFailure::Panicked(p)) => Err(ProcessError::Panicked(p)),
-            Delivery::Failed(f) => Err(ProcessError::Failed(f)),
+            Delivery::Failed(failure) => Err(ProcessError::from(failure)),
             Delivery::Nothing => Err(ProcessError::Exited(status)),
         }
     }
@@ -453,15 +500,25 @@ fn spawn_reader(channel: Channel) -> Result<Inbox, ProcessError> {
 }
 
 impl Context {
-    /// A process that will run `target(arg)` with this context's start method.
-    pub fn process<A, R>(&self, target: fn(A) -> R, arg: A) -> Process<R>
+    /// A process that will run `target(arg)` with this context's start method (see
+    /// [`Process::new`]).
+    ///
+    /// ```
+    /// use multiproc::{Context, StartMethod};
+    ///
+    /// let mut p = Context::new(StartMethod::Spawn).process(|x: u64| x + 1, 41);
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 42);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn process<A, T, Via>(&self, target: fn(A) -> T, arg: A) -> Process<T::Value>
     where
         A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        T: TaskReturn<Via>,
     {
         let f = Function::new(target);
         let mut buf = Vec::new();
         let arg = encode(&arg, What::Argument, &mut buf).map(|()| buf);
-        Process::with_target(Target::Call { func: f.id(), arg }, *self)
+        Process::with_target(Target::Call { func: f.id::<Via>(), arg }, *self)
     }
 }

@@ -156,19 +156,26 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
     finish(code)
 }
 
-/// Python prints "Process Process-1:" and the traceback when a target raises.
+/// Python prints "Process Process-1:" and the traceback when a target raises; this prints
+/// what Rust prints for the failure: a panic's message and location (its backtrace as
+/// `RUST_BACKTRACE` asks: the parent always gets all of it), or `Error: ` and a returned
+/// error with its causes.
 pub(crate) fn report(name: &str, failure: &RemoteFailure) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "Process {name}:\n{failure}");
-    // Like Rust's own panic message: the backtrace only when RUST_BACKTRACE asks for it
-    // (the parent always gets it in the error).
-    let wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
-    if let RemoteFailure::Panicked(p) = failure
-        && wanted
-        && !p.backtrace.is_empty()
-    {
-        let _ = writeln!(err, "stack backtrace:\n{}", p.backtrace);
-    }
+    let text = match failure {
+        RemoteFailure::Panicked(p) => panic::describe(p, panic::BacktraceStyle::from_env()),
+        RemoteFailure::Failed(e) => {
+            let mut text = format!("Error: {e}\n");
+            for (i, cause) in e.sources().enumerate() {
+                if i == 0 {
+                    text.push_str("\nCaused by:\n");
+                }
+                text.push_str(&format!("    {cause}\n"));
+            }
+            text
+        }
+        other => format!("{other}\n"),
+    };
+    let _ = write!(std::io::stderr().lock(), "Process {name}:\n{text}");
 }
 
 fn serve(Booted { channel, progress, ring, boot, .. }: Booted) -> ! {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::args::TooLarge;
 use crate::bytes::Bytes;
 use crate::error::CodecError;
+use crate::error_info::ErrorInfo;
 use crate::fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 use crate::panic_info::PanicInfo;
 
@@ -17,6 +18,8 @@ use crate::panic_info::PanicInfo;
 pub enum RemoteFailure {
     /// The function panicked.
     Panicked(PanicInfo),
+    /// The function returned an error (`Err(e)`).
+    Failed(ErrorInfo),
     /// The argument could not be decoded or the result could not be encoded.
     Codec(CodecError),
     /// The frame's type fingerprint does not match the trampoline's: nothing was called.
@@ -38,6 +41,7 @@ impl fmt::Display for RemoteFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RemoteFailure::Panicked(p) => p.fmt(f),
+            RemoteFailure::Failed(e) => e.fmt(f),
             RemoteFailure::Codec(e) => e.fmt(f),
             RemoteFailure::TypeMismatch { expected, found } => write!(
                 f,

@@ -202,6 +202,12 @@ impl Core {
         (place, control)
     }
 
+    /// The pids of the workers that are ready.
+    pub(crate) fn worker_pids(&self) -> Vec<u32> {
+        let st = self.lock();
+        st.workers.iter().flatten().filter_map(|h| h.control.pid()).collect()
+    }
+
     /// Nanoseconds per item of `func` so far.
     pub(crate) fn pace(&self, func: FnId) -> Option<u64> {
         self.lock().plan.pace(func)
