@@ -84,6 +84,10 @@ fn a_panicking_target_reports_message_location_and_backtrace() {
     }
 }
 
+fn fails(_: ()) -> std::io::Result<u8> {
+    Err(std::io::Error::other("disk on fire"))
+}
+
 /// Run as a child of `the_childs_stderr_names_the_process` only.
 #[test]
 fn stderr_probe_entry() {
@@ -93,19 +97,52 @@ fn stderr_probe_entry() {
     let mut p = Process::new(boom, 5).with_name("Prober").unwrap();
     p.start().unwrap();
     assert!(p.join().is_err());
+    let mut p = Process::new(fails, ()).with_name("Failer").unwrap();
+    p.start().unwrap();
+    assert!(p.join().is_err());
+}
+
+/// The probe's stderr with `RUST_BACKTRACE` set to `backtrace` (or unset).
+fn probe_stderr(backtrace: Option<&str>) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "stderr_probe_entry", "--nocapture", "--test-threads=1"])
+        .env("MULTIPROC_TEST_STDERR_PROBE", "1")
+        .env_remove("RUST_BACKTRACE");
+    if let Some(value) = backtrace {
+        cmd.env("RUST_BACKTRACE", value);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
 }
 
 #[test]
 fn the_childs_stderr_names_the_process() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "stderr_probe_entry", "--nocapture", "--test-threads=1"])
-        .env("MULTIPROC_TEST_STDERR_PROBE", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = probe_stderr(None);
     assert!(stderr.contains("Process Prober:"), "{stderr}");
     assert!(stderr.contains("boom 5"), "{stderr}");
+    assert!(stderr.contains("Process Failer:\nError: disk on fire\n"), "{stderr}");
+}
+
+#[test]
+fn a_panicking_child_prints_what_rust_prints() {
+    // Unset: the message and location, and how to get a backtrace; none printed.
+    let stderr = probe_stderr(None);
+    let location = "panicked at tests/process_exit_codes.rs:";
+    assert!(stderr.contains(&format!("Process Prober:\n{location}")), "{stderr}");
+    assert!(stderr.contains(":\nboom 5\nnote: run with `RUST_BACKTRACE=1`"), "{stderr}");
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    // `1`: the short form, from the panic to the task, none of multiproc's own frames.
+    let short = probe_stderr(Some("1"));
+    assert!(short.contains("stack backtrace:\n"), "{short}");
+    assert!(short.contains("boom"), "the task's own frame: {short}");
+    assert!(!short.contains("panic.rs"), "the hook's frames are left out: {short}");
+    assert!(!short.contains("before_main"), "the bootstrap's frames are left out: {short}");
+    assert!(short.contains("RUST_BACKTRACE=full"), "{short}");
+    // `full`: every frame.
+    let full = probe_stderr(Some("full"));
+    assert!(full.contains("before_main") && full.contains("boom"), "{full}");
 }
 
 #[test]

@@ -46,6 +46,36 @@ fn names_count_up_and_can_be_set() {
     assert_eq!((c.name(), c.daemon()), ("worker-x", true));
 }
 
+/// The child's own name, and whether it is daemonic (a daemonic process may not start
+/// children).
+fn whoami(_: ()) -> (String, bool) {
+    let daemonic = Process::new(|x: u8| x, 1).start().is_err();
+    (multiproc::current_process().name, daemonic)
+}
+
+#[test]
+fn name_and_daemon_are_set_before_start_and_refused_after() {
+    for method in StartMethod::ALL {
+        let p = Context::new(method).process(whoami, ());
+        let mut p = p.with_name("kid").unwrap().with_daemon(true).unwrap();
+        p.start().unwrap();
+        // Refused after start: the child runs with what it was started with. (The handle is
+        // consumed by the refused call, so the checks go through fresh handles.)
+        let started = |name: &str| {
+            let mut q = Context::new(method).process(whoami, ()).with_name(name).unwrap();
+            q.start().unwrap();
+            q
+        };
+        let err = started("a").with_name("late").unwrap_err();
+        assert!(matches!(err, ProcessError::AlreadyRunning { setting: "name" }), "{err:?}");
+        assert_eq!(err.to_string(), "cannot set the name of a process that has already started");
+        let err = started("b").with_daemon(true).unwrap_err();
+        assert!(matches!(err, ProcessError::AlreadyRunning { setting: "daemon" }), "{err:?}");
+        assert_eq!(p.join().unwrap(), ("kid".to_string(), true), "{method}");
+        assert_eq!((p.name(), p.daemon()), ("kid", true));
+    }
+}
+
 #[test]
 fn join_timeout_leaves_the_child_alive() {
     for method in StartMethod::ALL {
