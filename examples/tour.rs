@@ -7,10 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc::{
-    Context, Pool, Process, ProcessError, ProcessPoolExecutor, StartMethod, as_completed,
-    cpu_count, current_process,
-};
+use multiproc::prelude::*;
 
 fn square(x: u64) -> u64 {
     x * x

@@ -11,9 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc::{
-    ExitStatus, Future, MapOptions, ProcessPoolExecutor, StartMethod, TaskError,
-};
+use multiproc::{ExitStatus, Future, MapOptions, ProcessPoolExecutor, StartMethod, TaskError};
 
 mod common;
 use common::{GUARD, sleep_ms, square};
@@ -126,10 +124,7 @@ fn repeated_worker_deaths_never_break_the_executor() {
             let dead = ex.submit(kill_myself, 0).unwrap();
             let ok = ex.submit(square, round).unwrap();
             assert!(
-                matches!(
-                    dead.result_timeout(GUARD),
-                    Err(TaskError::WorkerDied { .. })
-                ),
+                matches!(dead.result_timeout(GUARD), Err(TaskError::WorkerDied { .. })),
                 "{method} round {round}"
             );
             assert_eq!(ok.result_timeout(GUARD), Ok(round * round), "{method} round {round}");
@@ -201,13 +196,7 @@ fn a_failing_initializer_fails_every_future_promptly() {
             ex.map_with(square, 0..3u64, MapOptions::default().timeout(GUARD)).unwrap().collect();
         assert_eq!(items.len(), 3, "{method}");
         for r in items {
-            assert!(
-                matches!(
-                    r,
-                    Err(TaskError::InitializerFailed(_))
-                ),
-                "{method}: {r:?}"
-            );
+            assert!(matches!(r, Err(TaskError::InitializerFailed(_))), "{method}: {r:?}");
         }
         // And shutting down does not hang either.
         let t = Instant::now();

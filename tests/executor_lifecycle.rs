@@ -140,10 +140,7 @@ fn shutdown_with_wait_and_cancel_futures_waits_only_for_the_running_ones() {
         ex.shutdown(true, true);
     });
     assert_eq!(running.result_timeout(Duration::ZERO), Ok(7));
-    assert_eq!(
-        queued.result_timeout(Duration::ZERO),
-        Err(TaskError::Cancelled)
-    );
+    assert_eq!(queued.result_timeout(Duration::ZERO), Err(TaskError::Cancelled));
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! task that raises, rewritten for returned errors.
 
 use futures::executor::block_on;
-use multiproc::{Future, MapOptions, ProcessPoolExecutor, ReturnWhen, TaskError, as_completed, wait};
+use multiproc::{
+    Future, MapOptions, ProcessPoolExecutor, ReturnWhen, TaskError, as_completed, wait,
+};
 
 mod common;
 use common::{Gate, gated};

@@ -61,9 +61,10 @@ fn every_error_type_is_reachable_from_the_root() {
     // The data inside them too.
     let _: Option<(multiproc::PanicInfo, multiproc::TooLarge, multiproc::ExitStatus)> = None;
     // And the calls' handles and traits.
-    let _: Option<(multiproc::Chunked<'static>, multiproc::Map<u8, u8, std::ops::Range<u8>>)> =
-        None;
-    let _: Option<multiproc::IMap<u8, u8, std::ops::Range<u8>>> = None;
+    type Items = std::ops::Range<u8>;
+    let _: Option<multiproc::Chunked<'static>> = None;
+    let _: Option<multiproc::Map<u8, u8, Items>> = None;
+    let _: Option<multiproc::IMap<u8, u8, Items>> = None;
     fn returns<R: multiproc::TaskReturn<V>, V>(_: fn(u8) -> R) {}
     returns(|x: u8| x);
     returns(|x: u8| -> std::io::Result<u8> { Ok(x) });

@@ -63,7 +63,11 @@ fn get_timeout_times_out_while_the_task_goes_on() {
         let path = gate.to_str().unwrap().to_owned();
         let r = pool.apply_async(wait_for_gate, path.clone()).unwrap();
         let t = Instant::now();
-        assert_eq!(r.get_timeout(Duration::from_millis(100)), Err(TaskError::WaitTimedOut), "{method}");
+        assert_eq!(
+            r.get_timeout(Duration::from_millis(100)),
+            Err(TaskError::WaitTimedOut),
+            "{method}"
+        );
         assert!(t.elapsed() >= Duration::from_millis(100), "{method}: waited the timeout");
         assert!(!r.ready(), "{method}");
         // Timing out again changes nothing: the task is still running.

@@ -142,7 +142,10 @@ fn a_worker_dying_mid_map_fails_only_its_item() {
                         assert_eq!(*got, Some(status), "{method} {how}");
                         assert!(!worker.is_empty(), "{method} {how}: names the worker");
                         assert!(err.is_worker_death());
-                        assert!(err.to_string().contains(&status.describe()), "{method} {how}: {err}");
+                        assert!(
+                            err.to_string().contains(&status.describe()),
+                            "{method} {how}: {err}"
+                        );
                     } else {
                         assert_eq!(*r, Ok(xs[i] * 10), "{method} {how} {chunksize:?}: item {i}");
                     }
@@ -266,10 +269,7 @@ fn a_failing_initializer_fails_tasks_clearly() {
             let each = pool.map_results(sqr, 0..5).unwrap();
             assert!(each.iter().all(|r| matches!(r, Err(TaskError::InitializerFailed(_)))));
             let r = pool.apply_async(sqr, 2).unwrap();
-            assert!(matches!(
-                r.get_timeout(GUARD),
-                Err(TaskError::InitializerFailed(_))
-            ));
+            assert!(matches!(r.get_timeout(GUARD), Err(TaskError::InitializerFailed(_))));
             let got: Vec<_> = pool.imap(sqr, 0..3).unwrap().collect();
             assert_eq!(got.len(), 3);
             assert!(

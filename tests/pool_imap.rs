@@ -143,8 +143,15 @@ fn next_timeout_times_out_then_returns_the_value() {
             } else {
                 pool.imap_unordered(wait_for_gate, input).unwrap()
             };
-            assert_eq!(it.next_timeout(Duration::from_millis(100)), Some(Err(TaskError::WaitTimedOut)));
-            assert_eq!(it.next_timeout(Duration::ZERO), Some(Err(TaskError::WaitTimedOut)), "{method}");
+            assert_eq!(
+                it.next_timeout(Duration::from_millis(100)),
+                Some(Err(TaskError::WaitTimedOut))
+            );
+            assert_eq!(
+                it.next_timeout(Duration::ZERO),
+                Some(Err(TaskError::WaitTimedOut)),
+                "{method}"
+            );
             assert_eq!(it.pending(), 2, "{method}: a timeout takes nothing");
             std::fs::write(&gate, b"").unwrap();
             assert_eq!(it.next_timeout(GUARD), Some(Ok(path.len())), "{method} ordered={ordered}");
@@ -254,10 +261,10 @@ fn an_iterator_that_outlives_its_pool_ends_without_hanging() {
         loop {
             match it.next_timeout(Duration::from_secs(5)) {
                 None => break,
-                Some(Err(TaskError::WaitTimedOut)) => panic!("{method}: item {taken} hangs after drop"),
-                Some(
-                    Ok(_) | Err(TaskError::Cancelled | TaskError::NotRunning),
-                ) => taken += 1,
+                Some(Err(TaskError::WaitTimedOut)) => {
+                    panic!("{method}: item {taken} hangs after drop")
+                }
+                Some(Ok(_) | Err(TaskError::Cancelled | TaskError::NotRunning)) => taken += 1,
                 Some(Err(other)) => panic!("{method}: {other}"),
             }
         }

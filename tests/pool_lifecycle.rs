@@ -327,11 +327,7 @@ fn dropping_a_pool_kills_and_reaps_its_workers() {
         drop(pool);
         assert!(t.elapsed() < GUARD, "{method}: drop took {:?}", t.elapsed());
         for r in &running {
-            assert_eq!(
-                r.get_timeout(GUARD),
-                Err(TaskError::Cancelled),
-                "{method}"
-            );
+            assert_eq!(r.get_timeout(GUARD), Err(TaskError::Cancelled), "{method}");
         }
         // Dead, and never a zombie child of ours; a worker forked by the fork server is
         // the server's to reap.

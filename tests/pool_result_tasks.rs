@@ -222,7 +222,7 @@ fn the_star_calls_take_tuples_and_see_errors() {
     let _serial = serial();
     fn div(a: u32, b: u32) -> Result<u32, String> {
         // A `String` error is a value (it is no std::error::Error): see `checked_div`.
-        if b == 0 { Err("division by zero".into()) } else { Ok(a / b) }
+        a.checked_div(b).ok_or_else(|| "division by zero".into())
     }
     fn checked_div(a: u32, b: u32) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
         a.checked_div(b).ok_or_else(|| "division by zero".into())

@@ -52,7 +52,12 @@ impl ErrorInfo {
             .into_iter()
             .rev()
             .fold(None, |source, message| Some(Box::new(Cause { message, source })));
-        ErrorInfo { type_name: type_name.to_owned(), message: error.to_string(), source, typed: None }
+        ErrorInfo {
+            type_name: type_name.to_owned(),
+            message: error.to_string(),
+            source,
+            typed: None,
+        }
     }
 
     /// The same, carrying the error itself encoded (for [`downcast`](Self::downcast)).

@@ -45,8 +45,8 @@ pub use backend::{
     WorkerLink, frame_answers,
 };
 pub use builder::PoolBuilder;
-pub use chunk::{chunks, default_chunksize};
 pub use calls::Chunked;
+pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError};
 pub use imap::IMap;
 pub use local::LocalBackend;

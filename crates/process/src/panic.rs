@@ -211,7 +211,12 @@ mod tests {
             .collect();
         assert_eq!(
             symbols,
-            ["__rustc::rust_begin_unwind", "core::panicking::panic_fmt", "tour::panics", "{closure#0}<u32, u32>"]
+            [
+                "__rustc::rust_begin_unwind",
+                "core::panicking::panic_fmt",
+                "tour::panics",
+                "{closure#0}<u32, u32>"
+            ]
         );
         assert!(short.starts_with("   0: __rustc::rust_begin_unwind\n"), "{short}");
         assert!(short.contains("at ./examples/tour.rs:24:5"), "{short}");

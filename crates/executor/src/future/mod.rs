@@ -350,8 +350,10 @@ impl<R> Future<R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<TaskError>, TaskError> {
-        let st =
-            self.shared.wait_until(Some(Instant::now() + timeout)).ok_or(TaskError::WaitTimedOut)?;
+        let st = self
+            .shared
+            .wait_until(Some(Instant::now() + timeout))
+            .ok_or(TaskError::WaitTimedOut)?;
         Ok(error_of(&st))
     }
 
@@ -436,10 +438,11 @@ fn error_of<R>(st: &State<R>) -> Option<TaskError> {
 impl<R> Drop for Future<R> {
     /// Withdraws the task if it has not started (see the type's docs).
     fn drop(&mut self) {
-        if self.withdraws && !self.done() {
-            if let Some(task) = self.shared.task().as_ref() {
-                task.cancel();
-            }
+        if self.withdraws
+            && !self.done()
+            && let Some(task) = self.shared.task().as_ref()
+        {
+            task.cancel();
         }
     }
 }
