@@ -10,4 +10,6 @@ pub(crate) fn run(root: &Path) -> Result {
 }
 
 #[cfg(test)]
+mod doc_examples;
+#[cfg(test)]
 mod rules;

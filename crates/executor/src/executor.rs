@@ -231,13 +231,16 @@ impl ProcessPoolExecutor {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use multiproc::{ProcessPoolExecutor, TaskError};
     ///
-    /// let ex = multiproc::ProcessPoolExecutor::new(1)?;
-    /// let busy = ex.submit(|s: u64| std::thread::sleep(Duration::from_millis(s)), 50)?;
-    /// let queued = ex.submit(|s: u64| std::thread::sleep(Duration::from_millis(s)), 0)?;
+    /// let ex = ProcessPoolExecutor::new(1)?;
+    /// let busy = ex.submit(|s: u64| std::thread::sleep(Duration::from_secs(s)), 3600)?;
+    /// let queued = ex.submit(|x: u8| x, 1)?;
     /// while !busy.running() { std::thread::yield_now() }
-    /// ex.shutdown(true, true);
-    /// assert!(busy.result().is_ok() && queued.cancelled());
+    /// ex.shutdown(false, true); // returns at once; what waits in the queue is cancelled
+    /// assert_eq!(queued.exception(), Some(TaskError::Cancelled));
+    /// assert_eq!(ex.submit(|x: u8| x, 2).unwrap_err(), TaskError::NotRunning);
+    /// busy.cancel_and_kill();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -181,6 +181,18 @@ impl Pool {
 
     /// Cancels every task that has not started (queued, or at a worker that gives it
     /// back); running ones go on. For `shutdown(cancel_futures=True)`.
+    ///
+    /// ```
+    /// use multiproc::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let _busy = pool.apply_async(|s: u64| std::thread::sleep(std::time::Duration::from_secs(s)), 3600)?;
+    /// let queued: Vec<_> = (0..3u8).map(|x| pool.apply_async(|x: u8| x, x)).collect::<Result<_, _>>()?;
+    /// pool.cancel_pending();
+    /// assert!(queued.into_iter().all(|r| r.get() == Err(TaskError::Cancelled)));
+    /// pool.terminate();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_pending(&self) {
         self.core().cancel_all();
     }

@@ -291,16 +291,33 @@ where
     }
 
     /// The name: `Process-N` (or `Process-N:M` in a child) unless set.
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|x: u8| x, 1);
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The daemon flag.
+    ///
+    /// ```
+    /// assert!(!multiproc::Process::new(|x: u8| x, 1).daemon());
+    /// ```
     pub fn daemon(&self) -> bool {
         self.daemon
     }
 
     /// The start method this process uses.
+    ///
+    /// ```
+    /// use multiproc::{Context, StartMethod};
+    ///
+    /// let p = Context::new(StartMethod::Spawn).process(|x: u8| x, 1);
+    /// assert_eq!(p.start_method(), StartMethod::Spawn);
+    /// assert_eq!(multiproc::Process::fork(|| 1u8).start_method(), StartMethod::Fork);
+    /// ```
     pub fn start_method(&self) -> StartMethod {
         match self.target {
             Target::Closure(_) => StartMethod::Fork,
@@ -325,6 +342,16 @@ where
     }
 
     /// Starts the child. Python: `start()`.
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError};
+    ///
+    /// let mut p = Process::new(|x: u8| x + 1, 1);
+    /// p.start()?;
+    /// assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)));
+    /// assert_eq!(p.join()?, 2);
+    /// # Ok::<(), ProcessError>(())
+    /// ```
     pub fn start(&mut self) -> Result<(), ProcessError> {
         match self.state {
             State::New => {}
@@ -368,12 +395,34 @@ where
     /// A target that panicked gives [`ProcessError::Panicked`]; a child that exited or was
     /// killed without delivering a value gives [`ProcessError::Exited`] with its code or
     /// signal.
+    ///
+    /// ```
+    /// use multiproc::{ExitStatus, Process, ProcessError};
+    ///
+    /// let mut p = Process::new(|s: String| s.repeat(2), "ab".to_string());
+    /// p.start()?;
+    /// assert_eq!(p.join()?, "abab");
+    /// let mut q = Process::new(|code: i32| -> u8 { std::process::exit(code) }, 4);
+    /// q.start()?;
+    /// assert_eq!(q.join().unwrap_err().exit_status(), Some(ExitStatus::Code(4)));
+    /// # Ok::<(), ProcessError>(())
+    /// ```
     pub fn join(&mut self) -> Result<R, ProcessError> {
         self.join_until(None).map(|r| r.expect("no deadline"))
     }
 
     /// Like [`join`](Self::join), but gives up after `timeout` with `Ok(None)`, leaving the
     /// child running. Python: `join(timeout)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut p = multiproc::Process::new(|s: u64| std::thread::sleep(Duration::from_secs(s)), 3600);
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// p.kill()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<R>, ProcessError> {
         self.join_until(Some(Instant::now() + timeout))
     }
@@ -432,33 +481,94 @@ impl<R> Process<R> {
     }
 
     /// The child's pid once started. Python: `pid`.
+    ///
+    /// ```
+    /// let mut p = multiproc::Process::new(|_: ()| std::process::id(), ());
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// let pid = p.pid();
+    /// assert_eq!(Some(p.join()?), pid);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn pid(&self) -> Option<u32> {
         self.child().ok().map(Child::pid)
     }
 
     /// Whether the child is running (false before `start` and after it ends). Python:
     /// `is_alive()`.
+    ///
+    /// ```
+    /// let mut p = multiproc::Process::new(|s: u64| std::thread::sleep(std::time::Duration::from_secs(s)), 3600);
+    /// assert!(!p.is_alive());
+    /// p.start()?;
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// let _ = p.join();
+    /// assert!(!p.is_alive());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.polled_child().is_ok_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// How the child ended, or `None` before `start` and while it runs. Python: `exitcode`.
+    ///
+    /// ```
+    /// use multiproc::{ExitStatus, Process};
+    ///
+    /// let mut p = Process::new(|x: u8| x, 1);
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exit_code(), Some(ExitStatus::Code(0)));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn exit_code(&self) -> Option<ExitStatus> {
         self.polled_child().ok().and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Sends SIGTERM. Python: `terminate()`.
+    ///
+    /// ```
+    /// use multiproc::{ExitStatus, Process};
+    ///
+    /// let mut p = Process::new(|s: u64| std::thread::sleep(std::time::Duration::from_secs(s)), 3600);
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join().unwrap_err().exit_status(), Some(ExitStatus::Signal(15)));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.child()?.terminate().map_err(|e| ProcessError::Start(e.into()))
     }
 
     /// Sends SIGKILL. Python: `kill()`.
+    ///
+    /// ```
+    /// use multiproc::{ExitStatus, Process};
+    ///
+    /// let mut p = Process::new(|s: u64| std::thread::sleep(std::time::Duration::from_secs(s)), 3600);
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join().unwrap_err().exit_status(), Some(ExitStatus::Signal(9)));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn kill(&self) -> Result<(), ProcessError> {
         self.child()?.kill().map_err(|e| ProcessError::Start(e.into()))
     }
 
     /// Releases the process object; later calls give [`ProcessError::Closed`]. Refused
     /// while the child runs. Python: `close()`.
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError};
+    ///
+    /// let mut p = Process::new(|x: u8| x, 1);
+    /// p.start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(matches!(p.join(), Err(ProcessError::Closed)));
+    /// # Ok::<(), ProcessError>(())
+    /// ```
     pub fn close(&mut self) -> Result<(), ProcessError> {
         if let State::Started { child, .. } = &self.state
             && matches!(child.try_wait(), Ok(None))

@@ -9,15 +9,15 @@ use crate::cmd::workspace_root;
 
 /// A text file of the workspace with its path relative to the root.
 #[derive(Debug)]
-struct SourceFile {
+pub(super) struct SourceFile {
     /// Path relative to the workspace root, `/`-separated.
-    path: String,
+    pub(super) path: String,
     /// The whole text.
-    text: String,
+    pub(super) text: String,
 }
 
 /// Every `.rs` file in the workspace, sorted by path, skipping target and hidden directories.
-fn rust_files() -> Vec<SourceFile> {
+pub(super) fn rust_files() -> Vec<SourceFile> {
     let root = workspace_root();
     let mut paths = Vec::new();
     walk(&root, &mut paths);
@@ -64,7 +64,7 @@ fn read(relative: &str) -> String {
 }
 
 /// Fails with every violation of `rule`, one `file:line: what` per line.
-fn report(rule: &str, violations: &[String]) {
+pub(super) fn report(rule: &str, violations: &[String]) {
     assert!(
         violations.is_empty(),
         "tidy rule broken: {rule}\n{}\n",
