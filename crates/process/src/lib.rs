@@ -27,6 +27,7 @@ mod exit;
 mod forkserver;
 mod function;
 mod identity;
+mod inbox;
 mod launcher;
 mod liveness;
 mod panic;
