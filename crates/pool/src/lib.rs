@@ -1,11 +1,13 @@
 //! Python's `multiprocessing.Pool` on a scheduler that never hangs and never loses a task.
 //!
 //! - [`Pool`] / [`PoolBuilder`]: `map`, `map_async`, `starmap`, `imap`,
-//!   `imap_unordered`, `apply`, `apply_async`, `close`, `terminate`, `join`, with
-//!   `initializer`, `max_tasks_per_child`, a start method and a per-task timeout;
-//!   [`Chunked`] for an explicit `chunksize`.
+//!   `imap_unordered`, `apply`, `apply_async`, the `*_star` forms for functions of several
+//!   arguments, `close`, `terminate`, `join`, with `initializer`, `max_tasks_per_child`, a
+//!   start method and a per-task timeout; [`Chunked`] for an explicit `chunksize`.
 //! - [`AsyncResult`] and [`IMap`]: results that arrive later, or lazily.
-//! - [`TaskError`]: what happened to one task; [`PoolError`]: misuse of the pool.
+//! - [`TaskError`]: the one error of every call that submits or waits for tasks (a task
+//!   that returned `Err`, panicked, lost its worker, ...); [`PoolError`]: a pool that
+//!   cannot be built, or joined too early.
 //! - [`Backend`]: how the scheduler reaches workers, so other kinds of workers (MPI
 //!   ranks) can plug in.
 //!

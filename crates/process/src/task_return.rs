@@ -35,7 +35,7 @@ pub mod via {
 
     /// [`Typed`](super::Typed): a serde error that comes back as itself.
     #[derive(Debug)]
-    pub enum Typed {}
+    pub enum Serde {}
 }
 
 /// What a task may return: any serde value, which is the task's value, or a
@@ -186,7 +186,7 @@ impl<E> From<E> for Typed<E> {
     }
 }
 
-impl<E: std::error::Error + Serialize + 'static> TaskFailure<via::Typed> for Typed<E> {
+impl<E: std::error::Error + Serialize + 'static> TaskFailure<via::Serde> for Typed<E> {
     #[cold]
     fn into_info(self) -> ErrorInfo {
         let info = ErrorInfo::new(std::any::type_name::<E>(), &self.0);

@@ -118,10 +118,10 @@ fn missing_examples(file: &SourceFile) -> Vec<String> {
             header.push_str(trimmed);
             header.push(' ');
             if trimmed.contains('{') || trimmed.ends_with(';') {
-                if let Some(name) = inherent_impl_type(&header) {
-                    if TYPES.contains(&name) {
-                        impl_type = Some((name.to_owned(), depth + 1));
-                    }
+                if let Some(name) = inherent_impl_type(&header)
+                    && TYPES.contains(&name)
+                {
+                    impl_type = Some((name.to_owned(), depth + 1));
                 }
                 header.clear();
             }
