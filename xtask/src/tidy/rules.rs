@@ -261,3 +261,31 @@ fn the_manifest_rules_read_toml_as_written() {
     assert!(!inherits("[package]\nversion = \"0.1.0\"\n", "package", "version.workspace"));
     assert!(!inherits("[lints.rust]\nworkspace = true\n", "lints", "workspace"));
 }
+
+#[test]
+fn the_facade_docs_walk_every_layer() {
+    let facade = read("src/lib.rs");
+    let docs: String = facade
+        .lines()
+        .filter(|line| line.starts_with("//!"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let root = workspace_root();
+    let mut layers: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .unwrap_or_else(|err| panic!("cannot read crates/: {err}"))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    layers.sort();
+    let violations: Vec<String> = layers
+        .iter()
+        .filter(|layer| {
+            !docs.contains(&format!("[`{layer}`]"))
+                && !docs.contains(&format!("`{layer}` (feature"))
+        })
+        .map(|layer| format!("src/lib.rs: the crate docs do not walk the `{layer}` layer"))
+        .collect();
+    report(
+        "the facade's docs walk every layer of crates/ (a `[`name`]` link, or `name` (feature ...))",
+        &violations,
+    );
+}
