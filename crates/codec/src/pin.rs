@@ -11,7 +11,9 @@
 //! and holds the [`Pins`] it returns beside the bytes. A `Serialize` impl that needs this
 //! calls [`pin`] during the encode; when nobody collects pins ([`encode`](crate::encode)),
 //! `pin` says so and the impl reports an encode error — a typed error at the call, never
-//! bytes that cannot be decoded later.
+//! bytes that cannot be decoded later. `pin` also tells the impl what the bytes are for
+//! ([`What`]): a process's argument is decoded once, an initializer's argument by every
+//! worker a pool starts, so a pinned thing may be let go after its first use or not.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -27,8 +29,9 @@ use crate::value::encode;
 pub type Pin = Arc<dyn Any + Send + Sync>;
 
 thread_local! {
-    /// The pins of the encodes running on this thread, innermost last.
-    static COLLECTING: RefCell<Vec<Vec<Pin>>> = const { RefCell::new(Vec::new()) };
+    /// The encodes collecting pins on this thread, innermost last: what each encodes, and
+    /// its pins so far.
+    static COLLECTING: RefCell<Vec<(What, Vec<Pin>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The pins of one encode: keep them as long as its bytes may be decoded.
@@ -80,24 +83,23 @@ pub fn encode_pinned<T: Serialize + ?Sized>(
             COLLECTING.with_borrow_mut(|stack| stack.pop());
         }
     }
-    COLLECTING.with_borrow_mut(|stack| stack.push(Vec::new()));
+    COLLECTING.with_borrow_mut(|stack| stack.push((what, Vec::new())));
     let collector = Collector;
     let encoded = encode(value, what, out);
-    let pins = COLLECTING.with_borrow_mut(|stack| stack.last_mut().map(std::mem::take));
+    let pins = COLLECTING.with_borrow_mut(|stack| stack.last_mut().map(|(_, p)| std::mem::take(p)));
     drop(collector);
     encoded.map(|()| Pins(pins.unwrap_or_default()))
 }
 
 /// Keeps `thing` alive as long as the bytes being encoded on this thread, if an
-/// [`encode_pinned`] is collecting; returns `false` when nothing collects (the caller's
-/// `Serialize` impl should then fail: its bytes could not be decoded).
-pub fn pin(thing: Pin) -> bool {
-    COLLECTING.with_borrow_mut(|stack| match stack.last_mut() {
-        Some(pins) => {
-            pins.push(thing);
-            true
-        }
-        None => false,
+/// [`encode_pinned`] is collecting, and returns what those bytes are for; `None` when
+/// nothing collects (the caller's `Serialize` impl should then fail: its bytes could not
+/// be decoded).
+pub fn pin(thing: Pin) -> Option<What> {
+    COLLECTING.with_borrow_mut(|stack| {
+        let (what, pins) = stack.last_mut()?;
+        pins.push(thing);
+        Some(*what)
     })
 }
 
@@ -111,7 +113,7 @@ mod tests {
 
     impl Serialize for NeedsPin {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            if !pin(self.0.clone()) {
+            if pin(self.0.clone()) != Some(What::Argument) {
                 return Err(S::Error::custom("cannot travel outside a pinned encode"));
             }
             s.serialize_u8(*self.0)
