@@ -1,0 +1,619 @@
+//! [`Lane`]: one direction of messages between processes — a [`Ring`] in shared memory,
+//! plus the sockets that wake sleepers, carry descriptors and tell when the other side
+//! is gone. Queues are one lane; a duplex pipe is two.
+//!
+//! Each lane has two *halves* ([`Half`]): the producers' and the consumers'. A half is
+//! one end of two socket pairs:
+//!
+//! - the **bell**: a producer that committed items rings the consumers' bell (one byte)
+//!   if a consumer sleeps, and a consumer that made room rings the producers' bell if a
+//!   producer waits. A bell means one thing only ("items", or "room"), so whoever drains
+//!   it is a waiter for that very thing. When every descriptor of one half's bell is
+//!   closed — the processes holding it exited or were killed — the other half's bell
+//!   reads end-of-file: that is `Disconnected`, without a count that a killed process
+//!   could leave wrong;
+//! - the **post**: descriptors that travel with an item (a handle inside it) go in a
+//!   socket message whose id the ring entry names.
+//!
+//! Waiting: a consumer that finds the ring empty polls it for a few tens of
+//! microseconds (an item due soon is picked up without sleeping: the pipe's round trip),
+//! then raises the ring's `consumers_armed` flag, looks once more, and sleeps in `poll`
+//! on its bell. A producer that commits items lowers the flag and rings once. Nobody
+//! reads a bell when it wakes: a rung bell keeps every sleeper's `poll` returning until
+//! the ring is empty, and only then is it drained — by whoever holds the ring's lock and
+//! sees it empty (so a bell is never eaten while items it announced remain, and several
+//! sleepers woken by one byte all get their turn). Producers waiting for room do the
+//! same, mirrored: the room bell is drained by a producer that finds the ring full.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multiproc_codec::{CodecError, What};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::object::Object;
+use crate::ring::{Freed, ITEM, POSTED, Ring};
+use crate::sys::socket::{self, MAX_FDS};
+use crate::travel::{self, Carried};
+
+/// How long a consumer polls an empty ring before it sleeps.
+const SPIN: Duration = multiproc_ipc::SPIN;
+
+/// How long a blocking call may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all (`try_*`).
+    No,
+    /// Until this instant (`*_timeout`).
+    Until(Instant),
+    /// For as long as it takes.
+    Forever,
+}
+
+impl Wait {
+    pub(crate) fn timeout(timeout: Duration) -> Wait {
+        Instant::now().checked_add(timeout).map_or(Wait::Forever, Wait::Until)
+    }
+
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Until(d) => Some(d),
+            Wait::No => Some(Instant::now()),
+            Wait::Forever => None,
+        }
+    }
+}
+
+/// One end of a lane's bell and post socket pairs.
+#[derive(Debug)]
+pub(crate) struct Half {
+    pub bell: OwnedFd,
+    pub post: OwnedFd,
+}
+
+impl Half {
+    /// The producers' half and the consumers' half of a new lane.
+    pub(crate) fn pair() -> io::Result<(Half, Half)> {
+        let (bell_tx, bell_rx) = socket::pair()?;
+        let (post_tx, post_rx) = socket::pair()?;
+        Ok((Half { bell: bell_tx, post: post_tx }, Half { bell: bell_rx, post: post_rx }))
+    }
+
+    /// Rebuilds a half from its two descriptors (bell, post), as sent.
+    pub(crate) fn from_fds(fds: &mut impl Iterator<Item = OwnedFd>) -> Option<Half> {
+        Some(Half { bell: fds.next()?, post: fds.next()? })
+    }
+}
+
+/// Items encoded for a put: their bytes one after the other, and their descriptors.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    bytes: Vec<u8>,
+    items: Vec<Piece>,
+    carried: Carried,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    start: usize,
+    end: usize,
+    fds: (usize, usize),
+}
+
+impl Batch {
+    /// Encodes one more item.
+    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), CodecError> {
+        let (start, first) = (self.bytes.len(), self.carried.fds.len());
+        travel::encode(item, What::Item, &mut self.bytes, &mut self.carried)?;
+        let last = self.carried.fds.len();
+        if last - first > MAX_FDS {
+            self.bytes.truncate(start);
+            self.carried.fds.truncate(first);
+            return Err(CodecError::new(
+                multiproc_codec::Op::Encode,
+                What::Item,
+                std::any::type_name::<T>(),
+                format!("an item carries at most {MAX_FDS} descriptors (about 60 handles)"),
+            ));
+        }
+        self.items.push(Piece { start, end: self.bytes.len(), fds: (first, last) });
+        Ok(())
+    }
+
+    /// Adds raw bytes as one more item (no encoding: `send_bytes`).
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
+        let (start, first) = (self.bytes.len(), self.carried.fds.len());
+        self.bytes.extend_from_slice(bytes);
+        self.items.push(Piece { start, end: self.bytes.len(), fds: (first, first) });
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+        self.carried.clear();
+    }
+}
+
+/// Items taken by a get, in order: their bytes and the descriptors that came with each.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    bytes: Vec<u8>,
+    items: VecDeque<Slot>,
+}
+
+/// One item taken.
+#[derive(Debug)]
+enum Slot {
+    /// `bytes[start..end]` of the batch it came in.
+    Span(usize, usize, Vec<OwnedFd>),
+    /// Its own bytes (kept for a later call).
+    Owned(Vec<u8>, Vec<OwnedFd>),
+    /// An item that failed to decode, to report on the next call.
+    Failed(CodecError),
+}
+
+impl Received {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    /// Takes up to `max` items from the front, decoded.
+    pub(crate) fn decode_front<T: DeserializeOwned>(
+        &mut self,
+        max: usize,
+    ) -> impl Iterator<Item = Result<T, CodecError>> + '_ {
+        (0..max).map_while(move |_| {
+            Some(match self.items.pop_front()? {
+                Slot::Span(start, end, fds) => {
+                    travel::decode(&self.bytes[start..end], What::Item, fds)
+                }
+                Slot::Owned(bytes, fds) => travel::decode(&bytes, What::Item, fds),
+                Slot::Failed(e) => Err(e),
+            })
+        })
+    }
+
+    /// Takes the front item's raw bytes (its descriptors, if any, are closed).
+    pub(crate) fn pop_raw(&mut self) -> Option<Result<Vec<u8>, CodecError>> {
+        Some(match self.items.pop_front()? {
+            Slot::Span(start, end, _) => Ok(self.bytes[start..end].to_vec()),
+            Slot::Owned(bytes, _) => Ok(bytes),
+            Slot::Failed(e) => Err(e),
+        })
+    }
+
+    /// Puts a decoding error back at the front, to report first.
+    pub(crate) fn push_front_error(&mut self, e: CodecError) {
+        self.items.push_front(Slot::Failed(e));
+    }
+
+    /// Moves every item of `other` in front of this one's, copying their bytes out of
+    /// `other`'s buffer.
+    pub(crate) fn prepend(&mut self, other: &mut Received) {
+        while let Some(slot) = other.items.pop_back() {
+            let slot = match slot {
+                Slot::Span(start, end, fds) => Slot::Owned(other.bytes[start..end].to_vec(), fds),
+                owned => owned,
+            };
+            self.items.push_front(slot);
+        }
+        other.clear();
+    }
+}
+
+/// Why a put stopped.
+#[derive(Debug)]
+pub(crate) enum PutFail {
+    Full,
+    TimedOut,
+    Disconnected,
+    TooLarge(usize),
+    Io(io::Error),
+}
+
+/// Why a get stopped.
+#[derive(Debug)]
+pub(crate) enum GetFail {
+    Empty,
+    TimedOut,
+    Disconnected,
+    Io(io::Error),
+    Corrupt(String),
+}
+
+/// How a sleep on a bell ended.
+enum Woke {
+    Bell,
+    PeerGone,
+    TimedOut,
+}
+
+/// Why a locked round of puts stopped early.
+enum Stop {
+    Done,
+    Full,
+    PostFull,
+    TooLarge(usize),
+}
+
+/// One ring of an object, with its place in the mapping.
+pub(crate) struct Lane {
+    obj: Arc<Object>,
+    hdr: usize,
+    data: usize,
+    cap: usize,
+}
+
+impl fmt::Debug for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lane").field("count", &self.ring().count_hint()).finish_non_exhaustive()
+    }
+}
+
+impl Lane {
+    /// The lane whose header is at `hdr` and data at `[data, data + cap)` of `obj`.
+    pub(crate) fn new(obj: Arc<Object>, hdr: usize, data: usize, cap: usize) -> Lane {
+        let lane = Lane { obj, hdr, data, cap };
+        let _ = lane.ring(); // bounds
+        lane
+    }
+
+    /// Sets up a fresh lane (creator only).
+    pub(crate) fn init(&self) -> io::Result<()> {
+        self.obj.init_mutex(self.hdr, crate::sys::mutex::Kind::Plain)?;
+        self.ring().init();
+        Ok(())
+    }
+
+    pub(crate) fn ring(&self) -> Ring<'_> {
+        Ring::at(self.obj.map(), self.hdr, self.data, self.cap)
+    }
+
+    /// The object the lane lives in.
+    pub(crate) fn object(&self) -> &Arc<Object> {
+        &self.obj
+    }
+
+    /// Entries waiting (a hint).
+    pub(crate) fn len_hint(&self) -> usize {
+        self.ring().count_hint() as usize
+    }
+
+    /// Entries waiting, exactly (under the lock).
+    pub(crate) fn len(&self) -> io::Result<usize> {
+        let _held = self.obj.lock_internal(self.hdr)?;
+        Ok(self.ring().state().count as usize)
+    }
+
+    /// Puts every item of `batch`, waiting for room as `wait` allows; on failure, how
+    /// many were put. `maxsize` bounds the entries (0: unbounded); `joinable` counts
+    /// each item as unfinished.
+    pub(crate) fn put(
+        &self,
+        tx: &Half,
+        batch: &Batch,
+        maxsize: u64,
+        joinable: bool,
+        wait: Wait,
+    ) -> Result<(), (usize, PutFail)> {
+        let ring = self.ring();
+        let mut done = 0;
+        let mut woken = false;
+        loop {
+            let round = self.put_round(tx, batch, done, maxsize, joinable, woken);
+            let (n, stop) = round.map_err(|e| (done, e))?;
+            done += n;
+            if n > 0 && Ring::disarm(ring.consumers_armed()) {
+                ring.items_rung().store(1, std::sync::atomic::Ordering::Release);
+                socket::ring(tx.bell.as_fd());
+            }
+            match stop {
+                Stop::Done => return Ok(()),
+                Stop::TooLarge(size) => return Err((done, PutFail::TooLarge(size))),
+                Stop::Full | Stop::PostFull if wait == Wait::No => {
+                    return Err((done, PutFail::Full));
+                }
+                Stop::PostFull => {
+                    // The socket of descriptors is full: wait until consumers take some.
+                    socket::wait_writable(tx.post.as_fd(), wait.deadline())
+                        .map_err(|e| (done, PutFail::Io(e)))?;
+                    if wait.deadline().is_some_and(|d| Instant::now() >= d) {
+                        return Err((done, PutFail::TimedOut));
+                    }
+                    continue;
+                }
+                Stop::Full if n > 0 => continue,
+                Stop::Full => {}
+            }
+            if !woken {
+                // Raise the flag, then look once more: a consumer that made room since
+                // either shows in that look, or sees the flag and rings.
+                Ring::arm(ring.producers_armed());
+                woken = true;
+                continue;
+            }
+            match sleep(tx, wait).map_err(|e| (done, PutFail::Io(e)))? {
+                Woke::Bell => Ring::arm(ring.producers_armed()),
+                Woke::PeerGone => return Err((done, PutFail::Disconnected)),
+                Woke::TimedOut => return Err((done, PutFail::TimedOut)),
+            }
+        }
+    }
+
+    /// One locked round of puts, from item `from` on.
+    /// `waiting`: the caller waits for room (or is about to): if the ring is full, a
+    /// room bell, which can only be stale now, is drained.
+    fn put_round(
+        &self,
+        tx: &Half,
+        batch: &Batch,
+        from: usize,
+        maxsize: u64,
+        joinable: bool,
+        waiting: bool,
+    ) -> Result<(usize, Stop), PutFail> {
+        let ring = self.ring();
+        let held = self.obj.lock_internal(self.hdr).map_err(PutFail::Io)?;
+        let mut st = ring.state();
+        let (mut n, mut stop, mut freed) = (0, Stop::Done, Freed::default());
+        for piece in &batch.items[from..] {
+            if maxsize != 0 && st.count >= maxsize {
+                stop = Stop::Full;
+                break;
+            }
+            let bytes = &batch.bytes[piece.start..piece.end];
+            let fds = &batch.carried.fds[piece.fds.0..piece.fds.1];
+            let tag = if fds.is_empty() { ITEM } else { POSTED };
+            let size = Ring::entry_size(bytes.len(), tag);
+            if !ring.fits_at_all(size) {
+                stop = Stop::TooLarge(bytes.len());
+                break;
+            }
+            let mut post = 0;
+            if tag == POSTED {
+                post = ring.next_post();
+                match socket::send_fds(tx.post.as_fd(), &post.to_le_bytes(), fds, false) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        stop = Stop::PostFull;
+                        break;
+                    }
+                    Err(e) => return Err(PutFail::Io(e)),
+                }
+            }
+            // A posted message whose entry finds no room stays unclaimed: consumers
+            // skip it by its id.
+            match ring.push(&mut st, tag, post, &[bytes]) {
+                Some(f) => {
+                    if f != Freed::default() {
+                        freed = f;
+                    }
+                    n += 1;
+                }
+                None => {
+                    stop = Stop::Full;
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            if joinable {
+                st.unfinished += n as u64;
+            }
+            ring.commit(&st);
+            ring.release(freed);
+        }
+        if matches!(stop, Stop::Full) {
+            drain_if_rung(&tx.bell, ring.room_rung(), waiting);
+        }
+        drop(held);
+        Ok((n, stop))
+    }
+
+    /// Takes up to `max` items into `out`, waiting for one as `wait` allows.
+    pub(crate) fn get(
+        &self,
+        rx: &Half,
+        max: usize,
+        out: &mut Received,
+        wait: Wait,
+    ) -> Result<(), GetFail> {
+        let ring = self.ring();
+        let mut woken = false;
+        loop {
+            if self.get_round(rx, max, out, woken)? > 0 {
+                if Ring::disarm(ring.producers_armed()) {
+                    ring.room_rung().store(1, std::sync::atomic::Ordering::Release);
+                    socket::ring(rx.bell.as_fd());
+                }
+                return Ok(());
+            }
+            if wait == Wait::No {
+                return Err(GetFail::Empty);
+            }
+            if !woken {
+                let deadline = wait.deadline();
+                let due = || (ring.count_hint() > 0).then_some(());
+                if multiproc_ipc::spin(SPIN, deadline, due).is_some() {
+                    continue;
+                }
+                // Raise the flag, then look once more: a producer that committed since
+                // either shows in that look, or sees the flag and rings.
+                Ring::arm(ring.consumers_armed());
+                woken = true;
+                continue;
+            }
+            match sleep(rx, wait).map_err(GetFail::Io)? {
+                Woke::Bell => Ring::arm(ring.consumers_armed()),
+                Woke::TimedOut => return Err(GetFail::TimedOut),
+                Woke::PeerGone => {
+                    return match self.get_round(rx, max, out, false)? {
+                        0 => Err(GetFail::Disconnected),
+                        _ => Ok(()),
+                    };
+                }
+            }
+        }
+    }
+
+    /// One locked round of gets. `waiting`: the caller sleeps on the bell (or is about
+    /// to): if the ring is left empty, a bell for items, which can only be stale now, is
+    /// drained.
+    fn get_round(
+        &self,
+        rx: &Half,
+        max: usize,
+        out: &mut Received,
+        waiting: bool,
+    ) -> Result<usize, GetFail> {
+        let ring = self.ring();
+        let held = self.obj.lock_internal(self.hdr).map_err(GetFail::Io)?;
+        let mut st = ring.state();
+        let (mut n, mut freed) = (0, Freed::default());
+        while n < max {
+            let Some(found) = ring.peek(&st).map_err(|c| GetFail::Corrupt(c.0))? else {
+                break;
+            };
+            let fds = if found.tag == POSTED { take_post(rx, found.post) } else { Vec::new() };
+            let start = out.bytes.len();
+            ring.read(&found, &mut out.bytes);
+            out.items.push_back(Slot::Span(start, out.bytes.len(), fds));
+            let f = ring.advance(&mut st, &found);
+            if f != Freed::default() {
+                freed = f;
+            }
+            n += 1;
+        }
+        if n > 0 {
+            ring.commit(&st);
+            ring.release(freed);
+        }
+        if st.count == 0 {
+            drain_if_rung(&rx.bell, ring.items_rung(), waiting);
+        }
+        drop(held);
+        Ok(n)
+    }
+
+    /// Marks one item done (`JoinableQueue::task_done`); `false` if none is unfinished.
+    pub(crate) fn task_done(&self) -> io::Result<bool> {
+        use std::sync::atomic::Ordering;
+        let ring = self.ring();
+        let _held = self.obj.lock_internal(self.hdr)?;
+        let mut st = ring.state();
+        if st.unfinished == 0 {
+            return Ok(false);
+        }
+        st.unfinished -= 1;
+        ring.commit(&st);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if st.unfinished == 0 {
+            let (joined, joiners) = ring.joined();
+            joined.fetch_add(1, Ordering::SeqCst);
+            if joiners.load(Ordering::SeqCst) != 0 {
+                crate::sys::futex::wake(joined, u32::MAX);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits until every item put has been marked done; `false` if `deadline` passed.
+    pub(crate) fn join(&self, deadline: Option<Instant>) -> bool {
+        use std::sync::atomic::Ordering;
+        let ring = self.ring();
+        let (joined, joiners) = ring.joined();
+        loop {
+            let seen = joined.load(Ordering::SeqCst);
+            if ring.unfinished_hint() == 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            joiners.fetch_add(1, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if ring.unfinished_hint() != 0 {
+                crate::sys::futex::wait(joined, seen, deadline);
+            }
+            joiners.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a get would return at once (items are waiting), for [`wait`](crate::wait):
+    /// raises the consumers' flag first, so that a producer rings if not.
+    pub(crate) fn ready(&self) -> bool {
+        let ring = self.ring();
+        if ring.count_hint() > 0 {
+            return true;
+        }
+        Ring::arm(ring.consumers_armed());
+        ring.count_hint() > 0
+    }
+
+    /// After `wait` saw `rx`'s bell readable and no items: drains the (stale) bell under
+    /// the lock, as a woken consumer would; whether items arrived meanwhile.
+    pub(crate) fn settle(&self, rx: &Half) -> io::Result<bool> {
+        let ring = self.ring();
+        let _held = self.obj.lock_internal(self.hdr)?;
+        if ring.state().count > 0 {
+            return Ok(true);
+        }
+        drain_if_rung(&rx.bell, ring.items_rung(), true);
+        Ok(false)
+    }
+}
+
+/// Drains `bell` (under the ring's lock, the ring empty or full: any bell there is
+/// stale) if one was rung or the caller was woken by one.
+fn drain_if_rung(bell: &OwnedFd, rung: &std::sync::atomic::AtomicU32, woken: bool) {
+    use std::sync::atomic::Ordering;
+    if woken || rung.load(Ordering::Relaxed) != 0 {
+        rung.store(0, Ordering::Relaxed);
+        socket::drain(bell.as_fd());
+    }
+}
+
+/// Sleeps on `half`'s bell until it rings, the other half is gone, or `wait` ends. The
+/// bell is left unread (see the module docs).
+fn sleep(half: &Half, wait: Wait) -> io::Result<Woke> {
+    let r = socket::poll(&[half.bell.as_fd()], wait.deadline())?[0];
+    Ok(if r.hangup {
+        Woke::PeerGone
+    } else if r.readable {
+        Woke::Bell
+    } else {
+        Woke::TimedOut
+    })
+}
+
+/// The descriptors posted for entry `id`: older messages (of producers that died before
+/// committing) are dropped; a message that is missing leaves the item without them (its
+/// decode then fails, the queue goes on).
+fn take_post(rx: &Half, id: u64) -> Vec<OwnedFd> {
+    let mut buf = [0u8; 8];
+    while let Some(next) = socket::peek_u64(rx.post.as_fd()) {
+        if next > id {
+            break;
+        }
+        match socket::recv_fds(rx.post.as_fd(), &mut buf, false) {
+            Ok(Some((8, fds))) if next == id => return fds,
+            Ok(Some(_)) => continue,
+            _ => break,
+        }
+    }
+    Vec::new()
+}
