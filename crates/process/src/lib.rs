@@ -30,6 +30,7 @@ mod liveness;
 mod panic;
 mod process;
 mod protocol;
+mod sentinel;
 mod serve;
 mod start;
 mod sys;
@@ -46,6 +47,7 @@ pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
 pub use panic::take_panic;
 pub use process::Process;
 pub use protocol::progress;
+pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
 pub use worker_handle::{Worker, start_worker};
 
