@@ -52,6 +52,7 @@ pub use multiproc_ipc as ipc;
 pub use multiproc_mpi as mpi;
 pub use multiproc_pool as pool;
 pub use multiproc_process as process;
+pub use multiproc_sync as sync;
 
 pub use multiproc_codec::{Bytes, PanicInfo};
 pub use multiproc_executor::{
