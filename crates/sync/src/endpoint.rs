@@ -39,32 +39,29 @@ pub(crate) enum RecvFail {
 /// Runs `f` with this thread's encoding buffer (a fresh one if a `Serialize` impl sends
 /// from inside another send).
 fn with_batch<R>(f: impl FnOnce(&mut Batch) -> R) -> R {
-    let mut batch =
-        BATCH.with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b))).unwrap_or_default();
-    batch.clear();
-    let out = f(&mut batch);
-    batch.clear();
-    BATCH.with(|b| {
-        if let Ok(mut slot) = b.try_borrow_mut() {
-            *slot = batch;
+    BATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut batch) => {
+            batch.clear();
+            let out = f(&mut batch);
+            batch.clear();
+            out
         }
-    });
-    out
+        Err(_) => f(&mut Batch::default()),
+    })
 }
 
+/// Runs `f` with this thread's receiving buffer (a fresh one if a `Deserialize` impl
+/// receives from inside another receive).
 fn with_received<R>(f: impl FnOnce(&mut Received) -> R) -> R {
-    let mut got = RECEIVED
-        .with(|r| r.try_borrow_mut().map(|mut r| std::mem::take(&mut *r)))
-        .unwrap_or_default();
-    got.clear();
-    let out = f(&mut got);
-    got.clear();
-    RECEIVED.with(|r| {
-        if let Ok(mut slot) = r.try_borrow_mut() {
-            *slot = got;
+    RECEIVED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut got) => {
+            got.clear();
+            let out = f(&mut got);
+            got.clear();
+            out
         }
-    });
-    out
+        Err(_) => f(&mut Received::default()),
+    })
 }
 
 /// The producers' end of a lane.

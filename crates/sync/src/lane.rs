@@ -30,6 +30,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use multiproc_codec::{CodecError, What};
@@ -37,7 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::object::Object;
-use crate::ring::{Freed, ITEM, POSTED, Ring};
+use crate::ring::{Head, ITEM, POSTED, Ring};
 use crate::sys::socket::{self, MAX_FDS};
 use crate::travel::{self, Carried};
 
@@ -256,6 +257,12 @@ pub(crate) struct Lane {
     hdr: usize,
     data: usize,
     cap: usize,
+    /// This process's last look at the other side, read and written under this side's
+    /// lock, never ahead of it: the consumers' position (for puts) and the producers'
+    /// count (for gets). A look at the other side's memory is a cache miss per item;
+    /// a stale copy only makes the ring look fuller or emptier, and is read again then.
+    seen_head: (AtomicU64, AtomicU64),
+    seen_puts: AtomicU64,
 }
 
 impl fmt::Debug for Lane {
@@ -267,16 +274,17 @@ impl fmt::Debug for Lane {
 impl Lane {
     /// The lane whose header is at `hdr` and data at `[data, data + cap)` of `obj`.
     pub(crate) fn new(obj: Arc<Object>, hdr: usize, data: usize, cap: usize) -> Lane {
-        let lane = Lane { obj, hdr, data, cap };
+        let seen_head = (AtomicU64::new(0), AtomicU64::new(0));
+        let lane = Lane { obj, hdr, data, cap, seen_head, seen_puts: AtomicU64::new(0) };
         let _ = lane.ring(); // bounds
         lane
     }
 
     /// Sets up a fresh lane (creator only).
     pub(crate) fn init(&self) -> io::Result<()> {
-        self.obj.init_mutex(self.hdr, crate::sys::mutex::Kind::Plain)?;
-        self.ring().init();
-        Ok(())
+        let ring = self.ring();
+        self.obj.init_mutex(ring.producers(), crate::sys::mutex::Kind::Plain)?;
+        self.obj.init_mutex(ring.consumers(), crate::sys::mutex::Kind::Plain)
     }
 
     pub(crate) fn ring(&self) -> Ring<'_> {
@@ -293,10 +301,9 @@ impl Lane {
         self.ring().count_hint() as usize
     }
 
-    /// Entries waiting, exactly (under the lock).
-    pub(crate) fn len(&self) -> io::Result<usize> {
-        let _held = self.obj.lock_internal(self.hdr)?;
-        Ok(self.ring().state().count as usize)
+    /// Entries waiting, exactly as of an instant of the call.
+    pub(crate) fn len(&self) -> usize {
+        self.len_hint()
     }
 
     /// Puts every item of `batch`, waiting for room as `wait` allows; on failure, how
@@ -313,14 +320,18 @@ impl Lane {
         let ring = self.ring();
         let mut done = 0;
         let mut woken = false;
-        loop {
-            let round = self.put_round(tx, batch, done, maxsize, joinable, woken);
-            let (n, stop) = round.map_err(|e| (done, e))?;
-            done += n;
+        // One locked round; rings the consumers' bell if it put anything and one sleeps.
+        let round = |done: usize, waiting: bool| {
+            let (n, stop) = self.put_round(tx, batch, done, maxsize, joinable, waiting)?;
             if n > 0 && Ring::disarm(ring.consumers_armed()) {
                 ring.items_rung().store(1, std::sync::atomic::Ordering::Release);
                 socket::ring(tx.bell.as_fd());
             }
+            Ok((n, stop))
+        };
+        loop {
+            let (n, stop) = round(done, woken).map_err(|e| (done, e))?;
+            done += n;
             match stop {
                 Stop::Done => return Ok(()),
                 Stop::TooLarge(size) => return Err((done, PutFail::TooLarge(size))),
@@ -339,15 +350,17 @@ impl Lane {
                 Stop::Full if n > 0 => continue,
                 Stop::Full => {}
             }
-            if !woken {
-                // Raise the flag, then look once more: a consumer that made room since
-                // either shows in that look, or sees the flag and rings.
-                Ring::arm(ring.producers_armed());
-                woken = true;
+            // Raise the flag, then look once more: a consumer that made room since
+            // either shows in that look, or sees the flag and rings.
+            Ring::arm(ring.producers_armed());
+            woken = true;
+            let (n, stop) = round(done, false).map_err(|e| (done, e))?;
+            done += n;
+            if n > 0 || !matches!(stop, Stop::Full) {
                 continue;
             }
             match sleep(tx, wait).map_err(|e| (done, PutFail::Io(e)))? {
-                Woke::Bell => Ring::arm(ring.producers_armed()),
+                Woke::Bell => {}
                 Woke::PeerGone => return Err((done, PutFail::Disconnected)),
                 Woke::TimedOut => return Err((done, PutFail::TimedOut)),
             }
@@ -367,19 +380,34 @@ impl Lane {
         waiting: bool,
     ) -> Result<(usize, Stop), PutFail> {
         let ring = self.ring();
-        let held = self.obj.lock_internal(self.hdr).map_err(PutFail::Io)?;
-        let mut st = ring.state();
-        let (mut n, mut stop, mut freed) = (0, Stop::Done, Freed::default());
+        let held = self.obj.lock_internal(ring.producers()).map_err(PutFail::Io)?;
+        let mut t = ring.tail();
+        let mut h = Ring::unpack(self.seen_head.0.load(Relaxed), self.seen_head.1.load(Relaxed));
+        let mut fresh = false; // `h` was read again after it looked short
+        let look = |h: &mut Head, fresh: &mut bool| {
+            *h = ring.head();
+            *fresh = true;
+            let (a, b) = Ring::pack(h);
+            self.seen_head.0.store(a, Relaxed);
+            self.seen_head.1.store(b, Relaxed);
+        };
+        let (mut n, mut stop) = (0, Stop::Done);
         for piece in &batch.items[from..] {
-            if maxsize != 0 && st.count >= maxsize {
-                stop = Stop::Full;
-                break;
+            if maxsize != 0 && t.puts - h.gets >= maxsize {
+                if fresh {
+                    stop = Stop::Full;
+                    break;
+                }
+                look(&mut h, &mut fresh);
+                if t.puts - h.gets >= maxsize {
+                    stop = Stop::Full;
+                    break;
+                }
             }
             let bytes = &batch.bytes[piece.start..piece.end];
             let fds = &batch.carried.fds[piece.fds.0..piece.fds.1];
             let tag = if fds.is_empty() { ITEM } else { POSTED };
-            let size = Ring::entry_size(bytes.len(), tag);
-            if !ring.fits_at_all(size) {
+            if !ring.fits_at_all(Ring::entry_size(bytes.len(), tag)) {
                 stop = Stop::TooLarge(bytes.len());
                 break;
             }
@@ -395,27 +423,31 @@ impl Lane {
                     Err(e) => return Err(PutFail::Io(e)),
                 }
             }
+            // Where the ring wraps depends on how far behind the consumers are: look at
+            // them again every 64 KiB written.
+            if !fresh
+                && (t.tail_offset() >> 16) != ((t.tail_offset() + bytes.len() as u64 + 24) >> 16)
+            {
+                look(&mut h, &mut fresh);
+            }
             // A posted message whose entry finds no room stays unclaimed: consumers
             // skip it by its id.
-            match ring.push(&mut st, tag, post, &[bytes]) {
-                Some(f) => {
-                    if f != Freed::default() {
-                        freed = f;
-                    }
+            if ring.push(&mut t, &h, fresh, tag, post, &[bytes]) {
+                n += 1;
+                continue;
+            }
+            if !fresh {
+                look(&mut h, &mut fresh);
+                if ring.push(&mut t, &h, fresh, tag, post, &[bytes]) {
                     n += 1;
-                }
-                None => {
-                    stop = Stop::Full;
-                    break;
+                    continue;
                 }
             }
+            stop = Stop::Full;
+            break;
         }
         if n > 0 {
-            if joinable {
-                st.unfinished += n as u64;
-            }
-            ring.commit(&st);
-            ring.release(freed);
+            ring.commit_tail(&t);
         }
         if matches!(stop, Stop::Full) {
             drain_if_rung(&tx.bell, ring.room_rung(), waiting);
@@ -445,20 +477,18 @@ impl Lane {
             if wait == Wait::No {
                 return Err(GetFail::Empty);
             }
-            if !woken {
-                let deadline = wait.deadline();
-                let due = || (ring.count_hint() > 0).then_some(());
-                if multiproc_ipc::spin(SPIN, deadline, due).is_some() {
-                    continue;
-                }
-                // Raise the flag, then look once more: a producer that committed since
-                // either shows in that look, or sees the flag and rings.
-                Ring::arm(ring.consumers_armed());
-                woken = true;
+            if !woken && spin(wait.deadline(), || ring.count_hint() > 0) {
+                continue;
+            }
+            // Raise the flag, then look once more: a producer that committed since
+            // either shows in that look, or sees the flag and rings.
+            Ring::arm(ring.consumers_armed());
+            woken = true;
+            if ring.count_hint() > 0 {
                 continue;
             }
             match sleep(rx, wait).map_err(GetFail::Io)? {
-                Woke::Bell => Ring::arm(ring.consumers_armed()),
+                Woke::Bell => {}
                 Woke::TimedOut => return Err(GetFail::TimedOut),
                 Woke::PeerGone => {
                     return match self.get_round(rx, max, out, false)? {
@@ -481,28 +511,39 @@ impl Lane {
         waiting: bool,
     ) -> Result<usize, GetFail> {
         let ring = self.ring();
-        let held = self.obj.lock_internal(self.hdr).map_err(GetFail::Io)?;
-        let mut st = ring.state();
-        let (mut n, mut freed) = (0, Freed::default());
+        let held = self.obj.lock_internal(ring.consumers()).map_err(GetFail::Io)?;
+        let mut h = ring.head();
+        let mut puts = self.seen_puts.load(Relaxed);
+        let (mut n, mut fresh, mut left) = (0, false, None);
         while n < max {
-            let Some(found) = ring.peek(&st).map_err(|c| GetFail::Corrupt(c.0))? else {
-                break;
+            let found = match ring.peek(&h, puts).map_err(|c| GetFail::Corrupt(c.0))? {
+                Some(found) => found,
+                None if !fresh => {
+                    (puts, fresh) = (ring.tail().puts, true);
+                    self.seen_puts.store(puts, Relaxed);
+                    continue;
+                }
+                None => break,
             };
             let fds = if found.tag == POSTED { take_post(rx, found.post) } else { Vec::new() };
             let start = out.bytes.len();
             ring.read(&found, &mut out.bytes);
             out.items.push_back(Slot::Span(start, out.bytes.len(), fds));
-            let f = ring.advance(&mut st, &found);
-            if f != Freed::default() {
-                freed = f;
+            if let Some(end) = ring.advance(&mut h, &found) {
+                left = Some(end);
             }
             n += 1;
         }
         if n > 0 {
-            ring.commit(&st);
-            ring.release(freed);
+            ring.commit_head(&h);
+            if let Some(end) = left {
+                // Pages of the lap left behind: under the producers' lock too.
+                let producers = self.obj.lock_internal(ring.producers()).map_err(GetFail::Io)?;
+                ring.release(end, &ring.tail(), &h);
+                drop(producers);
+            }
         }
-        if st.count == 0 {
+        if puts.wrapping_sub(h.gets) as i64 <= 0 {
             drain_if_rung(&rx.bell, ring.items_rung(), waiting);
         }
         drop(held);
@@ -513,15 +554,16 @@ impl Lane {
     pub(crate) fn task_done(&self) -> io::Result<bool> {
         use std::sync::atomic::Ordering;
         let ring = self.ring();
-        let _held = self.obj.lock_internal(self.hdr)?;
-        let mut st = ring.state();
-        if st.unfinished == 0 {
+        let _held = self.obj.lock_internal(ring.consumers())?;
+        let mut h = ring.head();
+        let puts = ring.tail().puts;
+        if h.done >= puts {
             return Ok(false);
         }
-        st.unfinished -= 1;
-        ring.commit(&st);
+        h.done += 1;
+        ring.commit_head(&h);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if st.unfinished == 0 {
+        if h.done == puts {
             let (joined, joiners) = ring.joined();
             joined.fetch_add(1, Ordering::SeqCst);
             if joiners.load(Ordering::SeqCst) != 0 {
@@ -568,8 +610,8 @@ impl Lane {
     /// the lock, as a woken consumer would; whether items arrived meanwhile.
     pub(crate) fn settle(&self, rx: &Half) -> io::Result<bool> {
         let ring = self.ring();
-        let _held = self.obj.lock_internal(self.hdr)?;
-        if ring.state().count > 0 {
+        let _held = self.obj.lock_internal(ring.consumers())?;
+        if ring.count_hint() > 0 {
             return Ok(true);
         }
         drain_if_rung(&rx.bell, ring.items_rung(), true);
@@ -584,6 +626,30 @@ fn drain_if_rung(bell: &OwnedFd, rung: &std::sync::atomic::AtomicU32, woken: boo
     if woken || rung.load(Ordering::Relaxed) != 0 {
         rung.store(0, Ordering::Relaxed);
         socket::drain(bell.as_fd());
+    }
+}
+
+/// Polls `ready` for up to [`SPIN`] (never past `deadline`): busily at first, then
+/// yielding the CPU between looks. Whether it became true.
+fn spin(deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    let until = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+    let mut round = 0u32;
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        round += 1;
+        if now - start > SPIN / 4 || round > 64 {
+            std::thread::yield_now();
+        }
     }
 }
 

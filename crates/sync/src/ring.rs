@@ -1,38 +1,47 @@
-//! [`Ring`]: messages one way through shared memory — a byte ring whose whole state is
-//! committed by one store, so a process killed at any instruction leaves it consistent.
+//! [`Ring`]: messages one way through shared memory — a byte ring with a producers' side
+//! and a consumers' side, each under its own robust lock and each committed by one store,
+//! so a process killed at any instruction leaves it consistent.
 //!
 //! Header (at `hdr`, [`RING_HEADER`] bytes):
 //!
 //! ```text
-//!   0  robust mutex: guards everything below but the armed flags
-//!  64  current: u64 — which state block holds the committed state (0 or 1)
-//! 128  state block 0: head, tail, count, unfinished, wrap (u64 each)
-//! 192  state block 1
+//!   0  producers' robust mutex
+//!  64  producers' side: seq: u64, then 2 blocks of {tail, lap, prev_end, jumped: u32; puts: u64}
+//! 128  consumers' robust mutex
+//! 192  consumers' side: seq: u64, then 2 blocks of {head, lap: u32; gets, done: u64}
 //! 256  consumers_armed: u32 — a consumer sleeps (or is about to): ring its bell
 //! 260  items_rung: u32 — a bell for items may be unread
-//! 320  producers_armed: u32 — a producer waits for space
+//! 320  producers_armed: u32 — a producer waits for room
 //! 324  room_rung: u32 — a bell for room may be unread
 //! 384  post_next: u64 — the next id of a message sent beside the ring (with descriptors)
-//! 448  joined: u32 futex, bumped when `unfinished` drops to 0; joiners: u32
+//! 448  joined: u32 futex, bumped when the last unfinished item is done; joiners: u32
 //! ```
 //!
-//! **Committing.** A writer (holding the lock) writes entries only into free space, then
-//! writes the new state into the block that is *not* current and flips `current`: one
-//! store. Whoever dies holding the lock leaves either the old state or the new one, each
-//! pointing at complete entries only: a killed producer never tears a message, and never
-//! loses anyone else's. The next locker gets `OwnerDied` and has nothing to repair.
+//! **Committing.** Each side writes its new state into the block that `seq` does not
+//! point at, then bumps `seq`: one store. Whoever dies holding a side's lock leaves its
+//! old state or its new one. A producer writes entries only into space no committed
+//! state covers, so a killed producer never tears a message and never loses anyone
+//! else's; the next locker gets `OwnerDied` and has nothing to repair. The other side
+//! reads a state without the lock, as a seqlock: `seq`, the block, `seq` again.
 //!
-//! **Entries.** `len: u32 | tag << 32` (8 bytes), then for a `POSTED` entry the id of
-//! the message that carries its descriptors (8 bytes), then the payload, padded to 8.
+//! Producers and consumers never wait for each other's lock: a put reads the consumers'
+//! position, a get the producers', and each caches nothing it could get wrong — a stale
+//! position only ever makes the ring look fuller (to a producer) or emptier (to a
+//! consumer) than it is.
 //!
-//! **Space.** Data lives in `[head, tail)`, or in `[head, wrap)` then `[0, tail)` once the
-//! producer has wrapped. An empty ring starts again at 0, so a ring whose consumer keeps
-//! up stays in its first pages. Past the warm size the producer wraps as soon as the
-//! start is free; while it is not, it keeps going into the (sparse, untouched) address
-//! space beyond: a queue whose consumer stalls grows, it does not block, up to the
-//! ring's capacity. A wrapped ring that runs out of room is compacted: its data moved,
-//! in order, above the old end, where it can grow again. Pages beyond the warm size are
-//! given back once no data lives there.
+//! **Entries.** `len: u32 | tag << 32` (8 bytes); a `POSTED` entry then has the id of
+//! the message that carries its descriptors (8 bytes); then the payload, padded to 8.
+//! Two markers steer the consumer: `WRAP` (go on at 0, one lap later) and `JUMP` (go on
+//! at the offset in `len`, same lap).
+//!
+//! **Space.** Positions are physical offsets; `lap` counts wraps. With both sides in one
+//! lap the data is `[head, tail)`: a producer writes on at `tail`, and past the warm size
+//! wraps as soon as the start of the ring is consumed, so a ring whose consumer keeps up
+//! stays in its first pages. With the consumer one lap behind, a producer writes below
+//! `head`; when that runs out it *jumps* above the end of the consumer's lap (into the
+//! sparse, untouched address space beyond) and goes on there. So a queue whose consumer
+//! stalls grows instead of blocking, up to the ring's capacity. The consumer gives the
+//! pages of a lap beyond the warm size back when it leaves that lap.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
@@ -40,14 +49,19 @@ use crate::sys::memory::Mapping;
 
 /// Bytes of a ring's header.
 pub(crate) const RING_HEADER: usize = 512;
-/// A ring that stays below this many bytes never wraps early nor gives pages back (or
-/// half its capacity, if less).
+/// A ring that stays below this many bytes (or half its capacity, if less) never wraps
+/// early nor gives pages back.
 pub(crate) const WARM: u64 = 1 << 20;
+/// Positions are 32-bit: a ring's data is smaller than this.
+pub(crate) const MAX_CAPACITY: usize = u32::MAX as usize;
 /// Pages are given back in spans of at least this many bytes.
 const RELEASE_MIN: u64 = 1 << 20;
 
-const CURRENT: usize = 64;
-const BLOCKS: usize = 128;
+const PRODUCERS: usize = 0;
+const TAIL_SEQ: usize = 64;
+const CONSUMERS: usize = 128;
+const HEAD_SEQ: usize = 192;
+const BLOCK: usize = 24;
 const CONSUMERS_ARMED: usize = 256;
 const ITEMS_RUNG: usize = 260;
 const PRODUCERS_ARMED: usize = 320;
@@ -56,27 +70,44 @@ const POST_NEXT: usize = 384;
 const JOINED: usize = 448;
 const JOINERS: usize = 452;
 
-/// `wrap` when the ring has not wrapped.
-const NOT_WRAPPED: u64 = u64::MAX;
-
 /// An entry's tag: its payload is all there is.
 pub(crate) const ITEM: u8 = 1;
 /// An entry's tag: descriptors for it travel beside the ring, in a message with its id.
 pub(crate) const POSTED: u8 = 2;
+const WRAP: u8 = 3;
+const JUMP: u8 = 4;
+/// Bytes of a marker; a producer always keeps room for one after its entries.
+const MARK: u64 = 8;
 
-/// The committed state of a ring.
+/// The producers' committed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct State {
-    head: u64,
+pub(crate) struct Tail {
     tail: u64,
-    /// Entries in the ring.
-    pub count: u64,
-    /// Items put and not yet marked done (`JoinableQueue`).
-    pub unfinished: u64,
-    wrap: u64,
-    /// Not stored: this transaction compacted the ring, so the space the data left still
-    /// holds the committed state's data, and must not be written before a commit.
-    compacted: bool,
+    lap: u32,
+    /// Where the previous lap's data ended (its `WRAP` marker included).
+    prev_end: u64,
+    /// This lap jumped above the previous lap's data.
+    jumped: bool,
+    /// Items ever committed.
+    pub puts: u64,
+}
+
+impl Tail {
+    /// Where the next entry would go, in this lap.
+    pub(crate) fn tail_offset(&self) -> u64 {
+        self.tail
+    }
+}
+
+/// The consumers' committed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Head {
+    head: u64,
+    lap: u32,
+    /// Items ever taken.
+    pub gets: u64,
+    /// Items ever marked done (`JoinableQueue`).
+    pub done: u64,
 }
 
 /// One entry found at the head.
@@ -88,21 +119,18 @@ pub(crate) struct Found {
     pub post: u64,
     /// Payload bytes.
     pub len: usize,
-    /// Where the entry starts and where its payload starts, in the data area.
-    start: u64,
+    /// Where the payload starts, in the data area.
     at: u64,
-    /// The entry's size, padding included.
-    size: u64,
+    /// Where the next entry starts, and in which lap.
+    next: u64,
+    lap: u32,
+    /// A `WRAP` marker was crossed at this offset (the end of the lap left).
+    wrapped_at: Option<u64>,
 }
 
 /// What a ring holds is not a well-formed entry: shared memory was overwritten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Corrupt(pub String);
-
-/// A span of the data area that may be given back (once the state that freed it is
-/// committed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Freed(u64, u64);
 
 /// A ring inside an object's mapping: its header at `hdr`, `cap` bytes of data at `data`.
 #[derive(Debug, Clone, Copy)]
@@ -117,78 +145,120 @@ impl<'a> Ring<'a> {
     /// The ring at `hdr` whose data is `[data, data + cap)`.
     pub(crate) fn at(map: &'a Mapping, hdr: usize, data: usize, cap: usize) -> Ring<'a> {
         assert!(map.contains(hdr, RING_HEADER) && map.contains(data, cap) && data % 8 == 0);
+        assert!(cap < MAX_CAPACITY, "a ring holds less than 4 GiB");
         Ring { map, hdr, data, cap: cap as u64 }
     }
 
-    /// Offset of the ring's mutex in the mapping.
-    pub(crate) fn mutex_offset(&self) -> usize {
-        self.hdr
+    /// Offset of the producers' mutex in the mapping.
+    pub(crate) fn producers(&self) -> usize {
+        self.hdr + PRODUCERS
     }
 
-    /// Sets up the state of a fresh ring (the mutex is initialised by the caller).
-    pub(crate) fn init(&self) {
-        let empty = State {
-            head: 0,
-            tail: 0,
-            count: 0,
-            unfinished: 0,
-            wrap: NOT_WRAPPED,
-            compacted: false,
-        };
-        self.write_block(0, &empty);
-        self.map.u64_at(self.hdr + CURRENT).store(0, Ordering::Release);
+    /// Offset of the consumers' mutex in the mapping.
+    pub(crate) fn consumers(&self) -> usize {
+        self.hdr + CONSUMERS
     }
 
-    fn warm(&self) -> u64 {
+    /// The size below which the ring never wraps early nor gives pages back.
+    pub(crate) fn warm(&self) -> u64 {
         WARM.min(self.cap / 2)
     }
 
-    fn word(&self, off: usize) -> &'a AtomicU64 {
+    /// Where a producer whose consumers are `backlog` bytes behind wraps.
+    fn wrap_at(&self, backlog: u64) -> u64 {
+        self.warm().max(backlog.saturating_mul(2)).min(self.cap / 2)
+    }
+
+    fn u32_at(&self, off: usize) -> &'a AtomicU32 {
+        self.map.u32_at(self.hdr + off)
+    }
+
+    fn u64_at(&self, off: usize) -> &'a AtomicU64 {
         self.map.u64_at(self.hdr + off)
     }
 
-    fn block(&self, index: u64) -> usize {
-        BLOCKS + (index as usize & 1) * 64
-    }
-
-    fn write_block(&self, index: u64, st: &State) {
-        let at = self.block(index);
-        for (i, v) in [st.head, st.tail, st.count, st.unfinished, st.wrap].into_iter().enumerate() {
-            self.word(at + 8 * i).store(v, Ordering::Relaxed);
+    /// Reads the four 32-bit and one 64-bit fields of a side's committed block, as a
+    /// seqlock reader (any thread, any process, no lock).
+    fn read_side(&self, seq_at: usize) -> ([u32; 4], u64, u64) {
+        loop {
+            let seq = self.u64_at(seq_at).load(Ordering::Acquire);
+            let at = seq_at + 8 + (seq as usize & 1) * BLOCK;
+            let a = [
+                self.u32_at(at).load(Ordering::Relaxed),
+                self.u32_at(at + 4).load(Ordering::Relaxed),
+                self.u32_at(at + 8).load(Ordering::Relaxed),
+                self.u32_at(at + 12).load(Ordering::Relaxed),
+            ];
+            let b = self.u64_at(at + 16).load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if self.u64_at(seq_at).load(Ordering::Relaxed) == seq {
+                return (a, b, seq);
+            }
+            std::hint::spin_loop();
         }
     }
 
-    /// The committed state (read under the lock).
-    pub(crate) fn state(&self) -> State {
-        let at = self.block(self.word(CURRENT).load(Ordering::Acquire));
-        let w = |i: usize| self.word(at + 8 * i).load(Ordering::Relaxed);
-        State {
-            head: w(0),
-            tail: w(1),
-            count: w(2),
-            unfinished: w(3),
-            wrap: w(4),
-            compacted: false,
+    /// Writes a side's next block and makes it the committed one (under the side's lock).
+    fn write_side(&self, seq_at: usize, a: [u32; 4], b: u64) {
+        let seq = self.u64_at(seq_at).load(Ordering::Relaxed).wrapping_add(1);
+        let at = seq_at + 8 + (seq as usize & 1) * BLOCK;
+        for (i, v) in a.into_iter().enumerate() {
+            self.u32_at(at + 4 * i).store(v, Ordering::Relaxed);
+        }
+        self.u64_at(at + 16).store(b, Ordering::Relaxed);
+        self.u64_at(seq_at).store(seq, Ordering::Release);
+    }
+
+    /// The producers' committed state.
+    pub(crate) fn tail(&self) -> Tail {
+        let ([tail, lap, prev_end, jumped], puts, _) = self.read_side(TAIL_SEQ);
+        Tail {
+            tail: u64::from(tail),
+            lap,
+            prev_end: u64::from(prev_end),
+            jumped: jumped != 0,
+            puts,
         }
     }
 
-    /// Makes `st` the committed state: the block not current, then one flip.
-    pub(crate) fn commit(&self, st: &State) {
-        let next = self.word(CURRENT).load(Ordering::Relaxed) ^ 1;
-        self.write_block(next, st);
-        self.word(CURRENT).store(next, Ordering::Release);
+    /// Commits the producers' state (holding their lock).
+    pub(crate) fn commit_tail(&self, t: &Tail) {
+        let a = [t.tail as u32, t.lap, t.prev_end as u32, u32::from(t.jumped)];
+        self.write_side(TAIL_SEQ, a, t.puts);
     }
 
-    /// Entries in the ring, read without the lock (a hint: it may be about to change).
+    /// The consumers' committed state.
+    pub(crate) fn head(&self) -> Head {
+        let ([head, lap, done_lo, done_hi], gets, _) = self.read_side(HEAD_SEQ);
+        let done = u64::from(done_lo) | (u64::from(done_hi) << 32);
+        Head { head: u64::from(head), lap, gets, done }
+    }
+
+    /// `h` as two words, to keep a copy of it (see `unpack`).
+    pub(crate) fn pack(h: &Head) -> (u64, u64) {
+        (h.head | (u64::from(h.lap) << 32), h.gets)
+    }
+
+    /// A consumers' state kept with `pack` (without `done`).
+    pub(crate) fn unpack(a: u64, gets: u64) -> Head {
+        Head { head: a & 0xffff_ffff, lap: (a >> 32) as u32, gets, done: 0 }
+    }
+
+    /// Commits the consumers' state (holding their lock).
+    pub(crate) fn commit_head(&self, h: &Head) {
+        let a = [h.head as u32, h.lap, h.done as u32, (h.done >> 32) as u32];
+        self.write_side(HEAD_SEQ, a, h.gets);
+    }
+
+    /// Items in the ring, read without a lock (exact as of some instant of the call).
     pub(crate) fn count_hint(&self) -> u64 {
-        let at = self.block(self.word(CURRENT).load(Ordering::Acquire));
-        self.word(at + 16).load(Ordering::Relaxed)
+        self.tail().puts.wrapping_sub(self.head().gets)
     }
 
-    /// Unfinished items, read without the lock (a hint).
+    /// Items put and not yet marked done, read without a lock.
     pub(crate) fn unfinished_hint(&self) -> u64 {
-        let at = self.block(self.word(CURRENT).load(Ordering::Acquire));
-        self.word(at + 24).load(Ordering::Relaxed)
+        let done = self.head().done;
+        self.tail().puts.wrapping_sub(done)
     }
 
     /// Bytes an entry with `len` payload bytes takes.
@@ -198,22 +268,34 @@ impl<'a> Ring<'a> {
 
     /// Whether an entry of `size` bytes could ever fit.
     pub(crate) fn fits_at_all(&self, size: u64) -> bool {
-        size <= self.cap
+        size + 2 * MARK <= self.cap
     }
 
-    /// Writes an entry (payload given in parts) into free space and adds it to `st`.
-    /// `None`: no room now. Returns the span a compaction freed, if any.
+    fn mark(&self, at: u64, tag: u8, arg: u64) {
+        self.map
+            .u64_at(self.data + at as usize)
+            .store(arg | (u64::from(tag) << 32), Ordering::Relaxed);
+    }
+
+    /// Writes an entry (payload given in parts) into free space and adds it to `t`
+    /// (holding the producers' lock; `h` is a consumers' state read since, `fresh` if
+    /// just now). `false`: no room now — or, with an old `h`, none without growing past
+    /// the warm size: look at the consumers again first.
     pub(crate) fn push(
         &self,
-        st: &mut State,
+        t: &mut Tail,
+        h: &Head,
+        fresh: bool,
         tag: u8,
         post: u64,
         parts: &[&[u8]],
-    ) -> Option<Freed> {
+    ) -> bool {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         assert!(len <= u32::MAX as usize, "entry too large");
         let size = Ring::entry_size(len, tag);
-        let (at, freed) = self.place(st, size)?;
+        let Some(at) = self.place(t, h, fresh, size) else {
+            return false;
+        };
         let base = self.data + at as usize;
         self.map.u64_at(base).store(len as u64 | (u64::from(tag) << 32), Ordering::Relaxed);
         let mut off = base + 8;
@@ -225,79 +307,117 @@ impl<'a> Ring<'a> {
             self.map.write(off, part);
             off += part.len();
         }
-        st.count += 1;
-        Some(freed)
+        t.puts += 1;
+        true
     }
 
-    /// Where an entry of `size` bytes goes; updates `st`'s positions.
-    fn place(&self, st: &mut State, size: u64) -> Option<(u64, Freed)> {
-        if st.count == 0 && !st.compacted {
-            (st.head, st.tail, st.wrap) = (0, 0, NOT_WRAPPED);
-        }
-        let warm = self.warm();
-        let mut freed = Freed::default();
-        if st.wrap != NOT_WRAPPED {
-            if st.tail + size <= st.head {
-                let at = st.tail;
-                st.tail += size;
-                return Some((at, freed));
+    /// Where an entry of `size` bytes goes; writes the markers that lead there and moves
+    /// `t` past it.
+    fn place(&self, t: &mut Tail, h: &Head, fresh: bool, size: u64) -> Option<u64> {
+        let cap = self.cap;
+        if h.lap == t.lap {
+            // Data is [head, tail); [tail, cap) is free, and [0, head) for the next lap.
+            // Wrap once past twice the data waiting (at least the warm size): the ring
+            // then cycles through pages it has already touched, however far behind the
+            // consumer runs, instead of moving on to fresh ones.
+            let wrap_at = self.wrap_at(t.tail - h.head.min(t.tail));
+            let fits_here = t.tail + size + MARK <= cap;
+            let room_at_start = size + MARK <= h.head;
+            if fits_here && t.tail + size > wrap_at && !room_at_start && !fresh {
+                return None; // grow only once a fresh look says the start is not free
             }
-            // Out of room behind the head: move everything above the old end, in order.
-            let (first, second) = (st.wrap - st.head, st.tail);
-            let base = st.wrap;
-            if base + first + second + size > self.cap {
+            if fits_here && (t.tail + size <= wrap_at || !room_at_start) {
+                let at = t.tail;
+                t.tail += size;
+                return Some(at);
+            }
+            if !room_at_start {
                 return None;
             }
-            let data = self.data;
-            self.map.copy_within(data + st.head as usize, data + base as usize, first as usize);
-            self.map.copy_within(data, data + (base + first) as usize, second as usize);
-            freed = self.span(warm, base);
-            (st.head, st.tail, st.wrap) = (base, base + first + second, NOT_WRAPPED);
-            st.compacted = true;
+            self.mark(t.tail, WRAP, 0);
+            *t = Tail {
+                tail: size,
+                lap: t.lap.wrapping_add(1),
+                prev_end: t.tail + MARK,
+                jumped: false,
+                ..*t
+            };
+            return Some(0);
         }
-        let fits_here = st.tail + size <= self.cap;
-        let room_at_start = size <= st.head && !st.compacted;
-        if fits_here && (st.tail + size <= warm || !room_at_start) {
-            let at = st.tail;
-            st.tail += size;
-            return Some((at, freed));
+        if h.lap.wrapping_add(1) != t.lap {
+            return None; // not a state this ring reaches; refuse rather than overwrite
         }
-        if room_at_start {
-            st.wrap = st.tail;
-            st.tail = size;
-            return Some((0, freed));
+        // The consumer is one lap behind: below its head, or above its lap's end.
+        if !t.jumped && t.tail + size + MARK <= h.head {
+            let at = t.tail;
+            t.tail += size;
+            return Some(at);
         }
-        None
+        if t.jumped {
+            if t.tail + size + MARK <= cap {
+                let at = t.tail;
+                t.tail += size;
+                return Some(at);
+            }
+            return None;
+        }
+        let above = t.prev_end.max(t.tail + MARK);
+        if above + size + MARK > cap {
+            return None;
+        }
+        self.mark(t.tail, JUMP, above);
+        t.tail = above + size;
+        t.jumped = true;
+        Some(above)
     }
 
-    /// The entry at the head, if any.
-    pub(crate) fn peek(&self, st: &State) -> Result<Option<Found>, Corrupt> {
-        if st.count == 0 {
+    /// The entry at the head, if any (holding the consumers' lock; `puts` the producers'
+    /// count, read since).
+    pub(crate) fn peek(&self, h: &Head, puts: u64) -> Result<Option<Found>, Corrupt> {
+        // A `puts` read before other consumers took items may be behind `gets`.
+        if puts.wrapping_sub(h.gets) as i64 <= 0 {
             return Ok(None);
         }
-        let head = if st.head == st.wrap { 0 } else { st.head };
-        let end = if st.wrap != NOT_WRAPPED && head >= st.head { st.wrap } else { st.tail };
-        let bad =
-            |what: &str| Corrupt(format!("{what} at {head} (end {end}, {} entries)", st.count));
-        if head % 8 != 0 || head + 8 > end || end > self.cap {
-            return Err(bad("no entry"));
+        let (mut pos, mut lap, mut wrapped_at) = (h.head, h.lap, None);
+        for _ in 0..3 {
+            let bad = |what: &str| Corrupt(format!("{what} at offset {pos} of lap {lap}"));
+            if pos % 8 != 0 || pos + 8 > self.cap {
+                return Err(bad("no entry"));
+            }
+            let word = self.map.u64_at(self.data + pos as usize).load(Ordering::Relaxed);
+            let (arg, tag) = (word & 0xffff_ffff, (word >> 32) as u8);
+            match tag {
+                WRAP => {
+                    wrapped_at = Some(pos);
+                    (pos, lap) = (0, lap.wrapping_add(1));
+                }
+                JUMP if arg > pos && arg % 8 == 0 => pos = arg,
+                ITEM | POSTED => {
+                    let len = arg as usize;
+                    let size = Ring::entry_size(len, tag);
+                    if pos + size > self.cap {
+                        return Err(bad("an entry past the end"));
+                    }
+                    let post = if tag == POSTED {
+                        self.map.u64_at(self.data + pos as usize + 8).load(Ordering::Relaxed)
+                    } else {
+                        0
+                    };
+                    let at = pos + size - (len as u64).next_multiple_of(8);
+                    return Ok(Some(Found {
+                        tag,
+                        post,
+                        len,
+                        at,
+                        next: pos + size,
+                        lap,
+                        wrapped_at,
+                    }));
+                }
+                _ => return Err(bad("an unknown tag")),
+            }
         }
-        let word = self.map.u64_at(self.data + head as usize).load(Ordering::Relaxed);
-        let (len, tag) = ((word & 0xffff_ffff) as usize, (word >> 32) as u8);
-        if tag != ITEM && tag != POSTED {
-            return Err(bad("unknown tag"));
-        }
-        let size = Ring::entry_size(len, tag);
-        if head + size > end {
-            return Err(bad("entry past the end"));
-        }
-        let post = if tag == POSTED {
-            self.map.u64_at(self.data + head as usize + 8).load(Ordering::Relaxed)
-        } else {
-            0
-        };
-        let at = head + size - (len as u64).next_multiple_of(8);
-        Ok(Some(Found { tag, post, len, start: head, at, size }))
+        Err(Corrupt(format!("markers lead nowhere from offset {} of lap {}", h.head, h.lap)))
     }
 
     /// Appends the payload of `found` to `out`.
@@ -307,72 +427,62 @@ impl<'a> Ring<'a> {
         self.map.read(self.data + found.at as usize, &mut out[start..]);
     }
 
-    /// Removes the entry `found` (just peeked) from `st`; returns a span that no data
-    /// uses any more, to give back once `st` is committed.
-    pub(crate) fn advance(&self, st: &mut State, found: &Found) -> Freed {
-        let warm = self.warm();
-        let mut high = 0;
-        let mut freed = Freed::default();
-        if st.head == st.wrap {
-            // The consumer leaves the old lap: what lies above the tail is free.
-            high = st.wrap;
-            freed = self.span(st.tail.max(warm), st.wrap);
-            (st.head, st.wrap) = (0, NOT_WRAPPED);
-        }
-        st.head = found.start + found.size;
-        st.count -= 1;
-        if st.count == 0 {
-            freed = self.span(warm, st.tail.max(high));
-            (st.head, st.tail, st.wrap) = (0, 0, NOT_WRAPPED);
-        }
-        freed
+    /// Moves `h` past the entry `found` (just peeked); the end of a lap left behind, if
+    /// any, for [`release`](Self::release) once `h` is committed.
+    pub(crate) fn advance(&self, h: &mut Head, found: &Found) -> Option<u64> {
+        h.head = found.next;
+        h.lap = found.lap;
+        h.gets += 1;
+        found.wrapped_at
     }
 
-    /// `[from, to)` if it is worth giving back.
-    fn span(&self, from: u64, to: u64) -> Freed {
-        if to > from && to - from >= RELEASE_MIN { Freed(from, to) } else { Freed::default() }
-    }
-
-    /// Gives a freed span's pages back (after the state that freed it is committed).
-    pub(crate) fn release(&self, freed: Freed) {
-        if freed.1 > freed.0 {
-            self.map.release(self.data + freed.0 as usize, (freed.1 - freed.0) as usize);
+    /// Gives back the pages of the lap that ended at `end`, beyond the warm size, once the
+    /// consumers left it. Takes the producers' lock (the caller holds the consumers'
+    /// one: always in this order), so no producer writes there meanwhile.
+    pub(crate) fn release(&self, end: u64, t: &Tail, h: &Head) {
+        // Keep what the producers will wrap within (see `place`): the data is `[0, tail)`.
+        let from = t.tail.max(self.wrap_at(t.tail));
+        // Only when the producers write in the consumers' lap below `end` (not above it,
+        // after a jump), and the span is worth a system call.
+        if t.lap != h.lap || t.jumped || end < from + RELEASE_MIN {
+            return;
         }
+        self.map.release(self.data + from as usize, (end - from) as usize);
     }
 
     /// The flag a consumer raises before it sleeps.
     pub(crate) fn consumers_armed(&self) -> &'a AtomicU32 {
-        self.map.u32_at(self.hdr + CONSUMERS_ARMED)
+        self.u32_at(CONSUMERS_ARMED)
     }
 
-    /// The flag a producer raises before it waits for space.
+    /// The flag a producer raises before it waits for room.
     pub(crate) fn producers_armed(&self) -> &'a AtomicU32 {
-        self.map.u32_at(self.hdr + PRODUCERS_ARMED)
+        self.u32_at(PRODUCERS_ARMED)
     }
 
     /// Raised when a bell for items is rung, lowered when the consumers' bell is drained.
     pub(crate) fn items_rung(&self) -> &'a AtomicU32 {
-        self.map.u32_at(self.hdr + ITEMS_RUNG)
+        self.u32_at(ITEMS_RUNG)
     }
 
     /// Raised when a bell for room is rung, lowered when the producers' bell is drained.
     pub(crate) fn room_rung(&self) -> &'a AtomicU32 {
-        self.map.u32_at(self.hdr + ROOM_RUNG)
+        self.u32_at(ROOM_RUNG)
     }
 
     /// Takes an id for a message sent beside the ring. Taken before the message is sent,
     /// so an id a dead producer used is never used again.
     pub(crate) fn next_post(&self) -> u64 {
-        self.word(POST_NEXT).fetch_add(1, Ordering::AcqRel)
+        self.u64_at(POST_NEXT).fetch_add(1, Ordering::AcqRel)
     }
 
     /// The futex bumped when the last unfinished item is done, and the count of joiners.
     pub(crate) fn joined(&self) -> (&'a AtomicU32, &'a AtomicU32) {
-        (self.map.u32_at(self.hdr + JOINED), self.map.u32_at(self.hdr + JOINERS))
+        (self.u32_at(JOINED), self.u32_at(JOINERS))
     }
 
     /// Raises `flag` before a sleeper's last look at the ring: either that look sees what
-    /// a producer (or consumer) committed, or that one sees the flag and rings.
+    /// the other side committed, or the other side sees the flag and rings.
     pub(crate) fn arm(flag: &AtomicU32) {
         flag.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);

@@ -17,7 +17,7 @@
 //!   error that says where handles can go — at the call, never in the child.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
@@ -61,8 +61,9 @@ impl std::fmt::Debug for Carried {
 }
 
 thread_local! {
-    /// Collectors of the encodes running on this thread, innermost last.
-    static OUTGOING: RefCell<Vec<Carried>> = const { RefCell::new(Vec::new()) };
+    /// Whether an [`encode`] collects descriptors on this thread, and what it collected.
+    static COLLECTING: Cell<bool> = const { Cell::new(false) };
+    static OUTGOING: RefCell<Carried> = RefCell::new(Carried::default());
     /// Descriptors of the values being decoded on this thread, innermost last.
     static INCOMING: RefCell<Vec<Vec<Option<OwnedFd>>>> = const { RefCell::new(Vec::new()) };
 }
@@ -71,27 +72,38 @@ thread_local! {
 const WHERE: &str = "a handle crosses to another process only as a `Process` argument, a pool \
                      initializer's argument, or inside an item of a `Queue` or `Pipe`";
 
-/// Appends the encoding of `value` to `out` and collects the descriptors of the handles
-/// in it into `carried`.
+/// Appends the encoding of `value` to `out` and appends the descriptors of the handles
+/// in it to `carried` (the handles number them from 0: they travel in one message per
+/// value).
 pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
     what: What,
     out: &mut Vec<u8>,
     carried: &mut Carried,
 ) -> Result<(), CodecError> {
-    /// Pops the collector, also when a `Serialize` impl panics.
-    struct Collector;
-    impl Drop for Collector {
+    /// Stops collecting, also when a `Serialize` impl panics.
+    struct Collecting(bool);
+    impl Drop for Collecting {
         fn drop(&mut self) {
-            OUTGOING.with_borrow_mut(|stack| stack.pop());
+            COLLECTING.set(self.0);
         }
     }
-    OUTGOING.with_borrow_mut(|stack| stack.push(std::mem::take(carried)));
-    let collector = Collector;
+    // An encode running inside another's `Serialize` keeps the outer one's collection
+    // aside (descriptor indices count from the start of each value).
+    let outer_collected =
+        OUTGOING.with_borrow_mut(|got| (!got.is_empty()).then(|| std::mem::take(got)));
+    let outer = Collecting(COLLECTING.replace(true));
     let encoded = plain_encode(value, what, out);
-    let got = OUTGOING.with_borrow_mut(|stack| stack.last_mut().map(std::mem::take));
-    drop(collector);
-    *carried = got.unwrap_or_default();
+    drop(outer);
+    OUTGOING.with_borrow_mut(|got| {
+        if !got.is_empty() {
+            carried.fds.append(&mut got.fds);
+            carried.keep.append(&mut got.keep);
+        }
+        if let Some(outer) = outer_collected {
+            *got = outer;
+        }
+    });
     encoded
 }
 
@@ -125,15 +137,15 @@ pub(crate) fn send(
     keep: Arc<dyn Any + Send + Sync>,
 ) -> Result<Route, String> {
     let raw = sharer::raw(fds);
-    let beside = OUTGOING.with_borrow_mut(|stack| {
-        let carried = stack.last_mut()?;
-        let first = carried.fds.len() as u32;
-        carried.fds.extend_from_slice(&raw);
-        carried.keep.push(Arc::clone(&keep));
-        Some(Route::Beside { first, count: raw.len() as u32 })
-    });
-    if let Some(route) = beside {
-        return Ok(route);
+    if COLLECTING.get() {
+        // Indices count from the start of the value being encoded: its descriptors travel
+        // in a message of their own.
+        return OUTGOING.with_borrow_mut(|carried| {
+            let first = carried.fds.len() as u32;
+            carried.fds.extend_from_slice(&raw);
+            carried.keep.push(keep);
+            Ok(Route::Beside { first, count: raw.len() as u32 })
+        });
     }
     let export = Arc::new(Export::new(raw, keep).map_err(|e| e.to_string())?);
     match multiproc_codec::pin(export.clone()) {

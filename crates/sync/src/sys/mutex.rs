@@ -24,6 +24,9 @@ use super::memory::Mapping;
 /// Bytes one mutex takes in shared memory.
 pub(crate) const MUTEX_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>();
 
+/// The owner's thread id in a robust futex word.
+const TID: u32 = 0x3fff_ffff;
+
 /// Busy-wait rounds before a contended lock sleeps: critical sections here last tens of
 /// nanoseconds, far less than a sleep and a wake-up.
 const SPIN_ROUNDS: u32 = 10;
@@ -108,11 +111,19 @@ impl<'a> RawMutex<'a> {
 
     /// Locks, spinning briefly before it sleeps; `deadline` bounds the sleep.
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<Locked> {
+        let word = self.word();
         for round in 0..SPIN_ROUNDS {
             match self.try_lock()? {
                 Locked::Busy => {
+                    // Wait by reading, not by trying: a failed try still takes the cache
+                    // line from the holder.
                     for _ in 0..(1u32 << round.min(6)) {
                         std::hint::spin_loop();
+                        if word.is_some_and(|w| {
+                            w.load(std::sync::atomic::Ordering::Relaxed) & TID == 0
+                        }) {
+                            break;
+                        }
                     }
                 }
                 other => return Ok(other),
@@ -169,14 +180,15 @@ fn word_offset() -> Option<usize> {
         let map = Mapping::anonymous(c"multiproc-probe", 4096).ok()?;
         let m = RawMutex::at(&map, 0);
         m.init(Kind::Plain).ok()?;
-        if m.lock(None).ok()? != Locked::Yes {
+        // `try_lock`: `lock` itself asks for this offset.
+        if m.try_lock().ok()? != Locked::Yes {
             return None;
         }
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u32;
-        let found = (0..MUTEX_SIZE / 4).map(|i| i * 4).find(|&at| {
-            map.u32_at(at).load(std::sync::atomic::Ordering::Relaxed) & 0x3fff_ffff == tid
-        });
+        let found = (0..MUTEX_SIZE / 4)
+            .map(|i| i * 4)
+            .find(|&at| map.u32_at(at).load(std::sync::atomic::Ordering::Relaxed) & TID == tid);
         m.unlock();
         let free =
             found.filter(|&at| map.u32_at(at).load(std::sync::atomic::Ordering::Relaxed) == 0);
