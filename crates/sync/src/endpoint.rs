@@ -70,8 +70,6 @@ pub(crate) struct Sending {
     pub half: Half,
     /// Entries the lane may hold (0: no bound).
     pub maxsize: u64,
-    /// Count every item as unfinished (`JoinableQueue`).
-    pub joinable: bool,
 }
 
 impl Sending {
@@ -79,9 +77,7 @@ impl Sending {
     pub(crate) fn send<T: Serialize>(&self, item: &T, wait: Wait) -> Result<(), SendFail> {
         with_batch(|batch| {
             batch.push(item).map_err(SendFail::Encode)?;
-            self.lane
-                .put(&self.half, batch, self.maxsize, self.joinable, wait)
-                .map_err(|(_, e)| SendFail::Lane(e))
+            self.lane.put(&self.half, batch, self.maxsize, wait).map_err(|(_, e)| SendFail::Lane(e))
         })
     }
 
@@ -89,9 +85,7 @@ impl Sending {
     pub(crate) fn send_bytes(&self, bytes: &[u8], wait: Wait) -> Result<(), SendFail> {
         with_batch(|batch| {
             batch.push_raw(bytes);
-            self.lane
-                .put(&self.half, batch, self.maxsize, self.joinable, wait)
-                .map_err(|(_, e)| SendFail::Lane(e))
+            self.lane.put(&self.half, batch, self.maxsize, wait).map_err(|(_, e)| SendFail::Lane(e))
         })
     }
 
@@ -110,7 +104,7 @@ impl Sending {
                 return Ok(());
             }
             self.lane
-                .put(&self.half, batch, self.maxsize, self.joinable, wait)
+                .put(&self.half, batch, self.maxsize, wait)
                 .map_err(|(n, e)| (n, SendFail::Lane(e)))
         })
     }

@@ -45,7 +45,8 @@ impl From<io::Error> for SyncError {
 
 /// Generates the put/send error types (the same failures under each API's names).
 macro_rules! send_error {
-    ($(#[$doc:meta])* $name:ident, $verb:literal, $peers:literal) => {
+    ($(#[$doc:meta])* $name:ident, $verb:literal, $peers:literal
+     $(, $(#[$xdoc:meta])* $extra:ident => $xmsg:literal)?) => {
         $(#[$doc])*
         #[non_exhaustive]
         pub enum $name<T> {
@@ -61,6 +62,7 @@ macro_rules! send_error {
             TooLarge(T),
             /// The operating system refused.
             Io(io::Error),
+            $($(#[$xdoc])* $extra(T),)?
         }
 
         impl<T> $name<T> {
@@ -68,6 +70,7 @@ macro_rules! send_error {
             pub fn into_inner(self) -> Option<T> {
                 match self {
                     $name::Full(t) | $name::TimedOut(t) | $name::Disconnected(t) | $name::TooLarge(t) => Some(t),
+                    $($name::$extra(t) => Some(t),)?
                     _ => None,
                 }
             }
@@ -86,17 +89,7 @@ macro_rules! send_error {
                     $name::TooLarge(_) => $name::TooLarge(()),
                     $name::Encode(e) => $name::Encode(e),
                     $name::Io(e) => $name::Io(e),
-                }
-            }
-
-            pub(crate) fn with<U>(self, item: U) -> $name<U> {
-                match self {
-                    $name::Full(_) => $name::Full(item),
-                    $name::TimedOut(_) => $name::TimedOut(item),
-                    $name::Disconnected(_) => $name::Disconnected(item),
-                    $name::TooLarge(_) => $name::TooLarge(item),
-                    $name::Encode(e) => $name::Encode(e),
-                    $name::Io(e) => $name::Io(e),
+                    $($name::$extra(_) => $name::$extra(()),)?
                 }
             }
         }
@@ -110,6 +103,7 @@ macro_rules! send_error {
                     $name::TooLarge(_) => f.write_str(concat!(stringify!($name), "::TooLarge(..)")),
                     $name::Encode(e) => f.debug_tuple(concat!(stringify!($name), "::Encode")).field(e).finish(),
                     $name::Io(e) => f.debug_tuple(concat!(stringify!($name), "::Io")).field(e).finish(),
+                    $($name::$extra(_) => f.write_str(concat!(stringify!($name), "::", stringify!($extra), "(..)")),)?
                 }
             }
         }
@@ -123,6 +117,7 @@ macro_rules! send_error {
                     $name::Encode(e) => write!(f, "{e}"),
                     $name::TooLarge(_) => f.write_str("the item is larger than the shared memory can hold"),
                     $name::Io(e) => write!(f, "the system refused: {e}"),
+                    $($name::$extra(_) => f.write_str($xmsg),)?
                 }
             }
         }
@@ -141,7 +136,8 @@ macro_rules! send_error {
 
 /// Generates the get/recv error types.
 macro_rules! recv_error {
-    ($(#[$doc:meta])* $name:ident, $verb:literal, $peers:literal) => {
+    ($(#[$doc:meta])* $name:ident, $verb:literal, $peers:literal
+     $(, $(#[$xdoc:meta])* $extra:ident => $xmsg:literal)?) => {
         $(#[$doc])*
         #[derive(Debug)]
         #[non_exhaustive]
@@ -158,6 +154,7 @@ macro_rules! recv_error {
             Corrupt(String),
             /// The operating system refused.
             Io(io::Error),
+            $($(#[$xdoc])* $extra,)?
         }
 
         impl $name {
@@ -176,6 +173,7 @@ macro_rules! recv_error {
                     $name::Decode(e) => write!(f, "{e}"),
                     $name::Corrupt(why) => write!(f, "the shared memory is corrupt: {why}"),
                     $name::Io(e) => write!(f, "the system refused: {e}"),
+                    $($name::$extra => f.write_str($xmsg),)?
                 }
             }
         }
@@ -198,7 +196,9 @@ send_error!(
 );
 send_error!(
     /// Why [`Connection::send`](crate::Connection::send) and its kin failed.
-    SendError, "send", "copy of the other end"
+    SendError, "send", "copy of the other end",
+    /// The reading end of a one-way pipe cannot send (the message is given back).
+    ReadOnly => "the connection is read-only"
 );
 recv_error!(
     /// Why [`Queue::get`](crate::Queue::get) and its kin failed.
@@ -206,7 +206,9 @@ recv_error!(
 );
 recv_error!(
     /// Why [`Connection::recv`](crate::Connection::recv) and its kin failed.
-    RecvError, "recv", "copy of the other end"
+    RecvError, "recv", "copy of the other end",
+    /// The writing end of a one-way pipe cannot receive.
+    WriteOnly => "the connection is write-only"
 );
 
 /// Why [`Queue::put_many`](crate::Queue::put_many) stopped: the error, and how many items
@@ -238,6 +240,24 @@ impl Error for PutManyError {
 /// `OwnerDied` carries the guard: the lock *is* taken, and the state it protects may be
 /// half-updated by the holder that died. Repair it, then drop the guard; the lock works
 /// as before. (CPython leaves every other process blocked for ever instead.)
+///
+/// As with std's `PoisonError<Guard>`, an error that holds a guard borrows the lock, so
+/// `?` cannot send it up to a `Box<dyn Error>`: match on it, or go through
+/// [`recover`](Self::recover), which keeps the guard and leaves a `LockError<()>`:
+///
+/// ```
+/// use multiproc::sync::{Lock, LockError};
+///
+/// let lock = Lock::new()?;
+/// let guard = lock.lock().or_else(LockError::recover)?; // the guard, even after a death
+/// drop(guard);
+/// match lock.lock() {
+///     Ok(_guard) => {}
+///     Err(LockError::OwnerDied(_guard)) => { /* repair what the lock protects */ }
+///     Err(other) => return Err(other.forget().into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[non_exhaustive]
 pub enum LockError<G> {
     /// The previous holder died holding the lock (its process exited or was killed). You
@@ -265,6 +285,20 @@ impl<G> LockError<G> {
     /// Whether the previous holder died holding the lock.
     pub fn is_owner_died(&self) -> bool {
         matches!(self, LockError::OwnerDied(_))
+    }
+
+    /// The guard after an `OwnerDied` (you hold the lock: repair what it protects), else
+    /// the error without a guard, which `?` can return.
+    pub fn recover(self) -> Result<G, LockError<()>> {
+        match self {
+            LockError::OwnerDied(g) => Ok(g),
+            other => Err(other.forget()),
+        }
+    }
+
+    /// The same error without the guard (dropping it, if any: that unlocks).
+    pub fn forget(self) -> LockError<()> {
+        self.map(drop)
     }
 
     /// The same error with the guard replaced.

@@ -291,6 +291,11 @@ impl Lane {
         Ring::at(self.obj.map(), self.hdr, self.data, self.cap)
     }
 
+    /// Where the lane's ring header is in the object's memory.
+    pub(crate) fn header_offset(&self) -> usize {
+        self.hdr
+    }
+
     /// The object the lane lives in.
     pub(crate) fn object(&self) -> &Arc<Object> {
         &self.obj
@@ -307,14 +312,12 @@ impl Lane {
     }
 
     /// Puts every item of `batch`, waiting for room as `wait` allows; on failure, how
-    /// many were put. `maxsize` bounds the entries (0: unbounded); `joinable` counts
-    /// each item as unfinished.
+    /// many were put. `maxsize` bounds the entries (0: unbounded).
     pub(crate) fn put(
         &self,
         tx: &Half,
         batch: &Batch,
         maxsize: u64,
-        joinable: bool,
         wait: Wait,
     ) -> Result<(), (usize, PutFail)> {
         let ring = self.ring();
@@ -322,7 +325,7 @@ impl Lane {
         let mut woken = false;
         // One locked round; rings the consumers' bell if it put anything and one sleeps.
         let round = |done: usize, waiting: bool| {
-            let (n, stop) = self.put_round(tx, batch, done, maxsize, joinable, waiting)?;
+            let (n, stop) = self.put_round(tx, batch, done, maxsize, waiting)?;
             if n > 0 && Ring::disarm(ring.consumers_armed()) {
                 ring.items_rung().store(1, std::sync::atomic::Ordering::Release);
                 socket::ring(tx.bell.as_fd());
@@ -376,7 +379,6 @@ impl Lane {
         batch: &Batch,
         from: usize,
         maxsize: u64,
-        joinable: bool,
         waiting: bool,
     ) -> Result<(usize, Stop), PutFail> {
         let ring = self.ring();

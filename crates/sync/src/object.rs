@@ -113,20 +113,43 @@ impl Object {
 
     /// Maps an object another process sent, checking that it is a `kind` of `elem`.
     pub(crate) fn receive(fd: OwnedFd, kind: Kind, elem: u64) -> Result<Arc<Object>, String> {
+        Object::receive_as(fd, kind, elem, false)
+    }
+
+    /// [`receive`](Self::receive) for an object sealed read-only (`frozen`) or not.
+    pub(crate) fn receive_as(
+        fd: OwnedFd,
+        kind: Kind,
+        elem: u64,
+        frozen: bool,
+    ) -> Result<Arc<Object>, String> {
         let map =
             Mapping::receive(fd).map_err(|e| format!("cannot map the {}: {e}", kind.name()))?;
-        if map.len() < HEADER || !map.writable() {
+        if map.len() < HEADER || map.writable() == frozen {
             return Err(format!("the memory received is not a {}", kind.name()));
         }
-        let (magic, found) =
-            (map.u64_at(0).load(Ordering::Relaxed), map.u64_at(8).load(Ordering::Relaxed));
-        if magic != MAGIC || found != kind as u64 {
+        if map.read_u64(0) != MAGIC || map.read_u64(8) != kind as u64 {
             return Err(format!("the memory received is not a {}", kind.name()));
         }
-        if map.u64_at(16).load(Ordering::Relaxed) != elem {
+        if map.read_u64(16) != elem {
             return Err(format!("the {} received holds another element type", kind.name()));
         }
         Ok(Arc::new(Object { map, kind }))
+    }
+
+    /// Seals the object read-only for good; fails while another handle maps it writable
+    /// (in this process or another), giving it back.
+    pub(crate) fn freeze(self: Arc<Object>) -> Result<Arc<Object>, (Arc<Object>, io::Error)> {
+        let kind = self.kind;
+        let obj = Arc::try_unwrap(self).map_err(|obj| {
+            let busy = io::Error::new(io::ErrorKind::ResourceBusy, "other handles of it exist");
+            (obj, busy)
+        })?;
+        match obj.map.freeze() {
+            Ok(map) => Ok(Arc::new(Object { map, kind })),
+            Err((Some(map), e)) => Err((Arc::new(Object { map, kind }), e)),
+            Err((None, e)) => Err((Arc::new(Object { map: lost(), kind }), e)),
+        }
     }
 
     /// The memory.
@@ -136,12 +159,12 @@ impl Object {
 
     /// The parameter stored at creation.
     pub(crate) fn param(&self) -> u64 {
-        self.map.u64_at(24).load(Ordering::Relaxed)
+        self.map.read_u64(24)
     }
 
     /// The flags stored at creation.
     pub(crate) fn flags(&self) -> u64 {
-        self.map.u64_at(32).load(Ordering::Relaxed)
+        self.map.read_u64(32)
     }
 
     /// The robust mutex at `off`.
@@ -193,6 +216,16 @@ impl Object {
     }
 }
 
+/// A zero-length mapping, standing for memory lost in a failed freeze.
+fn empty() -> Mapping {
+    Mapping::anonymous(c"multiproc-lost", 0).unwrap_or_else(|e| panic!("cannot make a memfd: {e}"))
+}
+
+/// A zero-length mapping, standing for memory lost in a failed freeze.
+fn lost() -> Mapping {
+    Mapping::anonymous(c"multiproc-lost", 0).unwrap_or_else(|e| panic!("cannot make a memfd: {e}"))
+}
+
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Object").field("kind", &self.kind).field("map", &self.map).finish()
@@ -213,11 +246,22 @@ impl Held<'_> {
         self.obj.mutex(self.off).make_consistent();
     }
 
-    /// The object whose lock this is.
-    pub(crate) fn object(&self) -> &Object {
-        self.obj
+    /// Keeps the lock held beyond this value, by this thread (which later unlocks it
+    /// with [`Object::unlock_kept`]).
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
     }
 }
+
+impl Object {
+    /// Unlocks the mutex at `off` whose hold this thread kept ([`Held::keep`]).
+    pub(crate) fn unlock_kept(&self, off: usize) {
+        self.mutex(off).unlock();
+        self.map.unhold();
+    }
+}
+
+impl crate::sys::memory::Holds for Held<'_> {}
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {

@@ -23,6 +23,7 @@ use crate::lane::{GetFail, Half, Lane, PutFail, Wait};
 use crate::object::{Kind, Object, type_hash};
 use crate::ring::RING_HEADER;
 use crate::travel::{self, Route};
+use crate::wait::{Readiness, Waitable, Watch};
 
 /// Where a queue's ring header is, and where its data starts.
 const RING_AT: usize = 64;
@@ -42,12 +43,10 @@ pub(crate) fn create<T>(maxsize: usize, flags: u64) -> Result<(Sending, Receivin
     let lane = Lane::new(Arc::clone(&obj), RING_AT, DATA_AT, CAPACITY);
     lane.init()?;
     let (tx, rx) = Half::pair()?;
-    let joinable = flags & JOINABLE != 0;
     let sending = Sending {
         lane: Lane::new(Arc::clone(&obj), RING_AT, DATA_AT, CAPACITY),
         half: tx,
         maxsize: maxsize as u64,
-        joinable,
     };
     Ok((sending, Receiving::new(lane, rx)))
 }
@@ -114,13 +113,9 @@ fn deserialize<'de, T, D: Deserializer<'de>>(
     } else {
         None
     };
-    let (maxsize, joinable) = (obj.param(), obj.flags() & JOINABLE != 0);
-    let sending = tx.filter(|_| want & SENDS != 0).map(|half| Sending {
-        lane: lane_of(&obj),
-        half,
-        maxsize,
-        joinable,
-    });
+    let maxsize = obj.param();
+    let sending =
+        tx.filter(|_| want & SENDS != 0).map(|half| Sending { lane: lane_of(&obj), half, maxsize });
     let receiving =
         rx.filter(|_| want & RECEIVES != 0).map(|half| Receiving::new(lane_of(&obj), half));
     Ok((sending, receiving))
@@ -305,6 +300,11 @@ impl<T> Queue<T> {
     /// Drops this handle. Python: `close()` (as the last handle of a process, it lets
     /// the other processes' receivers see `Disconnected` once they drained the queue).
     pub fn close(self) {}
+
+    /// Whether it was made as a `JoinableQueue`.
+    pub(crate) fn is_joinable(&self) -> bool {
+        self.rx.rx.lane.object().flags() & JOINABLE != 0
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
@@ -606,7 +606,14 @@ impl<'de, T> Deserialize<'de> for QueueReceiver<T> {
     }
 }
 
-/// Borrowed descriptors of a receiving half, for [`wait`](crate::wait).
-pub(crate) fn bell_of<T>(rx: &QueueReceiver<T>) -> BorrowedFd<'_> {
-    rx.rx.half.bell.as_fd()
+impl<T> Waitable for QueueReceiver<T> {
+    fn readiness(&self) -> Readiness<'_> {
+        Readiness(Watch::Lane(&self.rx))
+    }
+}
+
+impl<T> Waitable for Queue<T> {
+    fn readiness(&self) -> Readiness<'_> {
+        Readiness(Watch::Lane(&self.rx.rx))
+    }
 }

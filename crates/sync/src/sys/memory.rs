@@ -10,11 +10,17 @@
 use std::ffi::CStr;
 use std::fmt;
 use std::io;
+use std::mem::{align_of, size_of};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::cvt;
+use super::pod::Pod;
+
+/// Proof that the caller holds the lock that guards some bytes of a mapping, in every
+/// process that touches them (implemented by the holds of robust mutexes).
+pub(crate) trait Holds {}
 
 /// Seals every memfd of this crate carries: its size is fixed for good, so no process can
 /// shrink it under another's mapping (which would make that one fault).
@@ -188,6 +194,28 @@ impl Mapping {
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(off), src.len()) }
     }
 
+    /// Faults in the pages of `[off, off + len)` for writing, in one system call instead of
+    /// one fault per page (best effort: a kernel without `MADV_POPULATE_WRITE`, 5.14,
+    /// faults them one by one later).
+    pub(crate) fn populate(&self, off: usize, len: usize) {
+        let page = page_size();
+        let start = off / page * page;
+        let end = off.saturating_add(len).min(self.len);
+        if end <= start || !self.writable {
+            return;
+        }
+        // SAFETY: `[start, end)` lies in the mapping (clamped to it; `start` rounded down
+        // to the page holding `off`, which is in it) and is writable; populating changes
+        // no byte's value.
+        unsafe {
+            libc::madvise(
+                self.base.as_ptr().add(start).cast(),
+                end - start,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+    }
+
     /// Copies `dst.len()` bytes at `off` into `dst`.
     #[inline]
     #[track_caller]
@@ -219,6 +247,72 @@ impl Mapping {
         assert!(self.writable, "write to read-only shared memory");
         // SAFETY: in bounds and writable (checked); the caller owns the range.
         unsafe { ptr::write_bytes(self.base.as_ptr().add(off), byte, len) }
+    }
+
+    /// `len` values of `T` at `off`, for the holder of the lock that guards them (`_lock`,
+    /// borrowed as long as the slice: one view per hold).
+    #[track_caller]
+    pub(crate) fn locked<'m, T: Pod>(
+        &'m self,
+        off: usize,
+        len: usize,
+        _lock: &'m mut impl Holds,
+    ) -> &'m mut [T] {
+        let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
+        self.check(off, bytes);
+        assert!(off % align_of::<T>() == 0 && self.writable, "misaligned or read-only values");
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: the range lies in the mapping (checked), is aligned for `T` (the
+        // mapping is page-aligned, `off` a multiple of T's alignment) and writable; every
+        // bit pattern is a valid `T` (`Pod`). Exclusive: the caller holds the lock that
+        // every process takes to touch these bytes (this crate hands them out nowhere
+        // else), and the `&mut` borrow of that hold keeps this the only view while it
+        // lives.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(off).cast::<T>(), len) }
+    }
+
+    /// `len` values of `T` at `off`, shared, for the holder of the lock that guards them.
+    #[track_caller]
+    pub(crate) fn locked_ref<'m, T: Pod>(
+        &'m self,
+        off: usize,
+        len: usize,
+        _lock: &'m impl Holds,
+    ) -> &'m [T] {
+        let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
+        self.check(off, bytes);
+        assert!(off % align_of::<T>() == 0, "misaligned values");
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: as in `locked`; the shared borrow of the hold excludes `locked`'s
+        // mutable view of the same bytes while this one lives, and other threads and
+        // processes do not touch them without the lock.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(off).cast::<T>(), len) }
+    }
+
+    /// `len` values of `T` at `off` of a mapping no process can write (sealed).
+    #[track_caller]
+    pub(crate) fn frozen_values<T: Pod>(&self, off: usize, len: usize) -> &[T] {
+        let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
+        let all = self.frozen().expect("a frozen mapping");
+        assert!(off % align_of::<T>() == 0 && off + bytes <= all.len(), "bad frozen range");
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: in bounds (checked against the whole mapping, which `frozen` lends for
+        // as long as `&self`), aligned, every bit pattern a valid `T` (`Pod`), and
+        // nobody can write the bytes (F_SEAL_WRITE).
+        unsafe { std::slice::from_raw_parts(all.as_ptr().add(off).cast::<T>(), len) }
+    }
+
+    /// Reads the 8 bytes at `off` (a plain copy: works on read-only mappings too).
+    pub(crate) fn read_u64(&self, off: usize) -> u64 {
+        let mut b = [0u8; 8];
+        self.read(off, &mut b);
+        u64::from_le_bytes(b)
     }
 
     /// The whole mapping as a slice, when no process can write it (sealed read-only).

@@ -9,6 +9,7 @@ pub(crate) mod memory;
 pub(crate) mod mutex;
 pub(crate) mod os;
 pub(crate) mod per_process;
+pub(crate) mod pod;
 pub(crate) mod socket;
 
 use std::io;

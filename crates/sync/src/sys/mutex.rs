@@ -26,6 +26,8 @@ pub(crate) const MUTEX_SIZE: usize = std::mem::size_of::<libc::pthread_mutex_t>(
 
 /// The owner's thread id in a robust futex word.
 const TID: u32 = 0x3fff_ffff;
+/// Someone sleeps on the word: its unlocker (or the kernel, at the owner's death) wakes.
+const WAITERS: u32 = 0x8000_0000;
 
 /// Busy-wait rounds before a contended lock sleeps: critical sections here last tens of
 /// nanoseconds, far less than a sleep and a wake-up.
@@ -162,6 +164,28 @@ impl<'a> RawMutex<'a> {
         // SAFETY: as in `lock`. Callers unlock only a mutex their thread holds (guards
         // are `!Send`); an error (EPERM) would only mean "not ours", and changes nothing.
         unsafe { libc::pthread_mutex_unlock(self.ptr()) };
+    }
+
+    /// Prepares to sleep until this held mutex is unlocked or its owner dies: marks the
+    /// word as having waiters (as a blocked locker does, so the unlocker, or the kernel
+    /// at the owner's death, wakes its sleepers) and returns the word and the value to
+    /// sleep on. `None` when it is free, or this libc keeps the word elsewhere.
+    pub(crate) fn sleep_on(&self) -> Option<(&'a AtomicU32, u32)> {
+        use std::sync::atomic::Ordering;
+        let word = self.word()?;
+        let mut v = word.load(Ordering::Acquire);
+        loop {
+            if v & TID == 0 {
+                return None;
+            }
+            if v & WAITERS != 0 {
+                return Some((word, v));
+            }
+            match word.compare_exchange(v, v | WAITERS, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some((word, v | WAITERS)),
+                Err(now) => v = now,
+            }
+        }
     }
 
     /// The mutex's futex word, for sleeping until it changes or its owner dies (see
