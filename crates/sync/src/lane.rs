@@ -39,6 +39,7 @@ use serde::de::DeserializeOwned;
 
 use crate::object::Object;
 use crate::ring::{Head, ITEM, POSTED, Ring};
+use crate::sys::fdset::Tracked;
 use crate::sys::socket::{self, MAX_FDS};
 use crate::travel::{self, Carried};
 
@@ -73,8 +74,8 @@ impl Wait {
 /// One end of a lane's bell and post socket pairs.
 #[derive(Debug)]
 pub(crate) struct Half {
-    pub bell: OwnedFd,
-    pub post: OwnedFd,
+    pub bell: Tracked,
+    pub post: Tracked,
 }
 
 impl Half {
@@ -82,12 +83,13 @@ impl Half {
     pub(crate) fn pair() -> io::Result<(Half, Half)> {
         let (bell_tx, bell_rx) = socket::pair()?;
         let (post_tx, post_rx) = socket::pair()?;
-        Ok((Half { bell: bell_tx, post: post_tx }, Half { bell: bell_rx, post: post_rx }))
+        let half = |bell, post| Half { bell: Tracked::new(bell), post: Tracked::new(post) };
+        Ok((half(bell_tx, post_tx), half(bell_rx, post_rx)))
     }
 
     /// Rebuilds a half from its two descriptors (bell, post), as sent.
     pub(crate) fn from_fds(fds: &mut impl Iterator<Item = OwnedFd>) -> Option<Half> {
-        Some(Half { bell: fds.next()?, post: fds.next()? })
+        Some(Half { bell: Tracked::new(fds.next()?), post: Tracked::new(fds.next()?) })
     }
 }
 
@@ -623,7 +625,7 @@ impl Lane {
 
 /// Drains `bell` (under the ring's lock, the ring empty or full: any bell there is
 /// stale) if one was rung or the caller was woken by one.
-fn drain_if_rung(bell: &OwnedFd, rung: &std::sync::atomic::AtomicU32, woken: bool) {
+fn drain_if_rung(bell: &Tracked, rung: &std::sync::atomic::AtomicU32, woken: bool) {
     use std::sync::atomic::Ordering;
     if woken || rung.load(Ordering::Relaxed) != 0 {
         rung.store(0, Ordering::Relaxed);

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::fdset::Tracked;
 use crate::sys::os;
 use crate::sys::per_process::PerProcess;
 use crate::sys::socket;
@@ -115,7 +116,7 @@ fn sharer() -> io::Result<Arc<Sharer>> {
     let mut nonce = [0u8; 8];
     os::random(&mut nonce)?;
     let nonce = u64::from_le_bytes(nonce);
-    let listener = socket::listen(address(std::process::id(), nonce).as_bytes())?;
+    let listener = Tracked::new(socket::listen(address(std::process::id(), nonce).as_bytes())?);
     let sharer = Arc::new(Sharer { nonce, table: Mutex::new(HashMap::new()) });
     let serving = Arc::clone(&sharer);
     std::thread::Builder::new()
@@ -126,7 +127,7 @@ fn sharer() -> io::Result<Arc<Sharer>> {
 }
 
 /// The sharer's thread: answers one request per connection, for the life of the process.
-fn serve(listener: &OwnedFd, sharer: &Sharer) {
+fn serve(listener: &Tracked, sharer: &Sharer) {
     let me = os::euid();
     loop {
         let Ok(conn) = socket::accept(listener.as_fd()) else {

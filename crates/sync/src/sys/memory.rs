@@ -16,6 +16,7 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::cvt;
+use super::fdset::Tracked;
 use super::pod::Pod;
 
 /// Proof that the caller holds the lock that guards some bytes of a mapping, in every
@@ -30,7 +31,7 @@ const SIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
 pub(crate) struct Mapping {
     base: NonNull<u8>,
     len: usize,
-    fd: OwnedFd,
+    fd: Tracked,
     writable: bool,
     /// Robust mutexes in this mapping that threads of this process hold (see `hold`).
     held: AtomicUsize,
@@ -83,6 +84,7 @@ impl Mapping {
     }
 
     fn map(fd: OwnedFd, len: usize, writable: bool) -> io::Result<Mapping> {
+        let fd = Tracked::new(fd);
         if len == 0 {
             return Ok(Mapping {
                 base: NonNull::dangling(),
@@ -351,7 +353,7 @@ impl Mapping {
     /// process (this one included, through another handle) still maps it writable; the
     /// error then gives back a writable mapping when one could be made again.
     pub(crate) fn freeze(self) -> Result<Mapping, (Option<Mapping>, io::Error)> {
-        let fd = match self.fd.try_clone() {
+        let fd = match self.fd.as_fd().try_clone_to_owned() {
             Ok(fd) => fd,
             Err(e) => return Err((Some(self), e)),
         };

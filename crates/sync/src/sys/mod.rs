@@ -4,6 +4,7 @@
 //! Each function states what it assumes; the modules above build protocols on these
 //! without touching a raw pointer.
 
+pub(crate) mod fdset;
 pub(crate) mod futex;
 pub(crate) mod memory;
 pub(crate) mod mutex;
