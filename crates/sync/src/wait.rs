@@ -88,18 +88,12 @@ pub(crate) fn wait_until(
 ) -> io::Result<Vec<usize>> {
     loop {
         // Raise every lane's flag and look: what is ready now.
-        let ready: Vec<usize> = watched
+        let lanes_ready: Vec<usize> = watched
             .iter()
             .enumerate()
-            .filter(|(_, w)| match w {
-                Watch::Lane(rx) => rx.ready(),
-                Watch::Fd(_) | Watch::Never => false,
-            })
+            .filter(|(_, w)| matches!(w, Watch::Lane(rx) if rx.ready()))
             .map(|(i, _)| i)
             .collect();
-        if !ready.is_empty() {
-            return Ok(ready);
-        }
         let fds: Vec<(usize, BorrowedFd<'_>)> = watched
             .iter()
             .enumerate()
@@ -109,15 +103,22 @@ pub(crate) fn wait_until(
                 Watch::Never => None,
             })
             .collect();
-        if fds.is_empty() {
-            if let Some(d) = deadline {
+        // With a lane ready, only look at the rest (sentinels) without waiting.
+        let now = Some(Instant::now());
+        let until = if lanes_ready.is_empty() { deadline } else { now };
+        let polled = if fds.is_empty() {
+            if let Some(d) = until {
                 std::thread::sleep(d.saturating_duration_since(Instant::now()));
             }
-            return Ok(Vec::new());
-        }
-        let polled = socket::poll(&fds.iter().map(|(_, fd)| *fd).collect::<Vec<_>>(), deadline)?;
-        let mut ready = Vec::new();
+            Vec::new()
+        } else {
+            socket::poll(&fds.iter().map(|(_, fd)| *fd).collect::<Vec<_>>(), until)?
+        };
+        let mut ready = lanes_ready;
         for ((i, _), r) in fds.iter().zip(&polled) {
+            if ready.contains(i) {
+                continue;
+            }
             match &watched[*i] {
                 Watch::Fd(_) if r.readable || r.hangup => ready.push(*i),
                 // The producers are all gone: a receive returns at once.
@@ -127,6 +128,7 @@ pub(crate) fn wait_until(
                 _ => {}
             }
         }
+        ready.sort_unstable();
         if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(ready);
         }
