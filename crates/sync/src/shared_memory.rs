@@ -8,7 +8,10 @@
 //! of it; the last handle to go, in whichever process, finds no other lock and removes the
 //! name — so a block is not left in `/dev/shm` once nobody holds it (only a process
 //! killed while it holds the very last handle leaves it; CPython's resource tracker
-//! catches that case, this crate does not).
+//! catches that case, this crate does not). A handle on its way to another process (in
+//! a queue item, or handed to a child) holds the memory but not the name: if every other
+//! handle goes meanwhile, the name goes with them, and the one that arrives works on,
+//! without a name others could attach to.
 
 use std::ffi::CString;
 use std::fmt;
@@ -35,12 +38,15 @@ struct Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        // The last holder anywhere: nobody else holds a shared lock on the object.
-        if let Some(name) = &self.name
-            && os::flock(self.map.fd(), true).unwrap_or(false)
-        {
+        let Some(name) = &self.name else { return };
+        // The last holder anywhere: nobody else holds a shared lock on the object. And
+        // the name still names it (not a new object made under a name unlinked before).
+        if os::flock(self.map.fd(), true).unwrap_or(false) && os::names(name, self.map.fd()) {
             let _ = os::shm_unlink(name);
         }
+        // Unlock now rather than at the close: a child forked meanwhile keeps our open
+        // description alive through its copy of the mapping, and the lock with it.
+        let _ = os::unlock(self.map.fd());
     }
 }
 
@@ -277,6 +283,9 @@ impl<'de> Deserialize<'de> for SharedMemory {
             Some(name) => {
                 let cname = posix_name(&name).map_err(D::Error::custom)?;
                 let own = os::reopen(fd.as_fd()).map_err(D::Error::custom)?;
+                // Let go of the sender's description before locking ours: a sender whose
+                // last handle went meanwhile may hold it exclusively.
+                drop(fd);
                 SharedMemory::own(own, Some(cname)).map_err(D::Error::custom)
             }
             None => {

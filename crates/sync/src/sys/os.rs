@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::cvt;
 
@@ -86,6 +86,21 @@ pub(crate) fn flock(fd: BorrowedFd<'_>, exclusive: bool) -> io::Result<bool> {
             Some(libc::EWOULDBLOCK) => return Ok(false),
             _ => return Err(e),
         }
+    }
+}
+
+/// Releases this description's `flock`.
+pub(crate) fn unlock(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock on a descriptor the caller holds.
+    cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) }).map(drop)
+}
+
+/// Whether the POSIX shared-memory object `name` is the file behind `fd`.
+pub(crate) fn names(name: &CStr, fd: BorrowedFd<'_>) -> bool {
+    let Ok(there) = shm_open(name) else { return false };
+    match (super::memory::fstat(there.as_fd()), super::memory::fstat(fd)) {
+        (Ok(a), Ok(b)) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+        _ => false,
     }
 }
 
