@@ -1,4 +1,4 @@
-//! The `BENCHMARKS.md` workloads, W1 to W12: multiproc against its CPython twin
+//! The `BENCHMARKS.md` workloads, W1 to W12 and W15 to W19: multiproc against its CPython twin
 //! (`benches/python/workloads.py`, `multiprocessing` and `concurrent.futures`), in
 //! alternating repetitions, with the ratio of the two.
 //!
@@ -28,6 +28,7 @@ mod child;
 mod measure;
 mod python;
 mod report;
+mod talk;
 mod tasks;
 
 use std::path::PathBuf;
