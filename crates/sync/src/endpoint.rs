@@ -15,7 +15,8 @@ use multiproc_codec::CodecError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::lane::{Batch, GetFail, Half, Lane, PutFail, Received, Wait};
+use crate::batch::{Batch, Received};
+use crate::lane::{GetFail, Half, Lane, PutFail, Wait};
 
 thread_local! {
     static BATCH: RefCell<Batch> = RefCell::new(Batch::default());

@@ -48,16 +48,13 @@ impl Holders {
     pub(crate) fn gone(&self, obj: &Object, in_use: u64) -> u64 {
         let mut gone = 0;
         for slot in bits(in_use) {
-            match obj.try_lock(self.off(slot)) {
-                // Free, or left by a dead holder: either way nobody holds the slot.
-                Ok(Ok((held, died))) => {
-                    if died {
-                        held.make_consistent();
-                    }
-                    gone |= 1 << slot;
+            // Taken: free, or left by a dead holder; either way nobody holds the slot.
+            // Not taken: its holder lives (this thread included).
+            if let Ok(Ok((held, died))) = obj.try_lock(self.off(slot)) {
+                if died {
+                    held.make_consistent();
                 }
-                // Held: its holder lives (this thread included).
-                _ => {}
+                gone |= 1 << slot;
             }
         }
         gone

@@ -25,7 +25,6 @@
 //! sleepers woken by one byte all get their turn). Producers waiting for room do the
 //! same, mirrored: the room bell is drained by a producer that finds the ring full.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,15 +32,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use multiproc_codec::{CodecError, What};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
+use crate::batch::{Batch, Received, Slot};
 use crate::object::Object;
 use crate::ring::{Head, ITEM, POSTED, Ring};
 use crate::sys::fdset::Tracked;
-use crate::sys::socket::{self, MAX_FDS};
-use crate::travel::{self, Carried};
+use crate::sys::socket;
 
 /// How long a consumer polls an empty ring before it sleeps.
 const SPIN: Duration = multiproc_ipc::SPIN;
@@ -93,138 +88,13 @@ impl Half {
     }
 }
 
-/// Items encoded for a put: their bytes one after the other, and their descriptors.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    bytes: Vec<u8>,
-    items: Vec<Piece>,
-    carried: Carried,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Piece {
-    start: usize,
-    end: usize,
-    fds: (usize, usize),
-}
-
-impl Batch {
-    /// Encodes one more item.
-    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), CodecError> {
-        let (start, first) = (self.bytes.len(), self.carried.fds.len());
-        travel::encode(item, What::Item, &mut self.bytes, &mut self.carried)?;
-        let last = self.carried.fds.len();
-        if last - first > MAX_FDS {
-            self.bytes.truncate(start);
-            self.carried.fds.truncate(first);
-            return Err(CodecError::new(
-                multiproc_codec::Op::Encode,
-                What::Item,
-                std::any::type_name::<T>(),
-                format!("an item carries at most {MAX_FDS} descriptors (about 60 handles)"),
-            ));
-        }
-        self.items.push(Piece { start, end: self.bytes.len(), fds: (first, last) });
-        Ok(())
-    }
-
-    /// Adds raw bytes as one more item (no encoding: `send_bytes`).
-    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
-        let (start, first) = (self.bytes.len(), self.carried.fds.len());
-        self.bytes.extend_from_slice(bytes);
-        self.items.push(Piece { start, end: self.bytes.len(), fds: (first, first) });
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
-        self.items.clear();
-        self.carried.clear();
-    }
-}
-
-/// Items taken by a get, in order: their bytes and the descriptors that came with each.
-#[derive(Debug, Default)]
-pub(crate) struct Received {
-    bytes: Vec<u8>,
-    items: VecDeque<Slot>,
-}
-
-/// One item taken.
-#[derive(Debug)]
-enum Slot {
-    /// `bytes[start..end]` of the batch it came in.
-    Span(usize, usize, Vec<OwnedFd>),
-    /// Its own bytes (kept for a later call).
-    Owned(Vec<u8>, Vec<OwnedFd>),
-    /// An item that failed to decode, to report on the next call.
-    Failed(CodecError),
-}
-
-impl Received {
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
-        self.items.clear();
-    }
-
-    /// Takes up to `max` items from the front, decoded.
-    pub(crate) fn decode_front<T: DeserializeOwned>(
-        &mut self,
-        max: usize,
-    ) -> impl Iterator<Item = Result<T, CodecError>> + '_ {
-        (0..max).map_while(move |_| {
-            Some(match self.items.pop_front()? {
-                Slot::Span(start, end, fds) => {
-                    travel::decode(&self.bytes[start..end], What::Item, fds)
-                }
-                Slot::Owned(bytes, fds) => travel::decode(&bytes, What::Item, fds),
-                Slot::Failed(e) => Err(e),
-            })
-        })
-    }
-
-    /// Takes the front item's raw bytes (its descriptors, if any, are closed).
-    pub(crate) fn pop_raw(&mut self) -> Option<Result<Vec<u8>, CodecError>> {
-        Some(match self.items.pop_front()? {
-            Slot::Span(start, end, _) => Ok(self.bytes[start..end].to_vec()),
-            Slot::Owned(bytes, _) => Ok(bytes),
-            Slot::Failed(e) => Err(e),
-        })
-    }
-
-    /// Puts a decoding error back at the front, to report first.
-    pub(crate) fn push_front_error(&mut self, e: CodecError) {
-        self.items.push_front(Slot::Failed(e));
-    }
-
-    /// Moves every item of `other` in front of this one's, copying their bytes out of
-    /// `other`'s buffer.
-    pub(crate) fn prepend(&mut self, other: &mut Received) {
-        while let Some(slot) = other.items.pop_back() {
-            let slot = match slot {
-                Slot::Span(start, end, fds) => Slot::Owned(other.bytes[start..end].to_vec(), fds),
-                owned => owned,
-            };
-            self.items.push_front(slot);
-        }
-        other.clear();
-    }
-}
-
 /// Why a put stopped.
 #[derive(Debug)]
 pub(crate) enum PutFail {
     Full,
     TimedOut,
     Disconnected,
-    TooLarge(usize),
+    TooLarge,
     Io(io::Error),
 }
 
@@ -250,7 +120,7 @@ enum Stop {
     Done,
     Full,
     PostFull,
-    TooLarge(usize),
+    TooLarge,
 }
 
 /// One ring of an object, with its place in the mapping.
@@ -308,11 +178,6 @@ impl Lane {
         self.ring().count_hint() as usize
     }
 
-    /// Entries waiting, exactly as of an instant of the call.
-    pub(crate) fn len(&self) -> usize {
-        self.len_hint()
-    }
-
     /// Puts every item of `batch`, waiting for room as `wait` allows; on failure, how
     /// many were put. `maxsize` bounds the entries (0: unbounded).
     pub(crate) fn put(
@@ -339,7 +204,7 @@ impl Lane {
             done += n;
             match stop {
                 Stop::Done => return Ok(()),
-                Stop::TooLarge(size) => return Err((done, PutFail::TooLarge(size))),
+                Stop::TooLarge => return Err((done, PutFail::TooLarge)),
                 Stop::Full | Stop::PostFull if wait == Wait::No => {
                     return Err((done, PutFail::Full));
                 }
@@ -412,7 +277,7 @@ impl Lane {
             let fds = &batch.carried.fds[piece.fds.0..piece.fds.1];
             let tag = if fds.is_empty() { ITEM } else { POSTED };
             if !ring.fits_at_all(Ring::entry_size(bytes.len(), tag)) {
-                stop = Stop::TooLarge(bytes.len());
+                stop = Stop::TooLarge;
                 break;
             }
             let mut post = 0;

@@ -6,6 +6,7 @@
 #![warn(unreachable_pub)]
 
 mod barrier;
+mod batch;
 mod condition;
 mod endpoint;
 mod error;

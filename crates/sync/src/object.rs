@@ -44,7 +44,6 @@ pub(crate) enum Kind {
     Barrier = 8,
     Value = 9,
     Array = 10,
-    SharedMemory = 11,
 }
 
 impl Kind {
@@ -60,7 +59,6 @@ impl Kind {
             Kind::Barrier => "barrier",
             Kind::Value => "value",
             Kind::Array => "array",
-            Kind::SharedMemory => "shared memory",
         }
     }
 
@@ -75,7 +73,6 @@ impl Kind {
             Kind::Barrier => c"multiproc-barrier",
             Kind::Value => c"multiproc-value",
             Kind::Array => c"multiproc-array",
-            Kind::SharedMemory => c"multiproc-shared-memory",
         }
     }
 }
@@ -214,11 +211,6 @@ impl Object {
             Err(other) => Err(io::Error::other(format!("internal lock: {other:?}"))),
         }
     }
-}
-
-/// A zero-length mapping, standing for memory lost in a failed freeze.
-fn empty() -> Mapping {
-    Mapping::anonymous(c"multiproc-lost", 0).unwrap_or_else(|e| panic!("cannot make a memfd: {e}"))
 }
 
 /// A zero-length mapping, standing for memory lost in a failed freeze.

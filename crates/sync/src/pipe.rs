@@ -143,7 +143,7 @@ fn send_error<T>(fail: SendFail, item: T) -> SendError<T> {
         SendFail::Lane(PutFail::Full) => SendError::Full(item),
         SendFail::Lane(PutFail::TimedOut) => SendError::TimedOut(item),
         SendFail::Lane(PutFail::Disconnected) => SendError::Disconnected(item),
-        SendFail::Lane(PutFail::TooLarge(_)) => SendError::TooLarge(item),
+        SendFail::Lane(PutFail::TooLarge) => SendError::TooLarge(item),
         SendFail::Lane(PutFail::Io(e)) => SendError::Io(e),
     }
 }

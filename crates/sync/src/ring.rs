@@ -144,7 +144,9 @@ pub(crate) struct Ring<'a> {
 impl<'a> Ring<'a> {
     /// The ring at `hdr` whose data is `[data, data + cap)`.
     pub(crate) fn at(map: &'a Mapping, hdr: usize, data: usize, cap: usize) -> Ring<'a> {
-        assert!(map.contains(hdr, RING_HEADER) && map.contains(data, cap) && data % 8 == 0);
+        assert!(
+            map.contains(hdr, RING_HEADER) && map.contains(data, cap) && data.is_multiple_of(8)
+        );
         assert!(cap < MAX_CAPACITY, "a ring holds less than 4 GiB");
         Ring { map, hdr, data, cap: cap as u64 }
     }

@@ -157,7 +157,7 @@ impl Mapping {
     #[track_caller]
     pub(crate) fn u32_at(&self, off: usize) -> &AtomicU32 {
         self.check(off, 4);
-        assert!(off % 4 == 0 && self.writable, "unaligned or read-only atomic at {off}");
+        assert!(off.is_multiple_of(4) && self.writable, "unaligned or read-only atomic at {off}");
         // SAFETY: in bounds and aligned (the mapping is page-aligned; `off` is a multiple
         // of 4), valid for as long as `&self`, and every process accesses these bytes
         // atomically only.
@@ -169,7 +169,7 @@ impl Mapping {
     #[track_caller]
     pub(crate) fn u64_at(&self, off: usize) -> &AtomicU64 {
         self.check(off, 8);
-        assert!(off % 8 == 0 && self.writable, "unaligned or read-only atomic at {off}");
+        assert!(off.is_multiple_of(8) && self.writable, "unaligned or read-only atomic at {off}");
         // SAFETY: as for `u32_at`, with 8-byte alignment.
         unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(off).cast()) }
     }
@@ -231,26 +231,6 @@ impl Mapping {
         }
     }
 
-    /// Copies `len` bytes within the mapping, from `from` to `to` (the ranges may overlap).
-    #[track_caller]
-    pub(crate) fn copy_within(&self, from: usize, to: usize, len: usize) {
-        self.check(from, len);
-        self.check(to, len);
-        assert!(self.writable, "write to read-only shared memory");
-        // SAFETY: both ranges lie in the mapping (checked); `ptr::copy` allows overlap;
-        // the caller owns both ranges by its protocol.
-        unsafe { ptr::copy(self.base.as_ptr().add(from), self.base.as_ptr().add(to), len) }
-    }
-
-    /// Fills `len` bytes at `off` with `byte`.
-    #[track_caller]
-    pub(crate) fn fill(&self, off: usize, len: usize, byte: u8) {
-        self.check(off, len);
-        assert!(self.writable, "write to read-only shared memory");
-        // SAFETY: in bounds and writable (checked); the caller owns the range.
-        unsafe { ptr::write_bytes(self.base.as_ptr().add(off), byte, len) }
-    }
-
     /// `len` values of `T` at `off`, for the holder of the lock that guards them (`_lock`,
     /// borrowed as long as the slice: one view per hold).
     #[track_caller]
@@ -262,7 +242,10 @@ impl Mapping {
     ) -> &'m mut [T] {
         let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
         self.check(off, bytes);
-        assert!(off % align_of::<T>() == 0 && self.writable, "misaligned or read-only values");
+        assert!(
+            off.is_multiple_of(align_of::<T>()) && self.writable,
+            "misaligned or read-only values"
+        );
         if len == 0 {
             return &mut [];
         }
@@ -285,7 +268,7 @@ impl Mapping {
     ) -> &'m [T] {
         let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
         self.check(off, bytes);
-        assert!(off % align_of::<T>() == 0, "misaligned values");
+        assert!(off.is_multiple_of(align_of::<T>()), "misaligned values");
         if len == 0 {
             return &[];
         }
@@ -300,7 +283,10 @@ impl Mapping {
     pub(crate) fn frozen_values<T: Pod>(&self, off: usize, len: usize) -> &[T] {
         let bytes = len.checked_mul(size_of::<T>()).expect("size overflows");
         let all = self.frozen().expect("a frozen mapping");
-        assert!(off % align_of::<T>() == 0 && off + bytes <= all.len(), "bad frozen range");
+        assert!(
+            off.is_multiple_of(align_of::<T>()) && off + bytes <= all.len(),
+            "bad frozen range"
+        );
         if len == 0 {
             return &[];
         }
@@ -422,9 +408,6 @@ mod tests {
         m.write(100, b"hello");
         let mut out = [0u8; 5];
         m.read(100, &mut out);
-        assert_eq!(&out, b"hello");
-        m.copy_within(100, 101, 5);
-        m.read(101, &mut out);
         assert_eq!(&out, b"hello");
         let there = Mapping::receive(m.fd().try_clone_to_owned().unwrap()).unwrap();
         assert_eq!(there.u64_at(8).load(std::sync::atomic::Ordering::Relaxed), 7);

@@ -77,7 +77,7 @@ pub(crate) struct RawMutex<'a> {
 impl<'a> RawMutex<'a> {
     /// The mutex at `off`; `init` it once, in the process that creates the memory.
     pub(crate) fn at(map: &'a Mapping, off: usize) -> RawMutex<'a> {
-        assert!(off % 8 == 0, "misaligned mutex");
+        assert!(off.is_multiple_of(8), "misaligned mutex");
         let _ = map.raw(off, MUTEX_SIZE); // bounds
         RawMutex { map, off }
     }

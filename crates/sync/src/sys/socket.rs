@@ -169,7 +169,7 @@ pub(crate) fn send_fds(
     let mut iov =
         libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
     // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE((fds.len() * size_of::<RawFd>()) as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut control = vec![0u8; space.max(size_of::<libc::cmsghdr>())];
     // SAFETY: an all-zero msghdr is valid; the fields are set below.
     let mut msg: libc::msghdr = unsafe { zeroed() };
@@ -184,11 +184,11 @@ pub(crate) fn send_fds(
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN((fds.len() * size_of::<RawFd>()) as u32) as _;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
             std::ptr::copy_nonoverlapping(
                 fds.as_ptr().cast::<u8>(),
                 libc::CMSG_DATA(cmsg),
-                fds.len() * size_of::<RawFd>(),
+                std::mem::size_of_val(fds),
             );
         }
     }
