@@ -43,8 +43,11 @@ fn a_child_produces_and_the_parent_drains_to_disconnected() {
     }
 }
 
+/// An item of the order test.
+type Item = (u32, String);
+
 /// Puts each batch with `put` (a batch of one) or `put_many`, then reports how many.
-fn put_batches(args: (QueueSender<(u32, String)>, Vec<Vec<(u32, String)>>)) -> usize {
+fn put_batches(args: (QueueSender<Item>, Vec<Vec<Item>>)) -> usize {
     let (tx, batches) = args;
     let mut n = 0;
     for batch in batches {
@@ -58,7 +61,7 @@ fn put_batches(args: (QueueSender<(u32, String)>, Vec<Vec<(u32, String)>>)) -> u
     n
 }
 
-fn batches() -> impl Strategy<Value = Vec<Vec<(u32, String)>>> {
+fn batches() -> impl Strategy<Value = Vec<Vec<Item>>> {
     let item = (any::<u32>(), "[a-z]{0,40}");
     prop::collection::vec(prop::collection::vec(item, 1..50), 1..20)
 }
@@ -70,7 +73,7 @@ proptest! {
     fn items_arrive_in_the_order_they_were_put(batches in batches(), method in 0usize..3) {
         let _serial = common::serial();
         let method = StartMethod::ALL[method];
-        let expected: Vec<(u32, String)> = batches.iter().flatten().cloned().collect();
+        let expected: Vec<Item> = batches.iter().flatten().cloned().collect();
         let (tx, rx) = Queue::new().unwrap().split();
         let mut p = Context::new(method).process(put_batches, (tx, batches));
         p.start().unwrap();

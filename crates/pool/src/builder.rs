@@ -12,6 +12,9 @@ use crate::error::PoolError;
 use crate::pool::Pool;
 use crate::scheduler::{Core, Settings};
 
+/// An initializer's encoded argument, and what it pins (see [`encode_pinned`]).
+type Encoded = (Vec<u8>, Pins);
+
 /// Builds a [`Pool`]. Python: the arguments of `multiprocessing.Pool(...)`.
 ///
 /// ```
@@ -34,7 +37,7 @@ use crate::scheduler::{Core, Settings};
 #[derive(Default)]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    initializer: Option<(FnId, Result<(Vec<u8>, Pins), CodecError>)>,
+    initializer: Option<(FnId, Result<Encoded, CodecError>)>,
     max_tasks_per_child: Option<usize>,
     context: Option<Context>,
     timeout: Option<Duration>,
