@@ -222,14 +222,17 @@ mod tests {
         let keep: Arc<dyn Any + Send + Sync> = Arc::new((a, b));
         let pair = keep.downcast_ref::<(OwnedFd, OwnedFd)>().unwrap();
         let fds = raw(&[pair.0.as_fd(), pair.1.as_fd()]);
-        let export = Arc::new(Export::new(fds, keep.clone()).unwrap());
-        let ticket = export.offer().unwrap();
+        let many = Arc::new(Export::new(fds.clone(), keep.clone()).unwrap());
+        let ticket = many.offer().unwrap();
         assert_eq!(fetch(&ticket).unwrap().len(), 2);
         assert_eq!(fetch(&ticket).unwrap().len(), 2);
-        export.set_once(true);
+        drop(many);
+        let once = Arc::new(Export::new(fds, keep.clone()).unwrap());
+        once.set_once(true);
+        let ticket = once.offer().unwrap();
         assert_eq!(fetch(&ticket).unwrap().len(), 2);
         assert!(fetch(&ticket).unwrap_err().contains("no longer shares"));
-        drop(export);
+        drop(once);
         assert_eq!(Arc::strong_count(&keep), 1);
     }
 
