@@ -12,8 +12,9 @@
 //!   return [`IpcError::Disconnected`] instead of hanging or panicking.
 //! - [`BootstrapServer`] / [`bootstrap_connect`] let a freshly exec'd child hand its
 //!   channel end back to its parent, with a wait that ends when the child is gone.
-//! - [`SharedWords`] are `u64`s in shared memory, for progress reports that cost one atomic
-//!   store.
+//! - `SharedWords` are `u64`s in shared memory, for the progress reports of pool workers
+//!   (internal: they cross only inside this crate's messages; users share memory with
+//!   `multiproc::sync`'s `Value`, `Array` and `SharedMemory`).
 //! - [`spin`] polls for a reply that is due soon instead of sleeping on it.
 //!
 //! It knows nothing about tasks, pools, processes or how they are started, nor about the
@@ -44,4 +45,5 @@ pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
 pub use error::IpcError;
 pub use message::Message;
 pub use spin::{SPIN, spin};
+#[doc(hidden)]
 pub use words::SharedWords;
