@@ -180,6 +180,17 @@ robust_lock!(
     /// assert!(lock.try_lock().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A guard stays on the thread that locked (which is how the system tells that a
+    /// holder died), so sending it to another thread does not compile:
+    ///
+    /// ```compile_fail
+    /// let lock = multiproc::sync::Lock::new().unwrap();
+    /// let guard = lock.lock().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || drop(guard));
+    /// });
+    /// ```
     Lock, LockGuard, MutexKind::Plain, Kind::Lock, "Lock"
 );
 
