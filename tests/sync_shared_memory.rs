@@ -117,35 +117,43 @@ fn a_child_changes_an_array_in_place() {
     }
 }
 
-static TABLE: std::sync::OnceLock<FrozenArray<u64>> = std::sync::OnceLock::new();
+static TABLE: std::sync::OnceLock<(FrozenArray<u64>, SharedMemory)> = std::sync::OnceLock::new();
 
-/// The pool's initializer: keeps the table, and tells the test which worker got it.
-fn keep_table(args: (FrozenArray<u64>, QueueSender<u32>)) {
-    let (table, started) = args;
+/// The pool's initializer: keeps the tables, and tells the test which worker got them.
+fn keep_table(args: (FrozenArray<u64>, SharedMemory, QueueSender<u32>)) {
+    let (table, bytes, started) = args;
     started.put(std::process::id()).unwrap();
-    let _ = TABLE.set(table);
+    let _ = TABLE.set((table, bytes));
 }
 
+/// The square of `i` from the frozen array, plus byte `i % 4096` of the shared memory.
 fn lookup(i: usize) -> u64 {
-    TABLE.get().expect("the initializer ran")[i]
+    let (table, bytes) = TABLE.get().expect("the initializer ran");
+    let mut b = [0u8];
+    bytes.read_at(i % 4096, &mut b).unwrap();
+    table[i] + u64::from(b[0])
 }
 
 #[test]
-fn every_pool_worker_reads_one_frozen_table_replacements_included() {
+fn every_pool_worker_reads_one_frozen_table_and_shared_memory_replacements_included() {
     let _serial = common::serial();
     let squares: Vec<u64> = (0..100_000u64).map(|i| i * i).collect();
     let table = Array::from_slice(&squares).unwrap().freeze().map_err(|(_, e)| e).unwrap();
+    let bytes = SharedMemory::new(4096).unwrap();
+    bytes.write_at(0, &(0..4096).map(|i| (i % 7) as u8).collect::<Vec<_>>()).unwrap();
     for method in StartMethod::ALL {
         let (started_tx, started_rx) = Queue::new().unwrap().split();
         let pool = Pool::builder()
             .processes(2)
             .start_method(method)
             .max_tasks_per_child(10)
-            .initializer(keep_table, (table.clone(), started_tx))
+            .initializer(keep_table, (table.clone(), bytes.clone(), started_tx))
             .build()
             .unwrap();
         let got = pool.chunksize(1).map(lookup, (0..100).map(|i| i * 997)).unwrap();
-        assert_eq!(got, (0..100).map(|i| squares[i * 997]).collect::<Vec<_>>(), "{method}");
+        let expected: Vec<u64> =
+            (0..100).map(|i| squares[i * 997] + ((i * 997) % 4096 % 7) as u64).collect();
+        assert_eq!(got, expected, "{method}");
         drop(pool);
         let workers: Vec<u32> = std::iter::from_fn(|| started_rx.get().ok()).collect();
         assert!(workers.len() >= 10, "{method}: replacement workers got the table too");
