@@ -7,8 +7,8 @@ use multiproc::sync::{
     SemaphoreGuard, SendError, SyncError, ValueGuard, Waitable,
 };
 use multiproc::{
-    Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
-    Queue, RLock, Semaphore, Sentinel, SharedMemory, SimpleQueue, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Queue,
+    RLock, Semaphore, Sentinel, SharedMemory, SimpleQueue, Value,
 };
 
 fn send_sync<T: Send + Sync>() {}
