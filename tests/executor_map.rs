@@ -17,7 +17,7 @@ use multiproc::{ExecutorError, MapOptions, ProcessPoolExecutor, TaskError};
 use serde::{Deserialize, Serialize, Serializer};
 
 mod common;
-use common::{GUARD, sleep_ms, square};
+use common::{GUARD, Gate, RunLog, gated, log_run, sleep_ms, square};
 
 fn pow_self(x: u32) -> u64 {
     u64::from(x).pow(x.min(12))
@@ -212,4 +212,27 @@ fn map_after_shutdown_is_an_error() {
     assert_eq!(err, ExecutorError::Shutdown);
     let err = ex.map_with(square, 0..3u64, MapOptions::default().chunksize(2)).unwrap_err();
     assert_eq!(err, ExecutorError::Shutdown);
+}
+
+/// Logs `i`, then waits for the gate.
+fn logged_gated((i, log, gate): (u64, String, String)) -> u64 {
+    log_run(&log, i);
+    gated(gate)
+}
+
+#[test]
+fn a_map_that_timed_out_and_was_dropped_starts_nothing_more() {
+    let ex = ProcessPoolExecutor::new(2).unwrap();
+    let log = RunLog::new("map-timeout");
+    let gate = Gate::new("map-timeout");
+    let items: Vec<_> = (0..12).map(|i| (i, log.arg(), gate.arg())).collect();
+    let options = MapOptions::default().timeout(Duration::from_millis(200));
+    let mut it = ex.map_with(logged_gated, items, options).unwrap();
+    assert!(matches!(it.next(), Some(Err(MapError::Timeout(_)))));
+    drop(it);
+    // Both workers were running an item when the map gave up; nothing else may start.
+    gate.open();
+    ex.shutdown(true, false);
+    let ran = log.runs().len();
+    assert!(ran <= 2, "{ran} items ran after the map was dropped (CPython: at most 2)");
 }

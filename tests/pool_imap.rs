@@ -291,3 +291,39 @@ fn large_and_small_batches_mixed_all_arrive() {
         assert_eq!(got, serial, "chunksize {chunksize}");
     }
 }
+
+/// Items `0..`, until `next` panics at item 7.
+struct PanicsAtSeven(u64);
+
+impl Iterator for PanicsAtSeven {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.0 == 7 {
+            panic!("the input broke at 7");
+        }
+        self.0 += 1;
+        Some(self.0 - 1)
+    }
+}
+
+#[test]
+fn an_input_that_panics_ends_the_results_with_an_error_at_its_position() {
+    let _serial = serial();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        let got: Vec<_> = pool.imap(square, PanicsAtSeven(0)).unwrap().collect();
+        assert_eq!(got.len(), 8, "{method}: seven results, then the error");
+        for (i, r) in got[..7].iter().enumerate() {
+            assert_eq!(*r, Ok(square(i as u64)), "{method}: result {i} comes first");
+        }
+        let Err(TaskError::InputPanicked(p)) = &got[7] else { panic!("{method}: {:?}", got[7]) };
+        assert_eq!(p.message, "the input broke at 7", "{method}");
+        // Unordered: the seven results in any order, the error last.
+        let got: Vec<_> = pool.imap_unordered(square, PanicsAtSeven(0)).unwrap().collect();
+        assert_eq!(got.len(), 8, "{method}");
+        assert!(got[..7].iter().all(Result::is_ok), "{method}: {got:?}");
+        assert!(matches!(got[7], Err(TaskError::InputPanicked(_))), "{method}");
+        assert_eq!(pool.map(square, 0..3).unwrap(), [0, 1, 4], "{method}: the pool goes on");
+    }
+}

@@ -2,9 +2,13 @@
 //! large argument in place in the frame it came in, the caller reads a large result in
 //! place too, and everything stays correct when the caller holds on to many such results
 //! (the shared-memory regions run out and frames travel through the socket instead) or
-//! writes to one (it is copied out first). Under every start method.
+//! writes to one (it is copied out first). An argument larger than a frame holds (4 GiB)
+//! is a typed error at the call, naming its size and the limit, and nothing is sent or
+//! killed; a result that large comes back whole (answers are not framed). Under every
+//! start method.
 
-use multiproc::pool::Pool;
+use multiproc::codec::{FRAME_LIMIT, TooLarge, What};
+use multiproc::pool::{Pool, TaskError};
 use multiproc::{Bytes, StartMethod};
 
 mod common;
@@ -97,4 +101,45 @@ fn writing_to_a_shared_buffer_copies_it_first() {
     assert!(!back.is_shared());
     assert_eq!(keep.len() + 1, back.len(), "a clone does not see the write");
     assert_eq!(&keep[..], &expected[..]);
+}
+
+/// Its length.
+fn length(buf: Bytes) -> u64 {
+    buf.len() as u64
+}
+
+/// A buffer of zeros `len` bytes long (the pages are mapped, never touched).
+fn zeros(len: u64) -> Bytes {
+    Bytes::from(vec![0u8; usize::try_from(len).unwrap()])
+}
+
+#[test]
+fn an_argument_over_the_frame_limit_is_a_typed_error_at_the_call() {
+    let _serial = serial();
+    let huge = zeros(FRAME_LIMIT + 1);
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        let err = pool.apply(length, huge.clone()).unwrap_err();
+        let TaskError::TooLarge(TooLarge { what, size, limit }) = err else {
+            panic!("{method}: {err:?}")
+        };
+        assert_eq!((what, limit), (What::Argument, FRAME_LIMIT), "{method}");
+        assert!(size > FRAME_LIMIT, "{method}: {size}");
+        assert!(err.to_string().contains("a frame holds at most"), "{method}: {err}");
+        // Among other items, only that one fails; the pool goes on.
+        let got = pool.map_results(length, [zeros(3), huge.clone(), zeros(5)]).unwrap();
+        assert_eq!(got[0], Ok(3), "{method}");
+        assert!(matches!(got[1], Err(TaskError::TooLarge(_))), "{method}");
+        assert_eq!(got[2], Ok(5), "{method}");
+    }
+}
+
+#[test]
+fn a_result_over_the_frame_limit_comes_back_whole() {
+    let _serial = serial();
+    let pool = pool(StartMethod::ForkServer);
+    let len = FRAME_LIMIT + 16;
+    let got = pool.apply(zeros, len).unwrap();
+    assert_eq!(got.len() as u64, len);
+    assert!(got.is_shared(), "read in place where it arrived");
 }

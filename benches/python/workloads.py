@@ -78,6 +78,49 @@ def die_on_3(arg):
     return i * i
 
 
+W13_MS = [
+    int(n)
+    for line in open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "w13_task_ms.txt"))
+    if not line.startswith("#")
+    for n in line.strip().split(",")
+    if n
+]
+
+
+def w13_task(i):
+    """W13: task `i` sleeps its length (a fixed lognormal draw), returns `i`."""
+    time.sleep(W13_MS[i] / 1000)
+    return i
+
+
+def fault(i):
+    """W14: what task `i` of the fault mix does (the Rust side's rule)."""
+    k = (i * 0x9E3779B97F4A7C15) % (1 << 64) % 1000
+    if k < 5:
+        return "abort"
+    if k < 10:
+        return "exit"
+    if k < 20:
+        return "raise"
+    if k < 25:
+        return "sleep"
+    return "value"
+
+
+def fault_mix(i):
+    """W14: i * 7, or abort, _exit, raise, or sleep a minute."""
+    what = fault(i)
+    if what == "abort":
+        os.abort()
+    if what == "exit":
+        os._exit(3 + i % 60)
+    if what == "raise":
+        raise RuntimeError(f"task {i} raises")
+    if what == "sleep":
+        time.sleep(60)
+    return i * 7
+
+
 def fail(i):
     """W12: a task that raises."""
     raise ValueError(f"boom {i}")
@@ -380,6 +423,39 @@ def w12_submit(quick):
     return ["no error"]
 
 
+def w13_figures(done):
+    return [max(done), sum(done) / len(done) * 1000]
+
+
+def w13_imap_unordered(quick):
+    with mp.Pool(2) as pool:
+        t = time.perf_counter()
+        done = [0.0] * len(W13_MS)
+        for i in pool.imap_unordered(w13_task, range(len(W13_MS)), chunksize=1):
+            done[i] = time.perf_counter() - t
+    return w13_figures(done)
+
+
+def w13_submit(quick):
+    with cf.ProcessPoolExecutor(2) as ex:
+        t = time.perf_counter()
+        futures = [ex.submit(w13_task, i) for i in range(len(W13_MS))]
+        done = [0.0] * len(W13_MS)
+        for f in cf.as_completed(futures):
+            done[f.result()] = time.perf_counter() - t
+    return w13_figures(done)
+
+
+def w14_map(quick):
+    """The fault mix in a fresh process, given a minute (CPython has no per-task timeout)."""
+    timeout = 10 if quick else 60
+    n = 2000 if quick else 20000
+    out, timed_out = run_child(["w14", str(n)], timeout)
+    if timed_out:
+        return [f"hang: no outcome within {timeout} s (killed)"]
+    return [one_line(out) or "no outcome"]
+
+
 # ---- W15 to W19: processes that talk ------------------------------------------------
 # Measured from a `go` given to children that are already started and waiting, as the
 # Rust twin does, with the forkserver context (multiproc's default start method).
@@ -582,6 +658,9 @@ CASES = {
     "W11.executor_map": w11("executor"),
     "W12.apply": w12_apply,
     "W12.submit": w12_submit,
+    "W13.imap_unordered": w13_imap_unordered,
+    "W13.submit": w13_submit,
+    "W14.map": w14_map,
     "W15.queue": w15("queue"),
     "W15.queue_many": w15("queue"),
     "W15.faster_fifo": w15("faster_fifo"),
@@ -652,6 +731,17 @@ def child_w11(api, how):
         ex.shutdown(wait=False, cancel_futures=True)
 
 
+def child_w14(n):
+    t = time.perf_counter()
+    with mp.Pool(2) as pool:
+        try:
+            out = pool.map(fault_mix, range(n), chunksize=1)
+            text = f"{len(out)} of {n} results"
+        except BaseException as err:
+            text = f"no results: {type(err).__name__}: {one_line(err)}"
+        print(f"{text} after {time.perf_counter() - t:.2f} s", flush=True)
+
+
 # ---- modes ---------------------------------------------------------------------------
 
 
@@ -704,6 +794,8 @@ def main():
         child_w10(argv[2], int(argv[3]))
     elif mode == "child" and argv[1] == "w11":
         child_w11(argv[2], argv[3])
+    elif mode == "child" and argv[1] == "w14":
+        child_w14(int(argv[2]))
     elif mode == "run":
         run(argv[1:])
     else:

@@ -6,6 +6,7 @@
 use std::error::Error;
 
 use crate::measure::*;
+use crate::mixes::*;
 use crate::talk::*;
 
 /// What one repetition of a case yields: one value per figure.
@@ -27,6 +28,7 @@ pub(crate) enum Unit {
     TasksPerSec,
     Micros,
     Millis,
+    Seconds,
     GigabytesPerSec,
     MegabytesPerSec,
     IncrementsPerSec,
@@ -45,6 +47,7 @@ impl Unit {
             Unit::TasksPerSec => "tasks/s",
             Unit::Micros => "µs",
             Unit::Millis => "ms",
+            Unit::Seconds => "s",
             Unit::GigabytesPerSec => "GB/s",
             Unit::MegabytesPerSec => "MB/s",
             Unit::IncrementsPerSec => "increments/s",
@@ -250,6 +253,33 @@ pub(crate) const CASES: &[Case] = &[
         "W12.submit",
         &[fig("submit().result(), the task panics/raises", Qualitative)],
         w12_submit,
+    )
+    .reps(1),
+    case(
+        "W13",
+        "W13.imap_unordered",
+        &[
+            fig("imap_unordered chunksize 1, makespan", Seconds),
+            fig("imap_unordered chunksize 1, mean latency", Millis),
+        ],
+        w13_imap_unordered,
+    )
+    .reps(3),
+    case(
+        "W13",
+        "W13.submit",
+        &[
+            fig("submit + as_completed, makespan", Seconds),
+            fig("submit + as_completed, mean latency", Millis),
+        ],
+        w13_submit,
+    )
+    .reps(3),
+    case(
+        "W14",
+        "W14.map",
+        &[fig("map, chunksize 1, 1 s timeout, fault mix", Qualitative)],
+        w14_pool,
     )
     .reps(1),
     case("W15", "W15.queue", &[fig("Queue put/get, 200k ints", ItemsPerSec)], w15_queue),

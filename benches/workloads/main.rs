@@ -1,4 +1,4 @@
-//! The `BENCHMARKS.md` workloads, W1 to W12 and W15 to W19: multiproc against its CPython twin
+//! The `BENCHMARKS.md` workloads, W1 to W19: multiproc against its CPython twin
 //! (`benches/python/workloads.py`, `multiprocessing` and `concurrent.futures`), in
 //! alternating repetitions, with the ratio of the two.
 //!
@@ -26,6 +26,7 @@ mod cases;
 mod chart;
 mod child;
 mod measure;
+mod mixes;
 mod python;
 mod report;
 mod talk;

@@ -70,3 +70,72 @@ pub(crate) fn fail(i: u64) -> u64 {
     }
     i
 }
+
+/// W13: the tasks' lengths in ms, a fixed lognormal draw (`benches/data/w13_task_ms.txt`,
+/// read by the CPython side too).
+pub(crate) fn w13_lengths() -> &'static [u64] {
+    static LENGTHS: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    LENGTHS.get_or_init(|| {
+        include_str!("../data/w13_task_ms.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split(','))
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    })
+}
+
+/// W13: task `i` sleeps its length, returns `i`.
+pub(crate) fn w13_task(i: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(w13_lengths()[i as usize]));
+    i
+}
+
+/// W14: what task `i` of the fault mix does, fixed by its index (a multiplicative hash
+/// spreads the faults; `benches/python/workloads.py` has the same rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Value,
+    Abort,
+    Exit(i32),
+    Panic,
+    Sleep,
+}
+
+impl Fault {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Fault::Value => "value",
+            Fault::Abort => "abort",
+            Fault::Exit(_) => "exit",
+            Fault::Panic => "panic",
+            Fault::Sleep => "sleep",
+        }
+    }
+}
+
+pub(crate) fn fault(i: u64) -> Fault {
+    match i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1000 {
+        0..5 => Fault::Abort,
+        5..10 => Fault::Exit(3 + (i % 60) as i32),
+        10..20 => Fault::Panic,
+        20..25 => Fault::Sleep,
+        _ => Fault::Value,
+    }
+}
+
+/// W14: does what `fault(i)` says: `i * 7`, or abort, `_exit`, panic, or sleep a minute
+/// (past the pool's timeout).
+pub(crate) fn fault_mix(i: u64) -> u64 {
+    match fault(i) {
+        Fault::Value => black_box(i * 7),
+        Fault::Abort => std::process::abort(),
+        // SAFETY: `_exit` ends the process at once; it has no memory-safety preconditions.
+        Fault::Exit(code) => unsafe { libc::_exit(code) },
+        Fault::Panic => panic!("task {i} panics"),
+        Fault::Sleep => {
+            std::thread::sleep(Duration::from_secs(60));
+            i
+        }
+    }
+}

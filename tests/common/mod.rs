@@ -177,3 +177,48 @@ pub fn kill_the_parent_and_count_survivors(mut middle: std::process::Child, what
         "{what}: children alive 1 s after their parent was killed: {survivors:?}"
     );
 }
+
+/// A file that tasks append their indices to, to count how often each ran.
+pub struct RunLog {
+    path: PathBuf,
+}
+
+impl RunLog {
+    pub fn new(name: &str) -> RunLog {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "multiproc-{}-{}-{name}-{n}.log",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        std::fs::write(&path, b"").unwrap();
+        RunLog { path }
+    }
+
+    pub fn arg(&self) -> String {
+        self.path.to_str().unwrap().to_owned()
+    }
+
+    /// How many times each index was logged.
+    pub fn runs(&self) -> std::collections::HashMap<u64, u32> {
+        let mut runs = std::collections::HashMap::new();
+        for line in std::fs::read_to_string(&self.path).unwrap().lines() {
+            *runs.entry(line.parse().unwrap()).or_default() += 1;
+        }
+        runs
+    }
+}
+
+impl Drop for RunLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// In a task: appends `i` to the log at `log` (one write, atomic for a line this short).
+pub fn log_run(log: &str, i: u64) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(log).expect("the log exists");
+    f.write_all(format!("{i}\n").as_bytes()).expect("the log is writable");
+}

@@ -19,6 +19,7 @@ use serde::ser::{self, SerializeMap, SerializeSeq};
 
 use crate::error::SerdeError;
 use crate::out_of_band;
+use crate::output::Output;
 use crate::varint;
 
 /// Extra room reserved behind a large payload: a frame's tables are appended after the
@@ -26,22 +27,22 @@ use crate::varint;
 /// of it copied) just to finish the frame.
 const TABLE_ROOM: usize = 256;
 
-/// Appends the encoding of values to a `Vec<u8>`.
+/// Appends the encoding of values to an [`Output`] (a `Vec<u8>`, or a fixed buffer).
 #[derive(Debug)]
-pub(crate) struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
+pub(crate) struct Encoder<'a, O: Output = Vec<u8>> {
+    out: &'a mut O,
 }
 
-impl<'a> Encoder<'a> {
+impl<'a, O: Output> Encoder<'a, O> {
     /// An encoder that appends to `out` (and never touches what is already there).
     #[inline(always)]
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Encoder<'a> {
+    pub(crate) fn new(out: &'a mut O) -> Encoder<'a, O> {
         Encoder { out }
     }
 
     /// The buffer, to roll it back after a failure.
     #[inline]
-    pub(crate) fn into_output(self) -> &'a mut Vec<u8> {
+    pub(crate) fn into_output(self) -> &'a mut O {
         self.out
     }
 
@@ -88,14 +89,18 @@ impl<'a> Encoder<'a> {
         let (block, n) = varint::block_u64(count);
         let end = self.out.len();
         self.out.extend_from_slice(&block[..n]);
-        self.out.copy_within(at..end, at + n);
-        self.out[at..at + n].copy_from_slice(&block[..n]);
+        let written = self.out.written();
+        if written.len() != end + n {
+            return; // a fixed output that ran out of room: it says so
+        }
+        written.copy_within(at..end, at + n);
+        written[at..at + n].copy_from_slice(&block[..n]);
     }
 }
 
 /// Appends `data`, which is `N` bytes long, with moves of a size known at compile time.
 #[inline(always)]
-fn extend_fixed<const N: usize>(out: &mut Vec<u8>, data: &[u8]) {
+fn extend_fixed<const N: usize>(out: &mut impl Output, data: &[u8]) {
     let mut block = [0u8; N];
     block.copy_from_slice(data);
     out.extend_from_slice(&block);
@@ -117,16 +122,16 @@ fn zigzag_128(v: i128) -> u128 {
 /// in front of them at the end. postcard refuses those; the bytes are the same as for a
 /// known length.
 #[derive(Debug)]
-pub(crate) struct Counted<'a, 'b> {
-    encoder: &'a mut Encoder<'b>,
+pub(crate) struct Counted<'a, 'b, O: Output> {
+    encoder: &'a mut Encoder<'b, O>,
     /// Where the elements begin when the count is still to be written.
     unknown_at: Option<usize>,
     count: u64,
 }
 
-impl<'a, 'b> Counted<'a, 'b> {
+impl<'a, 'b, O: Output> Counted<'a, 'b, O> {
     #[inline(always)]
-    fn begin(encoder: &'a mut Encoder<'b>, len: Option<usize>) -> Counted<'a, 'b> {
+    fn begin(encoder: &'a mut Encoder<'b, O>, len: Option<usize>) -> Counted<'a, 'b, O> {
         let unknown_at = match len {
             Some(len) => {
                 encoder.length(len);
@@ -146,9 +151,9 @@ impl<'a, 'b> Counted<'a, 'b> {
 }
 
 /// `fmt::Write` into the output, for `collect_str`.
-struct FmtAppend<'a>(&'a mut Vec<u8>);
+struct FmtAppend<'a, O: Output>(&'a mut O);
 
-impl fmt::Write for FmtAppend<'_> {
+impl<O: Output> fmt::Write for FmtAppend<'_, O> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
@@ -156,14 +161,14 @@ impl fmt::Write for FmtAppend<'_> {
     }
 }
 
-impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
+impl<'a, 'b, O: Output> ser::Serializer for &'a mut Encoder<'b, O> {
     type Ok = ();
     type Error = SerdeError;
-    type SerializeSeq = Counted<'a, 'b>;
+    type SerializeSeq = Counted<'a, 'b, O>;
     type SerializeTuple = Self;
     type SerializeTupleStruct = Self;
     type SerializeTupleVariant = Self;
-    type SerializeMap = Counted<'a, 'b>;
+    type SerializeMap = Counted<'a, 'b, O>;
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
@@ -266,7 +271,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     fn serialize_bytes(self, v: &[u8]) -> Result<(), SerdeError> {
         self.length(v.len());
         // A large `Bytes` encoded into a frame that takes segments: kept by reference.
-        if !out_of_band::take(v, self.out) {
+        if !self.out.vec().is_some_and(|out| out_of_band::take(v, out)) {
             self.raw(v);
         }
         Ok(())
@@ -327,7 +332,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     }
 
     #[inline]
-    fn serialize_seq(self, len: Option<usize>) -> Result<Counted<'a, 'b>, SerdeError> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<Counted<'a, 'b, O>, SerdeError> {
         Ok(Counted::begin(self, len))
     }
 
@@ -354,7 +359,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     }
 
     #[inline]
-    fn serialize_map(self, len: Option<usize>) -> Result<Counted<'a, 'b>, SerdeError> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Counted<'a, 'b, O>, SerdeError> {
         Ok(Counted::begin(self, len))
     }
 
@@ -387,7 +392,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     }
 }
 
-impl SerializeSeq for Counted<'_, '_> {
+impl<O: Output> SerializeSeq for Counted<'_, '_, O> {
     type Ok = ();
     type Error = SerdeError;
 
@@ -404,7 +409,7 @@ impl SerializeSeq for Counted<'_, '_> {
     }
 }
 
-impl SerializeMap for Counted<'_, '_> {
+impl<O: Output> SerializeMap for Counted<'_, '_, O> {
     type Ok = ();
     type Error = SerdeError;
 
@@ -429,7 +434,7 @@ impl SerializeMap for Counted<'_, '_> {
 /// Tuples, structs and their enum variants: the fields in order, nothing around them.
 macro_rules! fields_in_order {
     ($($trait:ident :: $method:ident ($($key:ident)?)),* $(,)?) => {$(
-        impl ser::$trait for &mut Encoder<'_> {
+        impl<O: Output> ser::$trait for &mut Encoder<'_, O> {
             type Ok = ();
             type Error = SerdeError;
 

@@ -33,6 +33,7 @@ mod fingerprint;
 mod frame;
 mod hash;
 mod out_of_band;
+mod output;
 mod panic_info;
 mod pin;
 mod shared;
@@ -43,11 +44,12 @@ pub use bytes::Bytes;
 pub use error::{CodecError, FrameError, Op, What};
 pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
-    Control, FailedItem, Frame, FrameBuf, FrameParts, ItemOutcome, OwnedFrame, Parts,
-    RemoteFailure, ResultFrame, TaskFrame, Values, parse,
+    Args, ArgsBuf, Control, FRAME_LIMIT, FailedItem, Frame, FrameBuf, FrameParts, ItemBuf,
+    ItemOutcome, OwnedFrame, Parts, RemoteFailure, ResultFrame, TaskFrame, TaskFramer, TooLarge,
+    Values, parse,
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};
 pub use pin::{Pin, Pins, encode_pinned, pin};
 pub use shared::SharedFrame;
-pub use value::{decode, encode};
+pub use value::{decode, encode, encode_into};

@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::decoder::Decoder;
 use crate::encoder::Encoder;
 use crate::error::{CodecError, Op, What};
+use crate::output::{Fixed, Output};
 
 /// Appends the encoding of `value` to `out`.
 ///
@@ -52,6 +53,32 @@ pub fn encode<T: Serialize + ?Sized>(
         encoder.into_output().truncate(start);
         failed(Op::Encode, what, type_name::<T>(), &e)
     })
+}
+
+/// Writes the encoding of `value` at the start of `buf`, a buffer of fixed size (a slot of
+/// shared memory the value is read from, with no copy in between): `Ok(Some(len))` for the
+/// `len` bytes written, `Ok(None)` when the encoding does not fit (what `buf` then holds
+/// means nothing). The bytes are the ones [`encode`] appends.
+///
+/// ```
+/// use multiproc_codec::{encode_into, What};
+///
+/// let mut slot = [0u8; 8];
+/// assert_eq!(encode_into(&300u32, What::Result, &mut slot)?, Some(3));
+/// assert_eq!(slot[..3], [0xF1, 0x2C, 0x01]);
+/// assert_eq!(encode_into(&"far too long for the slot", What::Result, &mut slot)?, None);
+/// # Ok::<(), multiproc_codec::CodecError>(())
+/// ```
+#[inline(always)]
+pub fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    what: What,
+    buf: &mut [u8],
+) -> Result<Option<usize>, CodecError> {
+    let mut out = Fixed::new(buf);
+    let mut encoder = Encoder::new(&mut out);
+    value.serialize(&mut encoder).map_err(|e| failed(Op::Encode, what, type_name::<T>(), &e))?;
+    Ok((!out.overflowed()).then_some(out.len()))
 }
 
 /// The error of a failed encode or decode: out of line, so that the hot paths stay small

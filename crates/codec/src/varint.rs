@@ -17,6 +17,7 @@
 //! the encoder writes for the value it decodes to.
 
 use crate::error::SerdeError;
+use crate::output::Output;
 
 /// Values below this are one byte: themselves.
 pub(crate) const SMALL: u8 = 0xF0;
@@ -32,7 +33,7 @@ const BYTES_128: usize = 16;
 
 /// Appends `value`.
 #[inline(always)]
-pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
+pub(crate) fn push_u64(out: &mut impl Output, value: u64) {
     if value < u64::from(SMALL) {
         out.push(value as u8);
     } else {
@@ -40,14 +41,22 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
     }
 }
 
-/// Appends a `value` of at least [`SMALL`]: its tag and little-endian bytes as one block of
-/// fixed size (a copy of variable length is a libc call), then cut to length.
+/// Appends a `value` of at least [`SMALL`]: its tag and little-endian bytes, built in a
+/// register as one word (tag in the low byte, the value's low 7 bytes above it) and stored
+/// whole, then cut to length. (A block built in memory a byte and a word at a time, then
+/// read back as one word, stalls the load on the two stores it spans: a third of the
+/// encoder's time on the pool's per-item path.)
 #[inline]
-fn push_u64_tagged(out: &mut Vec<u8>, value: u64) {
-    let (block, len) = block_u64(value);
+fn push_u64_tagged(out: &mut impl Output, value: u64) {
+    let n = bytes_of(u64::BITS - value.leading_zeros());
+    let word = (value << 8) | u64::from(SMALL + (n as u8 - 1));
     let start = out.len();
-    out.extend_from_slice(&block);
-    out.truncate(start + len);
+    out.extend_from_slice(&word.to_le_bytes());
+    if n == BYTES_64 {
+        out.push((value >> 56) as u8);
+    } else {
+        out.truncate(start + 1 + n);
+    }
 }
 
 /// How many bytes `value` needs (at least 1).
@@ -72,7 +81,7 @@ pub(crate) fn block_u64(value: u64) -> ([u8; 1 + BYTES_64], usize) {
 
 /// Appends `value`.
 #[inline]
-pub(crate) fn push_u128(out: &mut Vec<u8>, value: u128) {
+pub(crate) fn push_u128(out: &mut impl Output, value: u128) {
     if let Ok(value) = u64::try_from(value) {
         return push_u64(out, value);
     }

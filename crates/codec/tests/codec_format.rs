@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Debug};
 use std::net::SocketAddr;
 
-use multiproc_codec::{Bytes, Op, What, decode, encode};
+use multiproc_codec::{Bytes, CodecError, Op, What, decode, encode, encode_into};
 use proptest::collection::{btree_map, hash_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -261,6 +261,28 @@ proptest! {
     fn rich_values_round_trip(value in rich()) {
         // (Not byte for byte again: a decoded `HashMap` iterates in another order.)
         round_trip(&value)?;
+    }
+
+    /// Encoding into a buffer of fixed size writes the same bytes as appending to a
+    /// vector when they fit, and says so when they do not (at every size around theirs).
+    #[test]
+    fn encoding_in_place_writes_what_encode_writes(value in rich(), scalars in scalars()) {
+        type Into<'a> = &'a dyn Fn(&mut [u8]) -> Result<Option<usize>, CodecError>;
+        let value_into: Into<'_> = &|buf| encode_into(&value, What::Argument, buf);
+        let scalars_into: Into<'_> = &|buf| encode_into(&scalars, What::Argument, buf);
+        for (bytes, into) in [(bytes_of(&value), value_into), (bytes_of(&scalars), scalars_into)] {
+            let n = bytes.len();
+            for size in [n.saturating_sub(9), n.saturating_sub(1), n, n + 1, n + 40] {
+                let mut buf = vec![0xAAu8; size];
+                match into(&mut buf).unwrap() {
+                    Some(len) => {
+                        prop_assert!(size >= n);
+                        prop_assert_eq!(&buf[..len], &bytes[..]);
+                    }
+                    None => prop_assert!(size < n, "{n} bytes fit in {size}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn assert_rejects_damage(frame: &[u8], header: usize, mask: u8, tail: &[u8]) {
 fn forge(kind: u8, count: u32, payload: &[u8], tables: &[u8], header_extra: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(b"MPRC");
-    f.extend_from_slice(&[1, kind, 0, 0]);
+    f.extend_from_slice(&[2, kind, 0, 0]);
     f.extend_from_slice(&count.to_le_bytes());
     f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
     f.extend_from_slice(&7u64.to_le_bytes());
@@ -316,7 +316,7 @@ proptest! {
         rest in vec(any::<u8>(), 0..128),
     ) {
         let mut f = b"MPRC".to_vec();
-        f.extend_from_slice(&[1, kind, 0, 0]);
+        f.extend_from_slice(&[2, kind, 0, 0]);
         f.extend_from_slice(&count.to_le_bytes());
         f.extend_from_slice(&payload_len.to_le_bytes());
         f.extend_from_slice(&rest);

@@ -1,12 +1,19 @@
 //! Micro-benchmarks of the ipc channel against a plain `UnixStream`, between two processes.
 //!
-//! `cargo bench -p multiproc-ipc --bench ipc_micro -- [--quick] [--sweep]`
+//! `cargo bench -p multiproc-ipc --bench ipc_micro -- [--quick] [--sweep] [--ring]`
 //!
 //! The child is this bench binary, re-executed with `BENCH_CHILD_ENV` set: it echoes small
 //! frames and answers each large one with an 8-byte ack, on our `Channel` and on a
 //! length-prefixed `UnixStream`. Both receivers touch one byte per 4 KiB page of a large
 //! payload (our `Message` is read in place; the stream has to copy it into a buffer).
 //! `--sweep` compares the inline and the shared-memory paths around the threshold.
+//!
+//! Then a `Ring` (child with `BENCH_RING_CHILD_ENV` set; `--ring` runs only these): the
+//! cost of a push alone (one process, a ring in cache, records read back untimed); the
+//! child pushing 8-byte records as fast as it can while the parent reads and sums them
+//! (records/s, and the child's time per push, waits for room included); then a ping-pong,
+//! one record up and an 8-byte reply back over the channel, with the parent polling first
+//! or sleeping at once.
 
 use std::env;
 use std::io::{Read, Write};
@@ -15,9 +22,14 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use multiproc_ipc::{BootstrapServer, Channel, bootstrap_connect, duplex};
+use multiproc_ipc::{
+    BootstrapServer, Channel, Ring, RingReader, RingWriter, SPIN, Sender, Wait, bootstrap_connect,
+    duplex,
+};
 
 const BENCH_CHILD_ENV: &str = "MULTIPROC_IPC_BENCH_CHILD";
+const BENCH_RING_CHILD_ENV: &str = "MULTIPROC_IPC_BENCH_RING_CHILD";
+const RING_CAPACITY_ENV: &str = "MULTIPROC_IPC_BENCH_RING_CAPACITY";
 const SOCKET_ENV: &str = "MULTIPROC_IPC_BENCH_SOCKET";
 const SMALL: usize = 16;
 const MIB: usize = 1 << 20;
@@ -27,10 +39,19 @@ fn main() {
         child(&name, &env::var(SOCKET_ENV).expect("socket path"));
         return;
     }
+    if let Ok(name) = env::var(BENCH_RING_CHILD_ENV) {
+        let capacity = env::var(RING_CAPACITY_ENV).expect("capacity").parse().expect("a number");
+        ring_child(&name, capacity);
+        return;
+    }
     let args: Vec<String> = env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let sweep = args.iter().any(|a| a == "--sweep");
-    parent(quick, sweep);
+    if !args.iter().any(|a| a == "--ring") {
+        parent(quick, sweep);
+        println!();
+    }
+    ring_parent(quick);
 }
 
 /// Sum of one byte per page: what a reader that uses the data at least pays.
@@ -212,4 +233,140 @@ fn parent(quick: bool, sweep: bool) {
     drop(peer.channel);
     drop(peer.stream);
     let _ = peer.child.wait();
+}
+
+/// Ring child: on `s` + count, pushes that many 8-byte records and replies with its ns;
+/// on `p`, pushes a record per frame received until `stop`.
+fn ring_child(name: &str, capacity: usize) {
+    let (mine, theirs) = duplex().expect("duplex");
+    let ring = Ring::new(capacity).expect("ring");
+    bootstrap_connect(name, (theirs, ring.clone())).expect("connect");
+    let (tx, rx) = mine.split();
+    let mut writer = RingWriter::new(ring, tx.clone());
+    while let Ok(command) = rx.recv() {
+        match &command[..] {
+            [b's', count @ ..] => {
+                let count = u64::from_le_bytes(count.try_into().expect("a count"));
+                let start = Instant::now();
+                for i in 0..count {
+                    writer.push(0, std::iter::once(&i.to_le_bytes()[..])).expect("push");
+                }
+                let ns = start.elapsed().as_nanos() as u64;
+                tx.send(&ns.to_le_bytes()).expect("send");
+            }
+            b"p" => {
+                writer.push(0, std::iter::once(&[0u8; 8][..])).expect("push");
+                loop {
+                    let reply = rx.recv().expect("recv");
+                    if &*reply == b"stop" {
+                        break;
+                    }
+                    writer.push(0, std::iter::once(&*reply)).expect("push");
+                }
+            }
+            other => panic!("unknown command {other:?}"),
+        }
+    }
+}
+
+fn start_ring_child(capacity: usize) -> (Sender, RingReader, std::process::Child) {
+    let (server, name) = BootstrapServer::<(Channel, Ring)>::new().expect("server");
+    let mut child = Command::new(env::current_exe().expect("current exe"))
+        .env(BENCH_RING_CHILD_ENV, name)
+        .env(RING_CAPACITY_ENV, capacity.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let (channel, ring) = server
+        .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
+        .expect("child connects");
+    let (tx, rx) = channel.split();
+    (tx, RingReader::new(ring, rx), child)
+}
+
+/// Reads `count` 8-byte records, summing them (what a reader that uses them pays).
+fn read_records(reader: &mut RingReader, count: u64, spin: Duration) -> u64 {
+    let (mut read, mut sum) = (0, 0u64);
+    while read < count {
+        assert_eq!(reader.wait(spin, None), Wait::Ready);
+        for record in reader.records() {
+            let bytes = record.expect("record").bytes().try_into().expect("8 bytes");
+            sum = sum.wrapping_add(u64::from_le_bytes(bytes));
+            read += 1;
+        }
+    }
+    sum
+}
+
+/// ns per push of an 8-byte record, the ring in cache and no reader running.
+fn push_alone(rounds: usize) -> f64 {
+    let ring = Ring::new(1 << 20).expect("ring");
+    let (a, b) = duplex().expect("duplex");
+    let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    let mut reader = RingReader::new(ring, a.split().1);
+    let per_round = 15_000u64; // 240 KiB: under the quarter (256 KiB) a `records` run reads
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for i in 0..per_round {
+            writer.push(0, std::iter::once(&i.to_le_bytes()[..])).expect("push");
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e9 / per_round as f64);
+        assert_eq!(reader.records().count() as u64, per_round);
+    }
+    median(times)
+}
+
+fn ring_parent(quick: bool) {
+    let count: u64 = if quick { 2_000_000 } else { 20_000_000 };
+    let reps = if quick { 3 } else { 7 };
+    let alone = push_alone(if quick { 50 } else { 500 });
+    println!("{:<28} {:>12.2}", "ring push alone (ns)", alone);
+    println!();
+    println!("{:<28} {:>12} {:>12}", "ring, 8-byte records", "M records/s", "child ns/rec");
+    for capacity in [64usize << 10, 1 << 20] {
+        let (channel, mut reader, mut child) = start_ring_child(capacity);
+        let mut rates = Vec::new();
+        let mut push_ns = Vec::new();
+        for rep in 0..=reps {
+            let mut command = b"s".to_vec();
+            command.extend_from_slice(&count.to_le_bytes());
+            let start = Instant::now();
+            channel.send(&command).expect("send");
+            let sum = read_records(&mut reader, count, SPIN);
+            let secs = start.elapsed().as_secs_f64();
+            assert_eq!(sum, count * (count - 1) / 2);
+            let ns = reader.receiver().recv().expect("the child's time").into_vec();
+            let ns = u64::from_le_bytes(ns.try_into().expect("8 bytes"));
+            if rep > 0 {
+                rates.push(count as f64 / secs / 1e6);
+                push_ns.push(ns as f64 / count as f64);
+            }
+        }
+        let label = format!("  ring of {} KiB", capacity >> 10);
+        println!("{label:<28} {:>12.1} {:>12.2}", median(rates), median(push_ns));
+        drop(channel);
+        drop(reader);
+        let _ = child.wait();
+    }
+    println!();
+
+    let (warmup, runs) = if quick { (200, 2000) } else { (2000, 20_000) };
+    println!("{:<28} {:>12} {:>12}", "ring ping-pong (µs)", "median", "p99");
+    for (label, spin) in
+        [("  reader polls (SPIN)", SPIN), ("  reader sleeps at once", Duration::ZERO)]
+    {
+        let (channel, mut reader, mut child) = start_ring_child(64 << 10);
+        channel.send(b"p").expect("send");
+        read_records(&mut reader, 1, spin);
+        let (med, p99) = latency(warmup, runs, || {
+            channel.send(&[1u8; 8]).expect("send");
+            read_records(&mut reader, 1, spin);
+        });
+        println!("{label:<28} {med:>12.2} {p99:>12.2}");
+        channel.send(b"stop").expect("send");
+        drop(channel);
+        drop(reader);
+        let _ = child.wait();
+    }
 }

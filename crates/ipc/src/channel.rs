@@ -2,13 +2,15 @@
 //!
 //! Wire format on each direction's ipc-channel byte channel: one message per frame, whose
 //! last byte is a tag. `INLINE`: the frame's bytes come first (the receiver pops the tag,
-//! no copy). `SHARED`: 16 bytes follow — region id and frame length, little-endian — and
-//! the bytes are in a shared-memory region (see `regions`), announced beforehand on the
-//! direction's side channel.
+//! no copy). `SHARED`: a 16-byte [`Notice`] comes first — region id and frame length,
+//! little-endian — and the bytes are in a shared-memory region (see `regions`), announced
+//! beforehand on the direction's side channel. A frame can also be staged in a region
+//! without a message on the byte channel ([`Sender::stage`]): its notice then travels
+//! another way (in a ring record) and the receiver resolves it ([`Receiver::resolve`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,8 +19,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::IpcError;
 use crate::message::Message;
-use crate::regions::{RegionPool, Side};
-use crate::sys::{Mapping, ReadLease};
+use crate::regions::{Notice, Overflow, RegionPool, RegionTable, Side};
+use crate::sys::ReadLease;
 
 const TAG_INLINE: u8 = 0xA1;
 const TAG_SHARED: u8 = 0x5E;
@@ -69,13 +71,33 @@ pub fn duplex() -> Result<(Channel, Channel), IpcError> {
     Ok((Channel::from_parts(a_tx, b_rx), Channel::from_parts(b_tx, a_rx)))
 }
 
+/// Completes ipc-channel's lazily initialized state in this process, so that a child
+/// `fork`ed from it does not inherit that state half-initialized by another thread — the
+/// child would wait for it forever (seen: a pool worker forked while a reader thread read
+/// its first message hung in its own first receive). Call it before forking; after the
+/// first call it costs nothing.
+///
+/// ```
+/// multiproc_ipc::before_fork();
+/// ```
+pub fn before_fork() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // A receive goes through every lazy static of the byte path (the platform's
+        // largest fragment size, read on a receiver's first message).
+        if let Ok((_tx, rx)) = ipc::bytes_channel() {
+            let _ = rx.try_recv();
+        }
+    });
+}
+
 /// One direction: a connected sender and receiver.
 fn one_way() -> Result<(Sender, Receiver), IpcError> {
     let (bytes_tx, bytes_rx) = ipc::bytes_channel().map_err(IpcError::from_io)?;
     let (side_tx, side_rx) = ipc::channel::<Side>().map_err(IpcError::from_io)?;
     Ok((
         Sender::new(bytes_tx, side_tx, DEFAULT_SHM_THRESHOLD),
-        Receiver { bytes: bytes_rx, side: side_rx, regions: RefCell::new(HashMap::new()) },
+        Receiver { bytes: bytes_rx, side: side_rx, regions: RefCell::default() },
     ))
 }
 
@@ -241,17 +263,15 @@ impl Sender {
         if len > inner.threshold.load(Ordering::Relaxed) {
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                pool.take(len, &inner.side)?
+                pool.take(len, &inner.side, Overflow::GiveUp)?
             };
             if let Some((id, mut lease)) = taken {
                 lease.copy_in(parts);
                 let map = lease.map().clone();
                 lease.publish();
-                let mut notice = [0u8; 17];
-                notice[..8].copy_from_slice(&id.to_le_bytes());
-                notice[8..16].copy_from_slice(&(len as u64).to_le_bytes());
-                notice[16] = TAG_SHARED;
-                return inner.bytes.send(&notice).map_err(|e| {
+                let mut frame = [TAG_SHARED; Notice::BYTES + 1];
+                frame[..Notice::BYTES].copy_from_slice(&Notice { id, len: len as u64 }.to_bytes());
+                return inner.bytes.send(&frame).map_err(|e| {
                     map.reclaim();
                     IpcError::from_io(e)
                 });
@@ -270,6 +290,30 @@ impl Sender {
             }
             sent
         })
+    }
+
+    /// Copies a frame of `len` bytes, given in `parts`, into a shared-memory region of this
+    /// sender and publishes it there, sending nothing on the byte channel: the caller
+    /// hands the returned notice to the receiver another way, and the receiver turns it
+    /// into a [`Message`] with [`Receiver::resolve`]. Never falls back to the socket: when
+    /// every region is in use or the frame exceeds the pool's bound, a region is made for
+    /// this frame alone, beyond the bound, and goes when the receiver drops the message.
+    pub(crate) fn stage<'a>(
+        &self,
+        parts: impl Iterator<Item = &'a [u8]> + Clone,
+        len: usize,
+    ) -> Result<Notice, IpcError> {
+        let inner = &*self.inner;
+        let taken = {
+            let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.take(len, &inner.side, Overflow::Grow)?
+        };
+        let (id, mut lease) = taken.ok_or_else(|| {
+            IpcError::Io(io::Error::other("a fresh shared-memory region could not be taken"))
+        })?;
+        lease.copy_in(parts);
+        lease.publish();
+        Ok(Notice { id, len: len as u64 })
     }
 
     /// Sets the size above which frames go through shared memory (`usize::MAX`: never).
@@ -310,7 +354,7 @@ impl fmt::Debug for Sender {
 pub struct Receiver {
     bytes: IpcBytesReceiver,
     side: IpcReceiver<Side>,
-    regions: RefCell<HashMap<u64, Arc<Mapping>>>,
+    regions: RefCell<RegionTable>,
 }
 
 impl Receiver {
@@ -372,22 +416,11 @@ impl Receiver {
     fn unwrap_message(&self, mut buf: Vec<u8>) -> Result<Message, IpcError> {
         match buf.pop() {
             Some(TAG_INLINE) => Ok(Message::from(buf)),
-            Some(TAG_SHARED) if buf.len() == 16 => {
-                let word = |i: usize| {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(&buf[i * 8..i * 8 + 8]);
-                    u64::from_le_bytes(w)
-                };
-                let (id, len) = (word(0), word(1));
-                let map = self.region(id)?;
-                let len = usize::try_from(len)
-                    .map_err(|_| IpcError::Protocol(format!("frame of {len} bytes")))?;
-                let lease = ReadLease::new(map, len).ok_or_else(|| {
-                    IpcError::Protocol(format!(
-                        "shared-memory region {id:#x} does not hold a published frame of {len} bytes"
-                    ))
+            Some(TAG_SHARED) => {
+                let notice = <[u8; Notice::BYTES]>::try_from(&buf[..]).map_err(|_| {
+                    IpcError::Protocol(format!("a region notice of {} bytes", buf.len()))
                 })?;
-                Ok(Message::shared(lease))
+                self.resolve(Notice::from_bytes(notice))
             }
             Some(tag) => Err(IpcError::Protocol(format!(
                 "unknown frame tag {tag:#04x} on a message of {} bytes",
@@ -397,30 +430,26 @@ impl Receiver {
         }
     }
 
-    /// The region `id`, reading announcements off the side channel as needed. They were
-    /// sent before the notice naming them, so they are already queued: never blocks.
-    fn region(&self, id: u64) -> Result<Arc<Mapping>, IpcError> {
-        let mut regions = self.regions.borrow_mut();
-        loop {
-            if let Some(map) = regions.get(&id) {
-                return Ok(map.clone());
-            }
-            match self.side.try_recv() {
-                Ok(Side::Add(new, shm)) => {
-                    regions.insert(new, Arc::new(Mapping::from_shm(shm)));
-                }
-                Ok(Side::Retire(old)) => {
-                    regions.remove(&old);
-                }
-                Err(e) => {
-                    return Err(IpcError::from_try_recv(e).unwrap_or_else(|| {
-                        IpcError::Protocol(format!(
-                            "shared-memory region {id:#x} was never announced to this receiver"
-                        ))
-                    }));
-                }
-            }
-        }
+    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region, read in
+    /// place. The region's announcement was sent before the notice, so it is already
+    /// queued on the side channel: never blocks.
+    pub(crate) fn resolve(&self, notice: Notice) -> Result<Message, IpcError> {
+        let Notice { id, len } = notice;
+        let map = self.regions.borrow_mut().lookup(id, &self.side)?;
+        let len = usize::try_from(len)
+            .map_err(|_| IpcError::Protocol(format!("frame of {len} bytes")))?;
+        let lease = ReadLease::new(map, len).ok_or_else(|| {
+            IpcError::Protocol(format!(
+                "shared-memory region {id:#x} does not hold a published frame of {len} bytes"
+            ))
+        })?;
+        Ok(Message::shared(lease))
+    }
+
+    /// Regions this receiver has mapped (for tests of the sender's pool).
+    #[cfg(test)]
+    pub(crate) fn mapped_regions(&self) -> usize {
+        self.regions.borrow().len()
     }
 }
 
@@ -490,7 +519,7 @@ impl Serialize for Receiver {
 impl<'de> Deserialize<'de> for Receiver {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Receiver, D::Error> {
         let wire = ReceiverWire::deserialize(deserializer)?;
-        Ok(Receiver { bytes: wire.bytes, side: wire.side, regions: RefCell::new(HashMap::new()) })
+        Ok(Receiver { bytes: wire.bytes, side: wire.side, regions: RefCell::default() })
     }
 }
 
@@ -547,7 +576,7 @@ mod tests {
             assert!(got.is_shared());
             assert_eq!(&*got, &frame[..]);
         }
-        assert!(b.receiver.regions.borrow().len() <= 4 + 1);
+        assert!(b.receiver.mapped_regions() <= 4 + 1);
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //!   return [`IpcError::Disconnected`] instead of hanging or panicking.
 //! - [`BootstrapServer`] / [`bootstrap_connect`] let a freshly exec'd child hand its
 //!   channel end back to its parent, with a wait that ends when the child is gone.
-//! - `SharedWords` are `u64`s in shared memory, for the progress reports of pool workers
-//!   (internal: they cross only inside this crate's messages; users share memory with
+//! - A [`Ring`] carries records from one process to another through shared memory: the
+//!   [`RingWriter`] publishes each with one store and no system call, a published record
+//!   survives its writer's death (SIGKILL included), and the [`RingReader`]'s wait can be
+//!   interrupted by another thread ([`RingCloser`]).
+//! - `SharedWords` are `u64`s in shared memory, for progress reports that cost one atomic
+//!   store (internal: they cross only inside this crate's messages; users share memory with
 //!   `multiproc::sync`'s `Value`, `Array` and `SharedMemory`).
 //! - [`spin`] polls for a reply that is due soon instead of sleeping on it.
 //!
@@ -31,19 +35,24 @@
 //! # Ok::<(), multiproc_ipc::IpcError>(())
 //! ```
 
+#![deny(unsafe_code)]
+
 mod bootstrap;
 mod channel;
 mod error;
 mod message;
 mod regions;
+mod ring;
 mod spin;
+#[expect(unsafe_code, reason = "the one module that maps memory and calls the kernel")]
 mod sys;
 mod words;
 
 pub use bootstrap::{BootstrapServer, bootstrap_connect};
-pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, duplex};
+pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, before_fork, duplex};
 pub use error::IpcError;
 pub use message::Message;
+pub use ring::{OpenRecord, Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
 pub use spin::{SPIN, spin};
 #[doc(hidden)]
 pub use words::SharedWords;

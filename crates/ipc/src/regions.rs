@@ -1,16 +1,23 @@
-//! The sender's pool of reusable shared-memory regions, and how regions are announced.
+//! The sender's pool of reusable shared-memory regions, how regions are announced, and how
+//! a frame in a region is named.
 //!
-//! Frames above the threshold are copied into a free region and only a 17-byte notice
-//! travels over the byte channel. A region is announced once, over the side channel, before
-//! the first notice that names it; the receiver maps it on first use and keeps it until the
-//! sender retires it. The pool is bounded (regions and bytes); when nothing fits, the frame
-//! goes inline instead, so a reader that keeps its messages never makes the sender block
-//! or grow without limit.
+//! Frames above the threshold are copied into a free region and only a [`Notice`] (region
+//! id and length) travels to the receiver. A region is announced once, over the side
+//! channel, before the first notice that names it; the receiver maps it on first use and
+//! keeps it in its [`RegionTable`] until the sender retires it. The pool is bounded
+//! (regions and bytes); when nothing fits, a channel frame goes inline instead, so a reader
+//! that keeps its messages never makes the sender block or grow without limit. A frame
+//! staged for a ring record has no inline way to go: when no region fits the bounds, it
+//! gets a region of its own beyond them, which the sender lets go of once the frame is in
+//! it and the receiver forgets as soon as it has lent the frame out, so the memory goes
+//! when the receiver drops the frame.
 
+use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ipc_channel::ipc::{IpcSender, IpcSharedMemory};
+use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
 use crate::IpcError;
@@ -18,13 +25,16 @@ use crate::sys::{HEADER, Mapping, WriteLease};
 
 /// At most this many regions per sender.
 const MAX_REGIONS: usize = 4;
-/// At most this many bytes of regions per sender; larger frames go inline.
+/// At most this many bytes of regions per sender; larger channel frames go inline.
 pub(crate) const MAX_POOL_BYTES: usize = 256 << 20;
+/// No region holds more than this (sizes and their rounding up stay far from overflow).
+const MAX_FRAME: usize = 1 << 48;
 /// Regions are never smaller than this, so small-ish frames share one size class.
 const MIN_REGION: usize = 256 << 10;
 
-/// Region ids: the creating process's id in the high half, a process-wide counter below,
-/// so senders copied by `fork` or deserialized in the same process never collide.
+/// Region ids: the creating process's id in the high half, a process-wide counter below
+/// (see [`next_id`]), so senders copied by `fork` or deserialized in the same process never
+/// collide.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Messages on the side channel, from sender to receiver.
@@ -32,8 +42,50 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) enum Side {
     /// A new region (its descriptor travels with the message).
     Add(u64, IpcSharedMemory),
+    /// A region for one frame: the receiver forgets it once it has lent the frame out.
+    Once(u64, IpcSharedMemory),
     /// The sender will never name this region again.
     Retire(u64),
+}
+
+/// A frame in a region: the region's id and the frame's length, 16 bytes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub(crate) id: u64,
+    pub(crate) len: u64,
+}
+
+impl Notice {
+    /// Bytes of a notice on the wire.
+    pub(crate) const BYTES: usize = 16;
+
+    /// Region id then length, little-endian.
+    pub(crate) fn to_bytes(self) -> [u8; Notice::BYTES] {
+        let mut bytes = [0u8; Notice::BYTES];
+        bytes[..8].copy_from_slice(&self.id.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
+
+    /// The inverse of [`to_bytes`](Self::to_bytes).
+    pub(crate) fn from_bytes(bytes: [u8; Notice::BYTES]) -> Notice {
+        let [id, len] = [0, 8].map(|at| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(word)
+        });
+        Notice { id, len }
+    }
+}
+
+/// What [`RegionPool::take`] does when no region fits the pool's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Nothing: the caller sends the frame another way.
+    GiveUp,
+    /// Makes a region for this frame alone, beyond the bounds: the sender keeps no hold
+    /// on it and the receiver forgets it after one use.
+    Grow,
 }
 
 #[derive(Debug)]
@@ -51,13 +103,23 @@ pub(crate) struct RegionPool {
 
 impl RegionPool {
     /// Finds a free region for `len` bytes, or creates and announces one, and takes it for
-    /// writing. `Ok(None)` means "send this frame inline": no region fits the bounds, all
-    /// are in use, or the OS refused a new one.
+    /// writing. `Ok(None)` (only with [`Overflow::GiveUp`]) means "send this frame inline":
+    /// no region fits the bounds, all are in use, or the OS refused a new one.
     pub(crate) fn take(
         &mut self,
         len: usize,
         side: &IpcSender<Side>,
+        overflow: Overflow,
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
+        if len > MAX_FRAME {
+            return match overflow {
+                Overflow::GiveUp => Ok(None),
+                Overflow::Grow => Err(IpcError::Io(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("a frame of {len} bytes does not fit in a shared-memory region"),
+                ))),
+            };
+        }
         // Best fit among the existing regions.
         let mut fitting: Vec<&Entry> =
             self.entries.iter().filter(|e| e.map.capacity() >= len).collect();
@@ -69,22 +131,35 @@ impl RegionPool {
         }
 
         let capacity = capacity_for(len);
-        if capacity > MAX_POOL_BYTES {
-            return Ok(None);
+        let within = capacity <= MAX_POOL_BYTES && self.make_room(capacity, side)?;
+        match (within, overflow) {
+            (true, _) => match Mapping::zeroed(capacity + HEADER) {
+                Ok(map) => self.announce(map, side),
+                Err(e) if overflow == Overflow::Grow => Err(IpcError::Io(e)),
+                Err(_) => Ok(None),
+            },
+            (false, Overflow::GiveUp) => Ok(None),
+            (false, Overflow::Grow) => {
+                let capacity = len.next_multiple_of(4096);
+                let map = Arc::new(Mapping::zeroed(capacity + HEADER).map_err(IpcError::Io)?);
+                let id = next_id();
+                side.send(Side::Once(id, map.shm().clone())).map_err(IpcError::from_channel)?;
+                Ok(map.try_acquire().map(|lease| (id, lease)))
+            }
         }
-        if !self.make_room(capacity, side)? {
-            return Ok(None);
-        }
-        let Ok(map) = Mapping::zeroed(capacity + HEADER) else {
-            return Ok(None);
-        };
+    }
+
+    /// Announces a new region to the receiver, keeps it, and takes it for writing.
+    fn announce(
+        &mut self,
+        map: Mapping,
+        side: &IpcSender<Side>,
+    ) -> Result<Option<(u64, WriteLease)>, IpcError> {
         let map = Arc::new(map);
-        let creator = std::process::id();
-        let id =
-            (u64::from(creator) << 32) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
+        let id = next_id();
         side.send(Side::Add(id, map.shm().clone())).map_err(IpcError::from_channel)?;
         let lease = map.try_acquire();
-        self.entries.push(Entry { id, creator, map });
+        self.entries.push(Entry { id, creator: std::process::id(), map });
         Ok(lease.map(|lease| (id, lease)))
     }
 
@@ -122,6 +197,61 @@ impl RegionPool {
     }
 }
 
+/// A fresh region id: the creating process's id in the high half, a counter below.
+fn next_id() -> u64 {
+    (u64::from(std::process::id()) << 32) | (NEXT_ID.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
+/// The regions a receiver has been told of, by id.
+#[derive(Debug, Default)]
+pub(crate) struct RegionTable {
+    regions: HashMap<u64, (Arc<Mapping>, bool)>,
+}
+
+impl RegionTable {
+    /// The region `id`, reading announcements off the side channel as needed. They were
+    /// sent before the notice naming them, so they are already queued: never blocks. A
+    /// region for one frame is forgotten here (its mapping lives on in the caller's hands).
+    pub(crate) fn lookup(
+        &mut self,
+        id: u64,
+        side: &IpcReceiver<Side>,
+    ) -> Result<Arc<Mapping>, IpcError> {
+        loop {
+            if let Some((map, once)) = self.regions.get(&id) {
+                let map = map.clone();
+                if *once {
+                    self.regions.remove(&id);
+                }
+                return Ok(map);
+            }
+            match side.try_recv() {
+                Ok(Side::Add(new, shm)) => {
+                    self.regions.insert(new, (Arc::new(Mapping::from_shm(shm)), false));
+                }
+                Ok(Side::Once(new, shm)) => {
+                    self.regions.insert(new, (Arc::new(Mapping::from_shm(shm)), true));
+                }
+                Ok(Side::Retire(old)) => {
+                    self.regions.remove(&old);
+                }
+                Err(e) => {
+                    return Err(IpcError::from_try_recv(e).unwrap_or_else(|| {
+                        IpcError::Protocol(format!(
+                            "shared-memory region {id:#x} was never announced to this receiver"
+                        ))
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Regions currently mapped.
+    pub(crate) fn len(&self) -> usize {
+        self.regions.len()
+    }
+}
+
 /// Chooses a region capacity for a frame of `len` bytes: at most 1/8 slack above `len`.
 fn capacity_for(len: usize) -> usize {
     let len = len.max(MIN_REGION);
@@ -141,5 +271,20 @@ mod tests {
             assert!(cap <= (len.max(MIN_REGION) / 8) * 10, "{len} -> {cap}");
         }
         assert_eq!(capacity_for(128 << 20), 128 << 20);
+    }
+
+    #[test]
+    fn absurd_lengths_are_refused_not_overflowed() {
+        let (side, _rx) = ipc_channel::ipc::channel::<Side>().unwrap();
+        let mut pool = RegionPool::default();
+        assert!(pool.take(usize::MAX, &side, Overflow::GiveUp).unwrap().is_none());
+        let err = pool.take(usize::MAX, &side, Overflow::Grow).unwrap_err();
+        assert!(matches!(err, IpcError::Io(e) if e.kind() == io::ErrorKind::OutOfMemory));
+    }
+
+    #[test]
+    fn notices_round_trip_lengths_above_4_gib() {
+        let notice = Notice { id: 0x1234_5678_9abc_def0, len: (4 << 30) + 16 };
+        assert_eq!(Notice::from_bytes(notice.to_bytes()), notice);
     }
 }

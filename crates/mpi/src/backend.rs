@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use multiproc_codec::{FrameParts, SharedFrame};
+use multiproc_codec::SharedFrame;
 use multiproc_pool::{
-    Backend, FrameReceiver, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
+    WorkerLink, frame_answers,
 };
 use multiproc_process::ExitStatus;
 
@@ -65,18 +66,19 @@ struct RankSender {
 }
 
 impl FrameSender for RankSender {
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
-        let frame = Spare::copy(frame);
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
+        let frame = Spare::copy(parts.iter().copied());
         self.shared.command(Command::Send { rank: self.rank, link: self.link, frame })
     }
 }
 
 struct RankReceiver(Receiver<Spare>);
 
-impl FrameReceiver for RankReceiver {
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
-        let spin = if soon { SPIN } else { Duration::ZERO };
-        recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)
+impl AnswerReceiver for RankReceiver {
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+        let spin = if expect == Expect::Later { Duration::ZERO } else { SPIN };
+        let frame = recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)?;
+        frame_answers(&frame, f)
     }
 }
 

@@ -117,9 +117,12 @@ pub(crate) fn serve_tasks(side: TaskSide) {
             Job::Frame(_, frame) => match SharedFrame::new(frame).lend(|f| server.serve(f, None)) {
                 // A failed initializer: rank 0 drops the link and decides what is next;
                 // a rank cannot exit without taking the job down.
-                Ok(Served::Reply(reply) | Served::ReplyAndStop(reply)) => {
-                    Reply::Frame(Spare::copy(reply))
+                Ok(Served::Reply(reply) | Served::InitFailed(Some(reply))) => {
+                    Reply::Frame(Spare::copy(reply.iter()))
                 }
+                // Nothing is taken back from a rank (it has no claim word), and it answers
+                // in frames: every frame gets its reply.
+                Ok(Served::Done | Served::InitFailed(None)) => continue,
                 Ok(Served::Stop) => Reply::Closed,
                 Err(e) => {
                     eprintln!("multiproc-mpi worker {}: {e}", std::process::id());

@@ -9,7 +9,6 @@ use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::{Rank, Tag};
-use multiproc_codec::FrameParts;
 
 /// One side of the MPI conversation, as its MPI thread sees it: messages from the
 /// process's other threads (`Local`) and messages from other ranks.
@@ -144,10 +143,10 @@ impl Spare {
         Spare { bytes }
     }
 
-    /// A copy of `frame`, part by part.
-    pub(crate) fn copy(frame: FrameParts<'_>) -> Spare {
-        let mut bytes = Spare::with_room(frame.len());
-        for part in frame.iter() {
+    /// A copy of a frame given as parts, part by part.
+    pub(crate) fn copy<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Spare {
+        let mut bytes = Spare::with_room(parts.clone().map(<[u8]>::len).sum());
+        for part in parts {
             bytes.extend_from_slice(part);
         }
         Spare { bytes }

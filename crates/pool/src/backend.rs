@@ -7,40 +7,98 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::{FrameParts, SharedFrame};
-use multiproc_ipc::{Receiver, Sender};
-use multiproc_process::{Child, Context, ExitStatus, progress, start_worker};
+use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
+use multiproc_process::ExitStatus;
 
 /// The worker is gone (its channel closed or broke).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;
 
-/// Sends frames to one worker. Sends may block while the worker does not read
-/// (backpressure); the scheduler keeps a reader draining every worker.
+/// Sends frames to one worker.
+///
+/// A send must not wait for the worker to read: the threads that send also read other
+/// workers' answers, and a worker that waits for its answers to be read would never read
+/// its frames. (The local backend's frames above a few KiB go through shared memory, and
+/// the scheduler never lets more than a few frames pile up unread.)
 pub trait FrameSender: Send + Sync {
-    /// Sends one frame, given as parts: its own bytes and large payloads held by
-    /// reference (see [`FrameParts`]); what arrives is the parts' concatenation.
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost>;
-
-    /// The largest frame that [`send`](Self::send) delivers without blocking while the
-    /// worker has at most three frames unread, none of them larger (the scheduler's
-    /// window of two batches and a control message; it never lets more pile up). Such
-    /// frames may be sent from a thread that reads workers' results, which saves a thread
-    /// hop per batch. The default, 0, sends every frame from a thread that reads nothing.
-    fn nonblocking_limit(&self) -> usize {
-        0
-    }
+    /// Sends one frame, given as parts whose concatenation is the frame (a header, the
+    /// arguments where they were encoded, an offset table): a transport copies them once,
+    /// straight to where they go.
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost>;
 }
 
-/// Receives frames from one worker.
-pub trait FrameReceiver: Send {
-    /// Blocks for the next frame; `Err(Lost)` once the worker is gone. With `soon`, the
-    /// scheduler expects the frame within microseconds (the worker holds only quick
-    /// tasks, or none yet): the receiver may poll for it rather than sleep at once.
+/// What a worker sent back, in the order it sent it.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    /// The encoded value of its next item.
+    Value(&'a [u8]),
+    /// Its next item's failure, still encoded.
+    Failed(FailedItem<'a>),
+    /// A control frame (the reply to an initializer).
+    Control(&'a [u8]),
+}
+
+/// When the scheduler expects a worker's next answers: how a receiver should wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The worker holds nothing: an answer comes only after new work, which a caller of
+    /// `apply` may send at once (poll briefly, then sleep until woken).
+    Idle,
+    /// The worker holds quick tasks: answers come every few microseconds (read them in
+    /// runs, every so often, rather than one by one as they come).
+    Stream,
+    /// The worker holds slow tasks (sleep until woken).
+    Later,
+}
+
+/// Receives one worker's answers.
+pub trait AnswerReceiver: Send {
+    /// Waits for what the worker sends next and hands it to `f`, in order, in one call or
+    /// more. A large value may come alone, in a call made while the frame it arrived in is
+    /// lent (see [`SharedFrame::lend`]), so that it is decoded in place. `expect` says
+    /// when the scheduler expects answers.
     ///
-    /// The frame comes as a [`SharedFrame`], so that large payloads decoded from it can
-    /// read it in place.
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost>;
+    /// `Err(Lost)` once the worker is gone and everything it sent was handed over (or it
+    /// sent something that is not an answer: it cannot be trusted).
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost>;
+}
+
+/// Hands the answers of a received frame to `f`, as an [`AnswerReceiver`] whose worker
+/// answers in frames does (a results frame: its items; a control frame: itself); the
+/// frame is lent meanwhile. `Err(Lost)` for anything else.
+///
+/// ```
+/// use multiproc::codec::{encode, Control, FrameBuf, SharedFrame, What};
+/// use multiproc::pool::{frame_answers, Answer};
+///
+/// let mut fb = FrameBuf::new();
+/// fb.begin_results(1);
+/// fb.push_with(|out| encode(&5u8, What::Result, out))?;
+/// let frame = SharedFrame::new(fb.finish().to_vec());
+/// let mut got = 0;
+/// frame_answers(&frame, &mut |answers: &[Answer<'_>]| got += answers.len()).unwrap();
+/// assert_eq!(got, 1);
+/// # Ok::<(), multiproc::codec::CodecError>(())
+/// ```
+pub fn frame_answers(frame: &SharedFrame, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+    frame.lend(|bytes| match parse(bytes) {
+        Ok(Frame::Results(results)) => {
+            let answers: Vec<Answer<'_>> = results
+                .values(0..results.len())
+                .map(|v| match v {
+                    Ok(bytes) => Answer::Value(bytes),
+                    Err(failed) => Answer::Failed(failed),
+                })
+                .collect();
+            f(&answers);
+            Ok(())
+        }
+        Ok(Frame::Control(_)) => {
+            f(&[Answer::Control(bytes)]);
+            Ok(())
+        }
+        _ => Err(Lost),
+    })
 }
 
 /// Where a worker is in its current task, read without asking it.
@@ -64,14 +122,22 @@ pub trait WorkerControl: Send + Sync {
     fn kill(&self);
     /// Waits until the worker has ended; its exit status when there is one.
     fn wait(&self) -> Option<ExitStatus>;
+
+    /// Takes back the items sent to the worker that it has not claimed: it will start
+    /// none of them. Returns how many items it had claimed in all (the sequence number
+    /// from which items are taken back), or `None` if this kind of worker cannot give
+    /// work back (the default).
+    fn revoke(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A started worker's three handles.
 pub struct WorkerLink {
     /// Sends task frames.
     pub tx: Arc<dyn FrameSender>,
-    /// Receives result frames.
-    pub rx: Box<dyn FrameReceiver>,
+    /// Receives answers.
+    pub rx: Box<dyn AnswerReceiver>,
     /// Controls the worker.
     pub control: Arc<dyn WorkerControl>,
 }
@@ -92,95 +158,4 @@ pub trait Backend: Send + Sync + 'static {
     /// no worker will be started again, and the backend may hand its workers to another
     /// pool. Does nothing by default.
     fn release(&self) {}
-}
-
-/// Workers that are local child processes, started with a [`Context`].
-#[derive(Debug, Clone)]
-pub struct LocalBackend {
-    ctx: Context,
-}
-
-impl LocalBackend {
-    /// Local workers started with `ctx`'s start method.
-    pub fn new(ctx: Context) -> LocalBackend {
-        LocalBackend { ctx }
-    }
-}
-
-struct LocalTx(Sender);
-struct LocalRx(Receiver);
-struct LocalControl {
-    child: Child,
-    progress: multiproc_ipc::SharedWords,
-}
-
-impl FrameSender for LocalTx {
-    /// Each payload held by reference is copied once, straight into the shared memory
-    /// the worker reads.
-    fn send(&self, frame: FrameParts<'_>) -> Result<(), Lost> {
-        self.0.send_parts(frame.iter()).map_err(|_| Lost)
-    }
-
-    /// Frames this small travel inline (below the shared-memory threshold), and three of
-    /// them take a quarter of a socket's send buffer (Linux's default: 208 KiB).
-    fn nonblocking_limit(&self) -> usize {
-        16 << 10
-    }
-}
-
-impl FrameReceiver for LocalRx {
-    fn recv(&mut self, soon: bool) -> Result<SharedFrame, Lost> {
-        // Results of a latency-bound caller (`apply` in a loop) come back within tens of
-        // microseconds: poll briefly before sleeping. Results of a long batch do not,
-        // and polling for them would take the CPU of the threads that produce them.
-        let spin = if soon { multiproc_ipc::SPIN } else { std::time::Duration::ZERO };
-        match self.0.recv_spin(spin) {
-            Ok(m) => Ok(SharedFrame::new(m)),
-            Err(_) => Err(Lost),
-        }
-    }
-}
-
-impl WorkerControl for LocalControl {
-    fn describe(&self) -> String {
-        format!("{} pid {}", self.child.name(), self.child.pid())
-    }
-
-    fn progress(&self) -> Progress {
-        Progress {
-            started: self.progress.load(progress::STARTED),
-            finished: self.progress.load(progress::FINISHED),
-            started_at_ns: self.progress.load(progress::STARTED_AT_NS),
-        }
-    }
-
-    fn kill(&self) {
-        let _ = self.child.kill();
-    }
-
-    fn wait(&self) -> Option<ExitStatus> {
-        self.child.wait().ok()
-    }
-}
-
-impl Backend for LocalBackend {
-    fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
-        let name = format!("{}PoolWorker-{}", pool_prefix(self.ctx), index + 1);
-        let worker = start_worker(&self.ctx, Some(name), stamp_items).map_err(|e| e.to_string())?;
-        let (tx, rx) = worker.channel.split();
-        Ok(WorkerLink {
-            tx: Arc::new(LocalTx(tx)),
-            rx: Box::new(LocalRx(rx)),
-            control: Arc::new(LocalControl { child: worker.child, progress: worker.progress }),
-        })
-    }
-}
-
-/// Python names pool workers `ForkPoolWorker-N`, `SpawnPoolWorker-N`, `ForkServerPoolWorker-N`.
-fn pool_prefix(ctx: Context) -> &'static str {
-    match ctx.start_method() {
-        multiproc_process::StartMethod::Fork => "Fork",
-        multiproc_process::StartMethod::Spawn => "Spawn",
-        multiproc_process::StartMethod::ForkServer => "ForkServer",
-    }
 }

@@ -7,10 +7,11 @@ use multiproc_process::{Context, Function, InitOutcome, StartMethod, cpu_count};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, LocalBackend, WorkerLink};
+use crate::backend::{Backend, WorkerLink};
 use crate::error::PoolError;
+use crate::local::LocalBackend;
 use crate::pool::Pool;
-use crate::scheduler::{Core, Settings};
+use crate::shell::{Core, Settings};
 
 /// An initializer's encoded argument, and what it pins (see [`encode_pinned`]).
 type Encoded = (Vec<u8>, Pins);

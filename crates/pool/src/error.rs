@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use multiproc_codec::{CodecError, PanicInfo, RemoteFailure};
+use multiproc_codec::{CodecError, PanicInfo, RemoteFailure, TooLarge};
 use multiproc_process::ExitStatus;
 
 /// Why one task produced no value.
@@ -32,6 +32,12 @@ pub enum TaskError {
     },
     /// The argument could not be encoded in the parent (nothing was sent).
     Encode(CodecError),
+    /// The argument (in the parent) or the result (in the worker) encodes larger than a
+    /// frame holds; nothing was sent, or the result was dropped.
+    TooLarge(TooLarge),
+    /// The iterator of inputs panicked while `imap` read it: the items before it ran, this
+    /// error stands at its position, and nothing after it was read.
+    InputPanicked(PanicInfo),
     /// The result arrived but could not be decoded in the parent.
     Decode(CodecError),
     /// The worker could not run the function: an argument it could not decode, a result
@@ -80,6 +86,8 @@ impl fmt::Display for TaskError {
                 "the task ran past the pool's timeout of {after:?}; its worker ({worker}) was killed"
             ),
             TaskError::Encode(e) | TaskError::Decode(e) => e.fmt(f),
+            TaskError::TooLarge(e) => e.fmt(f),
+            TaskError::InputPanicked(p) => write!(f, "the input iterator {p}"),
             TaskError::Remote(r) => r.fmt(f),
             TaskError::InitializerFailed(e) => write!(f, "the worker initializer failed: {e}"),
             TaskError::StartFailed(e) => write!(f, "cannot start workers: {e}"),
@@ -103,6 +111,7 @@ impl From<RemoteFailure> for TaskError {
     fn from(f: RemoteFailure) -> TaskError {
         match f {
             RemoteFailure::Panicked(p) => TaskError::Panicked(p),
+            RemoteFailure::TooLarge(e) => TaskError::TooLarge(e),
             other => TaskError::Remote(other),
         }
     }

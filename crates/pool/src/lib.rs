@@ -9,6 +9,15 @@
 //! - [`Backend`]: how the scheduler reaches workers, so other kinds of workers (MPI
 //!   ranks) can plug in.
 //!
+//! The scheduler is split in two. `plan` is a pure state machine: it owns the queue of
+//! encoded runs of items, each worker's batches and every item's state, takes events
+//! (submitted, answers, worker lost, tick, cancel, close, terminate) and returns actions
+//! (send, revoke, kill, fail); it has no locks, threads, channels or clocks, and is
+//! property-tested against a model. `shell` is the thin layer of threads around it that
+//! turns IO into events and carries out the actions. Per task, whatever the batching:
+//! every task ends exactly once; a worker's death fails only the item it was running;
+//! finished items are delivered and unstarted ones re-queued, uncharged.
+//!
 //! The scheduler moves opaque frames (`multiproc-codec`); user types are encoded and
 //! decoded at the edges of this crate's API. It knows nothing about fork, libc or file
 //! descriptors: processes are `multiproc-process`'s business.
@@ -19,18 +28,24 @@ mod backend;
 mod builder;
 mod chunk;
 mod error;
+mod imap;
+mod local;
+mod plan;
 mod pool;
-mod scheduler;
+mod shell;
 mod sink;
-mod spare;
+mod submit;
 mod task;
 
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
-    Backend, FrameReceiver, FrameSender, LocalBackend, Lost, Progress, WorkerControl, WorkerLink,
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
+    WorkerLink, frame_answers,
 };
 pub use builder::PoolBuilder;
 pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError, WaitError};
-pub use pool::{Chunked, IMap, Pool};
+pub use imap::IMap;
+pub use local::LocalBackend;
+pub use pool::{Chunked, Pool};
 pub use task::{Task, TaskState};

@@ -2,18 +2,60 @@
 //! [`Collect`] for `map`/`apply` (one value when all are in) and [`Stream`] for `imap`.
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use multiproc_codec::{FailedItem, ResultFrame, What, decode};
+use multiproc_codec::{FailedItem, What, decode};
 use multiproc_ipc::{SPIN, spin};
 use serde::de::DeserializeOwned;
 
+use crate::backend::Answer;
 use crate::error::TaskError;
-use crate::scheduler::Sink;
+
+/// Where a job's outcomes go: implemented by the typed edges. Called with no pool lock
+/// held, from reader threads or the submitting thread.
+pub(crate) trait Sink: Send + Sync {
+    /// Delivers the answers of this job's items `first..first + answers.len()`, in order.
+    /// One call per run of answers, so that the sink decodes a whole run in one loop.
+    fn deliver(&self, first: usize, answers: Answers<'_>);
+
+    /// Fails item `index` of this job (the item never produced an answer).
+    fn fail(&self, index: usize, error: TaskError);
+}
+
+/// A run of answers of items, each an encoded value or a failure still encoded.
+#[derive(Debug)]
+pub(crate) struct Answers<'a>(std::slice::Iter<'a, Answer<'a>>);
+
+impl<'a> Answers<'a> {
+    /// The answers in `answers` (all of them answers of items).
+    pub(crate) fn new(answers: &'a [Answer<'a>]) -> Answers<'a> {
+        Answers(answers.iter())
+    }
+}
+
+impl<'a> Iterator for Answers<'a> {
+    type Item = Result<&'a [u8], FailedItem<'a>>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.0.next()? {
+            Answer::Value(bytes) => Some(Ok(bytes)),
+            Answer::Failed(failed) => Some(Err(*failed)),
+            // The reader hands sinks no control frame.
+            Answer::Control(bytes) => Some(Err(FailedItem::new(bytes))),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Answers<'_> {}
 
 /// The outcome of one result: its value decoded, or its failure.
 #[inline(always)]
@@ -268,10 +310,10 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
+    fn deliver(&self, first: usize, answers: Answers<'_>) {
         // Decoded before taking the lock, so that the readers of several workers decode
         // at the same time. A failed item ends a run of values; the next run starts after.
-        let n = at.len();
+        let n = answers.len();
         let mut runs = Vec::new();
         let mut errors = Vec::new();
         let mut run = (first, Vec::with_capacity(n));
@@ -280,7 +322,7 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
             clippy::explicit_counter_loop,
             reason = "zipped with a range, the loop's iterator was not inlined (measured)"
         )]
-        for value in results.values(at) {
+        for value in answers {
             match outcome::<R>(value) {
                 Ok(v) => run.1.push(v),
                 Err(e) => {
@@ -427,8 +469,8 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
-        self.put(first, results.values(at).map(|value| outcome::<R>(value).map_err(Box::new)));
+    fn deliver(&self, first: usize, answers: Answers<'_>) {
+        self.put(first, answers.map(|value| outcome::<R>(value).map_err(Box::new)));
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a

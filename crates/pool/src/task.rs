@@ -2,26 +2,26 @@
 //! is, cancel it while it waits, or kill its worker while it runs — the building block of
 //! futures (`multiproc-executor`).
 
-use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use multiproc_codec::{ResultFrame, What, encode};
 use multiproc_process::Function;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{PoolError, TaskError};
+use crate::plan::{JobId, Place};
 use crate::pool::Pool;
-use crate::scheduler::{Chunk, Core, Job, Sink, Watch};
-use crate::sink::outcome;
+use crate::shell::Core;
+use crate::sink::{Answers, Sink, outcome};
+use crate::submit::submit_all;
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     /// Waiting in the pool's queue: it can still be cancelled without touching a worker.
     Pending,
-    /// Handed to a worker, queued behind its current task: it can no longer be
-    /// cancelled, and has not started.
+    /// Handed to a worker, queued behind its current task: it has not started, and can
+    /// still be cancelled (the worker gives it back).
     Dispatched,
     /// Started on a worker.
     Running,
@@ -44,8 +44,8 @@ impl<R> CallbackSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
-    fn deliver(&self, _first: usize, results: &ResultFrame<'_>, at: Range<usize>) {
-        for value in results.values(at) {
+    fn deliver(&self, _first: usize, answers: Answers<'_>) {
+        for value in answers {
             self.call(outcome::<R>(value));
         }
     }
@@ -60,7 +60,7 @@ impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
 /// Dropping it does not cancel the task.
 pub struct Task {
     core: Arc<Core>,
-    job: Arc<Job>,
+    job: JobId,
 }
 
 impl std::fmt::Debug for Task {
@@ -70,34 +70,33 @@ impl std::fmt::Debug for Task {
 }
 
 impl Task {
-    fn watch(&self) -> &Watch {
-        self.job.watch.as_deref().expect("a task's job has a watch")
-    }
-
     /// Pending (queued), dispatched (at a worker, not started) or running (started). A
-    /// finished task reports its last state; its callback has run.
+    /// finished task reports `Running`; its callback has run or is running.
     pub fn state(&self) -> TaskState {
-        let dispatched = self.watch().dispatched.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match dispatched {
-            None => TaskState::Pending,
-            Some((control, seq)) if control.progress().started > seq => TaskState::Running,
-            Some(_) => TaskState::Dispatched,
+        match self.core.place(self.job, 0) {
+            (Place::Queued, _) => TaskState::Pending,
+            (Place::Sent { seq, .. }, Some(control)) if control.progress().started <= seq => {
+                TaskState::Dispatched
+            }
+            _ => TaskState::Running,
         }
     }
 
-    /// Removes the task from the queue if it is still there; its callback then gets
-    /// [`TaskError::Cancelled`]. True if it was removed. A running task is not touched.
+    /// Cancels the task if it has not started: queued, or handed to a worker that gives
+    /// it back. Its callback then gets [`TaskError::Cancelled`]. True if it was cancelled;
+    /// a running or finished task is not touched.
     pub fn cancel(&self) -> bool {
-        self.core.cancel_queued(&self.job) > 0
+        self.core.cancel(self.job) > 0
     }
 
     /// Kills the worker running this task, if the task has started on it: the task fails
-    /// (its worker died) and the worker is replaced; other tasks the worker held are run
-    /// elsewhere. True if the worker was killed. Beyond Python, which cannot stop a
+    /// (its worker died) and the worker is replaced; the tasks the worker had not started
+    /// run elsewhere. True if the worker was killed. Beyond Python, which cannot stop a
     /// running task.
     pub fn kill(&self) -> bool {
-        let dispatched = self.watch().dispatched.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some((control, seq)) = dispatched else { return false };
+        let (Place::Sent { seq, .. }, Some(control)) = self.core.place(self.job, 0) else {
+            return false;
+        };
         let p = control.progress();
         // Only if this very item is the one running now.
         if p.started == seq + 1 && p.finished < p.started {
@@ -139,21 +138,15 @@ impl Pool {
             return Err(PoolError::NotRunning);
         }
         let sink = Arc::new(CallbackSink::<R> { on_done: Mutex::new(Some(Box::new(on_done))) });
-        let mut job = Job::new(Function::new(f).id(), sink.clone());
-        job.watch = Some(Arc::new(Watch::default()));
-        let job = Arc::new(job);
-        let mut fb = core.frame_buf();
-        fb.begin_tasks(core.batch_id(), job.func);
-        match fb.push_with(|buf| encode(&arg, What::Argument, buf)) {
-            Ok(()) => core.submit(vec![Chunk::range(Arc::clone(&job), 0, 1, fb.finish_owned())]),
-            Err(e) => sink.fail(0, TaskError::Encode(e)),
-        }
+        let job = core.add_job(Function::new(f).id(), sink.clone());
+        let fail = |i: usize, e: TaskError| sink.fail(i, e);
+        submit_all(core, job, 1, std::iter::once(arg), &fail);
         Ok(Task { core: Arc::clone(core), job })
     }
 
-    /// Fails every queued task as cancelled; running ones go on. For
-    /// `shutdown(cancel_futures=True)`.
+    /// Cancels every task that has not started (queued, or at a worker that gives it
+    /// back); running ones go on. For `shutdown(cancel_futures=True)`.
     pub fn cancel_pending(&self) {
-        self.core().cancel_all_queued();
+        self.core().cancel_all();
     }
 }

@@ -80,14 +80,14 @@ pub(crate) fn connect_and_serve(server: &str, liveness: RawFd) -> ! {
     if sys::set_cloexec(liveness).is_err() {
         sys::exit_now(71);
     }
-    let (link, hs) = match link_pair(0) {
+    let (link, hs) = match link_pair(0, false) {
         Ok(pair) => pair,
         Err(_) => sys::exit_now(71),
     };
     if bootstrap_connect(server, hs).is_err() {
         sys::exit_now(71);
     }
-    let Link { channel, progress } = link;
+    let Link { channel, progress, .. } = link;
     // Every worker forked from here inherits these, instead of computing them itself.
     crate::function::code_ranges();
     crate::binary::fingerprint();

@@ -9,17 +9,13 @@
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use multiproc_codec::{
-    FnId, FrameBuf, RemoteFailure, TaskFrame, TypeFingerprint, What, decode, encode,
-};
-use multiproc_ipc::SharedWords;
+use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::batch::BatchRun;
 use crate::panic::take_panic;
-use crate::protocol::progress;
 use crate::sys;
 
 /// What every task trampoline looks like: target address, claimed types, and the batch
@@ -31,73 +27,6 @@ pub(crate) type Trampoline =
 /// What an initializer trampoline looks like: one call, one encoded `Result<(), String>`.
 pub(crate) type InitTrampoline =
     fn(usize, TypeFingerprint, &[u8], &mut Vec<u8>) -> Result<(), RemoteFailure>;
-
-/// A batch being run: its items, where results go, and the progress words to update
-/// around every item.
-pub(crate) struct BatchRun<'a> {
-    pub items: TaskFrame<'a>,
-    pub out: &'a mut FrameBuf,
-    pub progress: Option<ProgressWords<'a>>,
-    pub stamp: bool,
-    /// Items started by this worker so far.
-    pub started: u64,
-    /// The last item failure, kept for a `Process` to report.
-    pub last_failure: Option<RemoteFailure>,
-}
-
-/// The progress words (see [`progress`]), looked up once per batch: an item costs two
-/// plain stores.
-#[derive(Clone, Copy)]
-pub(crate) struct ProgressWords<'a> {
-    started: &'a AtomicU64,
-    finished: &'a AtomicU64,
-    started_at_ns: &'a AtomicU64,
-}
-
-impl<'a> ProgressWords<'a> {
-    pub(crate) fn new(words: &'a SharedWords) -> ProgressWords<'a> {
-        ProgressWords {
-            started: words.word(progress::STARTED),
-            finished: words.word(progress::FINISHED),
-            started_at_ns: words.word(progress::STARTED_AT_NS),
-        }
-    }
-}
-
-impl BatchRun<'_> {
-    #[inline]
-    fn begin_item(&mut self) {
-        self.started += 1;
-        if let Some(p) = self.progress {
-            if self.stamp {
-                p.started_at_ns.store(sys::monotonic_ns(), Ordering::Release);
-            }
-            p.started.store(self.started, Ordering::Release);
-        }
-    }
-
-    #[inline]
-    fn end_item(&mut self) {
-        if let Some(p) = self.progress {
-            p.finished.store(self.started, Ordering::Release);
-        }
-    }
-
-    /// Fails every item of the batch with `failure` (nothing is called).
-    pub(crate) fn fail_all(&mut self, failure: RemoteFailure) {
-        for _ in 0..self.items.len() {
-            self.begin_item();
-            self.out.push_failure(&failure);
-            self.end_item();
-        }
-        self.last_failure = Some(failure);
-    }
-
-    fn fail_item(&mut self, failure: RemoteFailure) {
-        self.out.push_failure(&failure);
-        self.last_failure = Some(failure);
-    }
-}
 
 /// A function that can run in another process: a plain `fn(A) -> R`.
 ///
@@ -187,13 +116,12 @@ where
     let f: fn(A) -> R = unsafe { sys::fn_at(target) };
     let items = run.items;
     for arg in items.iter() {
-        run.begin_item();
+        if !run.begin_item() {
+            break; // taken back by the parent
+        }
         let outcome = match decode::<A>(arg, What::Argument) {
             Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-                Ok(value) => run
-                    .out
-                    .push_with(|buf| encode(&value, What::Result, buf))
-                    .map_err(RemoteFailure::Codec),
+                Ok(value) => run.out.value(&value),
                 Err(payload) => Err(RemoteFailure::Panicked(take_panic(payload.as_ref()))),
             },
             Err(e) => Err(RemoteFailure::Codec(e)),

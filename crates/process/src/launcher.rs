@@ -29,6 +29,8 @@ fn launcher() -> &'static Mutex<Option<Sender<Job>>> {
 /// Runs `job` under the launcher lock, on this thread.
 fn run_here<R>(job: impl FnOnce() -> R) -> R {
     let _running = RUNNING.get(|| Mutex::new(())).lock().unwrap_or_else(|e| e.into_inner());
+    // A forked child inherits the lazy state of libraries as it is: completed here first.
+    multiproc_ipc::before_fork();
     job()
 }
 

@@ -16,6 +16,8 @@
 //! ones their bootstrap hands them. This crate knows nothing about pools or scheduling;
 //! all of its `unsafe` lives in `sys/`.
 
+mod answers;
+mod batch;
 mod binary;
 mod bootstrap;
 mod child;
@@ -48,7 +50,7 @@ pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
 pub use inherit::on_fork_child;
 pub use panic::take_panic;
 pub use process::Process;
-pub use protocol::progress;
+pub use protocol::{answer, progress};
 pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
 pub use worker_handle::{Worker, start_worker};

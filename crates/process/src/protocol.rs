@@ -6,7 +6,7 @@
 //! ```
 
 use multiproc_codec::BinaryFingerprint;
-use multiproc_ipc::{Channel, IpcError, SharedWords, duplex};
+use multiproc_ipc::{Channel, IpcError, Ring, SharedWords, duplex};
 use serde::{Deserialize, Serialize};
 
 use crate::context::StartMethod;
@@ -20,8 +20,85 @@ pub mod progress {
     /// `CLOCK_MONOTONIC` nanoseconds at which the latest item started (only when the
     /// worker was asked to stamp items, for per-task timeouts).
     pub const STARTED_AT_NS: usize = 2;
+    /// The claim: an epoch and how many items the worker claimed (see [`pack_claim`]). A
+    /// task frame's batch id is the claim its first item is taken from.
+    pub const CLAIM: usize = 3;
     /// Number of slots.
-    pub const LEN: usize = 3;
+    pub const LEN: usize = 4;
+
+    /// Bits of a claim's item count.
+    const COUNT_BITS: u32 = 48;
+
+    /// The claim word for `epoch` with `count` items claimed; also the batch id of a frame
+    /// of that epoch whose first item has sequence number `count`.
+    ///
+    /// ```
+    /// use multiproc::process::progress::{pack_claim, unpack_claim};
+    ///
+    /// assert_eq!(unpack_claim(pack_claim(3, 1000)), (3, 1000));
+    /// ```
+    pub fn pack_claim(epoch: u16, count: u64) -> u64 {
+        (u64::from(epoch) << COUNT_BITS) | (count & ((1 << COUNT_BITS) - 1))
+    }
+
+    /// The epoch and the item count of a claim word (or of a frame's batch id).
+    pub fn unpack_claim(word: u64) -> (u16, u64) {
+        ((word >> COUNT_BITS) as u16, word & ((1 << COUNT_BITS) - 1))
+    }
+}
+
+/// Bytes of a pool worker's answer ring: answers of up to an eighth of it travel in it,
+/// larger ones in shared-memory regions it points to.
+pub(crate) const RING_BYTES: usize = 1 << 20;
+
+/// What a pool worker writes into its answer ring: records of these kinds.
+pub mod answer {
+    /// The encoded value of the worker's next item, alone (too large for a block).
+    pub const VALUE: u8 = 0;
+    /// The next item's failure, an encoded `RemoteFailure`, alone.
+    pub const FAILED: u8 = 1;
+    /// A control frame (the reply to `Initialize`).
+    pub const CONTROL: u8 = 2;
+    /// The answers of the worker's next items, back to back, each an entry: a header (see
+    /// [`entry_header`]) and its bytes.
+    pub const BLOCK: u8 = 3;
+
+    /// Bytes of an entry's header.
+    pub const ENTRY_HEADER: usize = 4;
+
+    /// The header of an entry of `len` bytes: `len << 1`, plus 1 for a failure, as a
+    /// little-endian `u32`.
+    ///
+    /// # Panics
+    ///
+    /// When `len` does not fit in 31 bits (a block is far smaller).
+    #[inline(always)]
+    pub fn entry_header(len: usize, failed: bool) -> [u8; ENTRY_HEADER] {
+        let len = u32::try_from(len).ok().filter(|&l| l < 1 << 31).expect("an entry's length");
+        ((len << 1) | u32::from(failed)).to_le_bytes()
+    }
+
+    /// The first entry of `block`: whether it is a failure, its bytes, and the rest of the
+    /// block; `None` when `block` is empty or does not hold a whole entry.
+    ///
+    /// ```
+    /// use multiproc::process::answer::{entry_header, next_entry};
+    ///
+    /// let mut block = entry_header(2, false).to_vec();
+    /// block.extend_from_slice(b"hi");
+    /// block.extend_from_slice(&entry_header(0, true));
+    /// let (failed, bytes, rest) = next_entry(&block).unwrap();
+    /// assert_eq!((failed, bytes), (false, &b"hi"[..]));
+    /// assert_eq!(next_entry(rest), Some((true, &[][..], &[][..])));
+    /// assert_eq!(next_entry(&block[..5]), None); // cut short
+    /// ```
+    #[inline(always)]
+    pub fn next_entry(block: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+        let (head, rest) = block.split_first_chunk::<ENTRY_HEADER>()?;
+        let word = u32::from_le_bytes(*head);
+        let (bytes, rest) = rest.split_at_checked((word >> 1) as usize)?;
+        Some((word & 1 == 1, bytes, rest))
+    }
 }
 
 /// The child's half of the connection to its parent.
@@ -29,6 +106,8 @@ pub mod progress {
 pub(crate) struct Link {
     pub channel: Channel,
     pub progress: SharedWords,
+    /// Where a pool worker writes its answers.
+    pub ring: Option<Ring>,
 }
 
 /// What a spawned child sends back through the bootstrap server: the parent's ends.
@@ -37,15 +116,18 @@ pub(crate) struct Handshake {
     pub pid: u32,
     pub channel: Channel,
     pub progress: SharedWords,
+    pub ring: Option<Ring>,
 }
 
 /// Creates both halves: the child's [`Link`] and the parent's [`Handshake`], with
-/// `progress_words` shared words (none costs no shared memory at all).
-pub(crate) fn link_pair(progress_words: usize) -> Result<(Link, Handshake), IpcError> {
+/// `progress_words` shared words (none costs no shared memory at all) and, with `ring`, an
+/// answer ring.
+pub(crate) fn link_pair(progress_words: usize, ring: bool) -> Result<(Link, Handshake), IpcError> {
     let (parent_channel, child_channel) = duplex()?;
     let progress = SharedWords::new(progress_words)?;
-    let link = Link { channel: child_channel, progress: progress.clone() };
-    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress };
+    let ring = if ring { Some(Ring::new(RING_BYTES)?) } else { None };
+    let link = Link { channel: child_channel, progress: progress.clone(), ring: ring.clone() };
+    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress, ring };
     Ok((link, handshake))
 }
 
@@ -59,6 +141,11 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    /// Whether a child running this job answers through a ring (a pool worker).
+    pub(crate) fn rings(self) -> bool {
+        self == Job::Serve
+    }
+
     /// How many progress words a child running this job updates: none for a `Process`.
     pub(crate) fn progress_words(self) -> usize {
         match self {

@@ -1,25 +1,33 @@
 //! [`FrameServer`]: what a pool worker does with each frame it receives, whatever carries
-//! the frames (the local worker's channel, or the messages of an MPI rank).
+//! the frames (the local worker's channel, or the messages of an MPI rank), and where its
+//! answers go (an answer ring, or a results frame per batch).
 
 use multiproc_codec::{
-    Control, FnId, Frame, FrameBuf, FrameParts, RemoteFailure, What, decode, parse,
+    Control, FnId, Frame, FrameBuf, FrameParts, ItemBuf, RemoteFailure, What, decode, parse,
 };
 use std::time::{Duration, Instant};
 
-use multiproc_ipc::{SPIN, SharedWords};
+use multiproc_ipc::{RingWriter, SPIN, SharedWords};
 
-use crate::function::{BatchRun, ProgressWords, Resolved};
+use crate::answers::Out;
+use crate::batch::{BatchRun, ProgressWords};
+use crate::function::Resolved;
+use crate::protocol::answer;
 
 /// What a worker does after serving one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served<'a> {
-    /// Send this reply to the parent and wait for the next frame. Its large payloads are
-    /// held by reference (see [`FrameParts`]): a transport that copies the parts straight
-    /// to their destination copies them once. Call [`FrameServer::sent`] once it is sent.
+    /// Send this reply to the parent (a server that answers in frames) and wait for the
+    /// next frame. Its large payloads are held by reference (see [`FrameParts`]): a
+    /// transport that copies the parts straight to their destination copies them once.
+    /// Call [`FrameServer::sent`] once it is sent.
     Reply(FrameParts<'a>),
-    /// Send this reply, then stop serving: the initializer failed (a local worker exits
-    /// with code 3; a worker that cannot exit waits to be told what to do).
-    ReplyAndStop(FrameParts<'a>),
+    /// Nothing to send: the answers went into the ring as they came, or the parent took
+    /// the batch back before any of it started.
+    Done,
+    /// The initializer failed: send the reply if there is one, then stop serving (a local
+    /// worker exits with code 3; a worker that cannot exit waits to be told what to do).
+    InitFailed(Option<FrameParts<'a>>),
     /// Stop serving: the parent asked the worker to shut down.
     Stop,
 }
@@ -37,8 +45,8 @@ impl std::fmt::Display for UnexpectedFrame {
 
 impl std::error::Error for UnexpectedFrame {}
 
-/// Runs task batches and initializers, frame in, frame out: the body of every pool
-/// worker's loop. The function of the last batch stays resolved for the next one.
+/// Runs task batches and initializers: the body of every pool worker's loop. The function
+/// of the last batch stays resolved for the next one.
 ///
 /// ```
 /// use multiproc::process::{FrameServer, Served};
@@ -51,7 +59,7 @@ impl std::error::Error for UnexpectedFrame {}
 /// ```
 #[derive(Debug)]
 pub struct FrameServer {
-    out: FrameBuf,
+    out: Out,
     cached: Option<Resolved>,
     started: u64,
     stamp: bool,
@@ -67,15 +75,19 @@ impl FrameServer {
     /// location, backtrace) for the parent instead of printed, and its allocator keeps
     /// freed memory for the next task's buffers (up to 64 MiB) instead of returning it.
     pub fn new(stamp_items: bool) -> FrameServer {
+        FrameServer::answering(Out::Frames(FrameBuf::new().by_reference()), stamp_items)
+    }
+
+    /// A server that writes each answer into `ring` as soon as its item ends, instead of
+    /// replying with a frame per batch (a local pool worker).
+    pub(crate) fn with_ring(stamp_items: bool, ring: RingWriter) -> FrameServer {
+        FrameServer::answering(Out::Ring { writer: ring, item: ItemBuf::new() }, stamp_items)
+    }
+
+    fn answering(out: Out, stamp: bool) -> FrameServer {
         crate::panic::capture();
         crate::sys::keep_freed_memory();
-        FrameServer {
-            out: FrameBuf::new().by_reference(),
-            cached: None,
-            started: 0,
-            stamp: stamp_items,
-            quick: true,
-        }
+        FrameServer { out, cached: None, started: 0, stamp, quick: true }
     }
 
     /// How long to poll for the next frame before sleeping on it. After a quick frame the
@@ -97,14 +109,16 @@ impl FrameServer {
         let start = Instant::now();
         match parse(frame) {
             Ok(Frame::Tasks(task)) => {
-                self.out.begin_results(task.batch());
-                let mut run = BatchRun {
-                    items: task,
-                    out: &mut self.out,
-                    progress: progress.map(ProgressWords::new),
-                    stamp: self.stamp,
-                    started: self.started,
-                    last_failure: None,
+                if let Out::Frames(fb) = &mut self.out {
+                    fb.begin_results(task.batch());
+                }
+                let words = progress.map(ProgressWords::new);
+                // The answers of slow items go back one by one, those of quick ones together.
+                let answers = self.out.answers(task.revocable());
+                let Some(mut run) = BatchRun::new(task, answers, words, self.stamp, self.started)
+                else {
+                    // Taken back before it started.
+                    return Ok(Served::Done);
                 };
                 let resolved = match self.cached {
                     Some(r) if r.id() == task.func() => Ok(r),
@@ -118,17 +132,37 @@ impl FrameServer {
                     run.fail_all(failure);
                 }
                 self.started = run.started;
+                // Publishes the last answers.
+                drop(run);
                 self.quick = start.elapsed() < SPIN;
-                Ok(Served::Reply(self.out.finish_parts()))
+                match &mut self.out {
+                    // Every item was taken back: nothing to say.
+                    Out::Frames(fb) if fb.is_empty() => Ok(Served::Done),
+                    Out::Frames(fb) => Ok(Served::Reply(fb.finish_parts())),
+                    Out::Ring { .. } => Ok(Served::Done),
+                }
             }
             Ok(Frame::Control(Control::Initialize { func, args })) => {
-                Ok(match initialize(func, &args) {
-                    Ok(()) => {
-                        Served::Reply(FrameParts::whole(self.out.control(&Control::Initialized)))
+                let (reply, failed) = match initialize(func, &args) {
+                    Ok(()) => (Control::Initialized, false),
+                    Err(failure) => (Control::InitFailed(failure), true),
+                };
+                let reply = match &mut self.out {
+                    Out::Frames(fb) => Some(FrameParts::whole(fb.control(&reply))),
+                    Out::Ring { writer, .. } => {
+                        let mut fb = FrameBuf::new();
+                        let frame = fb.control(&reply);
+                        if writer.push(answer::CONTROL, std::iter::once(frame)).is_err() {
+                            // The parent is gone.
+                            return Ok(Served::Stop);
+                        }
+                        None
                     }
-                    Err(failure) => Served::ReplyAndStop(FrameParts::whole(
-                        self.out.control(&Control::InitFailed(failure)),
-                    )),
+                };
+                Ok(match (failed, reply) {
+                    (true, reply) => Served::InitFailed(reply),
+                    (false, Some(reply)) => Served::Reply(reply),
+                    (false, None) => Served::Done,
                 })
             }
             Ok(Frame::Control(Control::Shutdown)) => Ok(Served::Stop),
@@ -142,7 +176,9 @@ impl FrameServer {
     /// The last reply was sent: lets go of the payloads it held by reference (a large
     /// argument echoed back holds the frame it arrived in, which its sender then reuses).
     pub fn sent(&mut self) {
-        self.out.clear();
+        if let Out::Frames(fb) = &mut self.out {
+            fb.clear();
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use multiproc_codec::{BinaryFingerprint, Control, Frame, What, encode, parse};
-use multiproc_ipc::{BootstrapServer, Channel, SharedWords};
+use multiproc_ipc::{BootstrapServer, Channel, Ring, SharedWords};
 
 use crate::bootstrap::{self, Role};
 use crate::child::Child;
@@ -40,6 +40,7 @@ pub(crate) struct Started {
     pub child: Child,
     pub channel: Channel,
     pub progress: SharedWords,
+    pub ring: Option<Ring>,
 }
 
 /// Starts a child that runs `spec.job`.
@@ -80,7 +81,7 @@ pub(crate) fn start_forked(
 }
 
 fn started_without_handshake(child: Child, hs: Handshake) -> Started {
-    Started { child, channel: hs.channel, progress: hs.progress }
+    Started { child, channel: hs.channel, progress: hs.progress, ring: hs.ring }
 }
 
 /// What the child learns about itself at boot.
@@ -136,7 +137,7 @@ fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError>
             return Err(died(&child));
         }
     }
-    Ok(Started { child, channel: hs.channel, progress: hs.progress })
+    Ok(Started { child, channel: hs.channel, progress: hs.progress, ring: hs.ring })
 }
 
 /// Re-executes this binary as a child with the worker marker in its environment.
@@ -191,9 +192,10 @@ fn fork(
 ) -> Result<(Child, Handshake), StartError> {
     let parent = std::process::id();
     let words = spec.job.progress_words();
+    let ring = spec.job.rings();
     let (pid, hs) = launcher::run(move || -> Result<(u32, Handshake), StartError> {
         // Made here, where forks are serialised, so no other child inherits them.
-        let (link, hs) = link_pair(words)?;
+        let (link, hs) = link_pair(words, ring)?;
         let pipe = liveness::pipe()?;
         let reader = liveness::reader(pipe.read)?;
         match sys::fork()? {

@@ -8,10 +8,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use multiproc_codec::{
     Control, Frame, FrameBuf, RemoteFailure, SharedFrame, What, decode, encode, parse,
 };
-use multiproc_ipc::{Channel, SharedWords, bootstrap_connect};
+use multiproc_ipc::{Channel, Ring, RingWriter, SharedWords, bootstrap_connect};
 use serde::Serialize;
 
-use crate::function::{BatchRun, Resolved};
+use crate::answers::Answers;
+use crate::batch::BatchRun;
+use crate::function::Resolved;
 use crate::protocol::{Boot, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
 use crate::{binary, identity, liveness, panic, sys};
@@ -23,7 +25,7 @@ pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
         fail(&format!("cannot watch the parent: {e}"));
     }
     // The job is only known at boot: enough words for any.
-    let (link, handshake) = match link_pair(progress::LEN) {
+    let (link, handshake) = match link_pair(progress::LEN, true) {
         Ok(pair) => pair,
         Err(e) => fail(&format!("cannot create channels: {e}")),
     };
@@ -108,14 +110,16 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
     };
     identity::become_child(&boot);
     panic::capture();
-    let Link { channel, progress } = link;
-    Booted { channel, progress, boot, out: fb }
+    let Link { channel, progress, ring } = link;
+    Booted { channel, progress, ring, boot, out: fb }
 }
 
-/// A booted child: its channel, progress words, boot message and frame buffer.
+/// A booted child: its channel, progress words, answer ring (a pool worker's), boot
+/// message and frame buffer.
 struct Booted {
     channel: Channel,
     progress: SharedWords,
+    ring: Option<Ring>,
     boot: Boot,
     out: FrameBuf,
 }
@@ -127,14 +131,8 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
     };
     let Ok(Frame::Tasks(task)) = parse(&msg) else { fail("expected a task frame") };
     out.begin_results(task.batch());
-    let mut run = BatchRun {
-        items: task,
-        out: &mut out,
-        progress: None,
-        stamp: false,
-        started: 0,
-        last_failure: None,
-    };
+    let mut run =
+        BatchRun::new(task, Answers::Frame(&mut out), None, false, 0).expect("nothing to claim");
     match Resolved::new(task.func()) {
         Ok(_) if task.len() != 1 => {
             run.fail_all(RemoteFailure::BadFunction("a process runs exactly one task".into()))
@@ -153,6 +151,7 @@ fn run_once(Booted { channel, boot, mut out, .. }: Booted) -> ! {
             1
         }
     };
+    drop(run);
     let _ = channel.send(out.finish());
     finish(code)
 }
@@ -172,8 +171,10 @@ pub(crate) fn report(name: &str, failure: &RemoteFailure) {
     }
 }
 
-fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
-    let mut server = FrameServer::new(boot.stamp_items);
+fn serve(Booted { channel, progress, ring, boot, .. }: Booted) -> ! {
+    let Some(ring) = ring else { fail("a pool worker needs an answer ring") };
+    let writer = RingWriter::new(ring, channel.sender().clone());
+    let mut server = FrameServer::with_ring(boot.stamp_items, writer);
     loop {
         let msg = match channel.receiver().recv_spin(server.spin()) {
             Ok(m) => m,
@@ -181,20 +182,15 @@ fn serve(Booted { channel, progress, boot, .. }: Booted) -> ! {
         };
         // Lent: a large `Bytes` argument reads the frame in place instead of copying it.
         let frame = SharedFrame::new(msg);
-        let (reply, stop) = match frame.lend(|bytes| server.serve(bytes, Some(&progress))) {
-            Ok(Served::Reply(reply)) => (reply, false),
-            Ok(Served::ReplyAndStop(reply)) => (reply, true),
+        match frame.lend(|bytes| server.serve(bytes, Some(&progress))) {
+            Ok(Served::Done) => {}
+            // Answers go into the ring: there is no frame to reply with.
+            Ok(Served::Reply(_)) => fail("a ring worker replied with a frame"),
+            // The initializer failed: the parent reports it and decides what is next.
+            Ok(Served::InitFailed(_)) => finish(3),
             Ok(Served::Stop) => finish(0),
             Err(e) => fail(&e.to_string()),
-        };
-        if channel.sender().send_parts(reply.iter()).is_err() {
-            finish(0);
         }
-        server.sent();
         drop(frame);
-        if stop {
-            // The initializer failed: the parent reports it and decides what is next.
-            finish(3);
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! [`Worker`]: a started pool worker, for the layers above (the pool's scheduler).
 
-use multiproc_ipc::{Channel, SharedWords};
+use multiproc_ipc::{Channel, Ring, SharedWords};
 
 use crate::child::Child;
 use crate::context::Context;
@@ -21,6 +21,10 @@ pub struct Worker {
     pub channel: Channel,
     /// Progress words the worker updates around every item.
     pub progress: SharedWords,
+    /// The ring the worker writes its answers into, one record per item (see
+    /// [`answer`](crate::answer) for the kinds): each readable as soon as it is written,
+    /// also after the worker died.
+    pub ring: Ring,
 }
 
 /// Starts a pool worker named `name` (or `Process-N`) with `ctx`'s start method. With
@@ -48,5 +52,8 @@ pub fn start_worker(
         forged_binary: None,
     };
     let started = start::start(*ctx, spec)?;
-    Ok(Worker { child: started.child, channel: started.channel, progress: started.progress })
+    let ring = started.ring.ok_or_else(|| {
+        StartError::Io(std::io::Error::other("the worker came without an answer ring"))
+    })?;
+    Ok(Worker { child: started.child, channel: started.channel, progress: started.progress, ring })
 }

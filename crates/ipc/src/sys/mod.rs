@@ -1,5 +1,10 @@
-//! Everything `unsafe` in this crate: raw access to shared-memory mappings.
+//! Everything `unsafe` in this crate: raw access to shared-memory mappings, and futexes.
 
+pub(crate) mod futex;
+mod ring;
 mod shm;
 
+pub(crate) use ring::{
+    Bell, RECORD_ALIGN, RING_HEADER, ReadCursor, RingMemory, Window, WriteCursor,
+};
 pub(crate) use shm::{HEADER, Mapping, ReadLease, WriteLease};

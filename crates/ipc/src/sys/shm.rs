@@ -77,6 +77,11 @@ impl Mapping {
         self.len
     }
 
+    /// The first byte of the mapping, for the other `sys` modules' raw accesses.
+    pub(super) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
     /// The `i`-th 8-byte word as an atomic. Panics when out of bounds.
     #[inline]
     pub(crate) fn word(&self, i: usize) -> &AtomicU64 {

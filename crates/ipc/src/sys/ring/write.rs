@@ -1,0 +1,252 @@
+//! `WriteCursor`: where the one writer puts the next record.
+
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use super::{RECORD_ALIGN, RING_HEADER, RingMemory};
+
+/// The writer's position: where the next record goes, and how far the reader has freed.
+#[derive(Debug)]
+pub(crate) struct WriteCursor {
+    mem: RingMemory,
+    /// Bytes written (published or about to be).
+    head: u64,
+    /// The last value of the reader's `tail` this writer accepted.
+    tail: u64,
+}
+
+impl WriteCursor {
+    /// Continues the ring where its shared `head` says. A `tail` more than one capacity
+    /// behind (or ahead of) the head is not believed: no room until the reader frees some.
+    pub(crate) fn new(mem: RingMemory) -> WriteCursor {
+        let head = mem.head().load(Ordering::Acquire);
+        let tail = mem.tail().load(Ordering::Acquire);
+        let cap = mem.capacity as u64;
+        let tail = if head.wrapping_sub(tail) <= cap { tail } else { head.wrapping_sub(cap) };
+        WriteCursor { mem, head, tail }
+    }
+
+    /// The ring.
+    pub(crate) fn memory(&self) -> &RingMemory {
+        &self.mem
+    }
+
+    /// Bytes free for writing, as of the last `tail` seen.
+    #[inline]
+    pub(crate) fn room(&self) -> u64 {
+        self.mem.capacity as u64 - self.head.wrapping_sub(self.tail)
+    }
+
+    /// Bytes from the write position to the end of the data area.
+    #[inline]
+    pub(crate) fn to_end(&self) -> u64 {
+        (self.mem.capacity - self.mem.index(self.head)) as u64
+    }
+
+    /// Loads the reader's `tail` again (acquire: what it read is done with) and returns the
+    /// room. A `tail` that went backwards or past the head is ignored.
+    pub(crate) fn refresh(&mut self) -> u64 {
+        let seen = self.mem.tail().load(Ordering::Acquire);
+        if seen.wrapping_sub(self.tail) <= self.head.wrapping_sub(self.tail) {
+            self.tail = seen;
+        }
+        self.room()
+    }
+
+    /// Writes one record at the write position — `header`, then the `len` bytes of `parts` —
+    /// and moves the position on by `size` bytes, without publishing it.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is not a multiple of [`RECORD_ALIGN`], is below `4 + len`, exceeds the
+    /// room or the bytes to the end of the data area, or `parts` hold more than `len`
+    /// bytes. (Fewer leave the rest of the record as it was.)
+    #[inline]
+    pub(crate) fn write<'a>(
+        &mut self,
+        header: u32,
+        len: usize,
+        size: u64,
+        parts: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let at = self.mem.index(self.head);
+        assert!(
+            (at as u64).is_multiple_of(RECORD_ALIGN)
+                && size.is_multiple_of(RECORD_ALIGN)
+                && (len as u64).checked_add(4).is_some_and(|n| n <= size)
+                && size <= self.room()
+                && size <= self.to_end(),
+            "a record of {len} bytes ({size} in the ring) does not fit at {at}"
+        );
+        self.mem.record_header(at).store(header, Ordering::Relaxed);
+        let mut dst = RING_HEADER + at + 4;
+        let end = dst + len;
+        for part in parts {
+            assert!(part.len() <= end - dst, "record parts longer than announced");
+            // SAFETY: `[dst, dst + part.len())` lies in `[RING_HEADER + at + 4, RING_HEADER +
+            // at + 4 + len)`, inside this record's `size` bytes, which end before the end of
+            // the data area (`size <= to_end`), itself inside the mapping (`RingMemory::new`).
+            // The record lies in `[head, tail + capacity)` (`size <= room`), which no reader
+            // in this process reads (module docs). A part is memory of this process that is
+            // not that range: a reader's slice of this ring lies in `[tail, head)`.
+            unsafe { copy(part, self.mem.map.base().add(dst)) }
+            dst += part.len();
+        }
+        self.head = self.head.wrapping_add(size);
+    }
+
+    /// Room for a record written in place at the write position, after its header: the
+    /// bytes free in one piece, at most `max`; `None` when fewer than `min` are (make room,
+    /// then ask again).
+    #[inline(always)]
+    pub(crate) fn in_place(&mut self, min: usize, max: usize) -> Option<&mut [u8]> {
+        let at = self.mem.index(self.head);
+        let free = self.room().min((self.mem.capacity - at) as u64);
+        // The header's 4 bytes come first.
+        let len = usize::try_from(free.checked_sub(4)?).unwrap_or(usize::MAX).min(max);
+        if len < min {
+            return None;
+        }
+        // SAFETY: `[at + 4, at + 4 + len)` of the data area lies within the room (`free`
+        // is at most `room`) and before the end of the data area (at most `capacity -
+        // at`), inside the mapping (`RingMemory::new`); it is in `[head, tail +
+        // capacity)`, which no reader in this process reads (module docs), and the slice
+        // borrows `self` mutably, so nothing else writes it meanwhile. The mapping's bytes
+        // are initialized (zeroed at creation, then only ever written with bytes).
+        unsafe {
+            let start = self.mem.map.base().add(RING_HEADER + at + 4);
+            Some(std::slice::from_raw_parts_mut(start, len))
+        }
+    }
+
+    /// Ends the record whose `len` bytes were written in place (see
+    /// [`in_place`](Self::in_place)): writes its header and moves the position past it,
+    /// without publishing it.
+    ///
+    /// # Panics
+    ///
+    /// When the record does not fit where `in_place` offered it.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self, header: u32, len: usize) {
+        let at = self.mem.index(self.head);
+        let size = (len as u64 + 4).next_multiple_of(RECORD_ALIGN);
+        assert!(
+            size <= self.room() && size <= (self.mem.capacity - at) as u64,
+            "a record of {len} bytes does not fit at {at}"
+        );
+        self.mem.record_header(at).store(header, Ordering::Relaxed);
+        self.head = self.head.wrapping_add(size);
+    }
+
+    /// The bytes `[from, from + len)` of the record begun at the write position (after its
+    /// header), for a record written in pieces (see `RingWriter::open`).
+    ///
+    /// # Panics
+    ///
+    /// When they do not lie within the room before the end of the data area.
+    #[inline(always)]
+    pub(crate) fn piece(&mut self, from: usize, len: usize) -> &mut [u8] {
+        let at = self.mem.index(self.head);
+        let free = self.room().min((self.mem.capacity - at) as u64);
+        assert!(
+            (4 + from as u64).checked_add(len as u64).is_some_and(|end| end <= free),
+            "a piece of {len} bytes at {from} does not fit the record at {at}"
+        );
+        // SAFETY: as in `in_place`: `[at + 4 + from, at + 4 + from + len)` lies within the
+        // room before the end of the data area, which no reader in this process reads, and
+        // the slice borrows `self` mutably.
+        unsafe {
+            let start = self.mem.map.base().add(RING_HEADER + at + 4 + from);
+            std::slice::from_raw_parts_mut(start, len)
+        }
+    }
+
+    /// Asks the core to fetch, for writing, the cache line `ahead` bytes past byte `from`
+    /// of the record begun at the write position, if that is still in the data area. The
+    /// reader read those lines last time round; fetching them early takes the wait for
+    /// them off the writer's path. A hint: it neither faults nor changes memory.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, from: usize, ahead: usize) {
+        let at = self.mem.index(self.head) + 4 + from + ahead;
+        if at < self.mem.capacity {
+            let addr = self.mem.map.base().wrapping_add(RING_HEADER + at);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch is a hint with no effect on memory and cannot fault; the
+            // address lies in the data area, inside the mapping.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
+                    addr.cast_const().cast::<i8>(),
+                );
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = addr;
+        }
+    }
+
+    /// Stores the header of the record at the write position (release: the bytes written
+    /// before it are there for whoever reads it), without moving on.
+    #[inline(always)]
+    pub(crate) fn set_header(&mut self, header: u32) {
+        let at = self.mem.index(self.head);
+        self.mem.record_header(at).store(header, Ordering::Release);
+    }
+
+    /// Makes every record written so far visible to the reader (one release store).
+    #[inline]
+    pub(crate) fn publish(&self) {
+        self.mem.head().store(self.head, Ordering::Release);
+    }
+}
+
+/// Copies `part` to `dst`; a part of up to 16 bytes as two overlapping unaligned loads and
+/// stores rather than a call to `memcpy` (small records are the common case, and a caller
+/// that does not inline `push` would otherwise pay a call per record).
+///
+/// # Safety
+///
+/// `dst` is valid for writes of `part.len()` bytes that do not overlap `part`.
+#[inline]
+unsafe fn copy(part: &[u8], dst: *mut u8) {
+    let (src, n) = (part.as_ptr(), part.len());
+    match n {
+        // Two words that overlap when `n < 16`; neither reaches past `n`.
+        8..=16 => {
+            // SAFETY: reads `[src, src + 8)` and `[src + n - 8, src + n)`, inside `part`;
+            // writes the same offsets from `dst`, inside what the caller vouches for;
+            // unaligned accesses are what `read/write_unaligned` are for.
+            unsafe {
+                let (a, b) = (
+                    src.cast::<u64>().read_unaligned(),
+                    src.add(n - 8).cast::<u64>().read_unaligned(),
+                );
+                dst.cast::<u64>().write_unaligned(a);
+                dst.add(n - 8).cast::<u64>().write_unaligned(b);
+            }
+        }
+        4..=7 => {
+            // SAFETY: as above, with 4-byte words.
+            unsafe {
+                let (a, b) = (
+                    src.cast::<u32>().read_unaligned(),
+                    src.add(n - 4).cast::<u32>().read_unaligned(),
+                );
+                dst.cast::<u32>().write_unaligned(a);
+                dst.add(n - 4).cast::<u32>().write_unaligned(b);
+            }
+        }
+        1..=3 => {
+            // SAFETY: bytes 0, `n / 2` and `n - 1` of `part` and of the destination, all
+            // below `n`.
+            unsafe {
+                let (a, b, c) = (src.read(), src.add(n / 2).read(), src.add(n - 1).read());
+                dst.write(a);
+                dst.add(n / 2).write(b);
+                dst.add(n - 1).write(c);
+            }
+        }
+        0 => {}
+        // SAFETY: `part` is valid for `n` bytes of reads, `dst` for `n` bytes of writes
+        // that do not overlap them (the caller's word).
+        _ => unsafe { ptr::copy_nonoverlapping(src, dst, n) },
+    }
+}

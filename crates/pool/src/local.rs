@@ -1,0 +1,242 @@
+//! [`LocalBackend`]: workers that are child processes of this one.
+//!
+//! A worker writes each answer into its answer ring as soon as the item ends; this side
+//! reads the ring. A thread per worker waits on the worker's exit (its pidfd) and closes
+//! the ring when it comes: the reader then takes what the worker wrote before it died —
+//! the answers of the items it finished are never lost — and reports the loss, within
+//! moments of the exit, whoever else holds the worker's sockets (a grandchild forked by a
+//! task).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use multiproc_codec::{FailedItem, SharedFrame};
+use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
+use multiproc_process::progress::{self, pack_claim, unpack_claim};
+use multiproc_process::{Child, Context, ExitStatus, StartMethod, answer, start_worker};
+
+use crate::backend::{
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
+};
+
+/// Workers that are local child processes, started with a [`Context`].
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    ctx: Context,
+}
+
+impl LocalBackend {
+    /// Local workers started with `ctx`'s start method.
+    pub fn new(ctx: Context) -> LocalBackend {
+        LocalBackend { ctx }
+    }
+}
+
+struct LocalTx(Sender);
+
+struct LocalControl {
+    child: Child,
+    progress: multiproc_ipc::SharedWords,
+}
+
+impl FrameSender for LocalTx {
+    /// Each part is copied once: into the socket, or straight into the shared memory the
+    /// worker reads.
+    fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
+        self.0.send_parts(parts.iter().copied()).map_err(|_| Lost)
+    }
+}
+
+/// Reads a worker's answer ring.
+struct LocalRx {
+    ring: RingReader,
+    /// The last read took many answers: the worker streams quick ones.
+    streaming: bool,
+    /// The buffer answers are gathered in, kept empty from one read to the next.
+    spare: Vec<Answer<'static>>,
+}
+
+/// A read that takes at least this many answers means the worker streams them...
+const STREAMING: usize = 64;
+/// ... and while it does, answers are read this often, not one by one as they come.
+/// Reading right behind a worker that writes an answer every few tens of nanoseconds moves
+/// the ring's cache lines between the two cores at every answer and wakes the reader for
+/// each: that costs more than the answers (W1: half the throughput). A read every so
+/// often takes them by the thousand.
+const STREAM_PAUSE: Duration = Duration::from_micros(50);
+
+impl AnswerReceiver for LocalRx {
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+        if expect == Expect::Stream && std::mem::take(&mut self.streaming) {
+            std::thread::sleep(STREAM_PAUSE);
+        }
+        loop {
+            // After the close, what the worker wrote before it went is still read.
+            let closed = self.ring.is_closed();
+            let read = hand_over(&mut self.ring, &mut self.spare, f)?;
+            if read > 0 {
+                self.streaming = read >= STREAMING;
+                return Ok(());
+            }
+            if closed {
+                return Err(Lost);
+            }
+            match expect {
+                // An answer is due within microseconds (an `apply` in a loop): poll for it
+                // briefly, without asking the worker to wake us (a wake-up per answer is
+                // what this avoids), then look every so often.
+                Expect::Stream => {
+                    let mut read = Ok(0);
+                    multiproc_ipc::spin(SPIN, None, || {
+                        read = hand_over(&mut self.ring, &mut self.spare, f);
+                        (read != Ok(0)).then_some(())
+                    });
+                    match read? {
+                        0 => std::thread::sleep(STREAM_PAUSE),
+                        read => {
+                            self.streaming = read >= STREAMING;
+                            return Ok(());
+                        }
+                    }
+                }
+                // Ready, closed or a spurious wake-up: look again.
+                Expect::Idle => {
+                    let _: Wait = self.ring.wait(SPIN, None);
+                }
+                Expect::Later => {
+                    let _: Wait = self.ring.wait(Duration::ZERO, None);
+                }
+            }
+        }
+    }
+}
+
+/// Hands every record published so far to `f`: runs of answers in the ring in one call,
+/// each answer staged in a region alone, while its region is lent. How many answers there
+/// were; `Err` if the worker wrote something that is not an answer.
+fn hand_over(
+    reader: &mut RingReader,
+    spare: &mut Vec<Answer<'static>>,
+    f: &mut dyn FnMut(&[Answer<'_>]),
+) -> Result<usize, Lost> {
+    let mut read = 0;
+    let mut run = recycle(std::mem::take(spare));
+    for record in reader.records() {
+        match record.map_err(|_| Lost)? {
+            Record::Inline { kind: answer::BLOCK, bytes } => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let (failed, bytes, next) = answer::next_entry(rest).ok_or(Lost)?;
+                    run.push(match failed {
+                        false => Answer::Value(bytes),
+                        true => Answer::Failed(FailedItem::new(bytes)),
+                    });
+                    rest = next;
+                }
+            }
+            Record::Inline { kind, bytes } => run.push(answer_of(kind, bytes)?),
+            Record::Staged { kind, message } => {
+                read += run.len() + 1;
+                if !run.is_empty() {
+                    f(&run);
+                    run.clear();
+                }
+                let frame = SharedFrame::new(*message);
+                frame.lend(|bytes| answer_of(kind, bytes).map(|a| f(&[a])))?;
+            }
+        }
+    }
+    read += run.len();
+    if !run.is_empty() {
+        f(&run);
+    }
+    *spare = recycle(run);
+    Ok(read)
+}
+
+/// An empty vector with the allocation of `v` (emptied), for answers of another lifetime:
+/// collected in place, so the allocation is kept from one read to the next.
+fn recycle<'a>(mut v: Vec<Answer<'_>>) -> Vec<Answer<'a>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+fn answer_of(kind: u8, bytes: &[u8]) -> Result<Answer<'_>, Lost> {
+    match kind {
+        answer::VALUE => Ok(Answer::Value(bytes)),
+        answer::FAILED => Ok(Answer::Failed(FailedItem::new(bytes))),
+        answer::CONTROL => Ok(Answer::Control(bytes)),
+        _ => Err(Lost),
+    }
+}
+
+impl WorkerControl for LocalControl {
+    fn describe(&self) -> String {
+        format!("{} pid {}", self.child.name(), self.child.pid())
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            started: self.progress.load(progress::STARTED),
+            finished: self.progress.load(progress::FINISHED),
+            started_at_ns: self.progress.load(progress::STARTED_AT_NS),
+        }
+    }
+
+    fn kill(&self) {
+        let _ = self.child.kill();
+    }
+
+    fn wait(&self) -> Option<ExitStatus> {
+        self.child.wait().ok()
+    }
+
+    /// Bumps the epoch of the claim word the worker claims items from: frames of the old
+    /// epoch it has not started are skipped, and the count says what it had claimed.
+    fn revoke(&self) -> Option<u64> {
+        let word = self.progress.word(progress::CLAIM);
+        let mut current = word.load(Ordering::Acquire);
+        loop {
+            let (epoch, claimed) = unpack_claim(current);
+            let next = pack_claim(epoch.wrapping_add(1), claimed);
+            match word.compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(claimed),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+impl Backend for LocalBackend {
+    fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
+        let name = format!("{}PoolWorker-{}", pool_prefix(self.ctx), index + 1);
+        let worker = start_worker(&self.ctx, Some(name), stamp_items).map_err(|e| e.to_string())?;
+        let (tx, rx) = worker.channel.split();
+        let reader = RingReader::new(worker.ring, rx);
+        let closer = reader.closer();
+        let control = Arc::new(LocalControl { child: worker.child, progress: worker.progress });
+        let watched = Arc::clone(&control);
+        std::thread::Builder::new()
+            .name(format!("multiproc-pool-exit-{}", control.child.pid()))
+            .stack_size(64 << 10)
+            .spawn(move || {
+                // The worker's exit, seen on its pidfd: not the end of its sockets, which a
+                // grandchild may keep open for as long as it likes.
+                let _ = watched.child.wait();
+                closer.close();
+            })
+            .map_err(|e| format!("cannot start a thread to watch the worker: {e}"))?;
+        let rx = LocalRx { ring: reader, streaming: false, spare: Vec::new() };
+        Ok(WorkerLink { tx: Arc::new(LocalTx(tx)), rx: Box::new(rx), control })
+    }
+}
+
+/// Python names pool workers `ForkPoolWorker-N`, `SpawnPoolWorker-N`, `ForkServerPoolWorker-N`.
+fn pool_prefix(ctx: Context) -> &'static str {
+    match ctx.start_method() {
+        StartMethod::Fork => "Fork",
+        StartMethod::Spawn => "Spawn",
+        StartMethod::ForkServer => "ForkServer",
+    }
+}

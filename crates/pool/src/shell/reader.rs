@@ -1,0 +1,183 @@
+//! A worker slot's reader thread: starts (and initializes, and replaces) the slot's
+//! worker, reads its answers and hands each run of them to the sink of its job, and
+//! reports the worker's loss to the plan.
+
+use std::sync::Arc;
+
+use multiproc_codec::{Control, Frame, FrameBuf, parse};
+use multiproc_process::monotonic_ns;
+
+use super::{Core, Handles};
+use crate::backend::{Answer, Expect, Lost, WorkerLink};
+use crate::error::TaskError;
+use crate::plan::Span;
+use crate::sink::{Answers, Sink};
+
+impl Core {
+    /// The reader thread of slot `slot`.
+    pub(super) fn reader(&self, slot: usize) {
+        let mut spans = Vec::new();
+        let mut sinks = Vec::new();
+        while let Some((mut link, incarnation)) = self.start_worker(slot) {
+            // When the worker's next answers are due (see `Plan::expect`).
+            let mut expect = Expect::Idle;
+            let mut trusted = true;
+            while trusted {
+                let now = expect;
+                let mut on_answers = |answers: &[Answer<'_>]| match self.on_answers(
+                    slot,
+                    incarnation,
+                    answers,
+                    &mut spans,
+                    &mut sinks,
+                ) {
+                    Some(next) => expect = next,
+                    None => trusted = false,
+                };
+                if link.rx.recv(now, &mut on_answers).is_err() {
+                    break;
+                }
+            }
+            if !self.on_lost(slot, incarnation, &link) {
+                return;
+            }
+        }
+    }
+
+    /// Hands a run of answers to the sinks: `None` if the worker sent something it
+    /// should not have (more answers than it holds, a control frame), else when its next
+    /// answers are due.
+    fn on_answers(
+        &self,
+        slot: usize,
+        incarnation: u64,
+        answers: &[Answer<'_>],
+        spans: &mut Vec<Span>,
+        sinks: &mut Vec<Option<Arc<dyn Sink>>>,
+    ) -> Option<Expect> {
+        if answers.iter().any(|a| matches!(a, Answer::Control(_))) {
+            return None;
+        }
+        spans.clear();
+        sinks.clear();
+        let mut st = self.lock();
+        st.plan.on_answers(slot, incarnation, answers.len(), monotonic_ns(), spans).ok()?;
+        sinks.extend(spans.iter().map(|s| st.sinks.get(&s.job).cloned()));
+        let expect = st.plan.expect(slot);
+        let (work, _) = self.take_work(&mut st);
+        drop(st);
+        deliver(answers, spans, sinks);
+        self.execute(work);
+        Some(expect)
+    }
+
+    /// The worker is gone: reports it and says whether to start a replacement.
+    fn on_lost(&self, slot: usize, incarnation: u64, link: &WorkerLink) -> bool {
+        link.control.kill();
+        let status = link.control.wait();
+        let progress = link.control.progress();
+        let name = link.control.describe();
+        let mut st = self.lock();
+        st.workers[slot] = None;
+        let restart = st.plan.on_lost(slot, incarnation, progress, status, &name, monotonic_ns());
+        self.finish(st);
+        restart
+    }
+
+    /// Starts (and initializes) a worker for `slot`, retrying a bounded number of times.
+    /// `None` once the pool no longer wants one.
+    fn start_worker(&self, slot: usize) -> Option<(WorkerLink, u64)> {
+        loop {
+            if !self.lock().plan.wants_worker() {
+                return None;
+            }
+            let error = match self.backend.start(slot, self.settings.timeout.is_some()) {
+                Ok(mut link) => {
+                    self.lock().starting[slot] = Some(Arc::clone(&link.control));
+                    match self.initialize(&mut link) {
+                        Ok(()) => {
+                            let mut st = self.lock();
+                            st.starting[slot] = None;
+                            let incarnation = st.plan.worker_ready(slot, monotonic_ns());
+                            st.workers[slot] = Some(Handles {
+                                incarnation,
+                                tx: Arc::clone(&link.tx),
+                                control: Arc::clone(&link.control),
+                            });
+                            self.finish(st);
+                            return Some((link, incarnation));
+                        }
+                        Err(e) => {
+                            self.lock().starting[slot] = None;
+                            link.control.kill();
+                            link.control.wait();
+                            e
+                        }
+                    }
+                }
+                Err(e) => TaskError::StartFailed(e),
+            };
+            let mut st = self.lock();
+            let retry = st.plan.start_failed(error);
+            self.finish(st);
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Runs the initializer on a fresh worker.
+    fn initialize(&self, link: &mut WorkerLink) -> Result<(), TaskError> {
+        let Some((func, args)) = &self.settings.initializer else {
+            return Ok(());
+        };
+        let mut fb = FrameBuf::new();
+        let msg = Control::Initialize { func: *func, args: args.clone().into() };
+        let died = |link: &WorkerLink| {
+            let status = link.control.wait();
+            TaskError::InitializerFailed(match status {
+                Some(s) => format!("the worker exited during initialization with code {s}"),
+                None => "the worker exited during initialization".into(),
+            })
+        };
+        if link.tx.send(&[fb.control(&msg)]).is_err() {
+            return Err(died(link));
+        }
+        let mut reply = None;
+        let received = link.rx.recv(Expect::Idle, &mut |answers: &[Answer<'_>]| {
+            reply = Some(match answers {
+                [Answer::Control(bytes)] => match parse(bytes) {
+                    Ok(Frame::Control(Control::Initialized)) => Ok(()),
+                    Ok(Frame::Control(Control::InitFailed(f))) => {
+                        Err(TaskError::InitializerFailed(f.to_string()))
+                    }
+                    _ => Err(TaskError::InitializerFailed("unexpected reply".into())),
+                },
+                _ => Err(TaskError::InitializerFailed("unexpected reply".into())),
+            });
+        });
+        match (received, reply) {
+            (Ok(()), Some(reply)) => reply,
+            (Ok(()), None) => Err(TaskError::InitializerFailed("no reply".into())),
+            (Err(Lost), _) => Err(died(link)),
+        }
+    }
+}
+
+/// Hands each span its run of answers, in order.
+fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
+    let mut at = 0;
+    for (span, sink) in spans.iter().zip(sinks) {
+        let run = &answers[at..at + span.len];
+        at += span.len;
+        let Some(sink) = sink else { continue };
+        match span.contiguous() {
+            Some(first) => sink.deliver(first, Answers::new(run)),
+            None => {
+                for (index, k) in span.indices().zip(0..) {
+                    sink.deliver(index, Answers::new(&run[k..k + 1]));
+                }
+            }
+        }
+    }
+}

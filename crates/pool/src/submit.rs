@@ -1,0 +1,167 @@
+//! Reading a job's input into encoded runs: each item is encoded as it is read, into runs
+//! of a bounded size that are queued as soon as they are full, so workers start at once.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use multiproc_codec::{ArgsBuf, FRAME_LIMIT, TooLarge, What, encode};
+use serde::Serialize;
+
+use crate::chunk::{FRAME_BYTES, frame_items};
+use crate::error::TaskError;
+use crate::plan::{JobId, Run};
+use crate::shell::Core;
+
+/// How reading input ended.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// It has more items.
+    More,
+    /// It ended.
+    Ended,
+    /// Its `next` panicked, with this payload (the item at the position where it did is
+    /// not there).
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// Reads up to `count` items of `items` as items `first..` of `job` and queues them in
+/// runs: of whole chunks of `chunksize` items cut in runs of at most [`frame_items`]
+/// items and about [`FRAME_BYTES`]. Items that cannot be encoded (or encode larger than a
+/// frame) fail through `fail` and are left out. Returns how many items were read and how
+/// the input stands.
+pub(crate) fn submit<A: Serialize>(
+    core: &Core,
+    job: JobId,
+    first: usize,
+    count: usize,
+    chunksize: usize,
+    items: &mut impl Iterator<Item = A>,
+    fail: &dyn Fn(usize, TaskError),
+) -> (usize, Input) {
+    let per_run = frame_items(chunksize.max(1));
+    let mut read = 0;
+    let mut run = RunBuf::new(job, first, per_run);
+    while read < count {
+        let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                run.submit(core);
+                return (read, Input::Ended);
+            }
+            Err(payload) => {
+                run.submit(core);
+                return (read, Input::Panicked(payload));
+            }
+        };
+        let index = first + read;
+        read += 1;
+        if let Err(e) = run.push(core, index, &item) {
+            fail(index, e);
+        }
+        if run.full() {
+            run.submit(core);
+            run = RunBuf::new(job, first + read, per_run);
+        }
+    }
+    run.submit(core);
+    (read, Input::More)
+}
+
+/// Reads all of `items` (in chunks of `chunksize`) as items `0..` of `job`, then seals
+/// it; returns how many items there were. A panic of the input's `next` cancels the job
+/// and resumes in the caller (the caller's own iterator panicked on its own thread).
+pub(crate) fn submit_all<A: Serialize>(
+    core: &Core,
+    job: JobId,
+    chunksize: usize,
+    mut items: impl Iterator<Item = A>,
+    fail: &dyn Fn(usize, TaskError),
+) -> usize {
+    let (read, input) = submit(core, job, 0, usize::MAX, chunksize, &mut items, fail);
+    core.seal(job);
+    if let Input::Panicked(payload) = input {
+        core.cancel(job);
+        std::panic::resume_unwind(payload);
+    }
+    read
+}
+
+/// The run being encoded.
+struct RunBuf {
+    job: JobId,
+    buf: ArgsBuf,
+    /// Job index of the run's first item.
+    first: usize,
+    /// Job indices of its items, once one of them failed and left a gap.
+    listed: Option<Vec<usize>>,
+    /// Items read into it (failed ones included).
+    read: usize,
+    per_run: usize,
+}
+
+impl RunBuf {
+    fn new(job: JobId, first: usize, per_run: usize) -> RunBuf {
+        RunBuf { job, buf: ArgsBuf::new(), first, listed: None, read: 0, per_run }
+    }
+
+    /// Whether the run is as long as a run may be.
+    fn full(&self) -> bool {
+        self.read >= self.per_run || self.buf.payload_len() >= FRAME_BYTES as u64
+    }
+
+    /// Encodes item `index`; `Err` if it cannot be encoded or is too large for a frame.
+    fn push<A: Serialize>(&mut self, core: &Core, index: usize, item: &A) -> Result<(), TaskError> {
+        if self.read == 0 {
+            // Size the run up front (a generous guess per item beats regrowth).
+            self.buf.reserve(self.per_run.min(1024), std::mem::size_of::<A>().clamp(1, 64));
+        }
+        self.read += 1;
+        let pushed = self.buf.push_with(|out| encode(item, What::Argument, out));
+        let pushed = pushed.map_err(TaskError::Encode).and_then(|()| {
+            if self.buf.payload_len() <= FRAME_LIMIT {
+                return Ok(());
+            }
+            let size = self.buf.last_len();
+            self.buf.pop();
+            if size > FRAME_LIMIT {
+                return Err(TaskError::TooLarge(TooLarge {
+                    what: What::Argument,
+                    size,
+                    limit: FRAME_LIMIT,
+                }));
+            }
+            // It fits a frame alone: the run so far goes, the item starts the next.
+            self.read -= 1;
+            self.submit(core);
+            *self = RunBuf::new(self.job, index, self.per_run);
+            self.read = 1;
+            self.buf.push_with(|out| encode(item, What::Argument, out)).map_err(TaskError::Encode)
+        });
+        match pushed {
+            Ok(()) => {
+                if let Some(list) = &mut self.listed {
+                    list.push(index);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.listed.get_or_insert_with(|| (self.first..index).collect());
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues the run (if it holds any item) and leaves it empty.
+    fn submit(&mut self, core: &Core) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let args = self.buf.finish();
+        let run = match self.listed.take() {
+            None => Run::new(self.job, self.first, args),
+            Some(list) => Run::listed(self.job, Arc::from(list), args),
+        };
+        core.submit(run);
+    }
+}

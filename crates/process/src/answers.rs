@@ -1,0 +1,196 @@
+//! Where a worker's answers go: a results frame per batch (a `Process`, an MPI rank), or
+//! the worker's answer ring (a local pool worker), where each answer is readable by the
+//! parent as soon as its item ends — and still is after the worker died.
+//!
+//! In the ring, the answers of a batch are entries of one record written in place
+//! ([`OpenRecord`]): each as cheap to add as to a buffer of this process, each readable
+//! by the parent if the worker dies before the record is published. The record is
+//! published when the batch ends (a batch of quick items takes about a millisecond), or
+//! after every answer for a batch of slow items (their answers stream back one by one).
+//! An answer too large for the record goes alone, staged in shared memory when large.
+
+use multiproc_codec::{FrameBuf, ItemBuf, RemoteFailure, What, encode, encode_into};
+use multiproc_ipc::{OpenRecord, RingWriter};
+use serde::Serialize;
+
+use crate::protocol::answer;
+use crate::sys;
+
+/// A worker's output, kept from batch to batch.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A results frame per batch.
+    Frames(FrameBuf),
+    /// The answer ring.
+    Ring { writer: RingWriter, item: ItemBuf },
+}
+
+impl Out {
+    /// The answers of the next batch; with `eager`, each is published as soon as it is
+    /// written (a batch of slow items), else when the batch ends.
+    pub(crate) fn answers(&mut self, eager: bool) -> Answers<'_> {
+        match self {
+            Out::Frames(fb) => Answers::Frame(fb),
+            Out::Ring { writer, item } => {
+                Answers::Ring(RingAnswers { state: State::Idle(writer), item, eager })
+            }
+        }
+    }
+}
+
+/// The answers of one batch, as they are written.
+#[derive(Debug)]
+pub(crate) enum Answers<'a> {
+    Frame(&'a mut FrameBuf),
+    Ring(RingAnswers<'a>),
+}
+
+/// The answers of one batch going into the ring.
+#[derive(Debug)]
+pub(crate) struct RingAnswers<'a> {
+    state: State<'a>,
+    /// Where an answer too large for a record is encoded first.
+    item: &'a mut ItemBuf,
+    eager: bool,
+}
+
+/// The ring, or the record of answers being written into it.
+#[derive(Debug)]
+enum State<'a> {
+    Idle(&'a mut RingWriter),
+    Open(OpenRecord<'a>),
+    /// Between the two (never seen outside a method).
+    Moving,
+}
+
+impl Answers<'_> {
+    /// Answers the current item with `value` (or with the failure to encode it, or with
+    /// `TooLarge`).
+    #[inline(always)]
+    pub(crate) fn value<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
+        match self {
+            Answers::Frame(fb) => {
+                fb.push_bounded(What::Result, |buf| encode(value, What::Result, buf))
+            }
+            Answers::Ring(ring) => ring.value(value),
+        }
+    }
+
+    /// Answers the current item with `failure`.
+    pub(crate) fn failure(&mut self, failure: &RemoteFailure) {
+        match self {
+            Answers::Frame(fb) => fb.push_failure(failure),
+            Answers::Ring(ring) => ring.failure(failure),
+        }
+    }
+}
+
+impl<'a> RingAnswers<'a> {
+    #[inline(always)]
+    fn value<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
+        let mut failed = None;
+        let fitted = self.entry(
+            |room| {
+                encode_into(value, What::Result, room).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    None
+                })
+            },
+            false,
+        );
+        if let Some(e) = failed {
+            return Err(RemoteFailure::Codec(e));
+        }
+        if !fitted {
+            self.alone(value)?;
+        }
+        Ok(())
+    }
+
+    fn failure(&mut self, failure: &RemoteFailure) {
+        // A RemoteFailure holds only strings and integers: encoding it cannot fail.
+        let fitted =
+            self.entry(|room| encode_into(failure, What::Message, room).ok().flatten(), true);
+        if !fitted {
+            self.close();
+            let State::Idle(writer) = &mut self.state else { unreachable!("closed above") };
+            let bytes = self.item.failure(failure);
+            writer.push(answer::FAILED, std::iter::once(bytes)).unwrap_or_else(|_| gone());
+        }
+    }
+
+    /// Adds an entry written by `write` to the open record (opening one, or a fresh one
+    /// when this one is full); false if it fits no record.
+    #[inline(always)]
+    fn entry(&mut self, mut write: impl FnMut(&mut [u8]) -> Option<usize>, failed: bool) -> bool {
+        let mut add = |record: &mut OpenRecord<'_>| {
+            record.append_with(|room| {
+                let (head, body) = room.split_at_mut_checked(answer::ENTRY_HEADER)?;
+                let len = write(body)?;
+                head.copy_from_slice(&answer::entry_header(len, failed));
+                Some(answer::ENTRY_HEADER + len)
+            })
+        };
+        let record = self.open();
+        let was_empty = record.is_empty();
+        let mut added = add(record).is_some();
+        if !added && !was_empty {
+            // Full: publish it, and try a fresh one.
+            self.close();
+            added = add(self.open()).is_some();
+        }
+        if !added || self.eager {
+            self.close();
+        }
+        added
+    }
+
+    /// The open record (opened if there is none).
+    #[inline(always)]
+    fn open(&mut self) -> &mut OpenRecord<'a> {
+        if let State::Idle(_) = self.state {
+            let State::Idle(writer) = std::mem::replace(&mut self.state, State::Moving) else {
+                unreachable!("checked above")
+            };
+            let record = writer.open(answer::BLOCK).unwrap_or_else(|_| gone());
+            self.state = State::Open(record);
+        }
+        match &mut self.state {
+            State::Open(record) => record,
+            _ => unreachable!("opened above"),
+        }
+    }
+
+    /// Publishes the open record, if any.
+    fn close(&mut self) {
+        if let State::Open(_) = self.state {
+            let State::Open(record) = std::mem::replace(&mut self.state, State::Moving) else {
+                unreachable!("checked above")
+            };
+            self.state = State::Idle(record.close());
+        }
+    }
+
+    /// Answers with a value too large for a record of answers: encoded aside, with large
+    /// payloads kept by reference, and copied once (staged in shared memory when large).
+    #[cold]
+    #[inline(never)]
+    fn alone<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
+        let parts = self.item.value(|buf| encode(value, What::Result, buf));
+        let parts = parts.map_err(RemoteFailure::Codec)?;
+        let writer = match &mut self.state {
+            State::Idle(writer) => writer,
+            _ => unreachable!("no record is open after a value that fits none"),
+        };
+        let pushed = writer.push(answer::VALUE, parts.iter());
+        self.item.clear();
+        pushed.unwrap_or_else(|_| gone());
+        Ok(())
+    }
+}
+
+/// The parent no longer reads the ring: it is gone, and so is the reason to run.
+#[cold]
+fn gone() -> ! {
+    sys::exit_now(0)
+}
