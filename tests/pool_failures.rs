@@ -1,7 +1,8 @@
 //! Failures under every start method, each one item's own and never the pool's: a panic
 //! (message, location, backtrace; the worker lives on), a worker dying mid-`map` by
 //! `exit(1)`, abort, SIGKILL or a segfault (only that item fails, naming the code or
-//! signal; its chunk-mates still succeed), the per-task timeout, an initializer that
+//! signal; its chunk-mates still succeed), the per-task timeout (a panic is a panic
+//! however short it is: writing up the backtrace is not the task's time), an initializer that
 //! returns `Err` or panics (every task fails `InitializerFailed` with its message, no
 //! hang), and values that cannot be encoded or decoded in either direction (an error
 //! naming the type). The pool answers normally after each.
@@ -205,6 +206,30 @@ fn a_task_past_the_timeout_fails_and_the_pool_goes_on() {
         let r = pool.apply_async(sleep_ms, 600_000).unwrap();
         assert!(matches!(r.get(), Err(TaskError::TimedOut { .. })), "{method}");
         assert_healthy(&pool, &format!("{method} after a timeout"));
+    }
+}
+
+#[test]
+fn a_panic_is_reported_as_a_panic_however_short_the_timeout() {
+    // Resolving a backtrace reads the binary's debug information the first time in a
+    // process: far longer than this timeout in a test build. It is the report's time, not
+    // the task's: each fresh worker's first panic must still come back `Panicked`.
+    let _serial = serial();
+    let timeout = Duration::from_millis(10);
+    for method in StartMethod::ALL {
+        let pool =
+            Pool::builder().processes(2).start_method(method).timeout(timeout).build().unwrap();
+        let got = pool.chunksize(1).map_results(panics_on_four, [4, 4, 1, 4]).unwrap();
+        for (i, r) in got.iter().enumerate() {
+            match r {
+                Ok(v) => assert_eq!(*v, 10, "{method}: item {i}"),
+                Err(e) => {
+                    let info = e.panic().unwrap_or_else(|| panic!("{method}: item {i}: {e:?}"));
+                    assert!(info.backtrace.contains("panics_on_four"), "{method}: item {i}");
+                }
+            }
+        }
+        assert!(got[2].is_ok() && got.iter().filter(|r| r.is_err()).count() == 3, "{method}");
     }
 }
 

@@ -2,8 +2,8 @@
 //! mix of small items and large payloads kept by reference, any cut of the items into
 //! slices, and any list of those slices, the frame carries exactly the slices' items, in
 //! order, byte for byte as a plain encode writes them; the large payloads are the
-//! caller's own buffers, not copies; `pop` takes back exactly the last item; and a frame
-//! over the 32-bit limit is a typed error.
+//! caller's own buffers, not copies; an item that takes the payload past a limit is taken
+//! back whole; and a frame over the 32-bit limit is a typed error.
 
 use multiproc_codec::{
     ArgsBuf, Bytes, FRAME_LIMIT, FnId, Frame, TaskFramer, TooLarge, TypeFingerprint, What, encode,
@@ -87,23 +87,27 @@ proptest! {
     }
 
     #[test]
-    fn pop_takes_back_exactly_the_last_item(items in vec(item(), 2..20)) {
+    fn an_item_past_the_limit_is_taken_back_whole(items in vec(item(), 2..20)) {
+        let (last, kept) = items.split_last().expect("two items or more");
         let mut buf = ArgsBuf::new();
-        for item in &items {
+        for item in kept {
             buf.push_with(|out| encode_item(item, out)).unwrap();
         }
-        let last_len = buf.last_len();
-        let before = buf.payload_len() - last_len;
-        buf.pop();
-        prop_assert_eq!(buf.len(), items.len() - 1);
-        prop_assert_eq!(buf.payload_len(), before);
+        let before = buf.payload_len();
+        let size = plain(last).len() as u64;
+        // At the limit it fits; one byte below, it is taken out.
+        let over = buf.push_within(before + size - 1, |out| encode_item(last, out)).unwrap();
+        prop_assert_eq!(over, Some(size));
+        prop_assert_eq!((buf.len(), buf.payload_len()), (kept.len(), before));
         let args = buf.finish();
         let mut framer = TaskFramer::default();
         let bytes = framer.frame(1, FUNC, false, &[args]).unwrap().concat();
         let Ok(Frame::Tasks(batch)) = parse(&bytes) else { panic!("a task frame") };
         let got: Vec<Vec<u8>> = batch.iter().map(<[u8]>::to_vec).collect();
-        let expected: Vec<Vec<u8>> = items[..items.len() - 1].iter().map(plain).collect();
+        let expected: Vec<Vec<u8>> = kept.iter().map(plain).collect();
         prop_assert_eq!(got, expected);
+        let mut buf = ArgsBuf::new();
+        prop_assert_eq!(buf.push_within(size, |out| encode_item(last, out)).unwrap(), None);
     }
 }
 

@@ -40,8 +40,11 @@ pub(crate) fn submit<A: Serialize>(
     fail: &dyn Fn(usize, TaskError),
 ) -> (usize, Input) {
     let per_run = frame_items(chunksize.max(1));
+    // Runs are sized for the items the input says it holds (up to a run), or 1 Ki.
+    let expected =
+        |read: usize, hint: (usize, _)| per_run.min(count - read).min(hint.0.max(1 << 10));
     let mut read = 0;
-    let mut run = RunBuf::new(job, first, per_run);
+    let mut run = RunBuf::new(job, first, per_run, expected(read, items.size_hint()));
     while read < count {
         let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
             Ok(Some(item)) => item,
@@ -61,7 +64,7 @@ pub(crate) fn submit<A: Serialize>(
         }
         if run.full() {
             run.submit(core);
-            run = RunBuf::new(job, first + read, per_run);
+            run = RunBuf::new(job, first + read, per_run, expected(read, items.size_hint()));
         }
     }
     run.submit(core);
@@ -98,11 +101,13 @@ struct RunBuf {
     /// Items read into it (failed ones included).
     read: usize,
     per_run: usize,
+    /// Items it is expected to hold, to size its buffers.
+    expected: usize,
 }
 
 impl RunBuf {
-    fn new(job: JobId, first: usize, per_run: usize) -> RunBuf {
-        RunBuf { job, buf: ArgsBuf::new(), first, listed: None, read: 0, per_run }
+    fn new(job: JobId, first: usize, per_run: usize, expected: usize) -> RunBuf {
+        RunBuf { job, buf: ArgsBuf::new(), first, listed: None, read: 0, per_run, expected }
     }
 
     /// Whether the run is as long as a run may be.
@@ -114,30 +119,27 @@ impl RunBuf {
     fn push<A: Serialize>(&mut self, core: &Core, index: usize, item: &A) -> Result<(), TaskError> {
         if self.read == 0 {
             // Size the run up front (a generous guess per item beats regrowth).
-            self.buf.reserve(self.per_run.min(1024), std::mem::size_of::<A>().clamp(1, 64));
+            self.buf.reserve(self.expected, std::mem::size_of::<A>().clamp(1, 64));
         }
         self.read += 1;
-        let pushed = self.buf.push_with(|out| encode(item, What::Argument, out));
-        let pushed = pushed.map_err(TaskError::Encode).and_then(|()| {
-            if self.buf.payload_len() <= FRAME_LIMIT {
-                return Ok(());
+        let encode_item = |out: &mut Vec<u8>| encode(item, What::Argument, out);
+        let pushed = match self.buf.push_within(FRAME_LIMIT, encode_item) {
+            Ok(None) => Ok(()),
+            Ok(Some(size)) if size > FRAME_LIMIT => Err(TaskError::TooLarge(TooLarge {
+                what: What::Argument,
+                size,
+                limit: FRAME_LIMIT,
+            })),
+            Ok(Some(_)) => {
+                // It fits a frame alone: the run so far goes, the item starts the next.
+                self.read -= 1;
+                self.submit(core);
+                *self = RunBuf::new(self.job, index, self.per_run, self.expected);
+                self.read = 1;
+                self.buf.push_with(encode_item).map_err(TaskError::Encode)
             }
-            let size = self.buf.last_len();
-            self.buf.pop();
-            if size > FRAME_LIMIT {
-                return Err(TaskError::TooLarge(TooLarge {
-                    what: What::Argument,
-                    size,
-                    limit: FRAME_LIMIT,
-                }));
-            }
-            // It fits a frame alone: the run so far goes, the item starts the next.
-            self.read -= 1;
-            self.submit(core);
-            *self = RunBuf::new(self.job, index, self.per_run);
-            self.read = 1;
-            self.buf.push_with(|out| encode(item, What::Argument, out)).map_err(TaskError::Encode)
-        });
+            Err(e) => Err(TaskError::Encode(e)),
+        };
         match pushed {
             Ok(()) => {
                 if let Some(list) = &mut self.listed {

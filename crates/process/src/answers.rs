@@ -88,6 +88,31 @@ impl Answers<'_> {
 impl<'a> RingAnswers<'a> {
     #[inline(always)]
     fn value<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
+        // The common case, kept short: the value fits the open record.
+        let record = self.open();
+        if let Some((head, body)) =
+            record.spare().split_first_chunk_mut::<{ answer::ENTRY_HEADER }>()
+        {
+            match encode_into(value, What::Result, body) {
+                Ok(Some(len)) => {
+                    *head = answer::entry_header(len, false);
+                    record.add(answer::ENTRY_HEADER + len);
+                    if self.eager {
+                        self.close();
+                    }
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => return Err(RemoteFailure::Codec(e)),
+            }
+        }
+        self.value_elsewhere(value)
+    }
+
+    /// Answers with a value that does not fit the open record: in a fresh one, or alone.
+    #[cold]
+    #[inline(never)]
+    fn value_elsewhere<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
         let mut failed = None;
         let fitted = self.entry(
             |room| {

@@ -27,6 +27,11 @@ use crate::answers::Answers;
 use crate::protocol::progress::{self, pack_claim, unpack_claim};
 use crate::sys;
 
+/// How long a worker may take to write up a panicked item (resolve its backtrace: up to a
+/// few hundred milliseconds the first time in a process) before the item's timeout clock
+/// runs again: the report is not the task's own time, but it is bounded.
+pub(crate) const REPORT_GRACE_NS: u64 = 10_000_000_000;
+
 /// The progress words (see [`progress`]), looked up once per batch: an item costs two
 /// plain stores (and a compare-and-swap when claimed alone).
 #[derive(Clone, Copy)]
@@ -128,6 +133,14 @@ impl<'a> BatchRun<'a> {
     pub(crate) fn end_item(&mut self) {
         if let Some(p) = self.progress {
             p.finished.store(self.started, Ordering::Release);
+        }
+    }
+
+    /// Restarts the current item's timeout clock `grace_ns` from now: the time until then
+    /// does not count (see [`REPORT_GRACE_NS`]).
+    pub(crate) fn restart_clock(&mut self, grace_ns: u64) {
+        if let (Some(p), true) = (self.progress, self.stamp) {
+            p.started_at_ns.store(sys::monotonic_ns() + grace_ns, Ordering::Release);
         }
     }
 

@@ -14,7 +14,7 @@ use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::batch::BatchRun;
+use crate::batch::{BatchRun, REPORT_GRACE_NS};
 use crate::panic::take_panic;
 use crate::sys;
 
@@ -122,7 +122,11 @@ where
         let outcome = match decode::<A>(arg, What::Argument) {
             Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
                 Ok(value) => run.out.value(&value),
-                Err(payload) => Err(RemoteFailure::Panicked(take_panic(payload.as_ref()))),
+                Err(payload) => {
+                    // The task's time ends here; writing up its panic has its own.
+                    run.restart_clock(REPORT_GRACE_NS);
+                    Err(RemoteFailure::Panicked(take_panic(payload.as_ref())))
+                }
             },
             Err(e) => Err(RemoteFailure::Codec(e)),
         };

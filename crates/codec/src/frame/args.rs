@@ -93,8 +93,6 @@ pub struct ArgsBuf {
     segment_bytes: usize,
     /// `bytes` was noted as the buffer that takes payloads by reference.
     collecting: bool,
-    /// Where the buffer stood before the last item: bytes, segments, segment bytes.
-    mark: Option<(usize, usize, usize)>,
 }
 
 impl ArgsBuf {
@@ -109,27 +107,52 @@ impl ArgsBuf {
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.push_within(u64::MAX, write).map(|_| ())
+    }
+
+    /// Appends one item written by `write`, unless it takes the payload past `limit`
+    /// bytes: then it is taken out again and `Ok(Some(size))` gives its size. If `write`
+    /// fails, nothing is added.
+    ///
+    /// ```
+    /// use multiproc_codec::{encode, ArgsBuf, What};
+    ///
+    /// let mut buf = ArgsBuf::new();
+    /// assert_eq!(buf.push_within(4, |out| encode(&7u8, What::Argument, out))?, None);
+    /// assert_eq!(buf.push_within(4, |out| encode(&"long", What::Argument, out))?, Some(5));
+    /// assert_eq!((buf.len(), buf.payload_len()), (1, 1));
+    /// # Ok::<(), multiproc_codec::CodecError>(())
+    /// ```
+    #[inline(always)] // per item, on the caller's hot path
+    pub fn push_within<E>(
+        &mut self,
+        limit: u64,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Option<u64>, E> {
         if !self.collecting {
             out_of_band::start(&self.bytes);
             self.collecting = true;
         }
-        let start = self.bytes.len();
-        let mark = (start, self.segments.len(), self.segment_bytes);
+        let (start, segments, segment_bytes) =
+            (self.bytes.len(), self.segments.len(), self.segment_bytes);
         let written = write(&mut self.bytes);
         if out_of_band::recorded() {
             self.take_segments(written.is_ok());
         }
-        match written {
-            Ok(()) => {
-                self.ends.push((self.bytes.len() + self.segment_bytes) as u64);
-                self.mark = Some(mark);
-                Ok(())
-            }
-            Err(e) => {
-                self.bytes.truncate(start);
-                Err(e)
-            }
+        if let Err(e) = written {
+            self.bytes.truncate(start);
+            return Err(e);
         }
+        let end = (self.bytes.len() + self.segment_bytes) as u64;
+        if end > limit {
+            let size = end - self.payload_len();
+            self.bytes.truncate(start);
+            self.segments.truncate(segments);
+            self.segment_bytes = segment_bytes;
+            return Ok(Some(size));
+        }
+        self.ends.push(end);
+        Ok(None)
     }
 
     #[cold]
@@ -161,33 +184,11 @@ impl ArgsBuf {
         self.ends.last().copied().unwrap_or(0)
     }
 
-    /// The size of the last item pushed.
-    pub fn last_len(&self) -> u64 {
-        match self.ends.len() {
-            0 => 0,
-            n => self.ends[n - 1] - if n > 1 { self.ends[n - 2] } else { 0 },
-        }
-    }
-
-    /// Removes the item just pushed (one that made the run too large for a frame).
-    ///
-    /// # Panics
-    ///
-    /// If nothing was pushed since the last `pop` or `finish`.
-    pub fn pop(&mut self) {
-        let (bytes, segments, segment_bytes) = self.mark.take().expect("an item to pop");
-        self.ends.pop();
-        self.bytes.truncate(bytes);
-        self.segments.truncate(segments);
-        self.segment_bytes = segment_bytes;
-    }
-
     /// Hands the items over as [`Args`] and leaves the buffer empty.
     pub fn finish(&mut self) -> Args {
         out_of_band::stop(&self.bytes);
         self.collecting = false;
         self.segment_bytes = 0;
-        self.mark = None;
         let store = Store {
             bytes: std::mem::take(&mut self.bytes),
             ends: std::mem::take(&mut self.ends),
@@ -320,13 +321,15 @@ impl TaskFramer {
         debug_assert_eq!(head.len(), TASK_HEADER);
         let tail = &mut self.tail;
         tail.clear();
-        tail.reserve(4 * count + 8);
+        tail.resize(4 * count, 0);
+        let mut slots = tail.chunks_exact_mut(4);
         let mut base = 0u64;
         for a in args {
-            let start = a.span().start;
-            for &end in &a.store.ends[a.items.clone()] {
-                // Within `payload`, which fits in 32 bits.
-                tail.extend_from_slice(&((end - start + base) as u32).to_le_bytes());
+            // Where the item ends in the frame's payload: within it, so it fits in 32 bits.
+            let shift = base.wrapping_sub(a.span().start);
+            // The ends first: `zip` takes a slot only for an end it has.
+            for (&end, slot) in a.store.ends[a.items.clone()].iter().zip(slots.by_ref()) {
+                slot.copy_from_slice(&(end.wrapping_add(shift) as u32).to_le_bytes());
             }
             base += a.bytes();
         }

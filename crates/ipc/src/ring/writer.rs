@@ -191,8 +191,8 @@ impl RingWriter {
         if self.cursor.in_place(min, self.threshold).is_none() {
             self.make_room(header::size(min as u64))?;
         }
-        let room = self.cursor.in_place(min, self.threshold).expect("room was made").len();
-        self.cursor.set_header(header::encode(Tag::Open, kind, 0));
+        let header = header::encode(Tag::Open, kind, 0);
+        let room = self.cursor.open(min, self.threshold, header).expect("room was made");
         Ok(OpenRecord { writer: Some(self), kind, room, len: 0 })
     }
 
@@ -301,15 +301,49 @@ impl<'a> OpenRecord<'a> {
     /// When `write` says it wrote more than it was given.
     #[inline(always)]
     pub fn append_with(&mut self, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<usize> {
-        let left = self.room - self.len;
-        let writer = self.writer.as_deref_mut().expect("an open record has its writer");
-        let n = write(writer.cursor.piece(self.len, left))?;
-        assert!(n <= left, "a piece of {n} bytes in {left} left");
-        self.len += n;
-        // The piece before the length that counts it (release).
-        writer.cursor.set_header(header::encode(Tag::Open, self.kind, self.len));
-        writer.cursor.prefetch(self.len, 512);
+        let n = write(self.spare())?;
+        self.add(n);
         Some(n)
+    }
+
+    /// The room left, to write the next piece into before [`add`](Self::add)ing it (what
+    /// [`append_with`](Self::append_with) does in one call).
+    ///
+    /// ```
+    /// use multiproc_ipc::{Ring, RingReader, RingWriter, duplex};
+    ///
+    /// let ring = Ring::new(4096)?;
+    /// let (a, b) = duplex()?;
+    /// let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    /// let mut reader = RingReader::new(ring, a.split().1);
+    /// let mut record = writer.open(1)?;
+    /// record.spare()[..2].copy_from_slice(b"ok");
+    /// record.add(2);
+    /// record.close();
+    /// assert_eq!(reader.records().next().expect("a record")?.bytes(), b"ok");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    #[inline(always)]
+    pub fn spare(&mut self) -> &mut [u8] {
+        let writer = self.writer.as_deref_mut().expect("an open record has its writer");
+        writer.cursor.piece(self.len)
+    }
+
+    /// Adds the first `n` bytes of [`spare`](Self::spare) to the record: from now on they
+    /// are readable by the reader if the writer's process dies before the record is
+    /// closed.
+    ///
+    /// # Panics
+    ///
+    /// When `n` exceeds the room left.
+    #[inline(always)]
+    pub fn add(&mut self, n: usize) {
+        assert!(n <= self.room - self.len, "a piece of {n} bytes in {} left", self.room - self.len);
+        self.len += n;
+        let writer = self.writer.as_deref_mut().expect("an open record has its writer");
+        // The piece before the length that counts it (release).
+        writer.cursor.set_open_header(header::encode(Tag::Open, self.kind, self.len));
+        writer.cursor.prefetch(self.len, 512);
     }
 
     /// Bytes added so far.
@@ -338,7 +372,7 @@ impl<'a> OpenRecord<'a> {
 
     fn publish(&mut self) {
         if let Some(w) = self.writer.as_deref_mut() {
-            w.cursor.commit(header::encode(Tag::Inline, self.kind, self.len), self.len);
+            w.cursor.close(header::encode(Tag::Inline, self.kind, self.len), self.len);
             w.publish();
         }
     }

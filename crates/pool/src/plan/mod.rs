@@ -489,29 +489,50 @@ impl<E: Encoded> Plan<E> {
     }
 
     /// A clock tick, with each worker's progress: kills the workers whose current item
-    /// ran past the timeout.
+    /// ran past the timeout, and takes work back for idle workers from busy ones that
+    /// have held it long enough (see [`poll_timeout`](Self::poll_timeout)).
     pub(crate) fn on_tick(&mut self, now_ns: u64, progress: impl Fn(usize) -> Option<Progress>) {
-        let Some(limit) = self.settings.timeout_ns else { return };
-        if self.terminated {
-            return;
-        }
-        for (worker, slot) in self.slots.iter_mut().enumerate() {
-            if slot.phase == Phase::Down || slot.unanswered() == 0 || slot.timed_out.is_some() {
-                continue;
+        if let Some(limit) = self.settings.timeout_ns
+            && !self.terminated
+        {
+            for (worker, slot) in self.slots.iter_mut().enumerate() {
+                if slot.phase == Phase::Down || slot.unanswered() == 0 || slot.timed_out.is_some() {
+                    continue;
+                }
+                let Some(p) = progress(worker) else { continue };
+                if p.started > p.finished
+                    && p.started_at_ns != 0
+                    && now_ns.saturating_sub(p.started_at_ns) >= limit
+                {
+                    slot.timed_out = Some(p.started - 1);
+                    let incarnation = slot.incarnation;
+                    self.actions.push_back(Action::Kill { worker, incarnation });
+                }
             }
-            let Some(p) = progress(worker) else { continue };
-            if p.started > p.finished
-                && p.started_at_ns != 0
-                && now_ns.saturating_sub(p.started_at_ns) >= limit
-            {
-                slot.timed_out = Some(p.started - 1);
-                let incarnation = slot.incarnation;
-                self.actions.push_back(Action::Kill { worker, incarnation });
-            }
         }
+        self.pump(now_ns);
     }
 
-    /// Whether a worker holds items (the watchdog has something to time).
+    /// When the plan wants an [`on_tick`](Self::on_tick) that no other event would bring:
+    /// a worker is idle, nothing is queued, and another worker holds work it may not have
+    /// started, too recently to take back yet ([`TAKE_BACK_AGE_NS`]). `None` if nothing
+    /// is due. (Per-task timeouts need ticks of their own while a worker is
+    /// [`busy`](Self::busy).)
+    pub(crate) fn poll_timeout(&self) -> Option<u64> {
+        if self.terminated || self.stopping || self.broken.is_some() || !self.queue.is_empty() {
+            return None;
+        }
+        if !self.slots.iter().any(Slot::idle) {
+            return None;
+        }
+        self.slots
+            .iter()
+            .filter(|s| s.takeable())
+            .filter_map(|s| s.in_flight.front().map(|b| b.sent_at + TAKE_BACK_AGE_NS))
+            .min()
+    }
+
+    /// Whether a worker holds items (the clock has something to time).
     pub(crate) fn busy(&self) -> bool {
         self.slots.iter().any(|s| s.phase != Phase::Down && s.unanswered() > 0)
     }
@@ -579,10 +600,9 @@ impl<E: Encoded> Plan<E> {
         let n = self.slots.len();
         // Idle workers first, one batch each, the queue shared between them; then a
         // second batch behind a quick one, the queue shared between all workers.
-        let mut idle = self.slots.iter().filter(|s| s.ready() && s.in_flight.is_empty()).count();
+        let mut idle = self.slots.iter().filter(|s| s.idle()).count();
         for worker in 0..n {
-            let slot = &self.slots[worker];
-            if !self.queue.is_empty() && slot.ready() && slot.in_flight.is_empty() {
+            if !self.queue.is_empty() && self.slots[worker].idle() {
                 self.dispatch(worker, idle, now);
                 idle -= 1;
             }
@@ -630,17 +650,14 @@ impl<E: Encoded> Plan<E> {
     /// most (an answer comes with [`on_revoked`](Self::on_revoked)), if it has held them
     /// for [`TAKE_BACK_AGE_NS`] at least.
     fn take_back_for_idle(&mut self, now: u64) {
-        let idle = self.slots.iter().filter(|s| s.ready() && s.in_flight.is_empty()).count();
+        let idle = self.slots.iter().filter(|s| s.idle()).count();
         for _ in 0..idle {
             let victim = self
                 .slots
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| {
-                    s.phase != Phase::Down
-                        && !s.revoking
-                        && !s.nothing_to_take
-                        && s.unanswered() >= 2
+                    s.takeable()
                         && s.in_flight
                             .front()
                             .is_some_and(|b| now.saturating_sub(b.sent_at) >= TAKE_BACK_AGE_NS)

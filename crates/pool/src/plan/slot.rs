@@ -113,6 +113,20 @@ impl<E: Encoded> Slot<E> {
         self.next_seq - self.received
     }
 
+    /// Whether it is ready and holds nothing.
+    pub(crate) fn idle(&self) -> bool {
+        self.ready() && self.in_flight.is_empty()
+    }
+
+    /// Whether it may hold items it has not started that could be taken back (once it
+    /// has held them for a while).
+    pub(crate) fn takeable(&self) -> bool {
+        self.phase != Phase::Down
+            && !self.revoking
+            && !self.nothing_to_take
+            && self.unanswered() >= 2
+    }
+
     /// Whether the batch it runs now is predicted to end soon (or it holds none).
     pub(crate) fn ends_soon(&self) -> bool {
         self.in_flight.front().is_none_or(|b| b.quick)

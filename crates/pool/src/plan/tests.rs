@@ -343,11 +343,15 @@ impl World {
                 }
             }
             Op::Advance(dt) => {
+                // The shell's clock: ticks while a worker is timed, and when the plan asked.
                 self.now += dt;
-                let progress: Vec<Option<Progress>> =
-                    self.workers.iter().map(|w| w.alive.then(|| w.progress())).collect();
-                self.plan.on_tick(self.now, |w| progress[w]);
-                self.run_actions();
+                let timing = self.plan.settings.timeout_ns.is_some() && self.plan.busy();
+                if timing || self.plan.poll_timeout().is_some_and(|at| at <= self.now) {
+                    let progress: Vec<Option<Progress>> =
+                        self.workers.iter().map(|w| w.alive.then(|| w.progress())).collect();
+                    self.plan.on_tick(self.now, |w| progress[w]);
+                    self.run_actions();
+                }
             }
             Op::Cancel(k) => {
                 if let Some(&(job, _)) = self.jobs.get(k) {
@@ -362,6 +366,7 @@ impl World {
             }
         }
         self.check_no_idle_worker();
+        self.check_take_backs_are_due();
     }
 
     fn check_no_idle_worker(&self) {
@@ -370,11 +375,23 @@ impl World {
         }
         for (i, slot) in self.plan.slots.iter().enumerate() {
             assert!(
-                !(slot.ready() && slot.in_flight.is_empty()),
+                !slot.idle(),
                 "worker {i} idle while {} items are queued",
                 self.plan.queue.items()
             );
         }
+    }
+
+    /// A worker idle beside another that holds work it may not have started either takes
+    /// it back now or has a tick coming that will: nothing else would wake the plan.
+    fn check_take_backs_are_due(&self) {
+        let plan = &self.plan;
+        if plan.terminated || plan.stopping || plan.broken.is_some() || !plan.queue.is_empty() {
+            return;
+        }
+        let idle = plan.slots.iter().any(Slot::idle);
+        let held = plan.slots.iter().any(Slot::takeable);
+        assert!(!(idle && held) || plan.poll_timeout().is_some(), "a take-back nothing will bring");
     }
 
     /// Runs every worker until nothing is left (the world settles).
@@ -476,6 +493,30 @@ fn the_interleavings_take_work_back() {
     assert!(!world.workers[1].frames.is_empty(), "worker 1 got the items taken back");
     world.settle();
     world.check_end();
+}
+
+#[test]
+fn a_take_back_too_early_to_make_is_made_when_its_time_comes() {
+    // No timeout, so nothing but the plan's own deadline ticks the clock.
+    let mut w = World::new(2, None, None);
+    // Worker 0 is busy with one item; worker 1 gets all six of the next job.
+    w.apply(Op::Submit { func: 1, items: 1, run: 1 });
+    w.apply(Op::Submit { func: 1, items: 6, run: 6 });
+    assert_eq!(w.workers[1].frames.iter().map(|f| f.items.len()).sum::<usize>(), 6);
+    w.step(1);
+    w.step(0);
+    w.step(0);
+    // Worker 0 ends its item at once: idle, beside five items worker 1 has not started,
+    // sent too recently to take back.
+    w.answer(0);
+    let holds_job_1 =
+        |w: &World| w.workers[0].frames.iter().any(|f| f.items.iter().any(|i| i.0 == 1));
+    assert!(!holds_job_1(&w), "nothing taken back yet");
+    let due = w.plan.poll_timeout().expect("a take-back is due later");
+    w.apply(Op::Advance(due - w.now));
+    assert!(holds_job_1(&w), "the clock's tick took the items back");
+    w.settle();
+    w.check_end();
 }
 
 #[test]

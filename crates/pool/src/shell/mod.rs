@@ -10,12 +10,13 @@
 //! for a worker to read.
 //!
 //! Threads: one reader per worker slot (it starts, initializes and replaces its worker,
-//! and reads its answers), and with a per-task timeout a watchdog. A submitting thread
+//! and reads its answers), and a clock (per-task timeouts, and take-backs that are due
+//! after a while: see `Plan::poll_timeout`). A submitting thread
 //! sends its own batches, so a lone `apply` costs no thread hop in the parent.
 
+mod clock;
 mod outbox;
 mod reader;
-mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -69,7 +70,7 @@ enum Work {
 /// The shared core of a pool.
 pub(crate) struct Core {
     state: Mutex<State>,
-    /// `join` and the watchdog wait here.
+    /// `join` and the clock wait here.
     changed: Condvar,
     outboxes: Vec<Outbox>,
     backend: Box<dyn Backend>,
@@ -123,10 +124,8 @@ impl Core {
                 c.reader(slot)
             }));
         }
-        if core.settings.timeout.is_some() {
-            let c = Arc::clone(&core);
-            threads.push(spawn_thread("multiproc-pool-watchdog".into(), move || c.watchdog()));
-        }
+        let c = Arc::clone(&core);
+        threads.push(spawn_thread("multiproc-pool-clock".into(), move || c.clock()));
         *core.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
         core
     }
@@ -314,8 +313,9 @@ impl Core {
                 }
             }
         }
-        if sent || st.plan.drained() {
-            // The watchdog times what was sent; `join` waits for the end.
+        if sent || st.plan.drained() || st.plan.poll_timeout().is_some() {
+            // The clock times what was sent and keeps the plan's deadlines; `join` waits
+            // for the end.
             self.changed.notify_all();
         }
         (work, cancelled)

@@ -1,7 +1,7 @@
 //! `WriteCursor`: where the one writer puts the next record.
 
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{RECORD_ALIGN, RING_HEADER, RingMemory};
 
@@ -13,6 +13,10 @@ pub(crate) struct WriteCursor {
     head: u64,
     /// The last value of the reader's `tail` this writer accepted.
     tail: u64,
+    /// The data index of the record being written in pieces (see [`open`](Self::open)).
+    open_at: usize,
+    /// Its room after the header; 0 when no record is open.
+    open_room: usize,
 }
 
 impl WriteCursor {
@@ -23,7 +27,7 @@ impl WriteCursor {
         let tail = mem.tail().load(Ordering::Acquire);
         let cap = mem.capacity as u64;
         let tail = if head.wrapping_sub(tail) <= cap { tail } else { head.wrapping_sub(cap) };
-        WriteCursor { mem, head, tail }
+        WriteCursor { mem, head, tail, open_at: 0, open_room: 0 }
     }
 
     /// The ring.
@@ -93,6 +97,7 @@ impl WriteCursor {
             dst += part.len();
         }
         self.head = self.head.wrapping_add(size);
+        self.open_room = 0;
     }
 
     /// Room for a record written in place at the write position, after its header: the
@@ -136,38 +141,53 @@ impl WriteCursor {
         );
         self.mem.record_header(at).store(header, Ordering::Relaxed);
         self.head = self.head.wrapping_add(size);
+        self.open_room = 0;
     }
 
-    /// The bytes `[from, from + len)` of the record begun at the write position (after its
-    /// header), for a record written in pieces (see `RingWriter::open`).
+    /// Begins a record written in pieces at the write position: stores its `header` and
+    /// notes the room after it (in one piece, at most `max` bytes) as the open record's.
+    /// Returns that room; `None` (and nothing stored) when fewer than `min` bytes are free
+    /// in one piece (make room, then ask again).
+    ///
+    /// The position and room are checked once, here: [`piece`](Self::piece),
+    /// [`set_open_header`](Self::set_open_header) and [`prefetch`](Self::prefetch) reuse
+    /// them, so that a piece costs a bounds check and a store.
+    #[inline(always)]
+    pub(crate) fn open(&mut self, min: usize, max: usize, header: u32) -> Option<usize> {
+        let room = self.in_place(min, max)?.len();
+        self.open_at = self.mem.index(self.head);
+        self.open_room = room;
+        self.set_open_header(header);
+        Some(room)
+    }
+
+    /// The bytes of the open record from byte `from` (after its header) to the end of its
+    /// room.
     ///
     /// # Panics
     ///
-    /// When they do not lie within the room before the end of the data area.
+    /// When `from` is past the room (or no record is open: the room is then 0).
     #[inline(always)]
-    pub(crate) fn piece(&mut self, from: usize, len: usize) -> &mut [u8] {
-        let at = self.mem.index(self.head);
-        let free = self.room().min((self.mem.capacity - at) as u64);
-        assert!(
-            (4 + from as u64).checked_add(len as u64).is_some_and(|end| end <= free),
-            "a piece of {len} bytes at {from} does not fit the record at {at}"
-        );
-        // SAFETY: as in `in_place`: `[at + 4 + from, at + 4 + from + len)` lies within the
-        // room before the end of the data area, which no reader in this process reads, and
-        // the slice borrows `self` mutably.
+    pub(crate) fn piece(&mut self, from: usize) -> &mut [u8] {
+        assert!(from <= self.open_room, "a piece at {from} of a record of {}", self.open_room);
+        // SAFETY: `open` checked that `[open_at + 4, open_at + 4 + open_room)` of the data
+        // area lies within the room before its end (as `in_place` does), and nothing has
+        // moved the position since (every method that does closes the record first); that
+        // range is in `[head, tail + capacity)`, which no reader in this process reads
+        // (module docs), and the slice borrows `self` mutably.
         unsafe {
-            let start = self.mem.map.base().add(RING_HEADER + at + 4 + from);
-            std::slice::from_raw_parts_mut(start, len)
+            let start = self.mem.map.base().add(RING_HEADER + self.open_at + 4 + from);
+            std::slice::from_raw_parts_mut(start, self.open_room - from)
         }
     }
 
     /// Asks the core to fetch, for writing, the cache line `ahead` bytes past byte `from`
-    /// of the record begun at the write position, if that is still in the data area. The
-    /// reader read those lines last time round; fetching them early takes the wait for
-    /// them off the writer's path. A hint: it neither faults nor changes memory.
+    /// of the open record, if that is still in the data area. The reader read those lines
+    /// last time round; fetching them early takes the wait for them off the writer's path.
+    /// A hint: it neither faults nor changes memory.
     #[inline(always)]
     pub(crate) fn prefetch(&self, from: usize, ahead: usize) {
-        let at = self.mem.index(self.head) + 4 + from + ahead;
+        let at = self.open_at + 4 + from + ahead;
         if at < self.mem.capacity {
             let addr = self.mem.map.base().wrapping_add(RING_HEADER + at);
             #[cfg(target_arch = "x86_64")]
@@ -183,12 +203,34 @@ impl WriteCursor {
         }
     }
 
-    /// Stores the header of the record at the write position (release: the bytes written
-    /// before it are there for whoever reads it), without moving on.
+    /// Stores the header of the open record (release: the bytes written before it are
+    /// there for whoever reads it), without moving on.
     #[inline(always)]
-    pub(crate) fn set_header(&mut self, header: u32) {
-        let at = self.mem.index(self.head);
-        self.mem.record_header(at).store(header, Ordering::Release);
+    pub(crate) fn set_open_header(&mut self, header: u32) {
+        // SAFETY: `open_at` is a data index that `open` found to be the write position: a
+        // multiple of RECORD_ALIGN below `capacity`, so the word lies in the data area,
+        // inside the mapping, aligned for `AtomicU32` (RING_HEADER is a multiple of 4 on a
+        // page-aligned mapping); the memory lives as long as `self.mem`; record headers
+        // are only ever accessed atomically, by every process.
+        let word = unsafe {
+            AtomicU32::from_ptr(self.mem.map.base().add(RING_HEADER + self.open_at).cast())
+        };
+        word.store(header, Ordering::Release);
+    }
+
+    /// Ends the open record, whose `len` bytes were written in pieces: writes its `header`
+    /// and moves the position past it, without publishing it.
+    ///
+    /// # Panics
+    ///
+    /// When `len` exceeds the open record's room.
+    #[inline(always)]
+    pub(crate) fn close(&mut self, header: u32, len: usize) {
+        assert!(len <= self.open_room, "a record of {len} bytes in a room of {}", self.open_room);
+        self.set_open_header(header);
+        let size = (len as u64 + 4).next_multiple_of(RECORD_ALIGN);
+        self.head = self.head.wrapping_add(size);
+        self.open_room = 0;
     }
 
     /// Makes every record written so far visible to the reader (one release store).
