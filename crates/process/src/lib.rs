@@ -53,6 +53,8 @@ pub use process::Process;
 pub use protocol::{answer, progress};
 pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
+#[doc(hidden)]
+pub use sys::PerProcess;
 pub use worker_handle::{Worker, start_worker};
 
 /// This executable's fingerprint: what two processes compare before one calls a function

@@ -211,7 +211,7 @@ impl<'a> ConditionGuard<'a> {
         if n > 0 {
             permits.fetch_add(n, Ordering::Relaxed);
             seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake(seq, u32::MAX);
+            futex::wake_all(seq);
         }
     }
 

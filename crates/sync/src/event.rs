@@ -70,7 +70,7 @@ impl Event {
     pub fn set(&self) {
         self.flag().store(1, Ordering::SeqCst);
         if self.sleepers().load(Ordering::SeqCst) != 0 {
-            futex::wake(self.flag(), u32::MAX);
+            futex::wake_all(self.flag());
         }
     }
 

@@ -436,7 +436,7 @@ impl Lane {
             let (joined, joiners) = ring.joined();
             joined.fetch_add(1, Ordering::SeqCst);
             if joiners.load(Ordering::SeqCst) != 0 {
-                crate::sys::futex::wake(joined, u32::MAX);
+                crate::sys::futex::wake_all(joined);
             }
         }
         Ok(true)

@@ -51,7 +51,7 @@ fn announce(obj: &Object) {
     let map = obj.map();
     map.u32_at(CHANGED).fetch_add(1, Ordering::SeqCst);
     if map.u32_at(SLEEPERS).load(Ordering::SeqCst) != 0 {
-        futex::wake(map.u32_at(CHANGED), u32::MAX);
+        futex::wake_all(map.u32_at(CHANGED));
     }
 }
 

@@ -25,11 +25,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use multiproc_process::PerProcess;
 use serde::{Deserialize, Serialize};
 
 use crate::sys::fdset::Tracked;
 use crate::sys::os;
-use crate::sys::per_process::PerProcess;
 use crate::sys::socket;
 
 /// How long either side of a transfer waits for the other before giving up.

@@ -369,18 +369,36 @@ pub(crate) fn conjure_zst<F: Copy>() -> F {
 /// of its parent's, whose locks another thread of the parent may have held at the moment
 /// of the fork (and so stay locked for ever in the child).
 ///
-/// Values are leaked: one per process that uses it.
-pub(crate) struct PerProcess<T: 'static> {
+/// Values are leaked: one per process that uses it. Every thread of the process shares
+/// it, so it must be `Sync`.
+///
+/// Internal to multiproc (hidden from the docs): the process-wide state of its crates
+/// (this one's launcher and fork server, `multiproc::sync`'s descriptor sharer).
+///
+/// ```
+/// use multiproc_process::PerProcess;
+/// use std::sync::Mutex;
+///
+/// static STARTED: PerProcess<Mutex<Vec<u32>>> = PerProcess::new();
+///
+/// STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap().push(1);
+/// // Made once in this process: the second `init` is not called.
+/// assert_eq!(*STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap(), [1]);
+/// ```
+pub struct PerProcess<T: 'static> {
     ptr: std::sync::atomic::AtomicPtr<(u32, T)>,
 }
 
-impl<T: 'static> PerProcess<T> {
-    pub(crate) const fn new() -> PerProcess<T> {
+impl<T: Sync + 'static> PerProcess<T> {
+    /// No value yet, in any process: for a `static`.
+    #[must_use]
+    #[expect(clippy::new_without_default, reason = "made for statics, which need a const fn")]
+    pub const fn new() -> PerProcess<T> {
         PerProcess { ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }
     }
 
     /// This process's value, made by `init` on first use.
-    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &'static T {
+    pub fn get(&self, init: impl FnOnce() -> T) -> &'static T {
         use std::sync::atomic::Ordering;
         let pid = std::process::id();
         let current = self.ptr.load(Ordering::Acquire);
@@ -403,5 +421,11 @@ impl<T: 'static> PerProcess<T> {
                 unsafe { &(*winner).1 }
             }
         }
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for PerProcess<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerProcess").finish_non_exhaustive()
     }
 }

@@ -1,14 +1,20 @@
 //! Futexes on words of shared memory: sleep until a word changes, wake the sleepers.
 //!
-//! These are *shared* futexes (no `FUTEX_PRIVATE_FLAG`): the kernel keys them by the
-//! page of the file, so processes that map the same memory at different addresses wait
-//! on the same word. `wait_any` (`futex_waitv`, Linux 5.16) sleeps on several words at
-//! once: a change to any of them, or the death of the thread that holds a robust mutex
-//! among them, wakes it.
+//! Sleeping on one word and waking its sleepers are ipc's ([`multiproc_ipc::futex`], the
+//! one wrapper of those system calls in the workspace), here with a deadline. `wait_any`
+//! (`futex_waitv`, Linux 5.16) sleeps on several words at once: a change to any of them,
+//! or the death of the thread that holds a robust mutex among them, wakes it. All are
+//! *shared* futexes (no `FUTEX_PRIVATE_FLAG`): the kernel keys them by the page of the
+//! file, so processes that map the same memory at different addresses wait on the same
+//! word.
 
 use std::io;
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub(crate) use multiproc_ipc::futex::wake_all;
+
+use super::clock::monotonic_after;
 
 /// `futex_waitv`'s number: the same in the generic syscall table (arm64, riscv) and on x86.
 const SYS_FUTEX_WAITV: libc::c_long = 449;
@@ -27,31 +33,17 @@ struct WaitV {
 }
 
 /// Sleeps while `word` holds `expected`, until woken or `deadline` (if any) passes.
-/// Returns at once if the word differs; spurious returns are possible: callers re-check.
+/// Returns at once if the word differs or the deadline has passed; spurious returns are
+/// possible: callers re-check.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
     let timeout = match deadline {
         None => None,
         Some(d) => match d.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => Some(timespec(left)),
+            Some(left) if !left.is_zero() => Some(left),
             _ => return,
         },
     };
-    let ts = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: FUTEX_WAIT reads the 4-byte word at `word` (valid for the call: borrowed),
-    // compares it with `expected` and sleeps on it; `ts` is null or a valid relative
-    // timespec. The result is ignored: EAGAIN (changed), EINTR, ETIMEDOUT and a wake all
-    // mean "look again".
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, ts, 0, 0);
-    }
-}
-
-/// Wakes up to `n` sleepers on `word`; how many were woken.
-pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
-    let n = n.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: FUTEX_WAKE only uses the address as a key; the word is valid (borrowed).
-    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n, 0, 0, 0) };
-    usize::try_from(r).unwrap_or(0)
+    multiproc_ipc::futex::wait(word, expected, timeout);
 }
 
 /// Sleeps until any `(word, expected)` pair differs, a sleeper on one of them is woken, or
@@ -101,45 +93,25 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<Instant>) -
     Ok(())
 }
 
-/// `d` as a relative timespec.
-fn timespec(d: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    }
-}
-
-/// `CLOCK_MONOTONIC` now plus `d`, as an absolute timespec.
-pub(crate) fn monotonic_after(d: Duration) -> libc::timespec {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime fills `now`; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    let mut sec = now.tv_sec.saturating_add(d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t);
-    let mut nsec = now.tv_nsec + d.subsec_nanos() as libc::c_long;
-    if nsec >= 1_000_000_000 {
-        nsec -= 1_000_000_000;
-        sec = sec.saturating_add(1);
-    }
-    libc::timespec { tv_sec: sec, tv_nsec: nsec }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     #[test]
     fn a_changed_word_returns_at_once_and_a_deadline_ends_the_wait() {
         let w = AtomicU32::new(1);
         wait(&w, 0, None); // differs: no sleep
         wait(&w, 1, Some(Instant::now() + Duration::from_millis(1)));
+        wait(&w, 1, Some(Instant::now())); // passed by the time it looks: no sleep
         wait_any(&[(&w, 0)], None).unwrap();
         wait_any(&[(&w, 1)], Some(Instant::now() + Duration::from_millis(1))).unwrap();
     }
 
     #[test]
-    fn wake_ends_a_wait() {
+    fn wake_all_ends_a_wait_any() {
         let w = Arc::new(AtomicU32::new(0));
         let w2 = Arc::clone(&w);
         let t = std::thread::spawn(move || {
@@ -149,7 +121,7 @@ mod tests {
         });
         w.store(1, Ordering::Release);
         while !t.is_finished() {
-            wake(&w, u32::MAX);
+            wake_all(&w);
             std::thread::yield_now();
         }
         t.join().unwrap();

@@ -4,12 +4,12 @@
 //! Each function states what it assumes; the modules above build protocols on these
 //! without touching a raw pointer.
 
+pub(crate) mod clock;
 pub(crate) mod fdset;
 pub(crate) mod futex;
 pub(crate) mod memory;
 pub(crate) mod mutex;
 pub(crate) mod os;
-pub(crate) mod per_process;
 pub(crate) mod pod;
 pub(crate) mod socket;
 

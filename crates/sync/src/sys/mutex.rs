@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
-use super::futex::monotonic_after;
+use super::clock::monotonic_after;
 use super::memory::Mapping;
 
 /// Bytes one mutex takes in shared memory.

@@ -12,6 +12,7 @@ use std::mem::{MaybeUninit, size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
+use super::clock::time_left;
 use super::cvt;
 
 /// The most descriptors one message carries (the kernel's `SCM_MAX_FD`).
@@ -94,13 +95,7 @@ pub(crate) fn peek_u64(sock: BorrowedFd<'_>) -> Option<u64> {
 /// Waits until `sock` can take a message, or `deadline` passes.
 pub(crate) fn wait_writable(sock: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<()> {
     let mut pfd = libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    let ts = deadline.map(|d| {
-        let left = d.saturating_duration_since(Instant::now());
-        libc::timespec {
-            tv_sec: left.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: left.subsec_nanos() as libc::c_long,
-        }
-    });
+    let ts = deadline.map(time_left);
     let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: one valid pollfd; `tsp` is null or a valid timespec.
     let r = unsafe { libc::ppoll(&mut pfd, 1, tsp, std::ptr::null()) };
@@ -127,13 +122,7 @@ pub(crate) fn poll(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Res
         .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
         .collect();
     loop {
-        let ts = deadline.map(|d| {
-            let left = d.saturating_duration_since(Instant::now());
-            libc::timespec {
-                tv_sec: left.as_secs().min(i64::MAX as u64) as libc::time_t,
-                tv_nsec: left.subsec_nanos() as libc::c_long,
-            }
-        });
+        let ts = deadline.map(time_left);
         let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds; `tsp` is null or a
         // valid relative timespec; no signal mask is changed.
