@@ -7,8 +7,9 @@
 //! moments of the exit, whoever else holds the worker's sockets (a grandchild forked by a
 //! task).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use multiproc_codec::{FailedItem, SharedFrame};
@@ -21,15 +22,30 @@ use crate::backend::{
 };
 
 /// Workers that are local child processes, started with a [`Context`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalBackend {
     ctx: Context,
+    /// The threads that wait for each worker's exit: joined by `release`, so that a pool
+    /// that was dropped or joined holds nothing of its workers any more (descriptors,
+    /// shared memory) when that returns.
+    watchers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl LocalBackend {
     /// Local workers started with `ctx`'s start method.
     pub fn new(ctx: Context) -> LocalBackend {
-        LocalBackend { ctx }
+        LocalBackend { ctx, watchers: Mutex::new(Vec::new()) }
+    }
+
+    /// Keeps `watcher` to join later, joining those whose worker has gone meanwhile (a
+    /// pool that recycles its workers does not pile them up).
+    fn watch(&self, watcher: JoinHandle<()>) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let (done, running) = watchers.drain(..).partition::<Vec<_>, _>(|w| w.is_finished());
+        *watchers = running;
+        watchers.push(watcher);
+        drop(watchers);
+        done.into_iter().for_each(|w| drop(w.join()));
     }
 }
 
@@ -217,7 +233,7 @@ impl Backend for LocalBackend {
         let closer = reader.closer();
         let control = Arc::new(LocalControl { child: worker.child, progress: worker.progress });
         let watched = Arc::clone(&control);
-        std::thread::Builder::new()
+        let watcher = std::thread::Builder::new()
             .name(format!("multiproc-pool-exit-{}", control.child.pid()))
             .stack_size(64 << 10)
             .spawn(move || {
@@ -227,8 +243,17 @@ impl Backend for LocalBackend {
                 closer.close();
             })
             .map_err(|e| format!("cannot start a thread to watch the worker: {e}"))?;
+        self.watch(watcher);
         let rx = LocalRx { ring: reader, streaming: false, spare: Vec::new() };
         Ok(WorkerLink { tx: Arc::new(LocalTx(tx)), rx: Box::new(rx), control })
+    }
+
+    /// Joins the threads that watched the workers' exits: every worker has exited by now
+    /// (the pool's readers, joined first, end with their worker's exit).
+    fn release(&self) {
+        let watchers =
+            std::mem::take(&mut *self.watchers.lock().unwrap_or_else(PoisonError::into_inner));
+        watchers.into_iter().for_each(|w| drop(w.join()));
     }
 }
 

@@ -118,14 +118,21 @@ impl<'a> Records<'a> {
     }
 
     /// The record the writer left open at `at`, what of it was committed, as an inline
-    /// record; `None` if it left none. Read once, after every published record.
+    /// record (or all of it, when the writer died after closing it but before publishing
+    /// it); `None` if it left none. Read once, after every published record.
+    ///
+    /// Only a record the writer named in the shared `open` word counts: past the published
+    /// head lie bytes of earlier laps, which may look like any header.
     #[cold]
     #[inline(never)]
     fn left_open(&mut self, at: u64) -> Option<Result<Record<'a>, IpcError>> {
         self.done = true;
+        if !self.cursor.opened_at(at) {
+            return None;
+        }
         let window = self.cursor.beyond(at);
         let header = window.header(at)?;
-        let (Tag::Open, kind, len) = header::decode(header)? else { return None };
+        let (Tag::Open | Tag::Inline, kind, len) = header::decode(header)? else { return None };
         let Some(bytes) = window.bytes(at.wrapping_add(4), len) else {
             return self.fail(Broken::Length { at, len, end: window.end() });
         };

@@ -270,6 +270,40 @@ fn a_ring_travels_inside_a_message() {
     assert_eq!(second.records().next().unwrap().unwrap().bytes(), payload(0, 3));
 }
 
+/// Once the writer is gone, the reader reads past the published head only the record the
+/// writer began there in pieces: bytes of an earlier lap that look like an open record are
+/// not one, and a record closed but not yet published when the writer died is read whole.
+#[test]
+fn only_the_record_the_writer_began_is_read_past_the_head() {
+    use super::header::{Tag, encode};
+    // The word at the published head: a record header of 4 bytes, then "abcd".
+    let forge = |ring: &Ring, tag: Tag| {
+        let head = ring.memory().head().load(Ordering::Acquire);
+        let at = crate::sys::RING_HEADER + (head % ring.capacity() as u64) as usize;
+        let bytes = u64::from(u32::from_le_bytes(*b"abcd"));
+        scribble(ring, &[(at, u64::from(encode(tag, 3, 4)) | (bytes << 32))]);
+    };
+    for (begun, tag, salvaged) in
+        [(false, Tag::Open, false), (true, Tag::Open, true), (true, Tag::Inline, true)]
+    {
+        let (mut writer, mut reader, ring) = pair(4096);
+        push_all(&mut writer, &[10, 20]).unwrap();
+        if begun {
+            let mut record = writer.open(3).unwrap();
+            record.spare()[..4].copy_from_slice(b"abcd");
+            record.add(4);
+            std::mem::forget(record); // the writer dies with it open
+        }
+        forge(&ring, tag); // as left by an earlier lap, or by a close before the publish
+        reader.closer().close();
+        let records: Vec<_> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 2 + usize::from(salvaged), "begun {begun}, {tag:?}");
+        if salvaged {
+            assert_eq!((records[2].kind(), records[2].bytes()), (3, &b"abcd"[..]));
+        }
+    }
+}
+
 /// Writes `words` (offset in bytes, value) straight into the ring's memory, as a writer
 /// that ignores the protocol would.
 fn scribble(ring: &Ring, words: &[(usize, u64)]) {

@@ -6,6 +6,7 @@
 //! | offset | what                                                  | stored by     |
 //! |--------|-------------------------------------------------------|---------------|
 //! | 0      | `head`: u64, bytes published                          | writer        |
+//! | 8      | `open`: u64, where the record written in pieces began | writer        |
 //! | 128    | `tail`: u64, bytes freed                              | reader        |
 //! | 256    | the reader's bell: `sleeping` u32, futex word u32     | both          |
 //! | 384    | the writer's bell: `sleeping` u32, futex word u32     | both          |
@@ -43,6 +44,7 @@ pub(crate) use read::{ReadCursor, Window};
 pub(crate) use write::WriteCursor;
 
 const HEAD: usize = 0;
+const OPEN: usize = 8;
 const TAIL: usize = 128;
 const READER_BELL: usize = 256;
 const WRITER_BELL: usize = 384;
@@ -90,6 +92,14 @@ impl RingMemory {
     /// Bytes published so far (stored by the writer only).
     pub(crate) fn head(&self) -> &AtomicU64 {
         self.header_u64(HEAD)
+    }
+
+    /// The counter at which the writer last began a record written in pieces (stored by
+    /// the writer only, after that record's header): a record found at the published head
+    /// after the writer died is the writer's only if this names it, not bytes left there
+    /// a lap before.
+    pub(crate) fn open(&self) -> &AtomicU64 {
+        self.header_u64(OPEN)
     }
 
     /// Bytes freed so far (stored by the reader only).

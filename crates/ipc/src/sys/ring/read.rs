@@ -50,6 +50,12 @@ impl ReadCursor {
         }
     }
 
+    /// Whether the writer named counter `at` as the start of its record written in pieces
+    /// (see `RingMemory::open`).
+    pub(crate) fn opened_at(&self, at: u64) -> bool {
+        self.mem.open().load(Ordering::Acquire) == at
+    }
+
     /// The bytes from counter `at` to the end of the data area, published or not: where a
     /// record left open by a writer that is gone is read (`RingWriter::open`). Their
     /// contents are whatever the writer left; the reader checks them as any others.

@@ -144,8 +144,9 @@ impl WriteCursor {
         self.open_room = 0;
     }
 
-    /// Begins a record written in pieces at the write position: stores its `header` and
-    /// notes the room after it (in one piece, at most `max` bytes) as the open record's.
+    /// Begins a record written in pieces at the write position: stores its `header`, names
+    /// it in the shared `open` word, and notes the room after it (in one piece, at most
+    /// `max` bytes) as the open record's.
     /// Returns that room; `None` (and nothing stored) when fewer than `min` bytes are free
     /// in one piece (make room, then ask again).
     ///
@@ -158,6 +159,9 @@ impl WriteCursor {
         self.open_at = self.mem.index(self.head);
         self.open_room = room;
         self.set_open_header(header);
+        // After the header: a writer that dies between the two leaves an empty record
+        // unnamed, which is as good as none.
+        self.mem.open().store(self.head, Ordering::Release);
         Some(room)
     }
 
