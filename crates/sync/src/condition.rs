@@ -178,7 +178,7 @@ impl<'a> ConditionGuard<'a> {
         drop(self.held.take()); // unlocks
         let mut died = false;
         loop {
-            futex::wait(seq, seen, deadline);
+            futex::wait_until(seq, seen, deadline);
             let held = match acquire(&cond.obj, MUTEX_AT, Attempt::Block) {
                 Ok(held) => held,
                 Err(LockError::OwnerDied(held)) => {

@@ -98,7 +98,7 @@ impl Event {
                 return false;
             }
             self.sleepers().fetch_add(1, Ordering::SeqCst);
-            futex::wait(self.flag(), 0, deadline);
+            futex::wait_until(self.flag(), 0, deadline);
             self.sleepers().fetch_sub(1, Ordering::SeqCst);
         }
     }

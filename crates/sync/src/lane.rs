@@ -458,7 +458,7 @@ impl Lane {
             joiners.fetch_add(1, Ordering::SeqCst);
             std::sync::atomic::fence(Ordering::SeqCst);
             if ring.unfinished_hint() != 0 {
-                crate::sys::futex::wait(joined, seen, deadline);
+                crate::sys::futex::wait_until(joined, seen, deadline);
             }
             joiners.fetch_sub(1, Ordering::SeqCst);
         }

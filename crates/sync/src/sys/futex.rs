@@ -1,12 +1,12 @@
 //! Futexes on words of shared memory: sleep until a word changes, wake the sleepers.
 //!
 //! Sleeping on one word and waking its sleepers are ipc's ([`multiproc_ipc::futex`], the
-//! one wrapper of those system calls in the workspace), here with a deadline. `wait_any`
-//! (`futex_waitv`, Linux 5.16) sleeps on several words at once: a change to any of them,
-//! or the death of the thread that holds a robust mutex among them, wakes it. All are
-//! *shared* futexes (no `FUTEX_PRIVATE_FLAG`): the kernel keys them by the page of the
-//! file, so processes that map the same memory at different addresses wait on the same
-//! word.
+//! one wrapper of those system calls in the workspace); `wait_until` is its wait with a
+//! deadline. `wait_any` (`futex_waitv`, Linux 5.16) sleeps on several words at once: a
+//! change to any of them, or the death of the thread that holds a robust mutex among them,
+//! wakes it. All are *shared* futexes (no `FUTEX_PRIVATE_FLAG`): the kernel keys them by
+//! the page of the file, so processes that map the same memory at different addresses
+//! wait on the same word.
 
 use std::io;
 use std::sync::atomic::AtomicU32;
@@ -35,7 +35,7 @@ struct WaitV {
 /// Sleeps while `word` holds `expected`, until woken or `deadline` (if any) passes.
 /// Returns at once if the word differs or the deadline has passed; spurious returns are
 /// possible: callers re-check.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
+pub(crate) fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
     let timeout = match deadline {
         None => None,
         Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -103,9 +103,9 @@ mod tests {
     #[test]
     fn a_changed_word_returns_at_once_and_a_deadline_ends_the_wait() {
         let w = AtomicU32::new(1);
-        wait(&w, 0, None); // differs: no sleep
-        wait(&w, 1, Some(Instant::now() + Duration::from_millis(1)));
-        wait(&w, 1, Some(Instant::now())); // passed by the time it looks: no sleep
+        wait_until(&w, 0, None); // differs: no sleep
+        wait_until(&w, 1, Some(Instant::now() + Duration::from_millis(1)));
+        wait_until(&w, 1, Some(Instant::now())); // passed by the time it looks: no sleep
         wait_any(&[(&w, 0)], None).unwrap();
         wait_any(&[(&w, 1)], Some(Instant::now() + Duration::from_millis(1))).unwrap();
     }
