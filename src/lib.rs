@@ -30,6 +30,12 @@
 //! | `set_start_method("spawn")`, `get_context("fork")` | [`set_start_method`]`(`[`StartMethod::Spawn`]`)`, [`get_context`]`(`[`StartMethod::Fork`]`)` |
 //! | `os.fork()` + a closure | [`Process::fork`] |
 //! | "can't pickle a lambda" | a capturing closure does not compile; see [`Function`] |
+//! | `Queue()`, `Queue(maxsize)`, `JoinableQueue()`, `SimpleQueue()` | [`Queue::new`], [`Queue::bounded`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Pipe()`, `Pipe(duplex=False)`, `connection.wait(objs, t)` | [`Pipe::new`], [`Pipe::one_way`], [`connection::wait`] |
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `BoundedSemaphore(n)` | [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`] (holder death: `OwnerDied`) |
+//! | `Condition()`, `Event()`, `Barrier(n)` | [`Condition`], [`Event`], [`Barrier`] |
+//! | `Value('q', 0)`, `Array('d', 10)`, `shared_memory.SharedMemory(...)` | [`Value`], [`Array`], [`SharedMemory`] |
+//! | `p.sentinel` | [`Process::sentinel`] |
 //!
 //! # Layers
 //!
@@ -39,7 +45,9 @@
 //! - [`ipc`]: channels between a parent and a child over ipc-channel, shared memory, and
 //!   the peer's death as a typed error;
 //! - [`process`]: start methods, the worker bootstrap, function identity, and the
-//!   `Process` API.
+//!   `Process` API;
+//! - [`sync`]: processes that talk — queues, pipes, robust locks, events, barriers,
+//!   shared values and shared memory, all passable to a `Process` or a pool initializer.
 //!
 //! Nothing is needed in `main`: a hook that runs before `main` catches every child
 //! started as a worker. Where such hooks cannot run, call [`bootstrap`] first thing.
@@ -52,6 +60,7 @@ pub use multiproc_ipc as ipc;
 pub use multiproc_mpi as mpi;
 pub use multiproc_pool as pool;
 pub use multiproc_process as process;
+pub use multiproc_sync as sync;
 
 pub use multiproc_codec::{Bytes, PanicInfo};
 pub use multiproc_executor::{
@@ -60,14 +69,25 @@ pub use multiproc_executor::{
 };
 pub use multiproc_pool::{AsyncResult, Pool, PoolBuilder, PoolError, TaskError, WaitError};
 pub use multiproc_process::{
-    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo, StarFn,
-    StartError, StartMethod, Worker, active_children, bootstrap, cpu_count, current_process,
-    get_context, get_start_method, parent_process, set_start_method, start_worker,
+    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo,
+    Sentinel, StarFn, StartError, StartMethod, Worker, active_children, bootstrap, cpu_count,
+    current_process, get_context, get_start_method, parent_process, set_start_method, start_worker,
 };
+pub use multiproc_sync::{
+    Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
+    Queue, RLock, Semaphore, SharedMemory, SimpleQueue, Value,
+};
+
+/// Python's `multiprocessing.connection`: pipes' ends, and waiting on several of them (and
+/// on queues and process sentinels) at once.
+pub mod connection {
+    pub use multiproc_sync::{Connection, Pipe, Waitable, wait};
+}
 
 /// The names most programs need: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Bytes, Context, ExitStatus, Process, ProcessError, StartMethod, cpu_count, current_process,
+        Array, Bytes, Context, Event, ExitStatus, Lock, Pipe, Process, ProcessError, Queue,
+        StartMethod, Value, cpu_count, current_process,
     };
 }

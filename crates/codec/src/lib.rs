@@ -6,7 +6,8 @@
 //! the frames the scheduler moves between a parent and its workers ([`FrameBuf`] builds
 //! them, [`parse`] reads them), the wire form of everything that can go wrong on the far side
 //! ([`RemoteFailure`], [`PanicInfo`]), how a large payload is read in place where it
-//! arrived ([`Bytes`], [`SharedFrame`]), and the fingerprints that keep a worker from
+//! arrived ([`Bytes`], [`SharedFrame`]), what encoded bytes must keep alive until they are
+//! decoded ([`Pins`]), and the fingerprints that keep a worker from
 //! calling into the unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
 //!
 //! It knows nothing about processes, channels, descriptors or scheduling: it turns
@@ -34,6 +35,7 @@ mod hash;
 mod out_of_band;
 mod output;
 mod panic_info;
+mod pin;
 mod shared;
 mod value;
 mod varint;
@@ -48,5 +50,6 @@ pub use frame::{
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};
+pub use pin::{Pin, Pins, encode_pinned, pin};
 pub use shared::SharedFrame;
 pub use value::{decode, encode, encode_into};

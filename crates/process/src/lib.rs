@@ -27,11 +27,13 @@ mod exit;
 mod forkserver;
 mod function;
 mod identity;
+mod inherit;
 mod launcher;
 mod liveness;
 mod panic;
 mod process;
 mod protocol;
+mod sentinel;
 mod serve;
 mod start;
 mod sys;
@@ -45,10 +47,14 @@ pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;
 pub use function::{Function, InitOutcome, StarFn};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
+pub use inherit::on_fork_child;
 pub use panic::take_panic;
 pub use process::Process;
 pub use protocol::{answer, progress};
+pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
+#[doc(hidden)]
+pub use sys::PerProcess;
 pub use worker_handle::{Worker, start_worker};
 
 /// This executable's fingerprint: what two processes compare before one calls a function

@@ -6,8 +6,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use multiproc_codec::{
-    BinaryFingerprint, CodecError, FnId, Frame, FrameBuf, ItemOutcome, RemoteFailure, What, decode,
-    encode, parse,
+    BinaryFingerprint, CodecError, FnId, Frame, FrameBuf, ItemOutcome, Pins, RemoteFailure, What,
+    decode, encode_pinned, parse,
 };
 use multiproc_ipc::{Channel, IpcError, Message};
 use serde::Serialize;
@@ -20,13 +20,20 @@ use crate::exit::ExitStatus;
 use crate::function::Function;
 use crate::identity;
 use crate::protocol::Job;
+use crate::sentinel::Sentinel;
 use crate::start::{self, Spec};
 use crate::worker;
 
 type Body<R> = Box<dyn FnOnce() -> R + Send>;
 
 enum Target<R> {
-    Call { func: FnId, arg: Result<Vec<u8>, CodecError> },
+    /// `pins`: what the encoded argument refers to (shared objects' descriptors, which the
+    /// child fetches), kept until the child has ended.
+    Call {
+        func: FnId,
+        arg: Result<Vec<u8>, CodecError>,
+        pins: Pins,
+    },
     Closure(Option<Body<R>>),
 }
 
@@ -292,9 +299,10 @@ where
             forged_binary: self.forged_binary,
         };
         let started = match &mut self.target {
-            Target::Call { func, arg } => {
+            Target::Call { func, arg, pins } => {
                 let arg = arg.as_ref().map_err(|e| ProcessError::Encode(e.clone()))?;
                 let started = start::start(self.ctx, spec)?;
+                started.child.keep_until_reaped(std::mem::take(pins));
                 let mut fb = FrameBuf::new();
                 fb.begin_tasks(0, *func);
                 fb.push_raw(arg);
@@ -400,6 +408,18 @@ impl<R> Process<R> {
         self.polled_child().ok().and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// A descriptor that becomes readable when the child ends, for
+    /// `multiproc::connection::wait` or `poll`. Python: `sentinel`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::NotStarted`] before `start`; [`ProcessError::Start`] when the
+    /// system has no pidfds (Linux before 5.3).
+    pub fn sentinel(&self) -> Result<Sentinel, ProcessError> {
+        let fd = self.child()?.sentinel().map_err(|e| ProcessError::Start(e.into()))?;
+        Ok(Sentinel::new(fd))
+    }
+
     /// Sends SIGTERM. Python: `terminate()`.
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.child()?.terminate().map_err(|e| ProcessError::Start(e.into()))
@@ -461,7 +481,10 @@ impl Context {
     {
         let f = Function::new(target);
         let mut buf = Vec::new();
-        let arg = encode(&arg, What::Argument, &mut buf).map(|()| buf);
-        Process::with_target(Target::Call { func: f.id(), arg }, *self)
+        let (arg, pins) = match encode_pinned(&arg, What::Argument, &mut buf) {
+            Ok(pins) => (Ok(buf), pins),
+            Err(e) => (Err(e), Pins::default()),
+        };
+        Process::with_target(Target::Call { func: f.id(), arg, pins }, *self)
     }
 }
