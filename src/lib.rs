@@ -47,6 +47,12 @@
 //! | `as_completed(fs)`, `wait(fs, return_when=FIRST_EXCEPTION)` | [`as_completed`], [`wait`]`(.., `[`ReturnWhen::FirstException`]`)` |
 //! | a task that raises | a task that returns `Err(e)`: [`TaskError::Failed`] with `e`'s type, message and causes ([`ErrorInfo`]); see [`TaskReturn`] |
 //! | "can't pickle a lambda" | a capturing closure does not compile; see [`Function`] |
+//! | `Queue()`, `Queue(maxsize)`, `JoinableQueue()`, `SimpleQueue()` | [`Queue::new`], [`Queue::bounded`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Pipe()`, `Pipe(duplex=False)`, `connection.wait(objs, t)` | [`Pipe::new`], [`Pipe::one_way`], [`connection::wait`] |
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `BoundedSemaphore(n)` | [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`] (holder death: `OwnerDied`) |
+//! | `Condition()`, `Event()`, `Barrier(n)` | [`Condition`], [`Event`], [`Barrier`] |
+//! | `Value('q', 0)`, `Array('d', 10)`, `shared_memory.SharedMemory(...)` | [`Value`], [`Array`], [`SharedMemory`] |
+//! | `p.sentinel` | [`Process::sentinel`] |
 //!
 //! # Which call answers what
 //!
@@ -59,6 +65,7 @@
 //! | [`AsyncResult::successful`] before the result is ready | [`NotReady`] |
 //! | [`as_completed`] past its timeout | [`TimeoutError`] |
 //! | every call of [`Process`] | [`ProcessError`] (its start: [`StartError`]) |
+//! | [`sync`]'s queues, pipes, locks and shared memory | one error type per operation where the failures differ (`sync::SyncError`, `sync::PutError`, `sync::GetError`, `sync::LockError`, ...; see [`sync`]) |
 //!
 //! # Layers
 //!
@@ -71,6 +78,8 @@
 //!   answer rings workers write into, and the peer's death as a typed error;
 //! - [`process`]: start methods, the worker bootstrap, function identity ([`Function`],
 //!   [`StarFn`], [`TaskReturn`]), and the `Process` API;
+//! - [`sync`]: processes that talk — queues, pipes, robust locks, events, barriers,
+//!   shared values and shared memory, all passable to a `Process` or a pool initializer;
 //! - [`pool`]: `Pool`, its scheduler (a pure state machine in a thin shell of threads)
 //!   and the [`Backend`](pool::Backend) trait through which it reaches its workers;
 //! - [`executor`]: `ProcessPoolExecutor`, futures, `as_completed` and `wait`, as a thin
@@ -112,6 +121,7 @@ pub use multiproc_ipc as ipc;
 pub use multiproc_mpi as mpi;
 pub use multiproc_pool as pool;
 pub use multiproc_process as process;
+pub use multiproc_sync as sync;
 pub use serde;
 
 pub use multiproc_codec::{Bytes, CodecError, ErrorInfo, PanicInfo, TooLarge};
@@ -123,11 +133,21 @@ pub use multiproc_pool::{
     AsyncResult, Chunked, IMap, NotReady, Pool, PoolBuilder, PoolError, TaskError,
 };
 pub use multiproc_process::{
-    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo, StarFn,
-    StartError, StartMethod, TaskFailure, TaskReturn, Typed, Worker, active_children, bootstrap,
-    cpu_count, current_process, get_context, get_start_method, parent_process, set_start_method,
-    start_worker,
+    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo,
+    Sentinel, StarFn, StartError, StartMethod, TaskFailure, TaskReturn, Typed, Worker,
+    active_children, bootstrap, cpu_count, current_process, get_context, get_start_method,
+    parent_process, set_start_method, start_worker,
 };
+pub use multiproc_sync::{
+    Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
+    Queue, RLock, Semaphore, SharedMemory, SimpleQueue, Value,
+};
+
+/// Python's `multiprocessing.connection`: pipes' ends, and waiting on several of them (and
+/// on queues and process sentinels) at once.
+pub mod connection {
+    pub use multiproc_sync::{Connection, Pipe, Waitable, wait};
+}
 
 /// The names most programs need: `use multiproc::prelude::*;`.
 ///
@@ -143,8 +163,8 @@ pub use multiproc_process::{
 /// ```
 pub mod prelude {
     pub use crate::{
-        AsyncResult, Bytes, Context, ErrorInfo, ExitStatus, Future, MapOptions, Pool, PoolError,
-        Process, ProcessError, ProcessPoolExecutor, ReturnWhen, StartMethod, TaskError, Typed,
-        as_completed, cpu_count, current_process, wait,
+        Array, AsyncResult, Bytes, Context, ErrorInfo, Event, ExitStatus, Future, Lock, MapOptions,
+        Pipe, Pool, PoolError, Process, ProcessError, ProcessPoolExecutor, Queue, ReturnWhen,
+        StartMethod, TaskError, Typed, Value, as_completed, cpu_count, current_process, wait,
     };
 }

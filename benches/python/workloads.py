@@ -456,6 +456,183 @@ def w14_map(quick):
     return [one_line(out) or "no outcome"]
 
 
+# ---- W15 to W19: processes that talk ------------------------------------------------
+# Measured from a `go` given to children that are already started and waiting, as the
+# Rust twin does, with the forkserver context (multiproc's default start method).
+
+
+def talk_ctx():
+    return mp.get_context("forkserver")
+
+
+def put_ints(q, go, n, batched):
+    q.put(-1)  # ready
+    go.wait()
+    if batched:
+        for start in range(0, n, 1000):
+            q.put_many(list(range(start, min(start + 1000, n))))
+    else:
+        for i in range(n):
+            q.put(i)
+
+
+def w15(kind):
+    """Items per second from a producer process: `mp.Queue` put/get, or faster_fifo's
+    put_many/get_many (PyPI `faster-fifo`, when installed)."""
+
+    def case(quick):
+        n = 20_000 if quick else 200_000
+        ctx = talk_ctx()
+        if kind == "faster_fifo":
+            import faster_fifo
+
+            q = faster_fifo.Queue(max_size_bytes=64 * MIB)
+        else:
+            q = ctx.Queue()
+        go = ctx.Event()
+        p = ctx.Process(target=put_ints, args=(q, go, n, kind == "faster_fifo"))
+        p.start()
+        assert q.get() == -1
+        t = time.perf_counter()
+        go.set()
+        total, got = 0, 0
+        if kind == "faster_fifo":
+            while got < n:
+                items = q.get_many(max_messages_to_get=4096)
+                total += sum(items)
+                got += len(items)
+        else:
+            for _ in range(n):
+                total += q.get()
+            got = n
+        dt = time.perf_counter() - t
+        p.join()
+        assert got == n and total == n * (n - 1) // 2
+        return [n / dt]
+
+    return case
+
+
+def put_kib(q, go, n):
+    payload = b"\x5a" * 1024
+    q.put(b"")  # ready
+    go.wait()
+    for _ in range(n):
+        q.put(payload)
+
+
+def w16_queue_kib(quick):
+    n = 5_000 if quick else 50_000
+    ctx = talk_ctx()
+    q, go = ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=put_kib, args=(q, go, n))
+    p.start()
+    assert q.get() == b""
+    t = time.perf_counter()
+    go.set()
+    total = 0
+    for _ in range(n):
+        total += len(q.get())
+    dt = time.perf_counter() - t
+    p.join()
+    assert total == 1024 * n
+    return [total / dt / 1e6]
+
+
+def echo(conn):
+    try:
+        while True:
+            conn.send(conn.recv())
+    except EOFError:
+        pass
+
+
+def w17_pipe_rtt(quick):
+    n = 500 if quick else 5_000
+    ctx = talk_ctx()
+    here, there = ctx.Pipe()
+    p = ctx.Process(target=echo, args=(there,))
+    p.start()
+    there.close()
+    for i in range(200):
+        here.send(i)
+        assert here.recv() == i
+    micros = []
+    for i in range(n):
+        t = time.perf_counter()
+        here.send(i)
+        back = here.recv()
+        micros.append((time.perf_counter() - t) * 1e6)
+        assert back == i
+    here.close()
+    p.join()
+    micros.sort()
+    return [percentile(micros, 50)]
+
+
+def increment(value, go, done, n):
+    done.put(0)  # ready
+    go.wait()
+    for _ in range(n):
+        with value.get_lock():
+            value.value += 1
+    done.put(1)
+
+
+def w18_value_lock(quick):
+    n = 10_000 if quick else 100_000
+    ctx = talk_ctx()
+    value, go, done = ctx.Value("q", 0), ctx.Event(), ctx.Queue()
+    children = [ctx.Process(target=increment, args=(value, go, done, n)) for _ in range(2)]
+    for p in children:
+        p.start()
+    for _ in range(2):
+        assert done.get() == 0
+    t = time.perf_counter()
+    go.set()
+    for _ in range(2):
+        assert done.get() == 1
+    dt = time.perf_counter() - t
+    for p in children:
+        p.join()
+    assert value.value == 2 * n, "the final value is not exact"
+    return [2 * n / dt]
+
+
+def read_all(name):
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(name)
+    total = sum(shm.buf[off : off + MIB].tobytes().count(0x5A) for off in range(0, shm.size, MIB))
+    shm.close()
+    return total
+
+
+def read_all_child(name, out):
+    out.put(read_all(name))
+
+
+def w19_shared_memory(quick):
+    from multiprocessing import shared_memory
+
+    size = (8 if quick else 64) * MIB
+    data = b"\x5a" * size
+    t = time.perf_counter()
+    shm = shared_memory.SharedMemory(create=True, size=size)
+    shm.buf[:size] = data
+    dt = time.perf_counter() - t
+    ctx = talk_ctx()
+    out = ctx.Queue()
+    p = ctx.Process(target=read_all_child, args=(shm.name, out))
+    p.start()
+    counted = out.get()
+    p.join()
+    shm.close()
+    shm.unlink()
+    assert counted == size, "the child read other bytes"
+    return [size / dt / 1e9]
+
+
 CASES = {
     "W1.map": w1_map_default,
     "W1.map_chunked": w1_map_chunked,
@@ -484,6 +661,13 @@ CASES = {
     "W13.imap_unordered": w13_imap_unordered,
     "W13.submit": w13_submit,
     "W14.map": w14_map,
+    "W15.queue": w15("queue"),
+    "W15.queue_many": w15("queue"),
+    "W15.faster_fifo": w15("faster_fifo"),
+    "W16.queue_kib": w16_queue_kib,
+    "W17.pipe_rtt": w17_pipe_rtt,
+    "W18.value_lock": w18_value_lock,
+    "W19.shared_memory": w19_shared_memory,
 }
 
 

@@ -7,6 +7,7 @@ use std::error::Error;
 
 use crate::measure::*;
 use crate::mixes::*;
+use crate::talk::*;
 
 /// What one repetition of a case yields: one value per figure.
 pub(crate) type Outcome = Result<Vec<Value>, Box<dyn Error>>;
@@ -29,6 +30,8 @@ pub(crate) enum Unit {
     Millis,
     Seconds,
     GigabytesPerSec,
+    MegabytesPerSec,
+    IncrementsPerSec,
     Speedup,
     SecondsAboveIdeal,
     MibGrowth,
@@ -46,6 +49,8 @@ impl Unit {
             Unit::Millis => "ms",
             Unit::Seconds => "s",
             Unit::GigabytesPerSec => "GB/s",
+            Unit::MegabytesPerSec => "MB/s",
+            Unit::IncrementsPerSec => "increments/s",
             Unit::Speedup => "× serial",
             Unit::SecondsAboveIdeal => "s above ideal",
             Unit::MibGrowth => "MiB RSS growth",
@@ -58,7 +63,12 @@ impl Unit {
     pub(crate) fn higher_is_better(self) -> bool {
         matches!(
             self,
-            Unit::ItemsPerSec | Unit::TasksPerSec | Unit::GigabytesPerSec | Unit::Speedup
+            Unit::ItemsPerSec
+                | Unit::TasksPerSec
+                | Unit::GigabytesPerSec
+                | Unit::MegabytesPerSec
+                | Unit::IncrementsPerSec
+                | Unit::Speedup
         )
     }
 
@@ -84,7 +94,7 @@ pub(crate) struct Figure {
 /// One measured call of a workload.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Case {
-    /// The `BENCHMARKS.md` id: `W1` ... `W12`.
+    /// The `BENCHMARKS.md` id: `W1` ... `W19`.
     pub(crate) id: &'static str,
     /// The key both sides know it by.
     pub(crate) key: &'static str,
@@ -272,4 +282,36 @@ pub(crate) const CASES: &[Case] = &[
         w14_pool,
     )
     .reps(1),
+    case("W15", "W15.queue", &[fig("Queue put/get, 200k ints", ItemsPerSec)], w15_queue),
+    case(
+        "W15",
+        "W15.queue_many",
+        &[fig("Queue put_many/get_many (CPython: put/get), 200k ints", ItemsPerSec)],
+        w15_queue_many,
+    ),
+    case(
+        "W15",
+        "W15.faster_fifo",
+        &[fig("Queue put_many/get_many vs faster_fifo's, 200k ints", ItemsPerSec)],
+        w15_queue_many,
+    ),
+    case(
+        "W16",
+        "W16.queue_kib",
+        &[fig("Queue put/get, 50k × 1 KiB", MegabytesPerSec)],
+        w16_queue_kib,
+    ),
+    case("W17", "W17.pipe_rtt", &[fig("Pipe round trip, median", Micros)], w17_pipe_rtt),
+    case(
+        "W18",
+        "W18.value_lock",
+        &[fig("Value += 1 under its lock, 2 processes", IncrementsPerSec)],
+        w18_value_lock,
+    ),
+    case(
+        "W19",
+        "W19.shared_memory",
+        &[fig("SharedMemory 64 MiB create + fill", GigabytesPerSec)],
+        w19_shared_memory,
+    ),
 ];

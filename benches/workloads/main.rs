@@ -1,4 +1,4 @@
-//! The `BENCHMARKS.md` workloads, W1 to W14: multiproc against its CPython twin
+//! The `BENCHMARKS.md` workloads, W1 to W19: multiproc against its CPython twin
 //! (`benches/python/workloads.py`, `multiprocessing` and `concurrent.futures`), in
 //! alternating repetitions, with the ratio of the two.
 //!
@@ -29,6 +29,7 @@ mod measure;
 mod mixes;
 mod python;
 mod report;
+mod talk;
 mod tasks;
 
 use std::path::PathBuf;

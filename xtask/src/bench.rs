@@ -66,8 +66,10 @@ const TARGETS: &[Target] = &[
 ];
 
 /// The workload ids `BENCHMARKS.md` defines.
-const WORKLOADS: &[&str] =
-    &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14"];
+const WORKLOADS: &[&str] = &[
+    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14", "W15",
+    "W16", "W17", "W18", "W19",
+];
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -95,7 +97,8 @@ impl Options {
                     let id = id.to_ascii_uppercase();
                     if !WORKLOADS.contains(&id.as_str()) {
                         return Err(Error::new(format!(
-                            "unknown workload `{id}`: BENCHMARKS.md defines W1 to W12"
+                            "unknown workload `{id}`: the suite measures {}",
+                            WORKLOADS.join(", ")
                         )));
                     }
                     options.workloads.push(id);

@@ -28,6 +28,8 @@ pub enum What {
     InitArgument,
     /// A control message of the protocol itself.
     Message,
+    /// An item of a queue, or a message on a pipe, between processes.
+    Item,
 }
 
 impl fmt::Display for What {
@@ -37,6 +39,7 @@ impl fmt::Display for What {
             What::Result => "result",
             What::InitArgument => "initializer argument",
             What::Message => "message",
+            What::Item => "item",
         })
     }
 }

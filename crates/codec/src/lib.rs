@@ -5,8 +5,9 @@
 //! read by our own encoder and decoder because postcard's measured too slow per item),
 //! the frames the scheduler moves between a parent and its workers ([`FrameBuf`] builds
 //! them, [`parse`] reads them), the wire form of everything that can go wrong on the far side
-//! ([`RemoteFailure`], [`PanicInfo`], [`ErrorInfo`]), how a large payload is read in place where it
-//! arrived ([`Bytes`], [`SharedFrame`]), and the fingerprints that keep a worker from
+//! ([`RemoteFailure`], [`PanicInfo`], [`ErrorInfo`]), how a large payload is read in place
+//! where it arrived ([`Bytes`], [`SharedFrame`]), what encoded bytes must keep alive until
+//! they are decoded ([`Pins`]), and the fingerprints that keep a worker from
 //! calling into the unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
 //!
 //! It knows nothing about processes, channels, descriptors or scheduling: it turns
@@ -35,6 +36,7 @@ mod hash;
 mod out_of_band;
 mod output;
 mod panic_info;
+mod pin;
 mod shared;
 mod value;
 mod varint;
@@ -50,5 +52,6 @@ pub use frame::{
 };
 pub use hash::Hasher64;
 pub use panic_info::{Location, PanicInfo};
+pub use pin::{Pin, Pins, encode_pinned, pin};
 pub use shared::SharedFrame;
 pub use value::{decode, encode, encode_into};

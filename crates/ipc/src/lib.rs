@@ -16,9 +16,12 @@
 //!   [`RingWriter`] publishes each with one store and no system call, a published record
 //!   survives its writer's death (SIGKILL included), and the [`RingReader`]'s wait can be
 //!   interrupted by another thread ([`RingCloser`]).
-//! - [`SharedWords`] are `u64`s in shared memory, for progress reports that cost one atomic
-//!   store.
+//! - `SharedWords` are `u64`s in shared memory, for progress reports that cost one atomic
+//!   store (internal: they cross only inside this crate's messages; users share memory with
+//!   `multiproc::sync`'s `Value`, `Array` and `SharedMemory`).
 //! - [`spin`] polls for a reply that is due soon instead of sleeping on it.
+//! - `futex` waits and wakes on a word of shared memory (internal: the sleeping under the
+//!   rings here and under `multiproc::sync`'s locks, events and queues).
 //!
 //! It knows nothing about tasks, pools, processes or how they are started, nor about the
 //! encoding of user values: a frame is bytes. All `unsafe` code lives in `sys/`.
@@ -53,4 +56,7 @@ pub use error::IpcError;
 pub use message::Message;
 pub use ring::{OpenRecord, Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
 pub use spin::{SPIN, spin};
+#[doc(hidden)]
+pub use sys::futex;
+#[doc(hidden)]
 pub use words::SharedWords;

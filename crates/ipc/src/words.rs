@@ -14,6 +14,11 @@ use crate::sys::Mapping;
 /// Words of memory shared between processes, for progress counters and flags that cost one
 /// atomic store and no system call.
 ///
+/// Internal to multiproc (the pool's progress words): a `SharedWords` crosses to another
+/// process only inside this crate's own messages (its serde form is ipc-channel's), not
+/// as a task's or a process's argument. To share memory, use `multiproc::sync`'s `Value`,
+/// `Array` or `SharedMemory`, which travel everywhere.
+///
 /// Backed by a memfd. `Clone` shares the same memory; sending a `SharedWords` inside an
 /// ipc-channel message (it implements serde's traits) sends the descriptor, and a `fork`ed
 /// child shares it too. All words start at zero.

@@ -2,16 +2,19 @@
 
 use std::time::Duration;
 
-use multiproc_codec::{CodecError, FnId, What, encode};
+use multiproc_codec::{CodecError, FnId, Pins, What, encode_pinned};
 use multiproc_process::{Context, Function, InitOutcome, StartMethod, cpu_count};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, WorkerLink};
 use crate::error::PoolError;
 use crate::local::LocalBackend;
 use crate::pool::Pool;
 use crate::shell::{Core, Settings};
+
+/// An initializer's encoded argument, and what it pins (see [`encode_pinned`]).
+type Encoded = (Vec<u8>, Pins);
 
 /// Builds a [`Pool`]. Python: the arguments of `multiprocessing.Pool(...)`.
 ///
@@ -35,7 +38,7 @@ use crate::shell::{Core, Settings};
 #[derive(Default)]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    initializer: Option<(FnId, Result<Vec<u8>, CodecError>)>,
+    initializer: Option<(FnId, Result<Encoded, CodecError>)>,
     max_tasks_per_child: Option<usize>,
     context: Option<Context>,
     timeout: Option<Duration>,
@@ -70,7 +73,9 @@ impl PoolBuilder {
         R: InitOutcome + Serialize + DeserializeOwned + 'static,
     {
         let mut buf = Vec::new();
-        let args = encode(&arg, What::InitArgument, &mut buf).map(|()| buf);
+        // Pinned: handles in `arg` (a queue, shared memory) stay fetchable by every worker
+        // the pool starts, replacements included, for as long as the pool lives.
+        let args = encode_pinned(&arg, What::InitArgument, &mut buf).map(|pins| (buf, pins));
         self.initializer = Some((Function::new(f).init_id(), args));
         self
     }
@@ -115,14 +120,17 @@ impl PoolBuilder {
         if self.max_tasks_per_child == Some(0) {
             return Err(PoolError::ZeroMaxTasks);
         }
-        let initializer = match self.initializer {
-            Some((id, Ok(args))) => Some((id, args)),
+        let (initializer, pins) = match self.initializer {
+            Some((id, Ok((args, pins)))) => (Some((id, args)), pins),
             Some((_, Err(e))) => return Err(PoolError::Codec(e)),
-            None => None,
+            None => (None, Pins::default()),
         };
-        let backend = self
+        let mut backend = self
             .backend
             .unwrap_or_else(|| Box::new(LocalBackend::new(self.context.unwrap_or_default())));
+        if !pins.is_empty() {
+            backend = Box::new(Pinned { backend, _pins: pins });
+        }
         let settings = Settings {
             processes,
             initializer,
@@ -130,5 +138,22 @@ impl PoolBuilder {
             timeout: self.timeout,
         };
         Ok(Pool::from_core(Core::start(backend, settings)))
+    }
+}
+
+/// A backend that keeps what the initializer's argument refers to alive as long as the
+/// pool may start workers.
+struct Pinned {
+    backend: Box<dyn Backend>,
+    _pins: Pins,
+}
+
+impl Backend for Pinned {
+    fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
+        self.backend.start(index, stamp_items)
+    }
+
+    fn release(&self) {
+        self.backend.release();
     }
 }

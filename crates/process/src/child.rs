@@ -8,6 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use multiproc_codec::Pins;
+
 use crate::exit::ExitStatus;
 use crate::identity::ProcessInfo;
 use crate::sys::{self, PerProcess};
@@ -18,6 +20,8 @@ struct Inner {
     name: String,
     status: Mutex<Option<ExitStatus>>,
     pidfd: Option<OwnedFd>,
+    /// What the child's argument refers to, released once the child is reaped.
+    pins: Mutex<Pins>,
 }
 
 /// Per process: a forked child starts with no children (and with no lock its parent's
@@ -48,8 +52,13 @@ impl Child {
 
     /// A child that `active_children` does not list (the fork server).
     pub(crate) fn new_unlisted(pid: u32, name: String) -> Child {
-        let inner =
-            Arc::new(Inner { pid, name, status: Mutex::new(None), pidfd: sys::pidfd(pid).ok() });
+        let inner = Arc::new(Inner {
+            pid,
+            name,
+            status: Mutex::new(None),
+            pidfd: sys::pidfd(pid).ok(),
+            pins: Mutex::new(Pins::default()),
+        });
         Child { inner }
     }
 
@@ -61,6 +70,22 @@ impl Child {
     /// The name given to the process.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Keeps `pins` until the child is reaped (by a wait, or in the background).
+    pub(crate) fn keep_until_reaped(&self, pins: Pins) {
+        *self.inner.pins.lock().unwrap_or_else(|e| e.into_inner()) = pins;
+        if self.status().is_some() {
+            self.inner.release_pins();
+        }
+    }
+
+    /// A descriptor that becomes readable when the child ends (a pidfd of its own).
+    pub(crate) fn sentinel(&self) -> io::Result<OwnedFd> {
+        match &self.inner.pidfd {
+            Some(fd) => fd.try_clone(),
+            None => Err(io::Error::new(io::ErrorKind::Unsupported, "no pidfd (Linux 5.3+)")),
+        }
     }
 
     /// The exit status, if the child has been reaped already.
@@ -134,8 +159,16 @@ impl Inner {
             && let Some(s) = sys::wait_pid(self.pid, false)?
         {
             *status = Some(s);
+            drop(status);
+            self.release_pins();
+            return Ok(Some(s));
         }
         Ok(*status)
+    }
+
+    fn release_pins(&self) {
+        let pins = std::mem::take(&mut *self.pins.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(pins);
     }
 }
 

@@ -28,11 +28,13 @@ mod forkserver;
 mod function;
 mod identity;
 mod inbox;
+mod inherit;
 mod launcher;
 mod liveness;
 mod panic;
 mod process;
 mod protocol;
+mod sentinel;
 mod serve;
 mod start;
 mod sys;
@@ -47,10 +49,14 @@ pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;
 pub use function::{Function, InitOutcome, StarFn};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
+pub use inherit::on_fork_child;
 pub use panic::take_panic;
 pub use process::Process;
 pub use protocol::{answer, progress};
+pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
+#[doc(hidden)]
+pub use sys::PerProcess;
 pub use task_return::{TaskFailure, TaskReturn, Typed, via};
 pub use worker_handle::{Worker, start_worker};
 

@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use multiproc_codec::{BinaryFingerprint, CodecError, FnId, FrameBuf, What, decode, encode};
+use multiproc_codec::{
+    BinaryFingerprint, CodecError, FnId, FrameBuf, Pins, What, decode, encode_pinned,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -15,6 +17,7 @@ use crate::function::Function;
 use crate::identity;
 use crate::inbox::{Delivery, Inbox};
 use crate::protocol::Job;
+use crate::sentinel::Sentinel;
 use crate::start::{self, Spec};
 use crate::task_return::TaskReturn;
 use crate::worker;
@@ -22,7 +25,13 @@ use crate::worker;
 type Body<R> = Box<dyn FnOnce() -> R + Send>;
 
 enum Target<R> {
-    Call { func: FnId, arg: Result<Vec<u8>, CodecError> },
+    /// `pins`: what the encoded argument refers to (shared objects' descriptors, which the
+    /// child fetches), kept until the child has ended.
+    Call {
+        func: FnId,
+        arg: Result<Vec<u8>, CodecError>,
+        pins: Pins,
+    },
     Closure(Option<Body<R>>),
 }
 
@@ -261,9 +270,10 @@ where
             forged_binary: self.forged_binary,
         };
         let started = match &mut self.target {
-            Target::Call { func, arg } => {
+            Target::Call { func, arg, pins } => {
                 let arg = arg.as_ref().map_err(|e| ProcessError::Codec(e.clone()))?;
                 let started = start::start(self.ctx, spec)?;
+                started.child.keep_until_reaped(std::mem::take(pins));
                 let mut fb = FrameBuf::new();
                 fb.begin_tasks(0, *func);
                 fb.push_raw(arg);
@@ -420,6 +430,29 @@ impl<R> Process<R> {
         self.polled_child().ok().and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// A descriptor that becomes readable when the child ends, for
+    /// `multiproc::connection::wait` or `poll`. Python: `sentinel`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::NotStarted`] before `start`; [`ProcessError::Start`] when the
+    /// system has no pidfds (Linux before 5.3).
+    ///
+    /// ```
+    /// use multiproc::connection::wait;
+    ///
+    /// let mut p = multiproc::Process::new(|x: u8| x, 1);
+    /// p.start()?;
+    /// let sentinel = p.sentinel()?;
+    /// assert_eq!(wait(&[&sentinel], None)?, [0]); // ready once the child has ended
+    /// assert_eq!(p.join()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sentinel(&self) -> Result<Sentinel, ProcessError> {
+        let fd = self.child()?.sentinel().map_err(|e| ProcessError::Start(e.into()))?;
+        Ok(Sentinel::new(fd))
+    }
+
     /// Sends SIGTERM. Python: `terminate()`.
     ///
     /// ```
@@ -493,7 +526,10 @@ impl Context {
     {
         let f = Function::new(target);
         let mut buf = Vec::new();
-        let arg = encode(&arg, What::Argument, &mut buf).map(|()| buf);
-        Process::with_target(Target::Call { func: f.id::<Via>(), arg }, *self)
+        let (arg, pins) = match encode_pinned(&arg, What::Argument, &mut buf) {
+            Ok(pins) => (Ok(buf), pins),
+            Err(e) => (Err(e), Pins::default()),
+        };
+        Process::with_target(Target::Call { func: f.id::<Via>(), arg, pins }, *self)
     }
 }

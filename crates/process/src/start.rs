@@ -17,7 +17,7 @@ use crate::context::{Context, StartMethod};
 use crate::error::StartError;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
-use crate::{binary, forkserver, function, identity, launcher, liveness, worker};
+use crate::{binary, forkserver, function, identity, inherit, launcher, liveness, worker};
 
 /// How long a freshly started child may take to connect back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,10 +55,16 @@ pub(crate) fn start(ctx: Context, spec: Spec) -> Result<Started, StartError> {
         // binary fingerprint, which only the handshake can catch).
         StartMethod::Fork if spec.forged_binary.is_none() => {
             let record = boot_record(method, &spec);
-            let (child, hs) = fork(&spec, move |link| worker::run(link, Some(record)))?;
+            let (child, hs) = fork(&spec, move |link| {
+                inherit::run_fork_child_hooks();
+                worker::run(link, Some(record))
+            })?;
             return Ok(started_without_handshake(child, hs));
         }
-        StartMethod::Fork => fork(&spec, |link| worker::run(link, None))?,
+        StartMethod::Fork => fork(&spec, |link| {
+            inherit::run_fork_child_hooks();
+            worker::run(link, None)
+        })?,
     };
     boot(child, hs, &boot_record(method, &spec))
 }

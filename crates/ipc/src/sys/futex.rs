@@ -1,4 +1,9 @@
-//! Futex waits and wakes on a `u32` word, which may live in memory shared between processes.
+//! Futex waits and wakes on a `u32` word, which may live in memory shared between
+//! processes: the sleeping and waking under ipc's rings, and under `multiproc::sync`'s
+//! locks, events and queues.
+//!
+//! Internal to multiproc (hidden from the docs): a building block for its own crates, not
+//! part of the user API.
 //!
 //! The operations are the non-private ones (no `FUTEX_PRIVATE_FLAG`): the kernel keys the
 //! word by its page, so a sleeper in one process is woken by a waker in another that maps
@@ -12,7 +17,17 @@ use std::time::Duration;
 ///
 /// Returns on a wake, at the timeout, on a signal, or at once when the word no longer
 /// holds `expected`: which one is not reported, callers re-check what they wait for.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+///
+/// ```
+/// use multiproc_ipc::futex;
+/// use std::sync::atomic::AtomicU32;
+/// use std::time::Duration;
+///
+/// let word = AtomicU32::new(1);
+/// futex::wait(&word, 0, None); // the word is not 0: returns at once
+/// futex::wait(&word, 1, Some(Duration::from_micros(100))); // returns at the timeout
+/// ```
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let timeout = timeout.map(|t| libc::timespec {
         tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
         // Below 10^9: fits every platform's `c_long`.
@@ -35,8 +50,16 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     }
 }
 
-/// Wakes every thread, in any process, that sleeps in [`wait`] on `word`.
-pub(crate) fn wake_all(word: &AtomicU32) {
+/// Wakes every thread, in any process, that sleeps in [`wait`] on `word` (or in any other
+/// futex wait on it, such as a `futex_waitv` that names it).
+///
+/// ```
+/// use multiproc_ipc::futex;
+/// use std::sync::atomic::AtomicU32;
+///
+/// futex::wake_all(&AtomicU32::new(0)); // nobody sleeps: a no-op
+/// ```
+pub fn wake_all(word: &AtomicU32) {
     // SAFETY: `word` is a live, 4-byte aligned `u32`; FUTEX_WAKE only uses its address as
     // a key and dereferences nothing else.
     unsafe {

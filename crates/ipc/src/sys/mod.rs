@@ -1,6 +1,6 @@
 //! Everything `unsafe` in this crate: raw access to shared-memory mappings, and futexes.
 
-pub(crate) mod futex;
+pub mod futex;
 mod ring;
 mod shm;
 

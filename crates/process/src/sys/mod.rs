@@ -39,25 +39,84 @@ pub(crate) fn fork() -> io::Result<Forked> {
 ///
 /// The fork server uses it so that every worker it makes is a direct child of the user's
 /// process, which can then reap it and read its exit status with `waitpid` like any child.
+///
+/// Unlike a bare `clone`, the child is left as glibc's own `fork` leaves one: the kernel
+/// writes the child's thread id into the thread block (`CLONE_CHILD_SETTID`), where libc
+/// reads it as the owner of the mutexes it locks, and the child registers its robust-futex
+/// list again (a new process starts without one). Without that, two workers of one fork
+/// server would lock a process-shared mutex under the same owner id, and a worker's death
+/// holding a robust mutex would go unseen (multiproc-sync's locks rely on both).
 pub(crate) fn fork_as_sibling() -> io::Result<Forked> {
+    let block = thread_block();
+    let mut flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    let child_tid = match block.tid {
+        Some(tid) => {
+            flags |= libc::CLONE_CHILD_SETTID as libc::c_ulong;
+            tid
+        }
+        None => 0,
+    };
+    // The order of the last arguments differs between architectures.
+    #[cfg(target_arch = "x86_64")]
+    let args: [usize; 4] = [0, 0, child_tid, 0]; // stack, parent_tid, child_tid, tls
+    #[cfg(not(target_arch = "x86_64"))]
+    let args: [usize; 4] = [0, 0, 0, child_tid]; // stack, parent_tid, tls, child_tid
     // SAFETY: with a null stack pointer, clone behaves as fork: the child gets a copy of
     // the address space and resumes here. The fork server is single-threaded, so no lock
     // can be held by another thread at this point (the raw syscall skips glibc's atfork
-    // handlers, which only matter for multi-threaded callers).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // handlers, which only matter for multi-threaded callers). `child_tid` is 0 or the
+    // address of this thread's id in its thread block, where the kernel writes the
+    // child's id in the child's copy of memory.
+    let r = unsafe { libc::syscall(libc::SYS_clone, flags, args[0], args[1], args[2], args[3]) };
     match cvt(r)? {
-        0 => Ok(Forked::Child),
+        0 => {
+            if let Some((head, len)) = block.robust {
+                // SAFETY: `head` is this thread's robust-list head as libc registered it
+                // in the parent; the child's copy of memory holds the same list at the
+                // same address, which set_robust_list only records.
+                unsafe { libc::syscall(libc::SYS_set_robust_list, head, len) };
+            }
+            Ok(Forked::Child)
+        }
         pid => Ok(Forked::Parent(pid as u32)),
     }
+}
+
+/// Where this (single) thread's libc keeps its thread id and its robust-futex list.
+#[derive(Debug, Clone, Copy)]
+struct ThreadBlock {
+    /// Address of the thread id in libc's thread block, if found.
+    tid: Option<usize>,
+    /// The registered robust-list head and its length, if any.
+    robust: Option<(usize, usize)>,
+}
+
+/// Finds them once: the robust list from the kernel (`get_robust_list`), the thread id by
+/// looking for this thread's id in the first kilobyte of libc's thread block (`pthread_self`
+/// is its address on glibc), accepted only if it is found at exactly one place.
+fn thread_block() -> ThreadBlock {
+    static BLOCK: std::sync::OnceLock<ThreadBlock> = std::sync::OnceLock::new();
+    *BLOCK.get_or_init(|| {
+        let mut head: usize = 0;
+        let mut len: usize = 0;
+        // SAFETY: get_robust_list(0, ...) writes this thread's head and length into the
+        // two valid locations given.
+        let r = unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &raw mut head, &raw mut len) };
+        let robust = (r == 0 && head != 0).then_some((head, len));
+        // SAFETY: gettid and pthread_self have no preconditions.
+        let (me, block) = unsafe { (libc::gettid(), libc::pthread_self() as usize) };
+        let found: Vec<usize> = (0..1024 / 4)
+            .map(|i| block + 4 * i)
+            // SAFETY: glibc's thread block (`struct pthread`) is far larger than 1 KiB
+            // and readable; the words are read, never written, and only compared.
+            .filter(|&addr| unsafe { std::ptr::read_volatile(addr as *const i32) } == me)
+            .collect();
+        let tid = match found.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        };
+        ThreadBlock { tid, robust }
+    })
 }
 
 /// Ends this process at once, without running atexit handlers or destructors (a forked
@@ -310,18 +369,36 @@ pub(crate) fn conjure_zst<F: Copy>() -> F {
 /// of its parent's, whose locks another thread of the parent may have held at the moment
 /// of the fork (and so stay locked for ever in the child).
 ///
-/// Values are leaked: one per process that uses it.
-pub(crate) struct PerProcess<T: 'static> {
+/// Values are leaked: one per process that uses it. Every thread of the process shares
+/// it, so it must be `Sync`.
+///
+/// Internal to multiproc (hidden from the docs): the process-wide state of its crates
+/// (this one's launcher and fork server, `multiproc::sync`'s descriptor sharer).
+///
+/// ```
+/// use multiproc_process::PerProcess;
+/// use std::sync::Mutex;
+///
+/// static STARTED: PerProcess<Mutex<Vec<u32>>> = PerProcess::new();
+///
+/// STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap().push(1);
+/// // Made once in this process: the second `init` is not called.
+/// assert_eq!(*STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap(), [1]);
+/// ```
+pub struct PerProcess<T: 'static> {
     ptr: std::sync::atomic::AtomicPtr<(u32, T)>,
 }
 
-impl<T: 'static> PerProcess<T> {
-    pub(crate) const fn new() -> PerProcess<T> {
+impl<T: Sync + 'static> PerProcess<T> {
+    /// No value yet, in any process: for a `static`.
+    #[must_use]
+    #[expect(clippy::new_without_default, reason = "made for statics, which need a const fn")]
+    pub const fn new() -> PerProcess<T> {
         PerProcess { ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }
     }
 
     /// This process's value, made by `init` on first use.
-    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &'static T {
+    pub fn get(&self, init: impl FnOnce() -> T) -> &'static T {
         use std::sync::atomic::Ordering;
         let pid = std::process::id();
         let current = self.ptr.load(Ordering::Acquire);
@@ -344,5 +421,11 @@ impl<T: 'static> PerProcess<T> {
                 unsafe { &(*winner).1 }
             }
         }
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for PerProcess<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerProcess").finish_non_exhaustive()
     }
 }

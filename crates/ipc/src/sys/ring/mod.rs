@@ -94,11 +94,10 @@ impl RingMemory {
         self.header_u64(HEAD)
     }
 
-    /// One more than the counter at which the writer last began a record written in pieces
-    /// (stored by the writer only, after that record's header; 0: none yet, as in a fresh
-    /// ring, whose zeroed data would otherwise pass for an empty record at counter 0): a
-    /// record found at the published head after the writer died is the writer's only if
-    /// this names it, not bytes left there a lap before.
+    /// The counter at which the writer last began a record written in pieces (stored by
+    /// the writer only, after that record's header): a record found at the published head
+    /// after the writer died is the writer's only if this names it, not bytes left there
+    /// a lap before.
     pub(crate) fn open(&self) -> &AtomicU64 {
         self.header_u64(OPEN)
     }

@@ -53,7 +53,7 @@ impl ReadCursor {
     /// Whether the writer named counter `at` as the start of its record written in pieces
     /// (see `RingMemory::open`).
     pub(crate) fn opened_at(&self, at: u64) -> bool {
-        self.mem.open().load(Ordering::Acquire) == at.wrapping_add(1)
+        self.mem.open().load(Ordering::Acquire) == at
     }
 
     /// The bytes from counter `at` to the end of the data area, published or not: where a

@@ -160,8 +160,8 @@ impl WriteCursor {
         self.open_room = room;
         self.set_open_header(header);
         // After the header: a writer that dies between the two leaves an empty record
-        // unnamed, which is as good as none. Counter + 1: a fresh ring's 0 names nothing.
-        self.mem.open().store(self.head + 1, Ordering::Release);
+        // unnamed, which is as good as none.
+        self.mem.open().store(self.head, Ordering::Release);
         Some(room)
     }
 
