@@ -116,7 +116,9 @@ where
 
 /// An error a task may return in `Err`: turned into the [`ErrorInfo`] the caller gets in
 /// `TaskError::Failed`. Implemented for every `std::error::Error`, for pointers to a
-/// `dyn Error` (`anyhow::Error`, `Box<dyn Error + Send + Sync>`), and for [`Typed`].
+/// `dyn Error` (`anyhow::Error`, `Box<dyn Error + Send + Sync>`), and for [`Typed`]. (A
+/// box of a concrete error, `Box<io::Error>`, is both of the first two, so the compiler
+/// cannot choose: return the error itself.)
 ///
 /// ```
 /// use multiproc::process::TaskFailure;
