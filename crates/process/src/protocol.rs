@@ -47,9 +47,10 @@ pub mod progress {
     }
 }
 
-/// Bytes of a pool worker's answer ring: answers of up to an eighth of it travel in it,
+/// Bytes of a pool worker's answer ring (256 KiB: the parent reads all of it over a long job,
+/// so it counts in the parent's peak memory, W10): answers of up to an eighth of it travel in it,
 /// larger ones in shared-memory regions it points to.
-pub(crate) const RING_BYTES: usize = 1 << 20;
+pub(crate) const RING_BYTES: usize = 256 << 10;
 
 /// What a pool worker writes into its answer ring: records of these kinds.
 pub mod answer {
