@@ -132,6 +132,32 @@ pub(crate) fn is_main_thread() -> bool {
     unsafe { libc::gettid() == libc::getpid() }
 }
 
+/// Whether this program was started with raised privileges: set-user-ID, set-group-ID or
+/// file capabilities (the kernel's `AT_SECURE`).
+pub(crate) fn secure_execution() -> bool {
+    // SAFETY: getauxval takes an integer and reads the auxiliary vector, which exists
+    // from the start of the process.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Whether `pid` is a child of this process that nobody has reaped yet (waiting on it
+/// with `WNOWAIT` leaves it as it is).
+pub(crate) fn is_unreaped_child(pid: u32) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; waitid with WNOHANG | WNOWAIT neither blocks
+    // nor reaps. It fails with ECHILD when `pid` is no child of ours.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    r == 0
+}
+
 /// The parent's pid.
 pub(crate) fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions and cannot fail.
