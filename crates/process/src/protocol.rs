@@ -11,6 +11,7 @@ use multiproc_ipc::{Channel, HandoffSender, IpcError, Ring, SharedWords, duplex}
 use serde::{Deserialize, Serialize};
 
 use crate::context::StartMethod;
+use crate::function::FunctionKey;
 
 /// Slots of the shared progress words a worker updates around every item.
 pub mod progress {
@@ -176,6 +177,8 @@ pub(crate) struct Boot {
     pub parent_pid: u32,
     pub method: StartMethod,
     pub stamp_items: bool,
+    /// The parent's key: the child runs only identities tagged with it.
+    pub function_key: FunctionKey,
 }
 
 /// A request to the fork server: fork a worker that sends its [`Handshake`] over

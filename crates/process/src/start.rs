@@ -100,6 +100,7 @@ fn boot_record(method: StartMethod, spec: &Spec) -> Boot {
         parent_pid: me.pid,
         method,
         stamp_items: spec.stamp_items,
+        function_key: function::function_key(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::batch::BatchRun;
 use crate::function::Resolved;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
-use crate::{binary, identity, liveness, panic, sys};
+use crate::{binary, function, identity, liveness, panic, sys};
 
 /// A spawned child (or a child of the fork server), given `liveness`, the reader of its
 /// parent's liveness pipe made for it: watch it, hand the parent its ends, then run.
@@ -110,6 +110,7 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
         }
     };
     identity::become_child(&boot);
+    function::trust_function_key(boot.function_key);
     panic::capture();
     let Link { channel, progress, ring } = link;
     Booted { channel, progress, ring, boot, out: fb }

@@ -132,6 +132,25 @@ pub(crate) fn is_main_thread() -> bool {
     unsafe { libc::gettid() == libc::getpid() }
 }
 
+/// Two words from the kernel's random number generator (`getrandom`).
+pub(crate) fn random_words() -> [u64; 2] {
+    let mut words = [0u64; 2];
+    let mut filled = 0;
+    while filled < 16 {
+        // SAFETY: the pointer and length describe the unfilled rest of `words`, which is
+        // valid and writable for that many bytes.
+        let r = unsafe {
+            libc::getrandom(words.as_mut_ptr().cast::<u8>().add(filled).cast(), 16 - filled, 0)
+        };
+        if r > 0 {
+            filled += r as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            panic!("getrandom failed: {}", io::Error::last_os_error());
+        }
+    }
+    words
+}
+
 /// Whether this program was started with raised privileges: set-user-ID, set-group-ID or
 /// file capabilities (the kernel's `AT_SECURE`).
 pub(crate) fn secure_execution() -> bool {
