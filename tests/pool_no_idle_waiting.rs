@@ -55,10 +55,10 @@ fn a_task_handed_to_a_worker_but_not_started_is_cancelled() {
         let pool = Pool::builder().processes(1).start_method(method).build().unwrap();
         let log = RunLog::new("cancel");
         // Teach the pool that `logged` is quick, so that it hands the worker a second
-        // task behind the first.
-        for i in 100..110 {
-            assert_eq!(pool.apply(logged, (i, log.arg(), None)), Ok(i), "{method}");
-        }
+        // task behind the first: its pace is that of a batch of 200 (per item, far below
+        // the 1 ms that makes a batch quick, however loaded the machine).
+        let warm: Vec<_> = (100..300).map(|i| (i, log.arg(), None)).collect();
+        assert_eq!(pool.chunksize(200).map(logged, warm), Ok((100..300).collect()), "{method}");
         let gate = Gate::new(&format!("cancel-{method}"));
         let (tx, rx) = mpsc::channel();
         let first = {

@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 
 use multiproc::sync::{Array, FrozenArray, Queue, QueueSender, SharedMemory, SyncError};
-use multiproc::{Context, Pool, StartMethod};
+use multiproc::{Context, Pool, Process, StartMethod};
 
 mod common;
 
@@ -94,6 +94,34 @@ fn a_child_writes_what_the_parent_reads() {
         assert_eq!(&named.to_vec()[..16], b"attached by name", "{method}");
         drop(named);
         assert!(!in_dev_shm(&name), "{method}: left in /dev/shm");
+    }
+}
+
+/// A checksum of the block, read in a child.
+fn sum_in_child(shm: SharedMemory) -> u64 {
+    shm.to_vec().iter().map(|&b| u64::from(b)).sum()
+}
+
+/// A large write (it goes through the file, not the mapping) at an odd offset is what the
+/// block holds, read here and in a child, for a handed and a named block; the bytes
+/// around it are untouched.
+#[test]
+fn a_large_write_is_read_back_whole_here_and_in_a_child() {
+    let _serial = common::serial();
+    let len = 8 << 20;
+    let data: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8 + 1).collect();
+    let expected: u64 = data.iter().map(|&b| u64::from(b)).sum::<u64>() + 2 * 9;
+    for shm in [SharedMemory::anonymous(len).unwrap(), SharedMemory::new(len).unwrap()] {
+        shm.write_at(1000, &[9]).unwrap();
+        shm.write_at(1001 + data.len(), &[9]).unwrap();
+        shm.write_at(1001, &data).unwrap();
+        let mut back = vec![0; data.len() + 2];
+        shm.read_at(1000, &mut back).unwrap();
+        assert_eq!((back[0], back[back.len() - 1]), (9, 9));
+        assert!(back[1..=data.len()] == data[..], "the large write reads back");
+        let mut p = Process::new(sum_in_child, shm.clone());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), expected, "the child reads what was written");
     }
 }
 

@@ -27,8 +27,8 @@ use crate::sys::memory::{Mapping, fstat};
 use crate::sys::os;
 use crate::travel::{self, Route};
 
-/// Copies of at least this many bytes fault their pages in first, in one system call.
-const POPULATE_MIN: usize = 2 << 20;
+/// Copies of at least this many bytes go through the file (`pwrite`), not the mapping.
+const THROUGH_FILE_MIN: usize = 2 << 20;
 
 struct Block {
     map: Mapping,
@@ -220,10 +220,11 @@ impl SharedMemory {
     /// [`SyncError::Invalid`] when the range does not fit.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), SyncError> {
         self.check(offset, data.len())?;
-        if data.len() >= POPULATE_MIN {
-            self.block.map.populate(offset, data.len());
+        if data.len() >= THROUGH_FILE_MIN {
+            self.block.map.write_through_file(offset, data);
+        } else {
+            self.block.map.write(offset, data);
         }
-        self.block.map.write(offset, data);
         Ok(())
     }
 

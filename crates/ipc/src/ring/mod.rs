@@ -73,6 +73,7 @@ mod writer;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ipc_channel::ipc::IpcSharedMemory;
 use serde::de::Error as _;
@@ -130,6 +131,9 @@ impl Ring {
         let bytes = capacity.checked_add(RING_HEADER).ok_or_else(invalid)?;
         let map = Mapping::zeroed(bytes).map_err(IpcError::Io)?;
         let mem = RingMemory::new(Arc::new(map), capacity).ok_or_else(invalid)?;
+        // No record begun yet: a counter no record starts at (the zeroed 0 is the first
+        // record's, and a zeroed header would read as an empty record of a dead writer).
+        mem.open().store(u64::MAX, Ordering::Release);
         Ok(Ring { mem })
     }
 

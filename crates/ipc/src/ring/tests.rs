@@ -304,6 +304,15 @@ fn only_the_record_the_writer_began_is_read_past_the_head() {
     }
 }
 
+/// A writer that dies before it writes anything leaves nothing to read, not an empty
+/// record made of the ring's zeroed memory.
+#[test]
+fn a_writer_gone_before_its_first_record_leaves_nothing() {
+    let (_writer, mut reader, _ring) = pair(4096);
+    reader.closer().close();
+    assert!(reader.records().next().is_none());
+}
+
 /// Writes `words` (offset in bytes, value) straight into the ring's memory, as a writer
 /// that ignores the protocol would.
 fn scribble(ring: &Ring, words: &[(usize, u64)]) {

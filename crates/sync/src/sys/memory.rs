@@ -196,26 +196,35 @@ impl Mapping {
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(off), src.len()) }
     }
 
-    /// Faults in the pages of `[off, off + len)` for writing, in one system call instead of
-    /// one fault per page (best effort: a kernel without `MADV_POPULATE_WRITE`, 5.14,
-    /// faults them one by one later).
-    pub(crate) fn populate(&self, off: usize, len: usize) {
-        let page = page_size();
-        let start = off / page * page;
-        let end = off.saturating_add(len).min(self.len);
-        if end <= start || !self.writable {
-            return;
+    /// Copies `src` to `off` through the file instead of the mapping: the kernel fills
+    /// the pages it allocates as it goes, without zeroing them first or taking a fault per
+    /// page (into fresh memory, 64 MiB at about 2 GB/s here instead of 0.8–1.2 through
+    /// the mapping, faulted or populated first). What the file refuses is copied through
+    /// the mapping, as [`write`](Self::write) does.
+    #[track_caller]
+    pub(crate) fn write_through_file(&self, off: usize, src: &[u8]) {
+        self.check(off, src.len());
+        assert!(self.writable, "write to read-only shared memory");
+        let mut done = 0;
+        while done < src.len() {
+            let Ok(at) = libc::off_t::try_from(off + done) else { break };
+            let rest = &src[done..];
+            // SAFETY: `pwrite` reads `rest.len()` bytes of `rest`, this process's memory,
+            // and writes them to the file at `at`, which lies in the mapped length
+            // (checked above): the file is at least that long (its size is sealed, or
+            // set by this crate), so the file does not grow.
+            let n =
+                unsafe { libc::pwrite(self.fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), at) };
+            match usize::try_from(n) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(_) if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
         }
-        // SAFETY: `[start, end)` lies in the mapping (clamped to it; `start` rounded down
-        // to the page holding `off`, which is in it) and is writable; populating changes
-        // no byte's value.
-        unsafe {
-            libc::madvise(
-                self.base.as_ptr().add(start).cast(),
-                end - start,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
+        if done < src.len() {
+            self.write(off + done, &src[done..]);
+        }
     }
 
     /// Copies `dst.len()` bytes at `off` into `dst`.
