@@ -65,7 +65,8 @@ fn a_forged_type_fingerprint_fails_without_calling() {
 #[test]
 fn a_forged_function_pair_is_refused_without_calling() {
     let other = Function::new(forged_target).id();
-    let forgeries: [(&str, fn(&mut multiproc::codec::FnId, i64)); 2] = [
+    type Forge = fn(&mut multiproc::codec::FnId, i64);
+    let forgeries: [(&str, Forge); 2] = [
         ("another target", |id, offset| id.target = offset),
         ("a plain function as trampoline", |id, offset| id.trampoline = offset),
     ];

@@ -33,7 +33,7 @@ const VERSION: &str = "3";
 /// What a spawned child is to become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// A process or pool worker: connects back and waits for its boot message.
+    /// A process or pool worker: hands its ends back and waits for its boot message.
     Worker,
     /// The fork server.
     ForkServer,

@@ -24,11 +24,11 @@ pub fn spawn_child(entry: &str) -> (Child, Channel) {
     drop(tx);
     let channel = rx
         .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
-        .expect("the child connects back");
+        .expect("the child hands its channel back");
     (child, channel)
 }
 
-/// Child entry: connects back, then echoes every frame until the parent goes away.
+/// Child entry: hands its channel back, then echoes every frame until the parent goes away.
 #[test]
 fn child_echo() {
     let Ok(fd) = env::var(BOOTSTRAP_ENV) else {
