@@ -69,29 +69,33 @@ fn foreign_socket_probe_entry() {
 #[test]
 fn a_foreign_socket_does_not_make_a_worker() {
     // An attacker's launcher: `sh` starts this binary as its own child with a marker
-    // naming sh as the parent and a socket the attacker holds the other end of.
-    let (tx, rx) = handoff::<(u32, String)>().unwrap();
-    let mut cmd = Command::new("/bin/sh");
-    let fd = tx.pass_to(&mut cmd).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut sh = cmd
-        .arg("-c")
-        .arg(r#"MULTIPROC_WORKER="3:worker:$$:$2:$2" "$1" --exact foreign_socket_probe_entry; exit $?"#)
-        .arg("sh")
-        .arg(&exe)
-        .arg(fd.to_string())
-        .env("MULTIPROC_TEST_FOREIGN_PROBE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(tx);
-    // Nothing ever arrives on the attacker's end: the program sent nothing to it.
-    let got = rx.accept(Duration::from_secs(30), || matches!(sh.try_wait(), Ok(None)));
-    assert!(got.is_err(), "the program handed its channel to the attacker: {:?}", got.ok());
-    let out = sh.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(70), "{:?} {stderr}", out.status.signal());
-    assert!(stderr.contains("refusing to start a worker"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("harness ran"));
+    // naming sh as the parent and a socket the attacker holds the other end of, for
+    // either role a spawned child can have.
+    for role in ["worker", "forkserver"] {
+        let (tx, rx) = handoff::<(u32, String)>().unwrap();
+        let mut cmd = Command::new("/bin/sh");
+        let fd = tx.pass_to(&mut cmd).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut sh = cmd
+            .arg("-c")
+            .arg(r#"MULTIPROC_WORKER="3:$3:$$:$2:$2" "$1" --exact foreign_socket_probe_entry; exit $?"#)
+            .arg("sh")
+            .arg(&exe)
+            .arg(fd.to_string())
+            .arg(role)
+            .env("MULTIPROC_TEST_FOREIGN_PROBE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(tx);
+        // Nothing ever arrives on the attacker's end: the program sent nothing to it.
+        let got = rx.accept(Duration::from_secs(30), || matches!(sh.try_wait(), Ok(None)));
+        assert!(got.is_err(), "{role}: the program handed its channel over: {:?}", got.ok());
+        let out = sh.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{role}: {:?} {stderr}", out.status.signal());
+        assert!(stderr.contains("not by the parent"), "{role}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("harness ran"), "{role}");
+    }
 }
