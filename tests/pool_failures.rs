@@ -370,7 +370,7 @@ fn a_result_that_cannot_be_encoded_in_the_worker_fails_remote() {
         assert_eq!(got[2], Ok(Picky(3)));
         assert_eq!(got[3], Ok(Picky(4)));
         let Err(TaskError::Codec(e)) = &got[1] else {
-            panic!("{method}: expected Remote(Codec), got {:?}", got[1])
+            panic!("{method}: expected Codec, got {:?}", got[1])
         };
         assert_eq!(e.op(), Op::Encode, "{method}");
         assert_eq!(e.what(), What::Result, "{method}");

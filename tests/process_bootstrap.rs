@@ -1,16 +1,21 @@
 //! The worker bootstrap and function identity: the fork-bomb guard, a forged binary
-//! fingerprint, a forged type fingerprint and an offset outside the code — each a typed
-//! error, and the target is never called.
+//! fingerprint, a forged type fingerprint and a forged (target, trampoline) pair — each a
+//! typed error, and nothing forged is ever called.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use multiproc::codec::BinaryFingerprint;
-use multiproc::{Context, Process, ProcessError, StartError, StartMethod};
+use multiproc::{Context, Function, Process, ProcessError, StartError, StartMethod};
 
 /// Creates the file named by its argument: proof that the target ran.
 fn touch(path: String) -> bool {
     std::fs::write(path, b"called").is_ok()
+}
+
+/// What a forger would rather run: same types as `touch`, another file.
+fn forged_target(path: String) -> bool {
+    std::fs::write(format!("{path}.forged"), b"called").is_ok()
 }
 
 fn scratch(tag: &str) -> PathBuf {
@@ -54,6 +59,34 @@ fn a_forged_type_fingerprint_fails_without_calling() {
             "{method}: {err:?}"
         );
         assert!(!path.exists(), "{method}: the target ran despite the mismatch");
+    }
+}
+
+#[test]
+fn a_forged_function_pair_is_refused_without_calling() {
+    let other = Function::new(forged_target).id();
+    type Forge = fn(&mut multiproc::codec::FnId, i64);
+    let forgeries: [(&str, Forge); 2] = [
+        ("another target", |id, offset| id.target = offset),
+        ("a plain function as trampoline", |id, offset| id.trampoline = offset),
+    ];
+    for method in StartMethod::ALL {
+        for (what, forge) in forgeries {
+            let path = scratch(&format!("pair-{method}-{}", what.len()));
+            let forged = PathBuf::from(format!("{}.forged", path.display()));
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&forged);
+            let mut p = Context::new(method)
+                .process(touch, path.to_string_lossy().into_owned())
+                .forge_function_id(|id| forge(id, other.target));
+            p.start().unwrap();
+            let err = p.join().unwrap_err();
+            assert!(
+                matches!(&err, ProcessError::Rejected(why) if why.contains("not paired by the parent")),
+                "{method}, {what}: {err:?}"
+            );
+            assert!(!path.exists() && !forged.exists(), "{method}, {what}: something was called");
+        }
     }
 }
 

@@ -70,7 +70,9 @@ impl fmt::Display for TypeFingerprint {
 
 /// How a task function is named across the boundary: offsets from an anchor symbol of
 /// the binary, for the user's function and for the monomorphised trampoline that
-/// decodes, calls and encodes, plus the type fingerprint the trampoline must match.
+/// decodes, calls and encodes, the type fingerprint the trampoline must match, and a tag
+/// that ties the three together (a keyed hash by the process that made the identity: a
+/// worker calls nothing whose tag it cannot reproduce with its parent's key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FnId {
     /// Offset of the user's `fn(A) -> R` from the anchor.
@@ -79,4 +81,6 @@ pub struct FnId {
     pub trampoline: i64,
     /// Argument and result types.
     pub types: TypeFingerprint,
+    /// The keyed hash of the three fields above.
+    pub tag: u64,
 }

@@ -139,7 +139,7 @@ fn sample_round_trips() {
     assert_eq!(back.text, "multiproc");
     assert!(back.pair.4.is_nan());
     let control = Control::Initialize {
-        func: FnId { target: -1, trampoline: 1, types: TypeFingerprint(9) },
+        func: FnId { target: -1, trampoline: 1, types: TypeFingerprint(9), tag: 4 },
         args: buf.clone().into(),
     };
     let mut msg = Vec::new();

@@ -42,7 +42,7 @@ fn plain(item: &Item) -> Vec<u8> {
     out
 }
 
-const FUNC: FnId = FnId { target: 11, trampoline: 22, types: TypeFingerprint(33) };
+const FUNC: FnId = FnId { target: 11, trampoline: 22, types: TypeFingerprint(33), tag: 44 };
 
 proptest! {
     #[test]

@@ -53,7 +53,7 @@ fn build(fb: &mut FrameBuf, items: &[Item], results: bool) {
     if results {
         fb.begin_results(3);
     } else {
-        fb.begin_tasks(3, FnId { target: 1, trampoline: 2, types: TypeFingerprint(3) });
+        fb.begin_tasks(3, FnId { target: 1, trampoline: 2, types: TypeFingerprint(3), tag: 4 });
     }
     for item in items {
         let what = What::Argument;

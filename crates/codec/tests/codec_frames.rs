@@ -17,14 +17,17 @@ use common::what;
 
 /// Header sizes of the wire layout (see `frame.rs`): the tables start after the payload.
 const BASE_HEADER: usize = 24;
-const TASK_HEADER: usize = 48;
+const TASK_HEADER: usize = 56;
 
 fn fn_id() -> impl Strategy<Value = FnId> {
-    (any::<i64>(), any::<i64>(), any::<u64>()).prop_map(|(target, trampoline, types)| FnId {
-        target,
-        trampoline,
-        types: TypeFingerprint(types),
-    })
+    (any::<i64>(), any::<i64>(), any::<u64>(), any::<u64>()).prop_map(
+        |(target, trampoline, types, tag)| FnId {
+            target,
+            trampoline,
+            types: TypeFingerprint(types),
+            tag,
+        },
+    )
 }
 
 fn item() -> impl Strategy<Value = Vec<u8>> {
@@ -165,7 +168,7 @@ fn assert_rejects_damage(frame: &[u8], header: usize, mask: u8, tail: &[u8]) {
 fn forge(kind: u8, count: u32, payload: &[u8], tables: &[u8], header_extra: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(b"MPRC");
-    f.extend_from_slice(&[2, kind, 0, 0]);
+    f.extend_from_slice(&[3, kind, 0, 0]);
     f.extend_from_slice(&count.to_le_bytes());
     f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
     f.extend_from_slice(&7u64.to_le_bytes());
@@ -316,7 +319,7 @@ proptest! {
         rest in vec(any::<u8>(), 0..128),
     ) {
         let mut f = b"MPRC".to_vec();
-        f.extend_from_slice(&[2, kind, 0, 0]);
+        f.extend_from_slice(&[3, kind, 0, 0]);
         f.extend_from_slice(&count.to_le_bytes());
         f.extend_from_slice(&payload_len.to_le_bytes());
         f.extend_from_slice(&rest);
@@ -369,7 +372,7 @@ proptest! {
 fn forged_tables_are_checked() {
     let payload = [1u8, 2, 3, 4];
     let tables = |ends: &[u32]| ends.iter().flat_map(|e| e.to_le_bytes()).collect::<Vec<u8>>();
-    let func = [0u8; 24];
+    let func = [0u8; 32];
     // well formed, to show the forger is right
     let ok = forge(1, 2, &payload, &tables(&[1, 4]), &func);
     assert_eq!(as_tasks(&ok).item(1), [2, 3, 4]);
@@ -404,7 +407,7 @@ fn forged_tables_are_checked() {
 
 #[test]
 fn reused_framebuf_builds_clean_frames() {
-    let func = FnId { target: 1, trampoline: 2, types: TypeFingerprint::of::<u64, u64>() };
+    let func = FnId { target: 1, trampoline: 2, types: TypeFingerprint::of::<u64, u64>(), tag: 3 };
     let big: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 50]).collect();
     let small = vec![vec![9u8, 9], vec![], vec![8]];
     let outcomes = vec![
@@ -456,7 +459,7 @@ fn reused_framebuf_builds_clean_frames() {
 
 #[test]
 fn push_with_rolls_back_a_failed_item() {
-    let func = FnId { target: 0, trampoline: 0, types: TypeFingerprint(0) };
+    let func = FnId { target: 0, trampoline: 0, types: TypeFingerprint(0), tag: 0 };
     let mut fb = FrameBuf::new();
     fb.begin_tasks(1, func);
     fb.push_with(|out| encode(&7u64, What::Argument, out)).unwrap();
@@ -517,7 +520,12 @@ fn every_control_variant_round_trips() {
     let all = [
         Control::Hello { binary: BinaryFingerprint(u64::MAX), pid: 4242 },
         Control::Initialize {
-            func: FnId { target: -5, trampoline: 5, types: TypeFingerprint::of::<(), String>() },
+            func: FnId {
+                target: -5,
+                trampoline: 5,
+                types: TypeFingerprint::of::<(), String>(),
+                tag: 6,
+            },
             args: Bytes::from(vec![1, 2, 3]),
         },
         Control::Initialized,

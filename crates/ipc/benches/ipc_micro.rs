@@ -23,8 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use multiproc_ipc::{
-    BootstrapServer, Channel, Ring, RingReader, RingWriter, SPIN, Sender, Wait, bootstrap_connect,
-    duplex,
+    Channel, HandoffSender, Ring, RingReader, RingWriter, SPIN, Sender, Wait, duplex, handoff,
 };
 
 const BENCH_CHILD_ENV: &str = "MULTIPROC_IPC_BENCH_CHILD";
@@ -59,9 +58,15 @@ fn touch(bytes: &[u8]) -> u64 {
     bytes.iter().step_by(4096).map(|&b| u64::from(b)).sum()
 }
 
-fn child(name: &str, socket: &str) {
+/// The handoff sender this child inherited as the descriptor numbered `fd`.
+fn inherited<T: serde::Serialize + serde::de::DeserializeOwned>(fd: &str) -> HandoffSender<T> {
+    let fd = fd.parse().expect("a descriptor");
+    HandoffSender::from_inherited(fd, std::os::unix::process::parent_id()).expect("the handoff")
+}
+
+fn child(fd: &str, socket: &str) {
     let (mine, theirs) = duplex().expect("duplex");
-    bootstrap_connect(name, theirs).expect("connect");
+    inherited(fd).send(theirs).expect("send to parent");
     let mut stream = UnixStream::connect(socket).expect("connect socket");
     let streamer = thread::spawn(move || {
         let mut buf = Vec::new();
@@ -100,14 +105,17 @@ fn start_child() -> Peer {
     let path = dir.join("stream.sock");
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).expect("bind");
-    let (server, name) = BootstrapServer::<Channel>::new().expect("server");
-    let mut child = Command::new(env::current_exe().expect("current exe"))
-        .env(BENCH_CHILD_ENV, name)
+    let (tx, rx) = handoff::<Channel>().expect("handoff");
+    let mut cmd = Command::new(env::current_exe().expect("current exe"));
+    let fd = tx.pass_to(&mut cmd).expect("pass the handoff");
+    let mut child = cmd
+        .env(BENCH_CHILD_ENV, fd.to_string())
         .env(SOCKET_ENV, &path)
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn child");
-    let channel = server
+    drop(tx);
+    let channel = rx
         .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
         .expect("child connects");
     let (stream, _) = listener.accept().expect("accept stream");
@@ -237,10 +245,10 @@ fn parent(quick: bool, sweep: bool) {
 
 /// Ring child: on `s` + count, pushes that many 8-byte records and replies with its ns;
 /// on `p`, pushes a record per frame received until `stop`.
-fn ring_child(name: &str, capacity: usize) {
+fn ring_child(fd: &str, capacity: usize) {
     let (mine, theirs) = duplex().expect("duplex");
     let ring = Ring::new(capacity).expect("ring");
-    bootstrap_connect(name, (theirs, ring.clone())).expect("connect");
+    inherited(fd).send((theirs, ring.clone())).expect("send to parent");
     let (tx, rx) = mine.split();
     let mut writer = RingWriter::new(ring, tx.clone());
     while let Ok(command) = rx.recv() {
@@ -270,14 +278,17 @@ fn ring_child(name: &str, capacity: usize) {
 }
 
 fn start_ring_child(capacity: usize) -> (Sender, RingReader, std::process::Child) {
-    let (server, name) = BootstrapServer::<(Channel, Ring)>::new().expect("server");
-    let mut child = Command::new(env::current_exe().expect("current exe"))
-        .env(BENCH_RING_CHILD_ENV, name)
+    let (tx, rx) = handoff::<(Channel, Ring)>().expect("handoff");
+    let mut cmd = Command::new(env::current_exe().expect("current exe"));
+    let fd = tx.pass_to(&mut cmd).expect("pass the handoff");
+    let mut child = cmd
+        .env(BENCH_RING_CHILD_ENV, fd.to_string())
         .env(RING_CAPACITY_ENV, capacity.to_string())
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn child");
-    let (channel, ring) = server
+    drop(tx);
+    let (channel, ring) = rx
         .accept(Duration::from_secs(30), || matches!(child.try_wait(), Ok(None)))
         .expect("child connects");
     let (tx, rx) = channel.split();

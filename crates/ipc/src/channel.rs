@@ -48,7 +48,7 @@ thread_local! {
 /// Each direction is one ipc-channel byte channel plus a side channel that carries
 /// shared-memory regions; nothing is created per message. Hand the child end to the child
 /// (inherit it across `fork`, or send it inside an ipc-channel message, e.g. through a
-/// [`BootstrapServer`](crate::BootstrapServer)) and then drop your copy of it: the
+/// [`handoff`](crate::handoff)) and then drop your copy of it: the
 /// parent only sees [`IpcError::Disconnected`] when every copy of the other end is gone.
 ///
 /// # Errors

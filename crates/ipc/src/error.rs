@@ -4,7 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
-/// What can go wrong on an ipc channel, a bootstrap rendezvous or a shared-memory region.
+/// What can go wrong on an ipc channel, a handoff or a shared-memory region.
 ///
 /// The case that matters most is [`IpcError::Disconnected`]: the process at the other end
 /// exited, was killed, or dropped its end. It is what `recv` and `send` return instead of
@@ -26,7 +26,7 @@ pub enum IpcError {
     /// The peer closed its end of the channel: it exited, was killed, or dropped it.
     Disconnected,
     /// The operating system refused an operation (including `TimedOut` for a
-    /// [`BootstrapServer::accept`](crate::BootstrapServer::accept) that waited too long).
+    /// [`HandoffReceiver::accept`](crate::HandoffReceiver::accept) that waited too long).
     Io(io::Error),
     /// The peer sent bytes that do not follow this crate's wire protocol.
     Protocol(String),

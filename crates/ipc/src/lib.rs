@@ -10,8 +10,9 @@
 //!   bytes is copied once, from where it is.
 //! - The peer's death is a value: [`recv`](Channel::recv) and [`send`](Channel::send)
 //!   return [`IpcError::Disconnected`] instead of hanging or panicking.
-//! - [`BootstrapServer`] / [`bootstrap_connect`] let a freshly exec'd child hand its
-//!   channel end back to its parent, with a wait that ends when the child is gone.
+//! - [`handoff`] lets a starting child hand its channel ends back to its parent over a
+//!   channel the child inherited (nothing named that another process could reach), with a
+//!   wait that ends when the child is gone.
 //! - A [`Ring`] carries records from one process to another through shared memory: the
 //!   [`RingWriter`] publishes each with one store and no system call, a published record
 //!   survives its writer's death (SIGKILL included), and the [`RingReader`]'s wait can be
@@ -39,9 +40,9 @@
 
 #![deny(unsafe_code)]
 
-mod bootstrap;
 mod channel;
 mod error;
+mod handoff;
 mod message;
 mod regions;
 mod ring;
@@ -50,9 +51,9 @@ mod spin;
 mod sys;
 mod words;
 
-pub use bootstrap::{BootstrapServer, bootstrap_connect};
 pub use channel::{Channel, DEFAULT_SHM_THRESHOLD, Receiver, Sender, before_fork, duplex};
 pub use error::IpcError;
+pub use handoff::{HandoffReceiver, HandoffSender, handoff};
 pub use message::Message;
 pub use ring::{OpenRecord, Record, Records, Ring, RingCloser, RingReader, RingWriter, Wait};
 pub use spin::{SPIN, spin};

@@ -10,8 +10,9 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use mpi::Rank;
@@ -30,10 +31,19 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// The journal the supervisor asked for, if any.
+    /// The journal the supervisor asked for, if any: the file it created (on this host),
+    /// or else a new one; never a file another user made or could read.
     pub(crate) fn from_env() -> Option<Journal> {
         let path = std::env::var_os(JOURNAL_ENV)?;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok()?;
+        let file = match create(Path::new(&path)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let file = open(Path::new(&path), OpenOptions::new().append(true)).ok()?;
+                private(&file).ok()?;
+                file
+            }
+            Err(_) => return None,
+        };
         Some(Journal { file, line: String::new() })
     }
 
@@ -85,8 +95,36 @@ pub(crate) struct Replay {
 }
 
 /// Replays the journal at `path`.
-pub(crate) fn replay(path: &Path) -> std::io::Result<Replay> {
-    Ok(replay_text(&std::fs::read_to_string(path)?))
+pub(crate) fn replay(path: &Path) -> io::Result<Replay> {
+    let mut file = open(path, OpenOptions::new().read(true))?;
+    private(&file)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(replay_text(&text))
+}
+
+/// Creates a journal file: a new file (`O_EXCL`, never through a symbolic link), readable
+/// and writable by this user only.
+pub(crate) fn create(path: &Path) -> io::Result<File> {
+    open(path, OpenOptions::new().append(true).create_new(true).mode(0o600))
+}
+
+/// Opens `path` with `options`, never through a symbolic link.
+fn open(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+}
+
+/// Checks that `file` is a regular file of this user that nobody else may read or write.
+fn private(file: &File) -> io::Result<()> {
+    let meta = file.metadata()?;
+    let me = std::fs::metadata("/proc/self")?.uid();
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the journal is not a private file of this user",
+        ));
+    }
+    Ok(())
 }
 
 fn replay_text(text: &str) -> Replay {
@@ -137,6 +175,24 @@ mod tests {
         assert_eq!(r.workers[1].host, "h2 b");
         assert_eq!(r.in_flight[&1], [InFlight { batch: 9, items: 100 }]);
         assert!(!r.in_flight.contains_key(&2));
+    }
+
+    #[test]
+    fn a_journal_is_private_and_never_follows_a_link() {
+        let dir = std::env::temp_dir().join(format!("multiproc-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("j");
+        let file = create(&path).unwrap();
+        assert_eq!(file.metadata().unwrap().mode() & 0o777, 0o600);
+        assert_eq!(create(&path).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(create(&link).is_err(), "created through a link");
+        assert!(replay(&link).is_err(), "read through a link");
+        std::fs::write(dir.join("open"), "W 1 2 h\n").unwrap();
+        assert!(replay(&dir.join("open")).is_err(), "read a file others may write");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

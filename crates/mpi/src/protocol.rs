@@ -2,7 +2,9 @@
 //! told apart from a few one-byte control messages by their MPI tag.
 //!
 //! ```text
-//! start-up:    worker --HELLO--> 0          (rank, pid, host, binary fingerprint)
+//! start-up:    0 --KEY--> worker            (rank 0's function key: the worker runs only
+//!                                            the function identities rank 0 tagged)
+//!              worker --HELLO--> 0          (rank, pid, host, binary fingerprint)
 //! work:        0 --FRAME--> worker --FRAME--> 0   (task batch / initializer, and its reply)
 //! kill a link: 0 --RESET--> worker --RESET_DONE--> 0   (nothing of the old link follows)
 //! pool ends:   worker --CLOSED--> 0          (after the pool's Shutdown frame)
@@ -28,6 +30,8 @@ pub(crate) const RESET_DONE: Tag = 4;
 pub(crate) const CLOSED: Tag = 5;
 /// The job is over.
 pub(crate) const END: Tag = 6;
+/// Rank 0's function key, first thing.
+pub(crate) const KEY: Tag = 7;
 
 /// The body of a control message (MPI does not deliver empty messages to every API).
 pub(crate) const NOTHING: [u8; 1] = [0];

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use multiproc_process::{ExitStatus, cpu_count};
 
-use crate::journal::{JOURNAL_ENV, Replay, replay};
+use crate::journal::{JOURNAL_ENV, Replay, create as create_journal, replay};
 use crate::{InFlight, WorkerRank};
 
 /// Runs a program as an MPI job under a watchdog. See the [module docs](self).
@@ -235,6 +235,8 @@ impl Supervisor {
     /// death of a rank.
     pub fn run(&self, program: &OsStr, args: &[OsString]) -> Result<Report, LaunchError> {
         let journal = journal_path();
+        // Made here, private and new: rank 0 appends to it, or makes its own on another host.
+        drop(create_journal(&journal));
         let mut cmd = self.command(program, args);
         cmd.env(JOURNAL_ENV, &journal).stdin(Stdio::null()).stderr(Stdio::piped());
         // Its own process group: a timeout stops the launcher and its local ranks.

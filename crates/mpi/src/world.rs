@@ -14,7 +14,9 @@ use mpi::traits::*;
 use multiproc_codec::{What, decode, encode};
 use multiproc_executor::ProcessPoolExecutor;
 use multiproc_pool::{Lost, Pool, PoolBuilder};
-use multiproc_process::{InitOutcome, binary_fingerprint, take_panic};
+use multiproc_process::{
+    FunctionKey, InitOutcome, binary_fingerprint, function_key, take_panic, trust_function_key,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,7 +24,7 @@ use crate::backend::MpiBackend;
 use crate::error::MpiError;
 use crate::hub::{self, Command};
 use crate::journal::Journal;
-use crate::protocol::{END, HELLO, Hello, NOTHING};
+use crate::protocol::{END, HELLO, Hello, KEY, NOTHING};
 use crate::rank;
 
 /// One worker rank, as it introduced itself.
@@ -148,9 +150,21 @@ fn mpi_thread(started: &Sender<Started>, commands: &Receiver<Command>, side: ran
             if encode(&me, What::Message, &mut hello).is_ok() {
                 world.process_at_rank(0).send_with_tag(&hello[..], HELLO);
             }
+            let (key, _) = world.process_at_rank(0).receive_vec_with_tag::<u8>(KEY);
+            match decode::<FunctionKey>(&key, What::Message) {
+                Ok(key) => trust_function_key(key),
+                Err(e) => panic!("rank 0 sent no function key: {e}"),
+            }
             let _ = started.send(Started::Worker);
             rank::serve_mpi(&world, side);
         } else {
+            let mut key = Vec::new();
+            if let Err(e) = encode(&function_key(), What::Message, &mut key) {
+                panic!("cannot encode the function key: {e}");
+            }
+            for rank in 1..world.size() {
+                world.process_at_rank(rank).send_with_tag(&key[..], KEY);
+            }
             match handshake(&world, &me) {
                 Ok(workers) => {
                     let mut journal = Journal::from_env();

@@ -149,6 +149,11 @@ fn hand_over(
                         true => Answer::Failed(FailedItem::new(bytes)),
                     });
                     rest = next;
+                    if run.len() == RUN_ANSWERS {
+                        read += run.len();
+                        f(&run);
+                        run.clear();
+                    }
                 }
             }
             Record::Inline { kind, bytes } => run.push(answer_of(kind, bytes)?),
@@ -170,6 +175,10 @@ fn hand_over(
     *spare = recycle(run);
     Ok(read)
 }
+
+/// Answers handed over in one call at most: the run's vector stays small (in cache, and
+/// out of the peak memory of a reader that took a quarter of the ring at once).
+const RUN_ANSWERS: usize = 1024;
 
 /// An empty vector with the allocation of `v` (emptied), for answers of another lifetime:
 /// collected in place, so the allocation is kept from one read to the next.

@@ -31,6 +31,15 @@ pub(crate) fn fingerprint() -> BinaryFingerprint {
     })
 }
 
+/// Whether the process `pid` runs this very executable file (same device and inode).
+pub(crate) fn same_executable(pid: u32) -> bool {
+    let theirs = std::fs::metadata(format!("/proc/{pid}/exe"));
+    match (std::fs::metadata("/proc/self/exe"), theirs) {
+        (Ok(mine), Ok(theirs)) => (mine.dev(), mine.ino()) == (theirs.dev(), theirs.ino()),
+        _ => false,
+    }
+}
+
 fn le_u16(b: &[u8], at: usize) -> Option<usize> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize)
 }

@@ -2,21 +2,30 @@
 //!
 //! A function crosses the boundary as two offsets from an anchor symbol — the user's
 //! function and the monomorphised trampoline that decodes `A`, calls, and encodes `R` —
-//! plus the type fingerprint of `(A, R)`. The worker accepts an offset only if it lands in
-//! the executable's own code, and the trampoline checks the type fingerprint before it
-//! decodes or calls anything. The binary itself is checked once, at the handshake.
+//! plus the type fingerprint of `(A, R)`, tied together by a tag: a keyed hash of the
+//! three by the process that made the identity ([`FunctionKey`]). The worker calls nothing
+//! whose tag it cannot reproduce with its parent's key (a target paired with another
+//! function's trampoline, or any code address as a trampoline, is refused), accepts an
+//! offset only if it lands in the executable's own code, and the trampoline checks the
+//! type fingerprint before it decodes or calls anything. The binary itself is checked
+//! once, at the handshake.
+//!
+//! What stays trusted: the parent (whoever holds the key can tag any pair, as pickle
+//! runs anything in CPython), and under the fork start method every child of it, which
+//! holds a copy of its memory.
 
+use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchRun, REPORT_GRACE_NS};
 use crate::panic::take_panic;
-use crate::sys;
+use crate::sys::{self, PerProcess};
 use crate::task_return::TaskReturn;
 
 /// What every task trampoline looks like: target address, claimed types, and the batch
@@ -92,7 +101,8 @@ where
         Function { f, _types: PhantomData }
     }
 
-    /// The identity that crosses the boundary (`Via`: see [`TaskReturn`]; inferred).
+    /// The identity that crosses the boundary, tagged with this process's key (`Via`: see
+    /// [`TaskReturn`]; inferred).
     ///
     /// ```
     /// use multiproc::Function;
@@ -106,11 +116,11 @@ where
         R: TaskReturn<Via>,
     {
         let anchor = sys::anchor_addr() as i64;
-        FnId {
-            target: self.f as usize as i64 - anchor,
-            trampoline: call::<A, R, Via> as Trampoline as usize as i64 - anchor,
-            types: TypeFingerprint::of::<A, R>(),
-        }
+        tagged(
+            self.f as usize as i64 - anchor,
+            call::<A, R, Via> as Trampoline as usize as i64 - anchor,
+            TypeFingerprint::of::<A, R>(),
+        )
     }
 
     /// Calls the function here, in this process.
@@ -260,8 +270,15 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// Checks both offsets of `id`.
+    /// Checks the tag of `id` (with the key this process trusts), then both offsets.
     pub(crate) fn new(id: FnId) -> Result<Resolved, RemoteFailure> {
+        if id.tag != tag(trusted_key(), id.target, id.trampoline, id.types) {
+            return Err(RemoteFailure::BadFunction(
+                "the function and trampoline of this identity were not paired by the parent; \
+                 nothing was called"
+                    .into(),
+            ));
+        }
         let target = code_address(id.target, "function")?;
         let trampoline = code_address(id.trampoline, "trampoline")?;
         Ok(Resolved { id, target, trampoline })
@@ -287,6 +304,74 @@ impl Resolved {
         let trampoline: InitTrampoline = unsafe { sys::fn_at(self.trampoline) };
         trampoline(self.target, self.id.types, arg, out)
     }
+}
+
+/// The secret that ties a function identity's parts together: each process makes its own
+/// at random on first use and tags the identities it makes with it ([`function_key`]); a
+/// worker verifies the identities it is sent with its parent's key, which it learns at
+/// boot over its private channel ([`trust_function_key`]).
+///
+/// ```
+/// use multiproc::process::function_key;
+///
+/// assert_eq!(function_key(), function_key()); // one per process
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionKey([u64; 2]);
+
+impl std::fmt::Debug for FunctionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FunctionKey(..)")
+    }
+}
+
+/// Per process: a forked child makes its own key for the identities it makes.
+static OWN_KEY: PerProcess<FunctionKey> = PerProcess::new();
+/// Per process: the key of the process whose identities this one runs (its parent's).
+static TRUSTED_KEY: PerProcess<Mutex<Option<FunctionKey>>> = PerProcess::new();
+
+/// This process's [`FunctionKey`], the one that tags every [`Function::id`] made here.
+pub fn function_key() -> FunctionKey {
+    *OWN_KEY.get(|| FunctionKey(sys::random_words()))
+}
+
+/// From now on, runs in this process only function identities tagged with `key` (by
+/// default, with this process's own): what a worker of another process (an MPI rank, say)
+/// calls with the key its parent sent it.
+///
+/// ```
+/// use multiproc::process::{function_key, trust_function_key};
+///
+/// trust_function_key(function_key()); // the default: identities made here
+/// ```
+pub fn trust_function_key(key: FunctionKey) {
+    *TRUSTED_KEY.get(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+}
+
+fn trusted_key() -> FunctionKey {
+    let trusted = *TRUSTED_KEY.get(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner());
+    trusted.unwrap_or_else(function_key)
+}
+
+/// The tag of a (target, trampoline, types) triple under `key`: SipHash-2-4 keyed with it.
+fn tag(key: FunctionKey, target: i64, trampoline: i64, types: TypeFingerprint) -> u64 {
+    #[expect(deprecated, reason = "std's one keyed SipHash; the hash is what is wanted here")]
+    let mut h = std::hash::SipHasher::new_with_keys(key.0[0], key.0[1]);
+    h.write_i64(target);
+    h.write_i64(trampoline);
+    h.write_u64(types.0);
+    h.finish()
+}
+
+/// The identity of the triple, tagged with this process's key.
+fn tagged(target: i64, trampoline: i64, types: TypeFingerprint) -> FnId {
+    FnId { target, trampoline, types, tag: tag(function_key(), target, trampoline, types) }
+}
+
+/// A copy of `id` with its tag made again by this process: a test's forgery of one part
+/// that only the check of that part (not the tag) must catch.
+pub(crate) fn retag(id: FnId) -> FnId {
+    tagged(id.target, id.trampoline, id.types)
 }
 
 /// What an initializer may return: nothing, or a `Result` whose error is reported.
@@ -323,11 +408,11 @@ where
     /// the outcome into a `Result<(), String>` the worker understands.
     pub fn init_id(&self) -> FnId {
         let anchor = sys::anchor_addr() as i64;
-        FnId {
-            target: self.f as usize as i64 - anchor,
-            trampoline: call_init::<A, R> as InitTrampoline as usize as i64 - anchor,
-            types: TypeFingerprint::of::<A, R>(),
-        }
+        tagged(
+            self.f as usize as i64 - anchor,
+            call_init::<A, R> as InitTrampoline as usize as i64 - anchor,
+            TypeFingerprint::of::<A, R>(),
+        )
     }
 }
 

@@ -47,7 +47,7 @@ pub use child::{Child, active_children};
 pub use context::{Context, StartMethod, get_context, get_start_method, set_start_method};
 pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;
-pub use function::{Function, InitOutcome, StarFn};
+pub use function::{Function, FunctionKey, InitOutcome, StarFn, function_key, trust_function_key};
 pub use identity::{ProcessInfo, cpu_count, current_process, parent_process};
 pub use inherit::on_fork_child;
 pub use panic::take_panic;

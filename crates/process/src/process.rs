@@ -236,10 +236,21 @@ where
     }
 
     #[doc(hidden)]
-    /// Test hook: call with a type fingerprint that does not match the function's.
+    /// Test hook: call with a type fingerprint that does not match the function's (in an
+    /// identity tagged by this process, so that the trampoline's check is what refuses it).
     pub fn forge_type_fingerprint(mut self, types: u64) -> Self {
         if let Target::Call { func, .. } = &mut self.target {
             func.types = multiproc_codec::TypeFingerprint(types);
+            *func = crate::function::retag(*func);
+        }
+        self
+    }
+
+    #[doc(hidden)]
+    /// Test hook: change the function identity after it was tagged, as a forger would.
+    pub fn forge_function_id(mut self, forge: impl FnOnce(&mut multiproc_codec::FnId)) -> Self {
+        if let Target::Call { func, .. } = &mut self.target {
+            forge(func);
         }
         self
     }

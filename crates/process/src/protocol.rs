@@ -1,15 +1,17 @@
 //! The messages of the start-up protocol between a parent and a child it starts.
 //!
 //! ```text
-//! spawn / fork server:  child --Handshake--> parent    (one-shot bootstrap server; descriptors travel)
+//! spawn / fork server:  child --Handshake--> parent    (over a handoff the child inherited; descriptors travel)
+//! fork server:          parent --ForkRequest--> server (over the server's own handoff, with the worker's)
 //! every method:         parent --Boot--> child --Hello--> parent, then task frames
 //! ```
 
 use multiproc_codec::BinaryFingerprint;
-use multiproc_ipc::{Channel, IpcError, Ring, SharedWords, duplex};
+use multiproc_ipc::{Channel, HandoffSender, IpcError, Ring, SharedWords, duplex};
 use serde::{Deserialize, Serialize};
 
 use crate::context::StartMethod;
+use crate::function::FunctionKey;
 
 /// Slots of the shared progress words a worker updates around every item.
 pub mod progress {
@@ -47,9 +49,10 @@ pub mod progress {
     }
 }
 
-/// Bytes of a pool worker's answer ring: answers of up to an eighth of it travel in it,
+/// Bytes of a pool worker's answer ring (256 KiB: the parent reads all of it over a long job,
+/// so it counts in the parent's peak memory, W10): answers of up to an eighth of it travel in it,
 /// larger ones in shared-memory regions it points to.
-pub(crate) const RING_BYTES: usize = 1 << 20;
+pub(crate) const RING_BYTES: usize = 256 << 10;
 
 /// What a pool worker writes into its answer ring: records of these kinds.
 pub mod answer {
@@ -110,13 +113,15 @@ pub(crate) struct Link {
     pub ring: Option<Ring>,
 }
 
-/// What a spawned child sends back through the bootstrap server: the parent's ends.
+/// What a spawned child sends back over its handoff: the parent's ends.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Handshake {
     pub pid: u32,
     pub channel: Channel,
     pub progress: SharedWords,
     pub ring: Option<Ring>,
+    /// The fork server's: where the parent sends its [`ForkRequest`]s.
+    pub requests: Option<HandoffSender<ForkRequest>>,
 }
 
 /// Creates both halves: the child's [`Link`] and the parent's [`Handshake`], with
@@ -127,7 +132,13 @@ pub(crate) fn link_pair(progress_words: usize, ring: bool) -> Result<(Link, Hand
     let progress = SharedWords::new(progress_words)?;
     let ring = if ring { Some(Ring::new(RING_BYTES)?) } else { None };
     let link = Link { channel: child_channel, progress: progress.clone(), ring: ring.clone() };
-    let handshake = Handshake { pid: std::process::id(), channel: parent_channel, progress, ring };
+    let handshake = Handshake {
+        pid: std::process::id(),
+        channel: parent_channel,
+        progress,
+        ring,
+        requests: None,
+    };
     Ok((link, handshake))
 }
 
@@ -167,11 +178,14 @@ pub(crate) struct Boot {
     pub parent_pid: u32,
     pub method: StartMethod,
     pub stamp_items: bool,
+    /// The parent's key: the child runs only identities tagged with it.
+    pub function_key: FunctionKey,
 }
 
-/// A request to the fork server: fork a worker that connects back to `server`.
+/// A request to the fork server: fork a worker that sends its [`Handshake`] over
+/// `handoff` (which only the parent, the server and that worker ever hold).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ForkRequest {
-    pub server: String,
+    pub handoff: HandoffSender<Handshake>,
     pub parent: u32,
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use multiproc_codec::{BinaryFingerprint, Control, Frame, What, encode, parse};
-use multiproc_ipc::{BootstrapServer, Channel, Ring, SharedWords};
+use multiproc_ipc::{Channel, HandoffReceiver, Ring, SharedWords, handoff};
 
 use crate::bootstrap::{self, Role};
 use crate::child::Child;
@@ -19,7 +19,7 @@ use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
 use crate::{binary, forkserver, function, identity, inherit, launcher, liveness, worker};
 
-/// How long a freshly started child may take to connect back.
+/// How long a freshly started child may take to hand its ends back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the caller wants the child to be.
@@ -100,6 +100,7 @@ fn boot_record(method: StartMethod, spec: &Spec) -> Boot {
         parent_pid: me.pid,
         method,
         stamp_items: spec.stamp_items,
+        function_key: function::function_key(),
     }
 }
 
@@ -140,40 +141,55 @@ fn boot(child: Child, hs: Handshake, boot: &Boot) -> Result<Started, StartError>
     Ok(Started { child, channel: hs.channel, progress: hs.progress, ring: hs.ring })
 }
 
-/// Re-executes this binary as a child with the worker marker in its environment.
+/// Re-executes this binary as a child with the worker marker in its environment. The
+/// child inherits the sending end of a handoff made for it alone, and answers on it.
 pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartError> {
-    let (server, server_name) = BootstrapServer::<Handshake>::new()?;
-    let reader = liveness::reader(liveness::pipe()?.read)?;
-    let marker = bootstrap::marker(role, reader.as_raw_fd(), &server_name);
     let parent = std::process::id();
-    let pid = launcher::run(move || -> io::Result<u32> {
+    let (pid, handoff) = launcher::run(move || -> Result<_, StartError> {
+        // Made here, where children are created one at a time, so no other child inherits
+        // the sender (it is close-on-exec but for this one child).
+        let (tx, rx) = handoff::<Handshake>()?;
+        let reader = liveness::reader(liveness::pipe()?.read)?;
         // /proc/self/exe, not current_exe(): the very file this process runs, even if the
         // path now names a newer build.
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(arg0) = std::env::args_os().next() {
             cmd.arg0(arg0);
         }
-        cmd.env(bootstrap::MARKER, marker);
+        let fd = tx.pass_to(&mut cmd)?;
+        cmd.env(bootstrap::MARKER, bootstrap::marker(role, reader.as_raw_fd(), fd));
         sys::die_with_parent_on_exec(&mut cmd, parent, reader.as_raw_fd());
         let pid = cmd.spawn()?.id();
-        drop(reader); // the child has its copy
-        Ok(pid)
+        // The child has its copies: once it exits, the handoff reports it.
+        drop((reader, tx));
+        Ok((pid, rx))
     })?;
     let child = match role {
         Role::Worker => Child::new(pid, name.to_owned()),
         Role::ForkServer => Child::new_unlisted(pid, name.to_owned()),
     };
-    let hs = accept(server, &child)?;
+    let hs = accept(&handoff, &child)?;
     Ok((child, hs))
 }
 
-/// Waits for a started child to connect back; never hangs on a child that died first.
+/// Waits for a started child to hand its ends back; never hangs on a child that died
+/// first. A handshake from any other process than `child` is refused.
 pub(crate) fn accept(
-    server: BootstrapServer<Handshake>,
+    handoff: &HandoffReceiver<Handshake>,
     child: &Child,
 ) -> Result<Handshake, StartError> {
-    match server.accept(CONNECT_TIMEOUT, || matches!(child.try_wait(), Ok(None))) {
-        Ok(hs) => Ok(hs),
+    let got = handoff.accept(CONNECT_TIMEOUT, || matches!(child.try_wait(), Ok(None)));
+    match got {
+        Ok(hs) if hs.pid == child.pid() => Ok(hs),
+        Ok(hs) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(StartError::Io(io::Error::other(format!(
+                "the handshake came from pid {}, not from the child {}",
+                hs.pid,
+                child.pid()
+            ))))
+        }
         Err(e) => match child.try_wait() {
             Ok(Some(status)) => Err(StartError::DiedDuringStartup(status)),
             _ => {

@@ -8,19 +8,19 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use multiproc_codec::{
     Control, Frame, FrameBuf, RemoteFailure, SharedFrame, What, decode, encode, parse,
 };
-use multiproc_ipc::{Channel, Ring, RingWriter, SharedWords, bootstrap_connect};
+use multiproc_ipc::{Channel, HandoffSender, Ring, RingWriter, SharedWords};
 use serde::Serialize;
 
 use crate::answers::Answers;
 use crate::batch::BatchRun;
 use crate::function::Resolved;
-use crate::protocol::{Boot, Job, Link, link_pair, progress};
+use crate::protocol::{Boot, Handshake, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
-use crate::{binary, identity, liveness, panic, sys};
+use crate::{binary, function, identity, liveness, panic, sys};
 
 /// A spawned child (or a child of the fork server), given `liveness`, the reader of its
-/// parent's liveness pipe made for it: watch it, connect back, then run.
-pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
+/// parent's liveness pipe made for it: watch it, hand the parent its ends, then run.
+pub(crate) fn connect_and_run(handoff: HandoffSender<Handshake>, liveness: RawFd) -> ! {
     if let Err(e) = liveness::watch(liveness) {
         fail(&format!("cannot watch the parent: {e}"));
     }
@@ -29,9 +29,10 @@ pub(crate) fn connect_and_run(server: &str, liveness: RawFd) -> ! {
         Ok(pair) => pair,
         Err(e) => fail(&format!("cannot create channels: {e}")),
     };
-    if let Err(e) = bootstrap_connect(server, handshake) {
+    if let Err(e) = handoff.send(handshake) {
         fail(&format!("cannot reach the parent: {e}"));
     }
+    drop(handoff);
     run(link, None)
 }
 
@@ -109,6 +110,7 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
         }
     };
     identity::become_child(&boot);
+    function::trust_function_key(boot.function_key);
     panic::capture();
     let Link { channel, progress, ring } = link;
     Booted { channel, progress, ring, boot, out: fb }

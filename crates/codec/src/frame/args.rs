@@ -73,7 +73,7 @@ impl std::error::Error for TooLarge {}
 ///     buf.push_with(|out| encode(&x, What::Argument, out))?;
 /// }
 /// let args = buf.finish();
-/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>() };
+/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>(), tag: 0 };
 /// // Items 1 and 2 only, framed at send.
 /// let mut framer = TaskFramer::default();
 /// let batch = [args.slice(1..3)];
@@ -318,6 +318,7 @@ impl TaskFramer {
         head.extend_from_slice(&func.target.to_le_bytes());
         head.extend_from_slice(&func.trampoline.to_le_bytes());
         head.extend_from_slice(&func.types.0.to_le_bytes());
+        head.extend_from_slice(&func.tag.to_le_bytes());
         debug_assert_eq!(head.len(), TASK_HEADER);
         let tail = &mut self.tail;
         tail.clear();

@@ -18,7 +18,7 @@ use crate::value::encode;
 /// ```
 /// use multiproc_codec::{encode, parse, Frame, FrameBuf, FnId, TypeFingerprint, What};
 ///
-/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>() };
+/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>(), tag: 0 };
 /// let mut fb = FrameBuf::new();
 /// fb.begin_tasks(1, func);
 /// for x in [3u64, 4, 5] {
@@ -138,6 +138,7 @@ impl FrameBuf {
         self.buf.extend_from_slice(&func.target.to_le_bytes());
         self.buf.extend_from_slice(&func.trampoline.to_le_bytes());
         self.buf.extend_from_slice(&func.types.0.to_le_bytes());
+        self.buf.extend_from_slice(&func.tag.to_le_bytes());
     }
 
     /// Starts a result batch answering task batch `batch`.

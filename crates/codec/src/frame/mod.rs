@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! header   magic "MPRC" | version | kind | flags | 0 | count u32 | payload_len u32 | batch u64
-//!          tasks only: target i64 | trampoline i64 | types u64
+//!          tasks only: target i64 | trampoline i64 | types u64 | tag u64
 //! payload  the items' encodings back to back (control: one encoded message)
 //! ends     count x u32: where each item ends inside the payload
 //! status   results only: count x u8 (0 = value, 1 = encoded RemoteFailure)
@@ -34,12 +34,12 @@ pub use parts::{FrameParts, OwnedFrame, Parts};
 pub use read::{FailedItem, Frame, ItemOutcome, ResultFrame, TaskFrame, Values, parse};
 
 pub(super) const MAGIC: &[u8; 4] = b"MPRC";
-pub(super) const VERSION: u8 = 2;
+pub(super) const VERSION: u8 = 3;
 pub(super) const KIND_TASKS: u8 = 1;
 pub(super) const KIND_RESULTS: u8 = 2;
 pub(super) const KIND_CONTROL: u8 = 3;
 pub(super) const BASE_HEADER: usize = 24;
-pub(super) const TASK_HEADER: usize = 48;
+pub(super) const TASK_HEADER: usize = 56;
 pub(super) const STATUS_OK: u8 = 0;
 pub(super) const STATUS_FAILED: u8 = 1;
 /// Task frames, byte 6: the worker claims the items one by one (see

@@ -360,6 +360,7 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
             target: u64_at(bytes, 24) as i64,
             trampoline: u64_at(bytes, 32) as i64,
             types: TypeFingerprint(u64_at(bytes, 40)),
+            tag: u64_at(bytes, 48),
         };
         let revocable = bytes[6] & FLAG_REVOCABLE != 0;
         return Ok(Frame::Tasks(TaskFrame { batch, func, revocable, items }));

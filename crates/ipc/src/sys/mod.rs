@@ -1,6 +1,8 @@
-//! Everything `unsafe` in this crate: raw access to shared-memory mappings, and futexes.
+//! Everything `unsafe` in this crate: raw access to shared-memory mappings, futexes, and
+//! descriptors inherited across `exec`.
 
 pub mod futex;
+pub(crate) mod inherit;
 mod ring;
 mod shm;
 

@@ -42,7 +42,7 @@ impl Tags {
 }
 
 fn func(n: u8) -> FnId {
-    FnId { target: i64::from(n), trampoline: 100 + i64::from(n), types: TypeFingerprint(7) }
+    FnId { target: i64::from(n), trampoline: 100 + i64::from(n), types: TypeFingerprint(7), tag: 0 }
 }
 
 /// A frame as the simulated worker holds it.

@@ -132,6 +132,51 @@ pub(crate) fn is_main_thread() -> bool {
     unsafe { libc::gettid() == libc::getpid() }
 }
 
+/// Two words from the kernel's random number generator (`getrandom`).
+pub(crate) fn random_words() -> [u64; 2] {
+    let mut words = [0u64; 2];
+    let mut filled = 0;
+    while filled < 16 {
+        // SAFETY: the pointer and length describe the unfilled rest of `words`, which is
+        // valid and writable for that many bytes.
+        let r = unsafe {
+            libc::getrandom(words.as_mut_ptr().cast::<u8>().add(filled).cast(), 16 - filled, 0)
+        };
+        if r > 0 {
+            filled += r as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            panic!("getrandom failed: {}", io::Error::last_os_error());
+        }
+    }
+    words
+}
+
+/// Whether this program was started with raised privileges: set-user-ID, set-group-ID or
+/// file capabilities (the kernel's `AT_SECURE`).
+pub(crate) fn secure_execution() -> bool {
+    // SAFETY: getauxval takes an integer and reads the auxiliary vector, which exists
+    // from the start of the process.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Whether `pid` is a child of this process that nobody has reaped yet (waiting on it
+/// with `WNOWAIT` leaves it as it is).
+pub(crate) fn is_unreaped_child(pid: u32) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; waitid with WNOHANG | WNOWAIT neither blocks
+    // nor reaps. It fails with ECHILD when `pid` is no child of ours.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    r == 0
+}
+
 /// The parent's pid.
 pub(crate) fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions and cannot fail.
