@@ -34,6 +34,11 @@ const TAG_SHARED: u8 = 0x5E;
 /// 32 KiB keeps the clear wins while sparing tiny frames the region's memory.
 pub const DEFAULT_SHM_THRESHOLD: usize = 32 << 10;
 
+/// Frames longer than this never go through the socket, whatever the threshold: the
+/// receiver (our copy of ipc-channel) refuses messages above 1 GiB before allocating, so
+/// that a peer claiming a huge message cannot make it allocate.
+const MAX_INLINE: usize = crate::regions::MAX_POOL_BYTES;
+
 /// Largest inline frame whose scratch buffer a thread keeps for the next send.
 const SCRATCH_KEEP: usize = 1 << 20;
 
@@ -216,9 +221,9 @@ impl Sender {
     /// once into the socket. A larger one is copied into a shared-memory region that this
     /// sender reuses, and only a short notice crosses the socket; the receiver copies the
     /// frame out of the region when it receives it, and the region is free again. When no
-    /// region is free (the receiver has not read the frames in them yet) or the frame is
-    /// larger than the pool's bound (256 MiB), the frame goes through the socket instead:
-    /// never an error, never a wait for memory.
+    /// region is free (the receiver has not read the frames in them yet), the frame goes
+    /// through the socket instead: never an error, never a wait for memory. A frame larger
+    /// than the pool's bound (256 MiB) gets a region of its own, used once.
     ///
     /// # Blocking
     ///
@@ -260,10 +265,11 @@ impl Sender {
     ) -> Result<(), IpcError> {
         let inner = &*self.inner;
         let len: usize = parts.clone().map(<[u8]>::len).sum();
-        if len > inner.threshold.load(Ordering::Relaxed) {
+        if len > inner.threshold.load(Ordering::Relaxed) || len > MAX_INLINE {
+            let overflow = if len > MAX_INLINE { Overflow::Grow } else { Overflow::GiveUp };
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                pool.take(len, &inner.side, Overflow::GiveUp)?
+                pool.take(len, &inner.side, overflow)?
             };
             if let Some((id, mut lease)) = taken {
                 lease.copy_in(parts);
@@ -316,7 +322,8 @@ impl Sender {
         Ok(Notice { id, len: len as u64 })
     }
 
-    /// Sets the size above which frames go through shared memory (`usize::MAX`: never).
+    /// Sets the size above which frames go through shared memory (`usize::MAX`: only those
+    /// above 256 MiB, which never go through the socket).
     /// Applies to this sender and its clones; the default is [`DEFAULT_SHM_THRESHOLD`].
     pub fn set_shm_threshold(&self, bytes: usize) {
         self.inner.threshold.store(bytes, Ordering::Relaxed);

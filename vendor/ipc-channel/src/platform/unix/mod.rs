@@ -657,12 +657,12 @@ pub struct OsOpaqueIpcChannel {
 
 impl Drop for OsOpaqueIpcChannel {
     fn drop(&mut self) {
-        // Make sure we don't leak!
-        //
-        // The `OsOpaqueIpcChannel` objects should always be used,
-        // i.e. converted with `to_sender()` or `to_receiver()` --
-        // so the value should already be unset before the object gets dropped.
-        debug_assert!(self.fd == -1);
+        // multiproc patch: a channel received but never used (a message refused, or one
+        // that carried more channels than it named) is closed, not asserted against: a
+        // peer decides what it attaches.
+        if self.fd >= 0 {
+            unsafe { libc::close(self.fd) };
+        }
     }
 }
 
@@ -1189,7 +1189,7 @@ fn recv(fd: c_int, blocking_mode: BlockingMode) -> Result<IpcMessage, UnixError>
     // multiproc patch: the claimed total is checked, and the buffer grows as fragments
     // arrive instead of being reserved up front, so that a header claiming a huge body
     // costs nothing until the bytes are actually sent.
-    if total_size < main_data_buffer.len() || total_size > isize::MAX as usize {
+    if total_size < main_data_buffer.len() || total_size > MAX_MESSAGE {
         return Err(UnixError::Errno(libc::EBADMSG));
     }
     let dedicated_rx = match channels.pop() {
@@ -1256,6 +1256,10 @@ fn new_msghdr(iovec: &mut [iovec], cmsg_buffer: *mut cmsghdr, cmsg_space: MsgCon
 
 /// multiproc patch: bytes of a fragment's header (its own size, then the message's).
 const HEADER_BYTES: usize = 2 * mem::size_of::<usize>();
+
+/// multiproc patch: the longest message a receiver takes (multiproc sends longer frames
+/// through shared memory); a header claiming more is refused before anything is allocated.
+const MAX_MESSAGE: usize = 1 << 30;
 
 /// multiproc patch: the seals every shared-memory region must carry to be mapped.
 const REQUIRED_SEALS: c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
