@@ -160,12 +160,10 @@ fn a_hostile_sender_is_refused_and_the_receiver_goes_on() {
         receive_after(|to| {
             let mut pair = [0; 2];
             // SAFETY: `pair` has room for the two descriptors.
-            assert_eq!(
-                unsafe {
-                    libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, pair.as_mut_ptr())
-                },
-                0
-            );
+            let made = unsafe {
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, pair.as_mut_ptr())
+            };
+            assert_eq!(made, 0);
             send_raw(to.bytes, 1 << 50, &[0; 8], &pair[1..]);
         }),
     );
@@ -181,7 +179,8 @@ fn a_hostile_sender_is_refused_and_the_receiver_goes_on() {
         receive_after(|to| {
             let mut pipe = [0; 2];
             // SAFETY: `pipe` has room for the two descriptors.
-            assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+            let made = unsafe { libc::pipe(pipe.as_mut_ptr()) };
+            assert_eq!(made, 0);
             send_raw(to.bytes, 2, &[b'x', 0xA1], &pipe[..1]);
         }),
     );
