@@ -12,68 +12,28 @@ use std::io::Write;
 use std::time::Duration;
 
 use multiproc::pool::{Pool, TaskError};
-use multiproc::{ExitStatus, ProcessPoolExecutor, StartMethod};
+use multiproc::{ProcessPoolExecutor, StartMethod};
 
 mod common;
+use common::fault_mix::{act, fault, is_own_outcome};
 use common::serial;
 
 const TASKS: u64 = 3_000;
 const TIMEOUT: Duration = Duration::from_millis(300);
 
-/// What task `i` does, fixed by its index (a multiplicative hash spreads the faults).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Value,
-    Abort,
-    Exit(i32),
-    Panic,
-    Sleep,
-}
-
-fn fault(i: u64) -> Fault {
-    match i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1000 {
-        0..5 => Fault::Abort,
-        5..10 => Fault::Exit(3 + (i % 60) as i32),
-        10..20 => Fault::Panic,
-        20..25 => Fault::Sleep,
-        _ => Fault::Value,
-    }
-}
-
-/// Logs its index, then does what `fault` says.
+/// Logs its index, then does what the fault mix says.
 fn task((i, log): (u64, String)) -> u64 {
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("the log exists");
     f.write_all(format!("{i}\n").as_bytes()).expect("the log is writable");
     drop(f);
-    match fault(i) {
-        Fault::Value => i * 7,
-        Fault::Abort => std::process::abort(),
-        // SAFETY: `_exit` ends the process at once; it has no memory-safety preconditions.
-        Fault::Exit(code) => unsafe { libc::_exit(code) },
-        Fault::Panic => panic!("task {i} panics"),
-        Fault::Sleep => {
-            std::thread::sleep(Duration::from_secs(60));
-            i
-        }
-    }
+    act(i)
 }
 
 /// Checks every outcome against what its task did, and that each task ran once.
 fn check(what: &str, outcomes: &[Result<u64, TaskError>], log: &std::path::Path) {
     assert_eq!(outcomes.len() as u64, TASKS, "{what}");
     for (i, outcome) in (0..TASKS).zip(outcomes) {
-        let ok = match (fault(i), outcome) {
-            (Fault::Value, Ok(v)) => *v == i * 7,
-            (Fault::Abort, Err(TaskError::WorkerDied { status, .. })) => {
-                *status == Some(ExitStatus::Signal(libc::SIGABRT))
-            }
-            (Fault::Exit(code), Err(TaskError::WorkerDied { status, .. })) => {
-                *status == Some(ExitStatus::Code(code))
-            }
-            (Fault::Panic, Err(TaskError::Panicked(p))) => p.message == format!("task {i} panics"),
-            (Fault::Sleep, Err(TaskError::TimedOut { after, .. })) => *after == TIMEOUT,
-            _ => false,
-        };
+        let ok = is_own_outcome(i, outcome, TIMEOUT);
         assert!(ok, "{what}: task {i} ({:?}) ended {outcome:?}", fault(i));
     }
     let mut runs: HashMap<u64, u32> = HashMap::new();

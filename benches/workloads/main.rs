@@ -25,6 +25,8 @@
 mod cases;
 mod chart;
 mod child;
+#[path = "../../tests/common/fault_mix.rs"]
+mod fault_mix;
 mod measure;
 mod mixes;
 mod python;

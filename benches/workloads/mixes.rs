@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use multiproc::pool::{Pool, TaskError};
-use multiproc::{ExitStatus, ProcessPoolExecutor, as_completed};
+use multiproc::pool::Pool;
+use multiproc::{ProcessPoolExecutor, as_completed};
 
 use crate::cases::{Outcome, Value};
-use crate::tasks::{Fault, fault, fault_mix, w13_lengths, w13_task};
+use crate::fault_mix::{act, fault, is_own_outcome};
+use crate::tasks::{w13_lengths, w13_task};
 
 /// Makespan (s) and mean latency from submission to result (ms) of completion times
 /// (s since the start, all submitted at the start).
@@ -44,30 +45,14 @@ pub(crate) fn w13_submit(_quick: bool) -> Outcome {
     Ok(w13_figures(&done))
 }
 
-/// Whether `outcome` is what task `i` of the fault mix did.
-fn right(i: u64, outcome: &Result<u64, TaskError>, timeout: Duration) -> bool {
-    match (fault(i), outcome) {
-        (Fault::Value, Ok(v)) => *v == i * 7,
-        (Fault::Abort, Err(TaskError::WorkerDied { status, .. })) => {
-            *status == Some(ExitStatus::Signal(libc::SIGABRT))
-        }
-        (Fault::Exit(code), Err(TaskError::WorkerDied { status, .. })) => {
-            *status == Some(ExitStatus::Code(code))
-        }
-        (Fault::Panic, Err(TaskError::Panicked(p))) => p.message == format!("task {i} panics"),
-        (Fault::Sleep, Err(TaskError::TimedOut { after, .. })) => *after == timeout,
-        _ => false,
-    }
-}
-
 pub(crate) fn w14_pool(quick: bool) -> Outcome {
     let n: u64 = if quick { 2_000 } else { 20_000 };
     let timeout = Duration::from_secs(1);
     let pool = Pool::builder().processes(2).timeout(timeout).build()?;
     let t = Instant::now();
-    let outcomes = pool.chunksize(1).map_results(fault_mix, 0..n)?;
+    let outcomes = pool.chunksize(1).map_results(act, 0..n)?;
     let took = t.elapsed().as_secs_f64();
-    let wrong = (0..n).zip(&outcomes).filter(|(i, o)| !right(*i, o, timeout)).count();
+    let wrong = (0..n).zip(&outcomes).filter(|(i, o)| !is_own_outcome(*i, o, timeout)).count();
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     for i in 0..n {
         *kinds.entry(fault(i).name()).or_default() += 1;

@@ -2,6 +2,8 @@
 //! that holds a task in its worker until the test opens it.
 #![allow(dead_code)] // each test file uses part of this module
 
+pub mod fault_mix;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
