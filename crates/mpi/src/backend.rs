@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use multiproc_codec::SharedFrame;
 use multiproc_pool::{
-    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
+    AnswerReceiver, Answers, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
     WorkerLink, frame_answers,
 };
 use multiproc_process::ExitStatus;
@@ -75,7 +75,7 @@ impl FrameSender for RankSender {
 struct RankReceiver(Receiver<Spare>);
 
 impl AnswerReceiver for RankReceiver {
-    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost> {
         let spin = if expect == Expect::Later { Duration::ZERO } else { SPIN };
         let frame = recv_spin(&self.0, spin).map(SharedFrame::new).map_err(|()| Lost)?;
         frame_answers(&frame, f)

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
 use multiproc_process::ExitStatus;
 
+use crate::answers::Answers;
+
 /// The worker is gone (its channel closed or broke).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;
@@ -60,7 +62,7 @@ pub trait AnswerReceiver: Send {
     ///
     /// `Err(Lost)` once the worker is gone and everything it sent was handed over (or it
     /// sent something that is not an answer: it cannot be trusted).
-    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost>;
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost>;
 }
 
 /// Hands the answers of a received frame to `f`, as an [`AnswerReceiver`] whose worker
@@ -69,18 +71,18 @@ pub trait AnswerReceiver: Send {
 ///
 /// ```
 /// use multiproc::codec::{encode, Control, FrameBuf, SharedFrame, What};
-/// use multiproc::pool::{frame_answers, Answer};
+/// use multiproc::pool::{frame_answers, Answers};
 ///
 /// let mut fb = FrameBuf::new();
 /// fb.begin_results(1);
 /// fb.push_with(|out| encode(&5u8, What::Result, out))?;
 /// let frame = SharedFrame::new(fb.finish().to_vec());
 /// let mut got = 0;
-/// frame_answers(&frame, &mut |answers: &[Answer<'_>]| got += answers.len()).unwrap();
+/// frame_answers(&frame, &mut |answers: Answers<'_>| got += answers.len()).unwrap();
 /// assert_eq!(got, 1);
 /// # Ok::<(), multiproc::codec::CodecError>(())
 /// ```
-pub fn frame_answers(frame: &SharedFrame, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+pub fn frame_answers(frame: &SharedFrame, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost> {
     frame.lend(|bytes| match parse(bytes) {
         Ok(Frame::Results(results)) => {
             let answers: Vec<Answer<'_>> = results
@@ -90,11 +92,11 @@ pub fn frame_answers(frame: &SharedFrame, f: &mut dyn FnMut(&[Answer<'_>])) -> R
                     Err(failed) => Answer::Failed(failed),
                 })
                 .collect();
-            f(&answers);
+            f(Answers::list(&answers));
             Ok(())
         }
         Ok(Frame::Control(_)) => {
-            f(&[Answer::Control(bytes)]);
+            f(Answers::list(&[Answer::Control(bytes)]));
             Ok(())
         }
         _ => Err(Lost),

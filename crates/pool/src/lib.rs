@@ -25,6 +25,7 @@
 //! descriptors: processes are `multiproc-process`'s business.
 #![forbid(unsafe_code)]
 
+mod answers;
 mod async_result;
 mod backend;
 mod builder;
@@ -41,6 +42,7 @@ mod star;
 mod submit;
 mod task;
 
+pub use answers::Answers;
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
     Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,

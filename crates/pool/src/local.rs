@@ -17,6 +17,7 @@ use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
 use multiproc_process::{Child, Context, ExitStatus, StartMethod, answer, start_worker};
 
+use crate::answers::Answers;
 use crate::backend::{
     Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
 };
@@ -83,7 +84,7 @@ const STREAMING: usize = 64;
 const STREAM_PAUSE: Duration = Duration::from_micros(50);
 
 impl AnswerReceiver for LocalRx {
-    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(&[Answer<'_>])) -> Result<(), Lost> {
+    fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost> {
         if expect == Expect::Stream && std::mem::take(&mut self.streaming) {
             std::thread::sleep(STREAM_PAUSE);
         }
@@ -128,56 +129,61 @@ impl AnswerReceiver for LocalRx {
     }
 }
 
-/// Hands every record published so far to `f`: runs of answers in the ring in one call,
-/// each answer staged in a region alone, while its region is lent. How many answers there
-/// were; `Err` if the worker wrote something that is not an answer.
+/// Hands every record published so far to `f`: a block of many answers as it lies in the
+/// ring, runs of the others gathered in one call, each answer staged in a region alone
+/// while its region is lent. How many answers there were; `Err` if the worker wrote
+/// something that is not an answer.
 fn hand_over(
     reader: &mut RingReader,
     spare: &mut Vec<Answer<'static>>,
-    f: &mut dyn FnMut(&[Answer<'_>]),
+    f: &mut dyn FnMut(Answers<'_>),
 ) -> Result<usize, Lost> {
     let mut read = 0;
     let mut run = recycle(std::mem::take(spare));
     for record in reader.records() {
         match record.map_err(|_| Lost)? {
             Record::Inline { kind: answer::BLOCK, bytes } => {
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    let (failed, bytes, next) = answer::next_entry(rest).ok_or(Lost)?;
-                    run.push(match failed {
-                        false => Answer::Value(bytes),
-                        true => Answer::Failed(FailedItem::new(bytes)),
-                    });
-                    rest = next;
-                    if run.len() == RUN_ANSWERS {
-                        read += run.len();
-                        f(&run);
-                        run.clear();
+                let entries = Answers::entries(bytes).ok_or(Lost)?;
+                if entries.len() >= OWN_RUN {
+                    flush(&mut run, &mut read, f);
+                    read += entries.len();
+                    f(entries);
+                } else {
+                    run.extend(entries);
+                    if run.len() >= RUN_ANSWERS {
+                        flush(&mut run, &mut read, f);
                     }
                 }
             }
             Record::Inline { kind, bytes } => run.push(answer_of(kind, bytes)?),
             Record::Staged { kind, message } => {
-                read += run.len() + 1;
-                if !run.is_empty() {
-                    f(&run);
-                    run.clear();
-                }
+                flush(&mut run, &mut read, f);
+                read += 1;
                 let frame = SharedFrame::new(*message);
-                frame.lend(|bytes| answer_of(kind, bytes).map(|a| f(&[a])))?;
+                frame.lend(|bytes| answer_of(kind, bytes).map(|a| f(Answers::list(&[a]))))?;
             }
         }
     }
-    read += run.len();
-    if !run.is_empty() {
-        f(&run);
-    }
+    flush(&mut run, &mut read, f);
     *spare = recycle(run);
     Ok(read)
 }
 
-/// Answers handed over in one call at most: the run's vector stays small (in cache, and
-/// out of the peak memory of a reader that took a quarter of the ring at once).
+/// Hands the answers gathered in `run` to `f` (if any), counting them in `read`.
+fn flush(run: &mut Vec<Answer<'_>>, read: &mut usize, f: &mut dyn FnMut(Answers<'_>)) {
+    if !run.is_empty() {
+        *read += run.len();
+        f(Answers::list(run));
+        run.clear();
+    }
+}
+
+/// A block of at least this many answers is handed over alone, read where it lies; smaller
+/// ones (a batch of slow items writes a block per answer) are gathered into runs.
+const OWN_RUN: usize = 64;
+
+/// Answers gathered in one run at most: the run's vector stays small (in cache, and out
+/// of the peak memory of a reader that took a quarter of the ring at once).
 const RUN_ANSWERS: usize = 1024;
 
 /// An empty vector with the allocation of `v` (emptied), for answers of another lifetime:

@@ -11,6 +11,7 @@ use multiproc_codec::{FailedItem, What, decode};
 use multiproc_ipc::{SPIN, spin};
 use serde::de::DeserializeOwned;
 
+use crate::answers::Answers;
 use crate::backend::Answer;
 use crate::error::TaskError;
 
@@ -25,46 +26,14 @@ pub(crate) trait Sink: Send + Sync {
     fn fail(&self, index: usize, error: TaskError);
 }
 
-/// A run of answers of items, each an encoded value or a failure still encoded.
-#[derive(Debug)]
-pub(crate) struct Answers<'a>(std::slice::Iter<'a, Answer<'a>>);
-
-impl<'a> Answers<'a> {
-    /// The answers in `answers` (all of them answers of items).
-    pub(crate) fn new(answers: &'a [Answer<'a>]) -> Answers<'a> {
-        Answers(answers.iter())
-    }
-}
-
-impl<'a> Iterator for Answers<'a> {
-    type Item = Result<&'a [u8], FailedItem<'a>>;
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.0.next()? {
-            Answer::Value(bytes) => Some(Ok(bytes)),
-            Answer::Failed(failed) => Some(Err(*failed)),
-            // The reader hands sinks no control frame.
-            Answer::Control(bytes) => Some(Err(FailedItem::new(bytes))),
-        }
-    }
-
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Answers<'_> {}
-
 /// The outcome of one result: its value decoded, or its failure.
 #[inline(always)]
-pub(crate) fn outcome<R: DeserializeOwned>(
-    value: Result<&[u8], FailedItem<'_>>,
-) -> Result<R, TaskError> {
-    match value {
-        Ok(bytes) => decode(bytes, What::Result).map_err(TaskError::Codec),
-        Err(failed) => Err(TaskError::from(failed.failure())),
+pub(crate) fn outcome<R: DeserializeOwned>(answer: Answer<'_>) -> Result<R, TaskError> {
+    match answer {
+        Answer::Value(bytes) => decode(bytes, What::Result).map_err(TaskError::Codec),
+        Answer::Failed(failed) => Err(TaskError::from(failed.failure())),
+        // The reader hands sinks no control frame.
+        Answer::Control(bytes) => Err(TaskError::from(FailedItem::new(bytes).failure())),
     }
 }
 

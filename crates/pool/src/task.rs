@@ -8,11 +8,12 @@ use multiproc_process::{Function, TaskReturn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::answers::Answers;
 use crate::error::TaskError;
 use crate::plan::{JobId, Place};
 use crate::pool::Pool;
 use crate::shell::Core;
-use crate::sink::{Answers, Sink, outcome};
+use crate::sink::{Sink, outcome};
 use crate::submit::submit_all;
 
 /// Where a task is.

@@ -276,6 +276,11 @@ impl RingWriter {
     }
 }
 
+/// Pieces of an open record ask for the line this far ahead of them ...
+const PREFETCH_AHEAD: usize = 512;
+/// ... each time they cross into a new line of this many bytes (not at every piece).
+const PREFETCH_LINE: usize = 64;
+
 /// A record being written in pieces (see [`RingWriter::open`]); closed (published) when
 /// dropped.
 #[derive(Debug)]
@@ -339,11 +344,15 @@ impl<'a> OpenRecord<'a> {
     #[inline(always)]
     pub fn add(&mut self, n: usize) {
         assert!(n <= self.room - self.len, "a piece of {n} bytes in {} left", self.room - self.len);
+        let before = self.len;
         self.len += n;
         let writer = self.writer.as_deref_mut().expect("an open record has its writer");
         // The piece before the length that counts it (release).
         writer.cursor.set_open_header(header::encode(Tag::Open, self.kind, self.len));
-        writer.cursor.prefetch(self.len, 512);
+        if (before ^ self.len) >= PREFETCH_LINE {
+            // Into a new cache line: ask for one further on.
+            writer.cursor.prefetch(self.len, PREFETCH_AHEAD);
+        }
     }
 
     /// Bytes added so far.

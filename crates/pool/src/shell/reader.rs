@@ -8,10 +8,11 @@ use multiproc_codec::{Control, Frame, FrameBuf, parse};
 use multiproc_process::monotonic_ns;
 
 use super::{Core, Handles};
+use crate::answers::Answers;
 use crate::backend::{Answer, Expect, Lost, WorkerLink};
 use crate::error::TaskError;
 use crate::plan::Span;
-use crate::sink::{Answers, Sink};
+use crate::sink::Sink;
 
 impl Core {
     /// The reader thread of slot `slot`.
@@ -24,7 +25,7 @@ impl Core {
             let mut trusted = true;
             while trusted {
                 let now = expect;
-                let mut on_answers = |answers: &[Answer<'_>]| match self.on_answers(
+                let mut on_answers = |answers: Answers<'_>| match self.on_answers(
                     slot,
                     incarnation,
                     answers,
@@ -51,11 +52,11 @@ impl Core {
         &self,
         slot: usize,
         incarnation: u64,
-        answers: &[Answer<'_>],
+        answers: Answers<'_>,
         spans: &mut Vec<Span>,
         sinks: &mut Vec<Option<Arc<dyn Sink>>>,
     ) -> Option<Expect> {
-        if answers.iter().any(|a| matches!(a, Answer::Control(_))) {
+        if answers.has_control() {
             return None;
         }
         spans.clear();
@@ -144,9 +145,9 @@ impl Core {
             return Err(died(link));
         }
         let mut reply = None;
-        let received = link.rx.recv(Expect::Idle, &mut |answers: &[Answer<'_>]| {
-            reply = Some(match answers {
-                [Answer::Control(bytes)] => match parse(bytes) {
+        let received = link.rx.recv(Expect::Idle, &mut |mut answers: Answers<'_>| {
+            reply = Some(match (answers.next(), answers.next()) {
+                (Some(Answer::Control(bytes)), None) => match parse(bytes) {
                     Ok(Frame::Control(Control::Initialized)) => Ok(()),
                     Ok(Frame::Control(Control::InitFailed(f))) => {
                         Err(TaskError::InitializerFailed(f.to_string()))
@@ -165,17 +166,17 @@ impl Core {
 }
 
 /// Hands each span its run of answers, in order.
-fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
-    let mut at = 0;
+fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
+    let mut rest = answers;
     for (span, sink) in spans.iter().zip(sinks) {
-        let run = &answers[at..at + span.len];
-        at += span.len;
+        let run;
+        (run, rest) = rest.split_at(span.len);
         let Some(sink) = sink else { continue };
         match span.contiguous() {
-            Some(first) => sink.deliver(first, Answers::new(run)),
+            Some(first) => sink.deliver(first, run),
             None => {
-                for (index, k) in span.indices().zip(0..) {
-                    sink.deliver(index, Answers::new(&run[k..k + 1]));
+                for (index, answer) in span.indices().zip(run) {
+                    sink.deliver(index, Answers::list(&[answer]));
                 }
             }
         }

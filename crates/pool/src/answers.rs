@@ -1,0 +1,193 @@
+//! [`Answers`]: a run of one worker's answers, in the order of the items they answer —
+//! read where they lie (the entries of a block in a worker's answer ring) or from a list.
+//!
+//! A block of a thousand quick answers goes from the ring to the sink that decodes it
+//! without being copied or listed first: its entries are counted once when it is read,
+//! and each is parsed as it is decoded.
+
+use multiproc_codec::FailedItem;
+use multiproc_process::answer;
+
+use crate::backend::Answer;
+
+/// A run of a worker's answers, in order: an iterator of [`Answer`]s that knows its
+/// length.
+///
+/// ```
+/// use multiproc::pool::{Answer, Answers};
+/// use multiproc::process::answer::entry_header;
+///
+/// // A block of two entries: a value, then a failure (as a worker writes them).
+/// let mut block = entry_header(1, false).to_vec();
+/// block.push(7);
+/// block.extend_from_slice(&entry_header(0, true));
+/// let answers = Answers::entries(&block).expect("whole entries");
+/// assert_eq!(answers.len(), 2);
+/// let (first, rest) = answers.split_at(1);
+/// assert!(matches!(first.collect::<Vec<_>>()[..], [Answer::Value(&[7])]));
+/// assert!(matches!(rest.collect::<Vec<_>>()[..], [Answer::Failed(_)]));
+///
+/// let listed = [Answer::Control(b"hello")];
+/// assert!(Answers::list(&listed).has_control());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Answers<'a> {
+    repr: Repr<'a>,
+    len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Repr<'a> {
+    /// The entries of a block not read yet (see [`answer::next_entry`]).
+    Entries(&'a [u8]),
+    List(std::slice::Iter<'a, Answer<'a>>),
+}
+
+impl<'a> Answers<'a> {
+    /// The answers in `answers`.
+    pub fn list(answers: &'a [Answer<'a>]) -> Answers<'a> {
+        Answers { repr: Repr::List(answers.iter()), len: answers.len() }
+    }
+
+    /// The answers in a block of entries; `None` unless it holds whole entries only.
+    pub fn entries(block: &'a [u8]) -> Option<Answers<'a>> {
+        let (mut rest, mut len) = (block, 0);
+        while !rest.is_empty() {
+            rest = answer::next_entry(rest)?.2;
+            len += 1;
+        }
+        Some(Answers { repr: Repr::Entries(block), len })
+    }
+
+    /// The first `n` answers, and the rest.
+    ///
+    /// # Panics
+    ///
+    /// When `n` is above the number of answers.
+    pub fn split_at(self, n: usize) -> (Answers<'a>, Answers<'a>) {
+        assert!(n <= self.len, "{n} answers of {}", self.len);
+        if n == self.len {
+            // All of them (one job's): nothing to count through.
+            return (self, Answers { repr: Repr::Entries(&[]), len: 0 });
+        }
+        let rest_len = self.len - n;
+        match self.repr {
+            Repr::Entries(block) => {
+                let mut rest = block;
+                for _ in 0..n {
+                    rest = answer::next_entry(rest).expect("counted entries").2;
+                }
+                let head = &block[..block.len() - rest.len()];
+                (
+                    Answers { repr: Repr::Entries(head), len: n },
+                    Answers { repr: Repr::Entries(rest), len: rest_len },
+                )
+            }
+            Repr::List(list) => {
+                let (head, rest) = list.as_slice().split_at(n);
+                (Answers::list(head), Answers::list(rest))
+            }
+        }
+    }
+
+    /// Whether one of them is a control frame (entries never are).
+    pub fn has_control(&self) -> bool {
+        match &self.repr {
+            Repr::Entries(_) => false,
+            Repr::List(list) => list.as_slice().iter().any(|a| matches!(a, Answer::Control(_))),
+        }
+    }
+}
+
+impl<'a> Iterator for Answers<'a> {
+    type Item = Answer<'a>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Answer<'a>> {
+        let answer = match &mut self.repr {
+            Repr::Entries(rest) => {
+                let (failed, bytes, next) = answer::next_entry(rest)?;
+                *rest = next;
+                match failed {
+                    false => Answer::Value(bytes),
+                    true => Answer::Failed(FailedItem::new(bytes)),
+                }
+            }
+            Repr::List(list) => *list.next()?,
+        };
+        self.len -= 1;
+        Some(answer)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len, Some(self.len))
+    }
+}
+
+impl ExactSizeIterator for Answers<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn block(entries: &[(bool, Vec<u8>)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        for (failed, bytes) in entries {
+            block.extend_from_slice(&answer::entry_header(bytes.len(), *failed));
+            block.extend_from_slice(bytes);
+        }
+        block
+    }
+
+    /// Each answer as it prints: the same bytes print the same.
+    fn printed(answers: Answers<'_>) -> Vec<String> {
+        answers.map(|a| format!("{a:?}")).collect()
+    }
+
+    fn expected(entries: &[(bool, Vec<u8>)]) -> Vec<String> {
+        let answer = |(failed, bytes): &(bool, Vec<u8>)| match failed {
+            false => format!("{:?}", Answer::Value(bytes)),
+            true => format!("{:?}", Answer::Failed(FailedItem::new(bytes))),
+        };
+        entries.iter().map(answer).collect()
+    }
+
+    proptest! {
+        /// Split anywhere, a block gives back its entries in order, each part with its
+        /// exact length.
+        #[test]
+        fn a_block_splits_into_its_entries_in_order(
+            entries in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..12)), 0..40),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let bytes = block(&entries);
+            let answers = Answers::entries(&bytes).expect("whole entries");
+            prop_assert_eq!(answers.len(), entries.len());
+            let n = at.index(entries.len() + 1);
+            let (head, rest) = answers.split_at(n);
+            prop_assert_eq!((head.len(), rest.len()), (n, entries.len() - n));
+            let mut got = printed(head);
+            got.extend(printed(rest));
+            prop_assert_eq!(got, expected(&entries));
+        }
+
+        /// A block cut short inside an entry is refused.
+        #[test]
+        fn a_block_cut_inside_an_entry_is_refused(
+            entries in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..12), 1..20),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let bytes = block(&entries.into_iter().map(|b| (false, b)).collect::<Vec<_>>());
+            let mut ends = vec![0];
+            let mut rest = &bytes[..];
+            while let Some((_, _, next)) = answer::next_entry(rest) {
+                ends.push(bytes.len() - next.len());
+                rest = next;
+            }
+            let at = cut.index(bytes.len());
+            prop_assert_eq!(Answers::entries(&bytes[..at]).is_some(), ends.contains(&at));
+        }
+    }
+}
