@@ -139,10 +139,21 @@ fn read_tagged<'a, const MAX: usize>(
     Ok(value)
 }
 
-/// The smallest value written with `n` bytes after the tag.
+/// The smallest value written with `n` bytes after the tag, for `n` of 1 to 8 (looked up:
+/// this is on the path of every value read).
 #[inline(always)]
 fn minimum(n: usize) -> u64 {
-    if n == 1 { u64::from(SMALL) } else { 1 << (8 * (n - 1)) }
+    const MINIMUM: [u64; BYTES_64 + 1] = {
+        let mut table = [0; BYTES_64 + 1];
+        table[1] = SMALL as u64;
+        let mut n = 2;
+        while n <= BYTES_64 {
+            table[n] = 1 << (8 * (n - 1));
+            n += 1;
+        }
+        table
+    };
+    MINIMUM[n]
 }
 
 /// The little-endian value of 1 to 8 bytes, read with one or two loads of fixed size.

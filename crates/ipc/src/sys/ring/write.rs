@@ -17,7 +17,17 @@ pub(crate) struct WriteCursor {
     open_at: usize,
     /// Its room after the header; 0 when no record is open.
     open_room: usize,
+    /// Where its room begins in the mapping (the byte after its header at `open_at`):
+    /// looked up once per record, for the pieces that follow.
+    open_data: *mut u8,
 }
+
+// SAFETY: `open_data` points into the mapping that `mem` keeps alive (a `Mapping` is
+// `Send` and `Sync`); it is only dereferenced through `&mut self`, so a shared reference
+// reaches nothing through it.
+unsafe impl Send for WriteCursor {}
+// SAFETY: as above.
+unsafe impl Sync for WriteCursor {}
 
 impl WriteCursor {
     /// Continues the ring where its shared `head` says. A `tail` more than one capacity
@@ -27,7 +37,9 @@ impl WriteCursor {
         let tail = mem.tail().load(Ordering::Acquire);
         let cap = mem.capacity as u64;
         let tail = if head.wrapping_sub(tail) <= cap { tail } else { head.wrapping_sub(cap) };
-        WriteCursor { mem, head, tail, open_at: 0, open_room: 0 }
+        // No record is open: the data area's start stands for one (room 0).
+        let open_data = mem.map.base().wrapping_add(RING_HEADER + 4);
+        WriteCursor { mem, head, tail, open_at: 0, open_room: 0, open_data }
     }
 
     /// The ring.
@@ -155,9 +167,11 @@ impl WriteCursor {
     /// them, so that a piece costs a bounds check and a store.
     #[inline(always)]
     pub(crate) fn open(&mut self, min: usize, max: usize, header: u32) -> Option<usize> {
-        let room = self.in_place(min, max)?.len();
+        let room = self.in_place(min, max)?;
+        let (data, room) = (room.as_mut_ptr(), room.len());
         self.open_at = self.mem.index(self.head);
         self.open_room = room;
+        self.open_data = data;
         self.set_open_header(header);
         // After the header: a writer that dies between the two leaves an empty record
         // unnamed, which is as good as none.
@@ -174,14 +188,15 @@ impl WriteCursor {
     #[inline(always)]
     pub(crate) fn piece(&mut self, from: usize) -> &mut [u8] {
         assert!(from <= self.open_room, "a piece at {from} of a record of {}", self.open_room);
-        // SAFETY: `open` checked that `[open_at + 4, open_at + 4 + open_room)` of the data
-        // area lies within the room before its end (as `in_place` does), and nothing has
+        // SAFETY: `open` found `[open_data, open_data + open_room)` (the bytes after the
+        // header at `open_at`) within the room before the end of the data area (as
+        // `in_place` does), inside the mapping that `mem` keeps alive, and nothing has
         // moved the position since (every method that does closes the record first); that
         // range is in `[head, tail + capacity)`, which no reader in this process reads
-        // (module docs), and the slice borrows `self` mutably.
+        // (module docs), and the slice borrows `self` mutably. With no record open the
+        // room is 0 and the slice empty.
         unsafe {
-            let start = self.mem.map.base().add(RING_HEADER + self.open_at + 4 + from);
-            std::slice::from_raw_parts_mut(start, self.open_room - from)
+            std::slice::from_raw_parts_mut(self.open_data.wrapping_add(from), self.open_room - from)
         }
     }
 
@@ -211,14 +226,13 @@ impl WriteCursor {
     /// there for whoever reads it), without moving on.
     #[inline(always)]
     pub(crate) fn set_open_header(&mut self, header: u32) {
-        // SAFETY: `open_at` is a data index that `open` found to be the write position: a
-        // multiple of RECORD_ALIGN below `capacity`, so the word lies in the data area,
-        // inside the mapping, aligned for `AtomicU32` (RING_HEADER is a multiple of 4 on a
-        // page-aligned mapping); the memory lives as long as `self.mem`; record headers
-        // are only ever accessed atomically, by every process.
-        let word = unsafe {
-            AtomicU32::from_ptr(self.mem.map.base().add(RING_HEADER + self.open_at).cast())
-        };
+        // SAFETY: the 4 bytes before `open_data` are the open record's header, at the data
+        // index `open_at` that `open` found to be the write position: a multiple of
+        // RECORD_ALIGN below `capacity`, so the word lies in the data area, inside the
+        // mapping that `mem` keeps alive, aligned for `AtomicU32` (RING_HEADER is a
+        // multiple of 4 on a page-aligned mapping); record headers are only ever accessed
+        // atomically, by every process. `open` sets `open_data` before it calls this.
+        let word = unsafe { AtomicU32::from_ptr(self.open_data.sub(4).cast()) };
         word.store(header, Ordering::Release);
     }
 
