@@ -191,4 +191,29 @@ where
         self.timed_out = matches!(next, Some(Err(TaskError::WaitTimedOut)));
         next
     }
+
+    /// Exact when the input's length is known (see [`IMap`]'s), until the map's timeout
+    /// ends it early.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.timed_out { (0, Some(0)) } else { self.inner.size_hint() }
+    }
+}
+
+/// With an input of known length, the map has a known length too: progress bars such as
+/// indicatif's `ProgressIterator` can show how far it is.
+///
+/// ```
+/// let ex = multiproc::ProcessPoolExecutor::new(2)?;
+/// let mut it = ex.map(|x: u32| x + 1, vec![1, 2, 3])?;
+/// assert_eq!(it.len(), 3);
+/// assert_eq!(it.next(), Some(Ok(2)));
+/// assert_eq!(it.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<A, R, I> ExactSizeIterator for Map<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: ExactSizeIterator<Item = A>,
+{
 }

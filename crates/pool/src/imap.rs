@@ -235,4 +235,36 @@ where
     fn next(&mut self) -> Option<Result<R, TaskError>> {
         self.take(None)
     }
+
+    /// Exact when the input's length is known, as long as the pool takes work and the
+    /// input does not panic: then every item read is one result, and the input's rest
+    /// is one `NotRunning` or `InputPanicked` error (the hint shrinks accordingly).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let held = self.submitted - self.yielded + usize::from(self.tail.is_some());
+        if self.exhausted {
+            return (held, Some(held));
+        }
+        let (low, high) = self.input.size_hint();
+        (held.saturating_add(low), high.and_then(|h| h.checked_add(held)))
+    }
+}
+
+/// With an input of known length, `imap` has a known length too (see
+/// [`size_hint`](Iterator::size_hint)): progress bars such as indicatif's
+/// `ProgressIterator` can show how far it is.
+///
+/// ```
+/// let pool = multiproc::Pool::new(2)?;
+/// let mut it = pool.imap(|x: u32| x * 2, 0..10)?;
+/// assert_eq!(it.len(), 10);
+/// it.next();
+/// assert_eq!(it.len(), 9);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<A, R, I> ExactSizeIterator for IMap<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: ExactSizeIterator<Item = A>,
+{
 }

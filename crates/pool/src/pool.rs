@@ -13,6 +13,7 @@ use crate::builder::PoolBuilder;
 use crate::calls::Chunked;
 use crate::error::{PoolError, TaskError};
 use crate::imap::IMap;
+use crate::insights::Insights;
 use crate::shell::Core;
 
 /// A pool of worker processes. Python: `multiprocessing.Pool`.
@@ -107,6 +108,25 @@ impl Pool {
     /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
         self.core.worker_pids()
+    }
+
+    /// Where the pool's time went so far, per worker and overall: start-up, initializer,
+    /// working and waiting times, tasks done and failed, restarts and their causes, the
+    /// slowest tasks. Kept a batch at a time, always on. Python: mpire's `insights`.
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(2)?;
+    /// pool.map(|x: u64| x + 1, 0..1000)?;
+    /// let insights = pool.insights();
+    /// assert_eq!(insights.workers.len(), 2);
+    /// assert_eq!(insights.workers.iter().map(|w| w.tasks_done).sum::<u64>(), 1000);
+    /// println!("{insights}"); // a small table
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.core.insights()
     }
 
     /// The calls of a pool with an explicit chunk size (Python's `chunksize=`): how many

@@ -19,7 +19,8 @@ use crate::error::TaskError;
 pub(crate) trait Sink: Send + Sync {
     /// Delivers the answers of this job's items `first..first + answers.len()`, in order.
     /// One call per run of answers, so that the sink decodes a whole run in one loop.
-    fn deliver(&self, first: usize, answers: Answers<'_>);
+    /// Returns how many of them were failures.
+    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize;
 
     /// Fails item `index` of this job (the item never produced an answer).
     fn fail(&self, index: usize, error: TaskError);
@@ -310,7 +311,7 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) {
+    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
         // Decoded before taking the lock, so that the readers of several workers decode
         // at the same time. A failed item ends a run of values; the next run starts after.
         let n = answers.len();
@@ -336,9 +337,11 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         for (first, values) in runs.into_iter().chain([run]) {
             st.values.add(first, values);
         }
+        let failed = errors.len();
         st.errors.append(&mut errors);
         st.done += n;
         self.complete_if_done(&mut st);
+        failed
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a
@@ -469,8 +472,18 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) {
-        self.put(first, answers.map(|value| outcome::<R>(value).map_err(Box::new)));
+    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
+        let mut failed = 0;
+        self.put(
+            first,
+            answers.map(|value| {
+                outcome::<R>(value).map_err(|e| {
+                    failed += 1;
+                    Box::new(e)
+                })
+            }),
+        );
+        failed
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a

@@ -44,10 +44,14 @@ impl<R> CallbackSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
-    fn deliver(&self, _first: usize, answers: Answers<'_>) {
+    fn deliver(&self, _first: usize, answers: Answers<'_>) -> usize {
+        let mut failed = 0;
         for value in answers {
-            self.call(outcome::<R>(value));
+            let outcome = outcome::<R>(value);
+            failed += usize::from(outcome.is_err());
+            self.call(outcome);
         }
+        failed
     }
 
     fn fail(&self, _index: usize, error: TaskError) {

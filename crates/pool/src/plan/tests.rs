@@ -123,7 +123,12 @@ impl SimWorker {
     }
 
     fn progress(&self) -> Progress {
-        Progress { started: self.started, finished: self.finished, started_at_ns: self.started_at }
+        Progress {
+            started: self.started,
+            finished: self.finished,
+            started_at_ns: self.started_at,
+            busy_ns: None,
+        }
     }
 }
 
@@ -198,7 +203,7 @@ impl World {
     }
 
     fn start(&mut self, slot: usize) {
-        let incarnation = self.plan.worker_ready(slot, self.now);
+        let incarnation = self.plan.worker_ready(slot, self.now, Startup::default());
         self.workers[slot] = SimWorker { alive: true, incarnation, ..SimWorker::default() };
         self.run_actions();
     }
@@ -233,7 +238,7 @@ impl World {
                         w.shutdown = true;
                     }
                 }
-                Action::Kill { worker, incarnation } => {
+                Action::Kill { worker, incarnation, .. } => {
                     if self.workers[worker].alive && self.workers[worker].incarnation == incarnation
                     {
                         self.lose(worker);
@@ -298,7 +303,7 @@ impl World {
             self.blamed.push(item);
         }
         let (incarnation, progress) = (w.incarnation, w.progress());
-        let restart = self.plan.on_lost(slot, incarnation, progress, None, "sim", self.now);
+        let restart = self.plan.on_lost(slot, incarnation, progress, None, "sim", self.now).restart;
         self.run_actions();
         if restart {
             self.start(slot);

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use multiproc_codec::{Control, Frame, FrameBuf, parse};
 use multiproc_process::monotonic_ns;
 
-use super::{Core, Handles};
+use super::{Core, Handles, trace};
 use crate::backend::{Answer, Expect, Lost, WorkerLink};
 use crate::error::TaskError;
-use crate::plan::Span;
+use crate::plan::{Span, Startup};
 use crate::sink::{Answers, Sink};
 
 impl Core {
@@ -66,7 +66,10 @@ impl Core {
         let expect = st.plan.expect(slot);
         let (work, _) = self.take_work(&mut st);
         drop(st);
-        deliver(answers, spans, sinks);
+        let failed = deliver(answers, spans, sinks);
+        if failed > 0 {
+            self.lock().plan.on_failed_answers(slot, failed as u64);
+        }
         self.execute(work);
         Some(expect)
     }
@@ -79,26 +82,37 @@ impl Core {
         let name = link.control.describe();
         let mut st = self.lock();
         st.workers[slot] = None;
-        let restart = st.plan.on_lost(slot, incarnation, progress, status, &name, monotonic_ns());
+        let ended = st.plan.on_lost(slot, incarnation, progress, status, &name, monotonic_ns());
         self.finish(st);
-        restart
+        trace::exited(self.id, slot, &*link.control, status, ended);
+        ended.restart
     }
 
     /// Starts (and initializes) a worker for `slot`, retrying a bounded number of times.
     /// `None` once the pool no longer wants one.
     fn start_worker(&self, slot: usize) -> Option<(WorkerLink, u64)> {
+        let asked = monotonic_ns();
         loop {
             if !self.lock().plan.wants_worker() {
                 return None;
             }
+            let span = trace::starting(self.id, slot);
             let error = match self.backend.start(slot, self.settings.timeout.is_some()) {
                 Ok(mut link) => {
+                    span.identify(&*link.control);
                     self.lock().starting[slot] = Some(Arc::clone(&link.control));
-                    match self.initialize(&mut link) {
+                    let started = monotonic_ns();
+                    match self.initialize(slot, &mut link) {
                         Ok(()) => {
+                            let now = monotonic_ns();
+                            let startup = Startup {
+                                startup_ns: started.saturating_sub(asked),
+                                init_ns: now.saturating_sub(started),
+                            };
+                            trace::started(self.id, slot, &*link.control, startup);
                             let mut st = self.lock();
                             st.starting[slot] = None;
-                            let incarnation = st.plan.worker_ready(slot, monotonic_ns());
+                            let incarnation = st.plan.worker_ready(slot, now, startup);
                             st.workers[slot] = Some(Handles {
                                 incarnation,
                                 tx: Arc::clone(&link.tx),
@@ -117,6 +131,8 @@ impl Core {
                 }
                 Err(e) => TaskError::StartFailed(e),
             };
+            trace::start_failed(self.id, slot, &error);
+            drop(span);
             let mut st = self.lock();
             let retry = st.plan.start_failed(error);
             self.finish(st);
@@ -127,10 +143,11 @@ impl Core {
     }
 
     /// Runs the initializer on a fresh worker.
-    fn initialize(&self, link: &mut WorkerLink) -> Result<(), TaskError> {
+    fn initialize(&self, slot: usize, link: &mut WorkerLink) -> Result<(), TaskError> {
         let Some((func, args)) = &self.settings.initializer else {
             return Ok(());
         };
+        let _span = trace::initializer(self.id, slot, &*link.control);
         let mut fb = FrameBuf::new();
         let msg = Control::Initialize { func: *func, args: args.clone().into() };
         let died = |link: &WorkerLink| {
@@ -164,20 +181,22 @@ impl Core {
     }
 }
 
-/// Hands each span its run of answers, in order.
-fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
+/// Hands each span its run of answers, in order; returns how many were failures.
+fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) -> usize {
     let mut at = 0;
+    let mut failed = 0;
     for (span, sink) in spans.iter().zip(sinks) {
         let run = &answers[at..at + span.len];
         at += span.len;
         let Some(sink) = sink else { continue };
         match span.contiguous() {
-            Some(first) => sink.deliver(first, Answers::new(run)),
+            Some(first) => failed += sink.deliver(first, Answers::new(run)),
             None => {
                 for (index, k) in span.indices().zip(0..) {
-                    sink.deliver(index, Answers::new(&run[k..k + 1]));
+                    failed += sink.deliver(index, Answers::new(&run[k..k + 1]));
                 }
             }
         }
     }
+    failed
 }
