@@ -30,6 +30,8 @@ pub struct IMap<A, R, I> {
     job: JobId,
     func: FnId,
     stream: Arc<Stream<R>>,
+    /// Where the job's outcomes go: the stream, or a progress bar in front of it.
+    sink: Arc<dyn Sink>,
     input: I,
     chunksize: usize,
     /// Items in the next frame (see [`frame_len`](Self::frame_len)).
@@ -60,22 +62,26 @@ where
     I: Iterator<Item = A>,
 {
     /// A lazy job of `func` over `input`, in chunks of `chunksize`; results in input
-    /// order when `ordered`, else as they complete.
+    /// order when `ordered`, else as they complete. Its outcomes go to the sink `watch`
+    /// makes of its stream.
     pub(crate) fn new(
         core: Arc<Core>,
         func: FnId,
         input: I,
         chunksize: usize,
         ordered: bool,
+        watch: impl FnOnce(Arc<dyn Sink>) -> Arc<dyn Sink>,
     ) -> IMap<A, R, I> {
         let stream = Arc::new(Stream::new(ordered));
-        let job = core.add_job(func, stream.clone());
+        let sink = watch(stream.clone());
+        let job = core.add_job(func, Arc::clone(&sink));
         let window = chunksize.max(64) * 8 * core.processes();
         IMap {
             core,
             job,
             func,
             stream,
+            sink,
             input,
             chunksize,
             frame: chunksize,
@@ -102,8 +108,8 @@ where
                 self.tail = left.is_ok_and(|left| left).then_some(TaskError::NotRunning);
                 break;
             }
-            let stream = &self.stream;
-            let fail = |i: usize, e: TaskError| stream.fail(i, e);
+            let sink = &self.sink;
+            let fail = |i: usize, e: TaskError| sink.fail(i, e);
             let frame = self.frame;
             let (read, input) = submit(
                 &self.core,

@@ -36,6 +36,8 @@ mod insights;
 mod local;
 mod plan;
 mod pool;
+#[cfg(feature = "progress")]
+mod progress;
 mod shell;
 mod sink;
 mod star;

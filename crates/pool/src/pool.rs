@@ -145,6 +145,23 @@ impl Pool {
         Chunked::new(self, Some(chunksize))
     }
 
+    /// The pool's calls, each showing a progress bar on stderr while its results arrive
+    /// (see [`Chunked::progress`]); nothing is shown when stderr is not a terminal. Needs
+    /// the cargo feature `progress`. Python: `tqdm(pool.imap(f, items), total=...)`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let mut done: Vec<u64> = pool.progress().imap_unordered(|x: u64| x + 1, 0..50)?
+    ///     .collect::<Result<_, _>>()?;
+    /// done.sort();
+    /// assert_eq!(done, (1..51).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(&self) -> Chunked<'_> {
+        Chunked::new(self, None).progress()
+    }
+
     pub(crate) fn default_calls(&self) -> Chunked<'_> {
         Chunked::new(self, None)
     }
