@@ -51,6 +51,7 @@ impl LinkProgress {
             started: done + u64::from(running),
             finished: done,
             started_at_ns: 0,
+            failed: None,
             busy_ns: None,
         }
     }

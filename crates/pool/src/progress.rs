@@ -56,11 +56,11 @@ impl Bar {
 }
 
 impl Sink for Bar {
-    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
+    fn deliver(&self, first: usize, answers: Answers<'_>) {
         let n = answers.len();
-        let failed = self.inner.deliver(first, answers);
+        let failed = answers.clone().filter(Result::is_err).count();
+        self.inner.deliver(first, answers);
         self.advance(n, failed);
-        failed
     }
 
     fn fail(&self, index: usize, error: TaskError) {
@@ -88,15 +88,14 @@ mod tests {
     use super::*;
     use crate::backend::Answer;
 
-    /// Records what reaches it: (first index, answers, failures).
+    /// Records what reaches it: (first index, failures).
     #[derive(Default)]
     struct Record(Mutex<Vec<(usize, usize)>>);
 
     impl Sink for Record {
-        fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
+        fn deliver(&self, first: usize, answers: Answers<'_>) {
             let failed = answers.filter(Result::is_err).count();
             self.0.lock().unwrap().push((first, failed));
-            failed
         }
         fn fail(&self, index: usize, _error: TaskError) {
             self.0.lock().unwrap().push((index, 1));
@@ -110,12 +109,12 @@ mod tests {
         let mut value = Vec::new();
         encode(&7u32, What::Result, &mut value).unwrap();
         let answers = [Answer::Value(&value), Answer::Failed(FailedItem::new(b"x"))];
-        assert_eq!(bar.deliver(0, Answers::new(&answers)), 1);
+        bar.deliver(0, Answers::new(&answers));
         assert_eq!((bar.bar.position(), bar.bar.message()), (2, "1 failed".to_string()));
         bar.fail(2, TaskError::Cancelled);
         assert_eq!((bar.bar.position(), bar.bar.message()), (3, "2 failed".to_string()));
         assert!(!bar.bar.is_finished());
-        assert_eq!(bar.deliver(3, Answers::new(&answers[..1])), 0);
+        bar.deliver(3, Answers::new(&answers[..1]));
         assert!(bar.bar.is_finished(), "the bar ends with the job's last item");
         assert_eq!(*record.0.lock().unwrap(), [(0, 1), (2, 1), (3, 0)]);
     }

@@ -19,15 +19,14 @@ use crate::error::TaskError;
 pub(crate) trait Sink: Send + Sync {
     /// Delivers the answers of this job's items `first..first + answers.len()`, in order.
     /// One call per run of answers, so that the sink decodes a whole run in one loop.
-    /// Returns how many of them were failures.
-    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize;
+    fn deliver(&self, first: usize, answers: Answers<'_>);
 
     /// Fails item `index` of this job (the item never produced an answer).
     fn fail(&self, index: usize, error: TaskError);
 }
 
 /// A run of answers of items, each an encoded value or a failure still encoded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Answers<'a>(std::slice::Iter<'a, Answer<'a>>);
 
 impl<'a> Answers<'a> {
@@ -311,7 +310,7 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
+    fn deliver(&self, first: usize, answers: Answers<'_>) {
         // Decoded before taking the lock, so that the readers of several workers decode
         // at the same time. A failed item ends a run of values; the next run starts after.
         let n = answers.len();
@@ -337,11 +336,9 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         for (first, values) in runs.into_iter().chain([run]) {
             st.values.add(first, values);
         }
-        let failed = errors.len();
         st.errors.append(&mut errors);
         st.done += n;
         self.complete_if_done(&mut st);
-        failed
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a
@@ -472,18 +469,8 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) -> usize {
-        let mut failed = 0;
-        self.put(
-            first,
-            answers.map(|value| {
-                outcome::<R>(value).map_err(|e| {
-                    failed += 1;
-                    Box::new(e)
-                })
-            }),
-        );
-        failed
+    fn deliver(&self, first: usize, answers: Answers<'_>) {
+        self.put(first, answers.map(|value| outcome::<R>(value).map_err(Box::new)));
     }
 
     /// Records an outcome computed elsewhere (an argument that failed to encode, a

@@ -44,14 +44,10 @@ impl<R> CallbackSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
-    fn deliver(&self, _first: usize, answers: Answers<'_>) -> usize {
-        let mut failed = 0;
+    fn deliver(&self, _first: usize, answers: Answers<'_>) {
         for value in answers {
-            let outcome = outcome::<R>(value);
-            failed += usize::from(outcome.is_err());
-            self.call(outcome);
+            self.call(outcome::<R>(value));
         }
-        failed
     }
 
     fn fail(&self, _index: usize, error: TaskError) {

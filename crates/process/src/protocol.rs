@@ -28,8 +28,11 @@ pub mod progress {
     /// Nanoseconds the worker spent serving task batches (decoding arguments, running the
     /// tasks, encoding and writing their answers), cumulative: added once per batch.
     pub const BUSY_NS: usize = 4;
+    /// Items that failed (returned `Err` or panicked) so far, cumulative; written before
+    /// their answers.
+    pub const FAILED: usize = 5;
     /// Number of slots.
-    pub const LEN: usize = 5;
+    pub const LEN: usize = 6;
 
     /// Bits of a claim's item count.
     const COUNT_BITS: u32 = 48;

@@ -27,6 +27,8 @@ pub(crate) struct Closed {
     pub answered: u64,
     /// Items that failed with it (it died or timed out running them).
     pub lost: u64,
+    /// Items it reported as failed (returned `Err` or panicked), if it reports them.
+    pub failed: Option<u64>,
     /// Time it reported in its task batches (ns), if it reports it.
     pub busy_ns: Option<u64>,
     /// Why it is replaced (`None`: the pool is shutting down).
@@ -39,6 +41,7 @@ pub(crate) struct Live {
     pub pid: Option<u32>,
     pub working_ns: u64,
     pub answered: u64,
+    pub failed: Option<u64>,
     pub busy_ns: Option<u64>,
 }
 
@@ -53,8 +56,8 @@ struct Book {
     alive_ns: u64,
     working_ns: u64,
     answered: u64,
-    /// Answers that were failures (reported by the shell once the sinks decoded them).
-    failed_answers: u64,
+    /// Answers that were failures (as the workers reported them).
+    failed: u64,
     lost: u64,
     busy_ns: u64,
     /// Some incarnation reported its busy time.
@@ -92,6 +95,7 @@ impl Ledger {
         book.working_ns += closed.working_ns.min(alive);
         book.answered += closed.answered;
         book.lost += closed.lost;
+        book.failed += closed.failed.unwrap_or(0);
         if let Some(busy) = closed.busy_ns {
             book.busy_ns += busy;
             book.busy_known = true;
@@ -102,11 +106,6 @@ impl Ledger {
                 None => book.restarts.push((cause, 1)),
             }
         }
-    }
-
-    /// `n` answers of slot `worker` were failures.
-    pub(crate) fn failed_answers(&mut self, worker: usize, n: u64) {
-        self.books[worker].failed_answers += n;
     }
 
     /// A batch of `items` items from `first` took `elapsed_ns`: a candidate for the
@@ -143,7 +142,7 @@ impl Ledger {
             .map(|(i, book)| {
                 let (mut alive, mut working, mut answered) =
                     (book.alive_ns, book.working_ns, book.answered);
-                let mut busy = book.busy_ns;
+                let (mut busy, mut failed) = (book.busy_ns, book.failed);
                 busy_known |= book.busy_known;
                 let mut pid = None;
                 if let Some(ready_at) = book.ready_at {
@@ -152,6 +151,7 @@ impl Ledger {
                     alive += span;
                     working += now_live.working_ns.min(span);
                     answered += now_live.answered;
+                    failed += now_live.failed.unwrap_or(0);
                     if let Some(b) = now_live.busy_ns {
                         busy += b;
                         busy_known = true;
@@ -160,15 +160,16 @@ impl Ledger {
                 }
                 working_all += working;
                 busy_all += busy;
-                let failed_answers = book.failed_answers.min(answered);
+                // A failure the worker reported before its answer arrived is not one yet.
+                let failed = failed.min(answered);
                 WorkerInsights {
                     pid,
                     startup: Duration::from_nanos(book.startup_ns),
                     initializer: Duration::from_nanos(book.init_ns),
                     working: Duration::from_nanos(working),
                     waiting: Duration::from_nanos(alive - working),
-                    tasks_done: answered - failed_answers,
-                    tasks_failed: failed_answers + book.lost,
+                    tasks_done: answered - failed,
+                    tasks_failed: failed + book.lost,
                     restarts: book.restarts.clone(),
                 }
             })
@@ -208,13 +209,19 @@ mod tests {
             working_ns: 300,
             answered: 7,
             lost: 1,
+            failed: Some(2),
             busy_ns: Some(150),
             cause: Some(RestartCause::TimedOut),
         };
         ledger.closed(0, 500, closed);
-        ledger.failed_answers(0, 2);
         ledger.ready(0, 600, Startup { startup_ns: 80, init_ns: 20 });
-        let live = |_| Live { pid: Some(9), working_ns: 100, answered: 3, busy_ns: Some(50) };
+        let live = |_| Live {
+            pid: Some(9),
+            working_ns: 100,
+            answered: 3,
+            failed: Some(0),
+            busy_ns: Some(50),
+        };
         let (workers, outside) = ledger.workers(1000, live);
         let w = &workers[0];
         assert_eq!((w.startup.as_nanos(), w.initializer.as_nanos()), (120, 30));

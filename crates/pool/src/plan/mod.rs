@@ -397,12 +397,6 @@ impl<E: Encoded> Plan<E> {
         Ok(())
     }
 
-    /// Some of the answers slot `worker` sent were failures (`n` of them), as the sinks
-    /// found when they decoded them.
-    pub(crate) fn on_failed_answers(&mut self, worker: usize, n: u64) {
-        self.ledger.failed_answers(worker, n);
-    }
-
     /// The worker in slot `worker` is gone, with `progress` as it last reported it; every
     /// answer it sent was taken first. The item it was running fails (as timed out if it
     /// was killed for that), the items it had not started are queued again. Says whether
@@ -430,6 +424,7 @@ impl<E: Encoded> Plan<E> {
             working_ns: slot.working_until(now),
             answered: slot.received,
             lost: 0,
+            failed: progress.failed,
             busy_ns: progress.busy_ns,
             cause,
         };
@@ -488,12 +483,18 @@ impl<E: Encoded> Plan<E> {
     pub(crate) fn insights(
         &self,
         now: u64,
-        live: impl Fn(usize) -> (Option<u32>, Option<u64>),
+        live: impl Fn(usize) -> (Option<u32>, Progress),
     ) -> (Vec<WorkerInsights>, Vec<SlowTask>, Option<f64>) {
         let (workers, outside) = self.ledger.workers(now, |w| {
             let slot = &self.slots[w];
-            let (pid, busy_ns) = live(w);
-            Live { pid, working_ns: slot.working_until(now), answered: slot.received, busy_ns }
+            let (pid, progress) = live(w);
+            Live {
+                pid,
+                working_ns: slot.working_until(now),
+                answered: slot.received,
+                failed: progress.failed,
+                busy_ns: progress.busy_ns,
+            }
         });
         (workers, self.ledger.slowest(), outside)
     }

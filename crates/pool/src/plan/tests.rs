@@ -129,6 +129,7 @@ impl SimWorker {
             started: self.started,
             finished: self.finished,
             started_at_ns: self.started_at,
+            failed: None,
             busy_ns: None,
         }
     }
@@ -409,7 +410,7 @@ impl World {
     /// worker lost while the pool ran is one restart; each worker slot's working and
     /// waiting times add up to at most the time since the world began.
     fn check_insights(&self) {
-        let (workers, _, _) = self.plan.insights(self.now, |_| (None, None));
+        let (workers, _, _) = self.plan.insights(self.now, |_| (None, Progress::default()));
         let accounted: u64 = workers.iter().map(|w| w.tasks_done + w.tasks_failed).sum();
         let values = self.ends.values().filter(|e| e[0] == End::Value).count();
         assert_eq!(accounted, (values + self.blamed.len()) as u64, "{workers:?}");

@@ -28,7 +28,7 @@ use std::time::Duration;
 use multiproc_codec::{Args, FnId};
 use multiproc_process::monotonic_ns;
 
-use crate::backend::{Backend, FrameSender, WorkerControl};
+use crate::backend::{Backend, FrameSender, Progress, WorkerControl};
 use crate::error::TaskError;
 use crate::insights::Insights;
 use crate::plan::{Action, JobId, Place, Plan, Run, Span};
@@ -226,8 +226,8 @@ impl Core {
         let now = monotonic_ns();
         let (workers, slowest, outside_task_code) =
             st.plan.insights(now, |w| match &st.workers[w] {
-                Some(h) => (h.control.pid(), h.control.progress().busy_ns),
-                None => (None, None),
+                Some(h) => (h.control.pid(), h.control.progress()),
+                None => (None, Progress::default()),
             });
         Insights {
             pool: self.id,

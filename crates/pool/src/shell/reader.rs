@@ -66,10 +66,7 @@ impl Core {
         let expect = st.plan.expect(slot);
         let (work, _) = self.take_work(&mut st);
         drop(st);
-        let failed = deliver(answers, spans, sinks);
-        if failed > 0 {
-            self.lock().plan.on_failed_answers(slot, failed as u64);
-        }
+        deliver(answers, spans, sinks);
         self.execute(work);
         Some(expect)
     }
@@ -181,22 +178,20 @@ impl Core {
     }
 }
 
-/// Hands each span its run of answers, in order; returns how many were failures.
-fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) -> usize {
+/// Hands each span its run of answers, in order.
+fn deliver(answers: &[Answer<'_>], spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
     let mut at = 0;
-    let mut failed = 0;
     for (span, sink) in spans.iter().zip(sinks) {
         let run = &answers[at..at + span.len];
         at += span.len;
         let Some(sink) = sink else { continue };
         match span.contiguous() {
-            Some(first) => failed += sink.deliver(first, Answers::new(run)),
+            Some(first) => sink.deliver(first, Answers::new(run)),
             None => {
                 for (index, k) in span.indices().zip(0..) {
-                    failed += sink.deliver(index, Answers::new(&run[k..k + 1]));
+                    sink.deliver(index, Answers::new(&run[k..k + 1]));
                 }
             }
         }
     }
-    failed
 }
