@@ -141,9 +141,8 @@ impl<E: Encoded> Slot<E> {
     /// Time it has held work until `now` (ns): its completed stretches and the one under
     /// way.
     pub(crate) fn working_until(&self, now: u64) -> u64 {
-        let current = self.in_flight.front().map_or(0, |b| {
-            now.saturating_sub(self.last_done.max(b.sent_at))
-        });
+        let current =
+            self.in_flight.front().map_or(0, |b| now.saturating_sub(self.last_done.max(b.sent_at)));
         self.working_ns + current
     }
 
