@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use crate::backend::Progress;
 use crate::insights::{RestartCause, SLOWEST, SlowTask, WorkerInsights};
 
-use super::run::JobId;
+use super::Plan;
+use super::run::{Encoded, JobId};
 
 /// How long a worker took to become ready: measured by the shell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -177,6 +179,29 @@ impl Ledger {
         let outside = (busy_known && working_all > 0)
             .then(|| 1.0 - (busy_all as f64 / working_all as f64).min(1.0));
         (workers, outside)
+    }
+}
+
+impl<E: Encoded> Plan<E> {
+    /// Each slot's insights at `now` (with how its current worker stands, `live`), the
+    /// slowest tasks, and the share of working time spent outside task batches.
+    pub(crate) fn insights(
+        &self,
+        now: u64,
+        live: impl Fn(usize) -> (Option<u32>, Progress),
+    ) -> (Vec<WorkerInsights>, Vec<SlowTask>, Option<f64>) {
+        let (workers, outside) = self.ledger.workers(now, |w| {
+            let slot = &self.slots[w];
+            let (pid, progress) = live(w);
+            Live {
+                pid,
+                working_ns: slot.working_until(now),
+                answered: slot.received,
+                failed: progress.failed,
+                busy_ns: progress.busy_ns,
+            }
+        });
+        (workers, self.ledger.slowest(), outside)
     }
 }
 

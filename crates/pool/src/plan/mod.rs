@@ -36,7 +36,7 @@ use multiproc_process::progress::pack_claim;
 
 use crate::backend::{Expect, Progress};
 use crate::error::TaskError;
-use crate::insights::{RestartCause, SlowTask, WorkerInsights};
+use crate::insights::RestartCause;
 use ledger::{Closed, Ledger};
 use queue::{Limits, Queue, Queued};
 use slot::{Phase, Slot};
@@ -476,27 +476,6 @@ impl<E: Encoded> Plan<E> {
         }
         self.pump(now);
         Ended { restart: !(self.stopping || self.terminated || self.broken.is_some()), cause }
-    }
-
-    /// Each slot's insights at `now` (with how its current worker stands, `live`), the
-    /// slowest tasks, and the share of working time spent outside task batches.
-    pub(crate) fn insights(
-        &self,
-        now: u64,
-        live: impl Fn(usize) -> (Option<u32>, Progress),
-    ) -> (Vec<WorkerInsights>, Vec<SlowTask>, Option<f64>) {
-        let (workers, outside) = self.ledger.workers(now, |w| {
-            let slot = &self.slots[w];
-            let (pid, progress) = live(w);
-            Live {
-                pid,
-                working_ns: slot.working_until(now),
-                answered: slot.received,
-                failed: progress.failed,
-                busy_ns: progress.busy_ns,
-            }
-        });
-        (workers, self.ledger.slowest(), outside)
     }
 
     /// Queues runs taken back from a worker again (or fails those of cancelled jobs).
