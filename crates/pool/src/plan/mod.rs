@@ -41,7 +41,7 @@ use ledger::{Closed, Ledger};
 use queue::{Limits, Queue, Queued};
 use slot::{Phase, Slot};
 
-pub(crate) use ledger::{Live, Startup};
+pub(crate) use ledger::Startup;
 pub(crate) use pace::Paces;
 pub(crate) use run::{Encoded, JobId, Run};
 pub(crate) use span::Span;
