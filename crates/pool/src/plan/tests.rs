@@ -18,6 +18,7 @@ use multiproc_codec::{FnId, TypeFingerprint};
 use proptest::prelude::*;
 
 use super::*;
+use crate::insights::WorkerInsights;
 
 /// Test arguments: the (job, index) of each item, so that the simulated workers answer
 /// with the identity of what they ran.
