@@ -48,8 +48,10 @@ fn every_task_and_the_death_of_a_worker_are_accounted() {
     let restarts: Vec<_> = insights.workers.iter().flat_map(|w| w.restarts.clone()).collect();
     assert_eq!(restarts, [(RestartCause::Died(Some(ExitStatus::Code(7))), 1)]);
     assert_times_fit(&insights);
-    // Both workers ran tasks, and the live ones have pids.
-    assert!(insights.workers.iter().all(|w| w.pid.is_some()), "\n{insights}");
+    // The worker that did not die is still there, with its pid (the replacement may
+    // still be starting).
+    let survivor = insights.workers.iter().find(|w| w.restarts.is_empty()).unwrap();
+    assert!(survivor.pid.is_some(), "\n{insights}");
     let table = insights.to_string();
     assert!(table.contains("1 died (7)"), "{table}");
 }
