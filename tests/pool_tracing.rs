@@ -84,6 +84,9 @@ fn a_subscriber_sees_the_life_of_a_pool_whose_worker_is_killed() {
     let id = pool.insights().pool.to_string();
     let out = pool.chunksize(1).map_results(common::sleep_ms, [1, 3_600_000, 1, 1]).unwrap();
     assert!(matches!(out[1], Err(TaskError::TimedOut { .. })), "{out:?}");
+    // The killed worker's replacement is up before the pool closes (or it would never
+    // start: a closed and joined pool starts no worker).
+    common::wait_until("the replacement is up", || pool.worker_pids().len() == 2);
     pool.close();
     pool.join().unwrap();
 
