@@ -53,6 +53,8 @@
 //! | `Condition()`, `Event()`, `Barrier(n)` | [`Condition`], [`Event`], [`Barrier`] |
 //! | `Value('q', 0)`, `Array('d', 10)`, `shared_memory.SharedMemory(...)` | [`Value`], [`Array`], [`SharedMemory`] |
 //! | `p.sentinel` | [`Process::sentinel`] |
+//! | `tqdm(pool.imap(f, xs), total=len(xs))` | `pool.progress().imap(f, xs)` (feature `progress`), or indicatif's `.progress()` on [`IMap`] (an [`ExactSizeIterator`] over an input of known length) |
+//! | mpire's `pool.print_insights()` | `println!("{}", pool.insights())` ([`Pool::insights`] → [`Insights`]) |
 //!
 //! # Which call answers what
 //!
@@ -92,6 +94,14 @@
 //!   `multiproc::mpi::init()` at the top of `main` turns every rank but 0 into a worker
 //!   and gives rank 0 a [`Pool`] and a [`ProcessPoolExecutor`] over them. It needs an MPI
 //!   installation (Open MPI: `openmpi-bin libopenmpi-dev`, and `libclang-dev` to build).
+//! - `progress` (off by default): `pool.progress()` (and `pool.chunksize(n).progress()`,
+//!   `MapOptions::progress` for the executor) shows a progress bar on stderr (indicatif)
+//!   while a call's results arrive, failed items counted apart; nothing when stderr is
+//!   not a terminal.
+//! - `tracing` (off by default): `tracing` spans and events for the life of workers and
+//!   pools — a worker's start and initializer, its exit and replacement (with its exit
+//!   status), task timeouts, kills, `close`, `terminate`, `join`, and the loss of an MPI
+//!   rank — each with the pool's id and the worker's pid and name. None per task.
 //!
 //! # Serde
 //!
@@ -130,7 +140,7 @@ pub use multiproc_executor::{
     as_completed, wait,
 };
 pub use multiproc_pool::{
-    AsyncResult, Chunked, IMap, NotReady, Pool, PoolBuilder, PoolError, TaskError,
+    AsyncResult, Chunked, IMap, Insights, NotReady, Pool, PoolBuilder, PoolError, TaskError,
 };
 pub use multiproc_process::{
     Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo,

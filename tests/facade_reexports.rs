@@ -65,6 +65,9 @@ fn every_error_type_is_reachable_from_the_root() {
     let _: Option<multiproc::Chunked<'static>> = None;
     let _: Option<multiproc::Map<u8, u8, Items>> = None;
     let _: Option<multiproc::IMap<u8, u8, Items>> = None;
+    let _: Option<multiproc::Insights> = None;
+    let _: Option<(multiproc::pool::WorkerInsights, multiproc::pool::SlowTask)> = None;
+    let _: Option<multiproc::pool::RestartCause> = None;
     fn returns<R: multiproc::TaskReturn<V>, V>(_: fn(u8) -> R) {}
     returns(|x: u8| x);
     returns(|x: u8| -> std::io::Result<u8> { Ok(x) });

@@ -289,8 +289,18 @@ fn header(options: &Options, cores: usize, python: Option<&Python>) -> String {
         ),
         None => "CPython: not found on PATH or under pyenv; multiproc side only".to_owned(),
     };
+    // `cargo xtask bench --features progress,tracing` compares W1 with them compiled in.
+    let features: Vec<&str> =
+        [("progress", cfg!(feature = "progress")), ("tracing", cfg!(feature = "tracing"))]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+    let features = match features.is_empty() {
+        true => "features: none".to_owned(),
+        false => format!("features compiled in: {} (no subscriber, no bar)", features.join(", ")),
+    };
     format!(
-        "multiproc workloads (BENCHMARKS.md) on {cores} cores; {runs}\n\
+        "multiproc workloads (BENCHMARKS.md) on {cores} cores; {runs}; {features}\n\
          {python}; multiproc's default start method: {}\n\
          ratio > 1: multiproc better (throughput, speedup: mp/py; time, latency, RSS growth: py/mp).\n\
          W5 runs each repetition in a fresh process on both sides (this binary re-executed, a new \

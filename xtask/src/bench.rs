@@ -82,10 +82,13 @@ pub(crate) struct Options {
     pub(crate) json: Option<PathBuf>,
     /// Where to write one more copy of the chart (always in `bench-results/bench.svg`).
     pub(crate) svg: Option<PathBuf>,
+    /// Features of the facade to compile the workloads with (`--features progress,tracing`:
+    /// W1 with them in, to compare with a run without).
+    pub(crate) features: Option<String>,
 }
 
 impl Options {
-    /// Parses `[--quick] [--workload W1,W3] [--json PATH] [--svg PATH]`.
+    /// Parses `[--quick] [--workload W1,W3] [--json PATH] [--svg PATH] [--features LIST]`.
     pub(crate) fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self::default();
         let mut rest = args.iter().cloned();
@@ -107,6 +110,8 @@ impl Options {
                 options.json = Some(PathBuf::from(path));
             } else if let Some(path) = crate::flag_value("--svg", &arg, &mut rest)? {
                 options.svg = Some(PathBuf::from(path));
+            } else if let Some(list) = crate::flag_value("--features", &arg, &mut rest)? {
+                options.features = Some(list);
             } else {
                 return Err(Error::new(format!("unknown option `{arg}` for `bench`")));
             }
@@ -158,9 +163,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         if let Some(file) = &json_file {
             harness_args.extend(["--json".to_owned(), file.to_string_lossy().into_owned()]);
         }
-        Cmd::cargo(&["bench", "-p", target.package, "--bench", target.bench, "--"])
-            .args(&harness_args)
-            .run(root)?;
+        let mut cargo_args = vec!["bench", "-p", target.package, "--bench", target.bench];
+        if let Some(features) =
+            options.features.as_deref().filter(|_| target.package == "multiproc")
+        {
+            cargo_args.extend(["--features", features]);
+        }
+        cargo_args.push("--");
+        Cmd::cargo(&cargo_args).args(&harness_args).run(root)?;
         if options.json.is_some() && !target.json {
             println!(
                 "bench: `{}` has no JSON output; its results are in the table above",
@@ -227,9 +237,18 @@ mod tests {
 
     #[test]
     fn options_parse() -> Result {
-        let options =
-            parse(&["--quick", "--workload", "w1,W3", "--json=out.json", "--svg", "c.svg"])?;
+        let options = parse(&[
+            "--quick",
+            "--workload",
+            "w1,W3",
+            "--json=out.json",
+            "--svg",
+            "c.svg",
+            "--features",
+            "progress,tracing",
+        ])?;
         assert!(options.quick);
+        assert_eq!(options.features.as_deref(), Some("progress,tracing"));
         assert_eq!(options.workloads, ["W1", "W3"]);
         assert_eq!(options.json, Some(PathBuf::from("out.json")));
         assert_eq!(options.svg, Some(PathBuf::from("c.svg")));

@@ -182,18 +182,31 @@ pub(crate) fn mpi_available(root: &Path) -> bool {
         && Cmd::new("mpicc", &["--version"]).succeeds_quietly(root)
 }
 
-/// The cargo arguments that select every package: with MPI installed, the MPI crate and
-/// the facade's `mpi` feature too; without it, everything else (and a note saying so).
+/// The cargo arguments that select every package with every feature (`progress`,
+/// `tracing`): with MPI installed, the MPI crate and the facade's `mpi` feature too;
+/// without it, everything else (and a note saying so).
 pub(crate) fn workspace_args(root: &Path) -> &'static [&'static str] {
     if mpi_available(root) {
-        &["--workspace", "--features", "multiproc/mpi"]
+        &["--workspace", "--features", "multiproc/mpi,multiproc/progress,multiproc/tracing"]
     } else {
         println!(
             "MPI is not installed: leaving out multiproc-mpi \
              (apt-get install openmpi-bin libopenmpi-dev libclang-dev to include it)"
         );
-        &["--workspace", "--exclude", "multiproc-mpi"]
+        &[
+            "--workspace",
+            "--exclude",
+            "multiproc-mpi",
+            "--features",
+            "multiproc/progress,multiproc/tracing",
+        ]
     }
+}
+
+/// The root package's features for a build of examples or benches: `mpi` where MPI is
+/// installed, and the features that need nothing but crates.
+pub(crate) fn root_features(root: &Path) -> &'static str {
+    if mpi_available(root) { "mpi,progress,tracing" } else { "progress,tracing" }
 }
 
 #[cfg(test)]

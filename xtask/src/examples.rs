@@ -92,9 +92,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         println!("no examples in examples/: nothing to run");
         return Ok(());
     }
-    // Examples named `mpi_*` need the `mpi` feature, hence an MPI installation.
+    // Examples named `mpi_*` need the `mpi` feature, hence an MPI installation; the
+    // others' features need nothing more.
+    let features = crate::cmd::root_features(root);
     let chosen: Vec<String> = if crate::cmd::mpi_available(root) {
-        Cmd::cargo(&["build", "--release", "--examples", "--features", "mpi"]).run(root)?;
         chosen
     } else {
         let (mpi, rest): (Vec<String>, Vec<String>) =
@@ -102,9 +103,9 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result {
         if !mpi.is_empty() {
             println!("MPI is not installed: skipping {}", mpi.join(", "));
         }
-        Cmd::cargo(&["build", "--release", "--examples"]).run(root)?;
         rest
     };
+    Cmd::cargo(&["build", "--release", "--examples", "--features", features]).run(root)?;
     let bin_dir = cmd::target_dir(root).join("release").join("examples");
     let mut failed = Vec::new();
     for name in &chosen {

@@ -27,6 +27,7 @@ commands:
       --workload W1,W3     only the targets that implement these BENCHMARKS.md workloads
       --json PATH          write the results as a JSON array, one object per figure
       --svg PATH           also write the chart to PATH (always: bench-results/bench.svg)
+      --features LIST      compile the workloads with these features (progress,tracing)
   tidy                     check the house rules (cargo test -p xtask)
   help                     print this text";
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use multiproc_pool::{Pool, PoolBuilder, PoolError, TaskError};
+use multiproc_pool::{Insights, Pool, PoolBuilder, PoolError, TaskError};
 use multiproc_process::{Context, Function, InitOutcome, StarFn, StartMethod, TaskReturn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -141,6 +141,20 @@ impl ProcessPoolExecutor {
     /// ```
     pub fn max_workers(&self) -> usize {
         self.pool.processes()
+    }
+
+    /// Where the executor's time went so far, per worker and overall (see
+    /// [`Pool::insights`]). Python: mpire's `insights`.
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::new(2)?;
+    /// assert_eq!(ex.submit(|x: u8| x + 1, 1)?.result()?, 2);
+    /// let insights = ex.insights();
+    /// assert_eq!(insights.workers.iter().map(|w| w.tasks_done).sum::<u64>(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.pool.insights()
     }
 
     /// The pids of the executor's workers that are running now (see

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc_pool::{IMap, TaskError};
+use multiproc_pool::{Chunked, IMap, Pool, TaskError};
 use multiproc_process::{StarFn, TaskReturn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,7 +58,7 @@ impl ProcessPoolExecutor {
         R: TaskReturn<Via>,
         I: IntoIterator<Item = A>,
     {
-        let inner = self.running()?.chunksize(options.chunksize).imap(f, items)?;
+        let inner = options.calls(self.running()?).imap(f, items)?;
         Ok(Map::new(inner, options))
     }
 
@@ -106,7 +106,7 @@ impl ProcessPoolExecutor {
         R: TaskReturn<Via>,
         I: IntoIterator<Item = Args>,
     {
-        let inner = self.running()?.chunksize(options.chunksize).imap_star(f, items)?;
+        let inner = options.calls(self.running()?).imap_star(f, items)?;
         Ok(Map::new(inner, options))
     }
 }
@@ -125,16 +125,52 @@ impl ProcessPoolExecutor {
 pub struct MapOptions {
     chunksize: usize,
     timeout: Option<Duration>,
+    #[cfg(feature = "progress")]
+    progress: bool,
 }
 
 impl Default for MapOptions {
     /// Chunk size 1, no timeout (Python's defaults).
     fn default() -> MapOptions {
-        MapOptions { chunksize: 1, timeout: None }
+        MapOptions {
+            chunksize: 1,
+            timeout: None,
+            #[cfg(feature = "progress")]
+            progress: false,
+        }
     }
 }
 
 impl MapOptions {
+    /// Shows a progress bar on stderr while the results arrive: items done of all,
+    /// items per second, time left, and failed items apart; nothing when stderr is not a
+    /// terminal. Python: `tqdm(executor.map(...), total=...)`. Needs the cargo feature
+    /// `progress`.
+    ///
+    /// ```
+    /// use multiproc::{MapOptions, ProcessPoolExecutor};
+    ///
+    /// let ex = ProcessPoolExecutor::new(2)?;
+    /// let out = ex.map_with(|x: u32| x * 3, 0..20, MapOptions::default().progress())?;
+    /// assert_eq!(out.map(Result::unwrap).sum::<u32>(), 570);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(mut self) -> Self {
+        self.progress = true;
+        self
+    }
+
+    /// The pool's calls these options ask for.
+    fn calls(self, pool: &Pool) -> Chunked<'_> {
+        let calls = pool.chunksize(self.chunksize);
+        #[cfg(feature = "progress")]
+        if self.progress {
+            return calls.progress();
+        }
+        calls
+    }
+
     /// Items per message to a worker. A `map` given chunk size 0 fails with
     /// [`TaskError::ZeroChunksize`] (Python: "chunksize must be >= 1").
     pub fn chunksize(mut self, chunksize: usize) -> Self {
@@ -191,4 +227,29 @@ where
         self.timed_out = matches!(next, Some(Err(TaskError::WaitTimedOut)));
         next
     }
+
+    /// Exact when the input's length is known (see [`IMap`]'s), until the map's timeout
+    /// ends it early.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.timed_out { (0, Some(0)) } else { self.inner.size_hint() }
+    }
+}
+
+/// With an input of known length, the map has a known length too: progress bars such as
+/// indicatif's `ProgressIterator` can show how far it is.
+///
+/// ```
+/// let ex = multiproc::ProcessPoolExecutor::new(2)?;
+/// let mut it = ex.map(|x: u32| x + 1, vec![1, 2, 3])?;
+/// assert_eq!(it.len(), 3);
+/// assert_eq!(it.next(), Some(Ok(2)));
+/// assert_eq!(it.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<A, R, I> ExactSizeIterator for Map<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: ExactSizeIterator<Item = A>,
+{
 }

@@ -286,6 +286,16 @@ impl Supervisor {
             None => ExitStatus::Code(s.code().unwrap_or(1)),
         });
         let lost = lost_rank(&text, &workers);
+        #[cfg(feature = "tracing")]
+        if let Some(lost) = &lost {
+            tracing::error!(
+                rank = lost.rank,
+                host = lost.host.as_deref(),
+                pid = lost.pid,
+                status = %lost.status,
+                "MPI rank lost: MPI ended the whole job"
+            );
+        }
         Ok(Report {
             launcher: if timed_out { None } else { launcher },
             timed_out,

@@ -112,6 +112,12 @@ pub struct Progress {
     pub finished: u64,
     /// When the latest item started (`CLOCK_MONOTONIC` ns), if the worker stamps items.
     pub started_at_ns: u64,
+    /// Items that failed (returned `Err` or panicked) since the worker began, if it
+    /// reports them (for [`Pool::insights`](crate::Pool::insights)).
+    pub failed: Option<u64>,
+    /// Nanoseconds the worker spent running task batches (decoding, running, encoding),
+    /// if it reports them (for [`Pool::insights`](crate::Pool::insights)).
+    pub busy_ns: Option<u64>,
 }
 
 /// Controls one worker: identity, progress, kill, wait.

@@ -33,11 +33,48 @@ pub struct Chunked<'a> {
     pool: &'a Pool,
     /// `None`: each call's default (CPython's for `map`, 1 for `imap`).
     chunksize: Option<usize>,
+    /// Each call shows a progress bar.
+    #[cfg(feature = "progress")]
+    bar: bool,
 }
 
 impl<'a> Chunked<'a> {
     pub(crate) fn new(pool: &'a Pool, chunksize: Option<usize>) -> Chunked<'a> {
-        Chunked { pool, chunksize }
+        Chunked {
+            pool,
+            chunksize,
+            #[cfg(feature = "progress")]
+            bar: false,
+        }
+    }
+
+    /// The same calls, each showing a progress bar on stderr while its results arrive:
+    /// items done of all, items per second, time left, and failed items apart. Nothing
+    /// is shown when stderr is not a terminal. Python: `tqdm(pool.imap(...))`. Needs the
+    /// cargo feature `progress`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let squares = pool.chunksize(10).progress().map(|x: u64| x * x, 0..100)?;
+    /// assert_eq!(squares.len(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(mut self) -> Chunked<'a> {
+        self.bar = true;
+        self
+    }
+
+    /// The sink a job of `len` items (if known) registers: `sink`, behind a progress bar
+    /// when asked for.
+    fn watched(&self, sink: Arc<dyn Sink>, len: Option<usize>) -> Arc<dyn Sink> {
+        #[cfg(feature = "progress")]
+        if self.bar {
+            return Arc::new(crate::progress::Bar::stderr(sink, len));
+        }
+        #[cfg(not(feature = "progress"))]
+        let _ = len;
+        sink
     }
 
     /// The pool, if it takes work and the chunk size is valid.
@@ -172,7 +209,13 @@ impl<'a> Chunked<'a> {
     {
         let core = self.core()?;
         let chunksize = self.chunksize.unwrap_or(1);
-        Ok(IMap::new(Arc::clone(core), func, items.into_iter(), chunksize, ordered))
+        let items = items.into_iter();
+        let len = match items.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let watch = |sink| self.watched(sink, len);
+        Ok(IMap::new(Arc::clone(core), func, items, chunksize, ordered, watch))
     }
 
     /// Encodes `items` into chunks of one job of `func` collected by a [`Collect`] sink.
@@ -193,18 +236,25 @@ impl<'a> Chunked<'a> {
         let core = self.core()?;
         let items = items.into_iter();
         let sink = Arc::new(Collect::new(items.size_hint().0, finish));
-        let job = core.add_job(func, sink.clone());
-        let fail = |i: usize, e: TaskError| sink.fail(i, e);
+        // The job of `len` items (if known), and where its failures found here go.
+        let add_job = |len| {
+            let watched = self.watched(sink.clone(), len);
+            (core.add_job(func, Arc::clone(&watched)), watched)
+        };
         let exact = match items.size_hint() {
             (low, Some(high)) if low == high => Some(low),
             _ => None,
         };
         let len = match self.chunksize.or(exact.map(|n| default_chunksize(n, core.processes()))) {
-            Some(chunksize) => submit_all(core, job, chunksize, items, &fail),
+            Some(chunksize) => {
+                let (job, sink) = add_job(exact);
+                submit_all(core, job, chunksize, items, &|i, e| sink.fail(i, e))
+            }
             None => {
                 let items: Vec<A> = items.collect();
+                let (job, sink) = add_job(Some(items.len()));
                 let chunksize = default_chunksize(items.len(), core.processes());
-                submit_all(core, job, chunksize, items.into_iter(), &fail)
+                submit_all(core, job, chunksize, items.into_iter(), &|i, e| sink.fail(i, e))
             }
         };
         sink.seal(len);

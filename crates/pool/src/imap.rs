@@ -30,6 +30,8 @@ pub struct IMap<A, R, I> {
     job: JobId,
     func: FnId,
     stream: Arc<Stream<R>>,
+    /// Where the job's outcomes go: the stream, or a progress bar in front of it.
+    sink: Arc<dyn Sink>,
     input: I,
     chunksize: usize,
     /// Items in the next frame (see [`frame_len`](Self::frame_len)).
@@ -60,22 +62,26 @@ where
     I: Iterator<Item = A>,
 {
     /// A lazy job of `func` over `input`, in chunks of `chunksize`; results in input
-    /// order when `ordered`, else as they complete.
+    /// order when `ordered`, else as they complete. Its outcomes go to the sink `watch`
+    /// makes of its stream.
     pub(crate) fn new(
         core: Arc<Core>,
         func: FnId,
         input: I,
         chunksize: usize,
         ordered: bool,
+        watch: impl FnOnce(Arc<dyn Sink>) -> Arc<dyn Sink>,
     ) -> IMap<A, R, I> {
         let stream = Arc::new(Stream::new(ordered));
-        let job = core.add_job(func, stream.clone());
+        let sink = watch(stream.clone());
+        let job = core.add_job(func, Arc::clone(&sink));
         let window = chunksize.max(64) * 8 * core.processes();
         IMap {
             core,
             job,
             func,
             stream,
+            sink,
             input,
             chunksize,
             frame: chunksize,
@@ -102,8 +108,8 @@ where
                 self.tail = left.is_ok_and(|left| left).then_some(TaskError::NotRunning);
                 break;
             }
-            let stream = &self.stream;
-            let fail = |i: usize, e: TaskError| stream.fail(i, e);
+            let sink = &self.sink;
+            let fail = |i: usize, e: TaskError| sink.fail(i, e);
             let frame = self.frame;
             let (read, input) = submit(
                 &self.core,
@@ -235,4 +241,36 @@ where
     fn next(&mut self) -> Option<Result<R, TaskError>> {
         self.take(None)
     }
+
+    /// Exact when the input's length is known, as long as the pool takes work and the
+    /// input does not panic: then every item read is one result, and the input's rest
+    /// is one `NotRunning` or `InputPanicked` error (the hint shrinks accordingly).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let held = self.submitted - self.yielded + usize::from(self.tail.is_some());
+        if self.exhausted {
+            return (held, Some(held));
+        }
+        let (low, high) = self.input.size_hint();
+        (held.saturating_add(low), high.and_then(|h| h.checked_add(held)))
+    }
+}
+
+/// With an input of known length, `imap` has a known length too (see
+/// [`size_hint`](Iterator::size_hint)): progress bars such as indicatif's
+/// `ProgressIterator` can show how far it is.
+///
+/// ```
+/// let pool = multiproc::Pool::new(2)?;
+/// let mut it = pool.imap(|x: u32| x * 2, 0..10)?;
+/// assert_eq!(it.len(), 10);
+/// it.next();
+/// assert_eq!(it.len(), 9);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<A, R, I> ExactSizeIterator for IMap<A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: ExactSizeIterator<Item = A>,
+{
 }

@@ -216,6 +216,8 @@ impl WorkerControl for LocalControl {
             started: self.progress.load(progress::STARTED),
             finished: self.progress.load(progress::FINISHED),
             started_at_ns: self.progress.load(progress::STARTED_AT_NS),
+            failed: Some(self.progress.load(progress::FAILED)),
+            busy_ns: Some(self.progress.load(progress::BUSY_NS)),
         }
     }
 

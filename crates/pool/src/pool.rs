@@ -13,6 +13,7 @@ use crate::builder::PoolBuilder;
 use crate::calls::Chunked;
 use crate::error::{PoolError, TaskError};
 use crate::imap::IMap;
+use crate::insights::Insights;
 use crate::shell::Core;
 
 /// A pool of worker processes. Python: `multiprocessing.Pool`.
@@ -109,6 +110,25 @@ impl Pool {
         self.core.worker_pids()
     }
 
+    /// Where the pool's time went so far, per worker and overall: start-up, initializer,
+    /// working and waiting times, tasks done and failed, restarts and their causes, the
+    /// slowest tasks. Kept a batch at a time, always on. Python: mpire's `insights`.
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// let pool = Pool::new(2)?;
+    /// pool.map(|x: u64| x + 1, 0..1000)?;
+    /// let insights = pool.insights();
+    /// assert_eq!(insights.workers.len(), 2);
+    /// assert_eq!(insights.workers.iter().map(|w| w.tasks_done).sum::<u64>(), 1000);
+    /// println!("{insights}"); // a small table
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.core.insights()
+    }
+
     /// The calls of a pool with an explicit chunk size (Python's `chunksize=`): how many
     /// items travel to a worker in one message. A call given chunk size 0 fails with
     /// [`TaskError::ZeroChunksize`].
@@ -123,6 +143,23 @@ impl Pool {
     /// ```
     pub fn chunksize(&self, chunksize: usize) -> Chunked<'_> {
         Chunked::new(self, Some(chunksize))
+    }
+
+    /// The pool's calls, each showing a progress bar on stderr while its results arrive
+    /// (see [`Chunked::progress`]); nothing is shown when stderr is not a terminal. Needs
+    /// the cargo feature `progress`. Python: `tqdm(pool.imap(f, items), total=...)`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::new(2)?;
+    /// let mut done: Vec<u64> = pool.progress().imap_unordered(|x: u64| x + 1, 0..50)?
+    ///     .collect::<Result<_, _>>()?;
+    /// done.sort();
+    /// assert_eq!(done, (1..51).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(&self) -> Chunked<'_> {
+        Chunked::new(self, None).progress()
     }
 
     pub(crate) fn default_calls(&self) -> Chunked<'_> {

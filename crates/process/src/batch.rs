@@ -40,6 +40,7 @@ pub(crate) struct ProgressWords<'a> {
     finished: &'a AtomicU64,
     started_at_ns: &'a AtomicU64,
     claim: &'a AtomicU64,
+    failed: &'a AtomicU64,
 }
 
 impl<'a> ProgressWords<'a> {
@@ -49,6 +50,7 @@ impl<'a> ProgressWords<'a> {
             finished: words.word(progress::FINISHED),
             started_at_ns: words.word(progress::STARTED_AT_NS),
             claim: words.word(progress::CLAIM),
+            failed: words.word(progress::FAILED),
         }
     }
 }
@@ -150,6 +152,7 @@ impl<'a> BatchRun<'a> {
             if !self.begin_item() {
                 break;
             }
+            self.count_failure();
             self.out.failure(&failure);
             self.end_item();
         }
@@ -157,7 +160,15 @@ impl<'a> BatchRun<'a> {
     }
 
     pub(crate) fn fail_item(&mut self, failure: RemoteFailure) {
+        self.count_failure();
         self.out.failure(&failure);
         self.last_failure = Some(failure);
+    }
+
+    /// Counts a failed item in the progress words, before its answer is written.
+    fn count_failure(&self) {
+        if let Some(p) = self.progress {
+            p.failed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

@@ -25,8 +25,14 @@ pub mod progress {
     /// The claim: an epoch and how many items the worker claimed (see [`pack_claim`]). A
     /// task frame's batch id is the claim its first item is taken from.
     pub const CLAIM: usize = 3;
+    /// Nanoseconds the worker spent serving task batches (decoding arguments, running the
+    /// tasks, encoding and writing their answers), cumulative: added once per batch.
+    pub const BUSY_NS: usize = 4;
+    /// Items that failed (returned `Err` or panicked) so far, cumulative; written before
+    /// their answers.
+    pub const FAILED: usize = 5;
     /// Number of slots.
-    pub const LEN: usize = 4;
+    pub const LEN: usize = 6;
 
     /// Bits of a claim's item count.
     const COUNT_BITS: u32 = 48;

@@ -5,6 +5,7 @@
 use multiproc_codec::{
     Control, FnId, Frame, FrameBuf, FrameParts, ItemBuf, RemoteFailure, What, decode, parse,
 };
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use multiproc_ipc::{RingWriter, SPIN, SharedWords};
@@ -13,6 +14,7 @@ use crate::answers::Out;
 use crate::batch::{BatchRun, ProgressWords};
 use crate::function::Resolved;
 use crate::protocol::answer;
+use crate::protocol::progress::BUSY_NS;
 
 /// What a worker does after serving one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +102,8 @@ impl FrameServer {
     }
 
     /// Serves one frame. Around every item it updates `progress` (see
-    /// [`progress`](crate::progress)) when given.
+    /// [`progress`](crate::progress)) when given, and adds the batch's time to its
+    /// [`BUSY_NS`](crate::progress::BUSY_NS) word.
     pub fn serve(
         &mut self,
         frame: &[u8],
@@ -134,7 +137,12 @@ impl FrameServer {
                 self.started = run.started;
                 // Publishes the last answers.
                 drop(run);
-                self.quick = start.elapsed() < SPIN;
+                let took = start.elapsed();
+                self.quick = took < SPIN;
+                if let Some(words) = progress {
+                    let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+                    words.word(BUSY_NS).fetch_add(ns, Ordering::Relaxed);
+                }
                 match &mut self.out {
                     // Every item was taken back: nothing to say.
                     Out::Frames(fb) if fb.is_empty() => Ok(Served::Done),

@@ -19,6 +19,7 @@
 //!   idle worker takes back the unstarted items another holds;
 //! - a cancelled job's items that have not started never start.
 
+mod ledger;
 mod pace;
 mod queue;
 mod run;
@@ -35,9 +36,12 @@ use multiproc_process::progress::pack_claim;
 
 use crate::backend::{Expect, Progress};
 use crate::error::TaskError;
+use crate::insights::RestartCause;
+use ledger::{Closed, Ledger};
 use queue::{Limits, Queue, Queued};
 use slot::{Phase, Slot};
 
+pub(crate) use ledger::Startup;
 pub(crate) use pace::Paces;
 pub(crate) use run::{Encoded, JobId, Run};
 pub(crate) use span::Span;
@@ -81,7 +85,7 @@ pub(crate) enum Action<E> {
     /// Stop the worker after what it was sent (it ran its quota, or the pool is joined).
     Shutdown { worker: usize, incarnation: u64 },
     /// Kill the worker (an item ran past its timeout, or the pool was terminated).
-    Kill { worker: usize, incarnation: u64 },
+    Kill { worker: usize, incarnation: u64, timed_out: bool },
     /// Take back what the worker has not started, then report it with
     /// [`Plan::on_revoked`].
     Revoke { worker: usize, incarnation: u64 },
@@ -103,6 +107,14 @@ pub(crate) enum Place {
     },
     /// Ended (or never submitted).
     Ended,
+}
+
+/// How a worker's loss ends its slot's story: whether to start a replacement, and why
+/// the worker is replaced (`None` when the pool is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub restart: bool,
+    pub cause: Option<RestartCause>,
 }
 
 /// A worker answered more items than it was sent: it cannot be trusted.
@@ -137,6 +149,7 @@ pub(crate) struct Plan<E> {
     broken: Option<TaskError>,
     start_failures: u32,
     actions: VecDeque<Action<E>>,
+    ledger: Ledger,
 }
 
 impl<E: Encoded> Plan<E> {
@@ -153,6 +166,7 @@ impl<E: Encoded> Plan<E> {
             terminated: false,
             stopping: false,
             broken: None,
+            ledger: Ledger::new(settings.processes),
             start_failures: 0,
             actions: VecDeque::new(),
         }
@@ -171,6 +185,11 @@ impl<E: Encoded> Plan<E> {
     #[cfg(test)]
     pub(crate) fn terminated(&self) -> bool {
         self.terminated
+    }
+
+    /// Whether the pool was terminated or is being joined.
+    pub(crate) fn stopped(&self) -> bool {
+        self.terminated || self.stopping
     }
 
     /// Whether a slot without a worker should start one.
@@ -311,13 +330,15 @@ impl<E: Encoded> Plan<E> {
         }
     }
 
-    /// A worker started in slot `worker` and is ready for work; returns its incarnation.
-    pub(crate) fn worker_ready(&mut self, worker: usize, now: u64) -> u64 {
+    /// A worker started in slot `worker` (after `startup`) and is ready for work; returns
+    /// its incarnation.
+    pub(crate) fn worker_ready(&mut self, worker: usize, now: u64, startup: Startup) -> u64 {
         let incarnation = self.slots[worker].incarnation + 1;
         self.slots[worker].reset(incarnation, self.settings.max_tasks_per_child, now);
+        self.ledger.ready(worker, now, startup);
         if self.terminated || self.stopping {
             self.slots[worker].phase = Phase::Down;
-            self.actions.push_back(Action::Kill { worker, incarnation });
+            self.actions.push_back(Action::Kill { worker, incarnation, timed_out: false });
         }
         self.pump(now);
         incarnation
@@ -366,6 +387,7 @@ impl<E: Encoded> Plan<E> {
         slot.answer(n, now, spans, &mut done).ok_or(Unexpected)?;
         for d in done {
             self.paces.record(d.func, d.items, d.elapsed_ns);
+            self.ledger.batch_done(d.first, d.items, d.elapsed_ns);
         }
         self.start_failures = 0;
         for span in &spans[first..] {
@@ -377,8 +399,8 @@ impl<E: Encoded> Plan<E> {
 
     /// The worker in slot `worker` is gone, with `progress` as it last reported it; every
     /// answer it sent was taken first. The item it was running fails (as timed out if it
-    /// was killed for that), the items it had not started are queued again. Returns
-    /// whether to start a replacement.
+    /// was killed for that), the items it had not started are queued again. Says whether
+    /// to start a replacement, and why the worker is replaced.
     pub(crate) fn on_lost(
         &mut self,
         worker: usize,
@@ -387,16 +409,32 @@ impl<E: Encoded> Plan<E> {
         status: Option<ExitStatus>,
         name: &str,
         now: u64,
-    ) -> bool {
+    ) -> Ended {
         let slot = &mut self.slots[worker];
         if slot.incarnation != incarnation {
-            return false;
+            return Ended { restart: false, cause: None };
         }
+        let cause = match (slot.timed_out, slot.phase) {
+            _ if self.terminated || self.stopping => None,
+            (Some(_), _) => Some(RestartCause::TimedOut),
+            (None, Phase::Retiring) => Some(RestartCause::MaxTasks),
+            (None, _) => Some(RestartCause::Died(status)),
+        };
+        let mut closed = Closed {
+            working_ns: slot.working_until(now),
+            answered: slot.received,
+            lost: 0,
+            failed: progress.failed,
+            busy_ns: progress.busy_ns,
+            cause,
+        };
+        slot.working_ns = 0;
         slot.phase = Phase::Down;
         slot.revoking = false;
         if self.terminated {
             slot.in_flight.clear();
-            return false;
+            self.ledger.closed(worker, now, closed);
+            return Ended { restart: false, cause: None };
         }
         let (received, next) = (slot.received, slot.next_seq);
         // What the worker says it started, within what it was sent.
@@ -405,6 +443,8 @@ impl<E: Encoded> Plan<E> {
         let progressed = slot.progressed;
         let unstarted = slot.take_from(started);
         let mut ran = slot.take_from(received);
+        closed.lost = ran.iter().map(|(_, run)| run.len() as u64).sum();
+        self.ledger.closed(worker, now, closed);
         // The last item started is the one it died running; any before it should have
         // been answered (a worker whose answers went missing): they ran, so they fail too.
         if let Some((_, last)) = ran.last_mut() {
@@ -431,11 +471,11 @@ impl<E: Encoded> Plan<E> {
                 None => "workers exit before running any task".to_string(),
             };
             if !self.start_failed(TaskError::StartFailed(why)) {
-                return false;
+                return Ended { restart: false, cause };
             }
         }
         self.pump(now);
-        !(self.stopping || self.terminated || self.broken.is_some())
+        Ended { restart: !(self.stopping || self.terminated || self.broken.is_some()), cause }
     }
 
     /// Queues runs taken back from a worker again (or fails those of cancelled jobs).
@@ -506,7 +546,7 @@ impl<E: Encoded> Plan<E> {
                 {
                     slot.timed_out = Some(p.started - 1);
                     let incarnation = slot.incarnation;
-                    self.actions.push_back(Action::Kill { worker, incarnation });
+                    self.actions.push_back(Action::Kill { worker, incarnation, timed_out: true });
                 }
             }
         }
@@ -570,7 +610,7 @@ impl<E: Encoded> Plan<E> {
                 self.fail(&run, TaskError::Cancelled);
             }
             if up {
-                self.actions.push_back(Action::Kill { worker, incarnation });
+                self.actions.push_back(Action::Kill { worker, incarnation, timed_out: false });
             }
         }
     }

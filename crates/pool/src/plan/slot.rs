@@ -39,6 +39,8 @@ pub(crate) struct Sent<E> {
     pub quick: bool,
     /// When it was sent (plan clock, ns).
     pub sent_at: u64,
+    /// The job and index of its first item.
+    pub first: (JobId, usize),
 }
 
 /// One worker slot.
@@ -68,6 +70,8 @@ pub(crate) struct Slot<E> {
     pub nothing_to_take: bool,
     /// It answered at least one item.
     pub progressed: bool,
+    /// Time it held work, over the batches it completed (ns).
+    pub working_ns: u64,
 }
 
 impl<E> Default for Slot<E> {
@@ -85,14 +89,16 @@ impl<E> Default for Slot<E> {
             revoking: false,
             nothing_to_take: false,
             progressed: false,
+            working_ns: 0,
         }
     }
 }
 
-/// A batch fully answered: its function, its size, and how long it took.
+/// A batch fully answered: its function, its first item, its size, and how long it took.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Done {
     pub func: FnId,
+    pub first: (JobId, usize),
     pub items: usize,
     pub elapsed_ns: u64,
 }
@@ -132,9 +138,18 @@ impl<E: Encoded> Slot<E> {
         self.in_flight.front().is_none_or(|b| b.quick)
     }
 
+    /// Time it has held work until `now` (ns): its completed stretches and the one under
+    /// way.
+    pub(crate) fn working_until(&self, now: u64) -> u64 {
+        let current =
+            self.in_flight.front().map_or(0, |b| now.saturating_sub(self.last_done.max(b.sent_at)));
+        self.working_ns + current
+    }
+
     /// Records a batch sent now.
     pub(crate) fn send(&mut self, func: FnId, runs: Vec<Run<E>>, quick: bool, now: u64) -> u64 {
         let len: usize = runs.iter().map(Run::len).sum();
+        let first = runs.first().map_or((JobId(0), 0), |r| (r.job, r.indices.at(0)));
         let first_seq = self.next_seq;
         self.next_seq += len as u64;
         self.in_flight.push_back(Sent {
@@ -145,6 +160,7 @@ impl<E: Encoded> Slot<E> {
             len,
             quick,
             sent_at: now,
+            first,
         });
         self.nothing_to_take = false;
         first_seq
@@ -186,7 +202,8 @@ impl<E: Encoded> Slot<E> {
             batch.left -= take;
             n -= take;
             if batch.left == 0 {
-                done.push(Done { func: batch.func, items: batch.len, elapsed_ns: 0 });
+                let (func, first, items) = (batch.func, batch.first, batch.len);
+                done.push(Done { func, first, items, elapsed_ns: 0 });
                 self.last_done = now;
                 self.in_flight.pop_front();
             }
@@ -194,6 +211,7 @@ impl<E: Encoded> Slot<E> {
         if let (Some(start), true) = (stretch_start, done.len() > first_done) {
             let items: usize = done[first_done..].iter().map(|d| d.items).sum();
             let elapsed = now.saturating_sub(start);
+            self.working_ns += elapsed;
             for d in &mut done[first_done..] {
                 // The stretch's time, shared by the items of each batch.
                 d.elapsed_ns = (elapsed as u128 * d.items as u128 / items.max(1) as u128) as u64;

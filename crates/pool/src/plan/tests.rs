@@ -6,7 +6,9 @@
 //! - every item ends exactly once, and an answer goes to the item that produced it;
 //! - only the item a worker was running when it died is blamed for the death;
 //! - no item starts twice;
-//! - no ready worker is idle while work is queued.
+//! - no ready worker is idle while work is queued;
+//! - the insights account for every item that ran and every replacement, with working
+//!   and waiting times that add up to each worker's life.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -16,6 +18,7 @@ use multiproc_codec::{FnId, TypeFingerprint};
 use proptest::prelude::*;
 
 use super::*;
+use crate::insights::WorkerInsights;
 
 /// Test arguments: the (job, index) of each item, so that the simulated workers answer
 /// with the identity of what they ran.
@@ -123,7 +126,13 @@ impl SimWorker {
     }
 
     fn progress(&self) -> Progress {
-        Progress { started: self.started, finished: self.finished, started_at_ns: self.started_at }
+        Progress {
+            started: self.started,
+            finished: self.finished,
+            started_at_ns: self.started_at,
+            failed: None,
+            busy_ns: None,
+        }
     }
 }
 
@@ -170,6 +179,8 @@ struct World {
     blamed: Vec<(u64, usize)>,
     spans: Vec<Span>,
     forgotten: std::collections::HashSet<u64>,
+    /// Workers lost while the pool ran (each one a replacement in the insights).
+    replaced: u64,
 }
 
 const TIMEOUT_NS: u64 = 1_000;
@@ -190,6 +201,7 @@ impl World {
             blamed: Vec::new(),
             spans: Vec::new(),
             forgotten: std::collections::HashSet::new(),
+            replaced: 0,
         };
         for slot in 0..processes {
             w.start(slot);
@@ -198,7 +210,7 @@ impl World {
     }
 
     fn start(&mut self, slot: usize) {
-        let incarnation = self.plan.worker_ready(slot, self.now);
+        let incarnation = self.plan.worker_ready(slot, self.now, Startup::default());
         self.workers[slot] = SimWorker { alive: true, incarnation, ..SimWorker::default() };
         self.run_actions();
     }
@@ -233,7 +245,7 @@ impl World {
                         w.shutdown = true;
                     }
                 }
-                Action::Kill { worker, incarnation } => {
+                Action::Kill { worker, incarnation, .. } => {
                     if self.workers[worker].alive && self.workers[worker].incarnation == incarnation
                     {
                         self.lose(worker);
@@ -298,7 +310,8 @@ impl World {
             self.blamed.push(item);
         }
         let (incarnation, progress) = (w.incarnation, w.progress());
-        let restart = self.plan.on_lost(slot, incarnation, progress, None, "sim", self.now);
+        self.replaced += u64::from(!self.plan.stopped());
+        let restart = self.plan.on_lost(slot, incarnation, progress, None, "sim", self.now).restart;
         self.run_actions();
         if restart {
             self.start(slot);
@@ -394,6 +407,24 @@ impl World {
         assert!(!(idle && held) || plan.poll_timeout().is_some(), "a take-back nothing will bring");
     }
 
+    /// Every item answered or blamed is one task done or failed of one worker; every
+    /// worker lost while the pool ran is one restart; each worker slot's working and
+    /// waiting times add up to at most the time since the world began.
+    fn check_insights(&self) {
+        let (workers, _, _) = self.plan.insights(self.now, |_| (None, Progress::default()));
+        let accounted: u64 = workers.iter().map(|w| w.tasks_done + w.tasks_failed).sum();
+        let values = self.ends.values().filter(|e| e[0] == End::Value).count();
+        assert_eq!(accounted, (values + self.blamed.len()) as u64, "{workers:?}");
+        let failed: u64 = workers.iter().map(|w| w.tasks_failed).sum();
+        assert_eq!(failed, self.blamed.len() as u64, "{workers:?}");
+        let restarts: u64 = workers.iter().map(WorkerInsights::restart_count).sum();
+        assert_eq!(restarts, self.replaced, "{workers:?}");
+        for w in &workers {
+            let lived = w.working + w.waiting;
+            assert!(lived.as_nanos() <= u128::from(self.now - 1), "{w:?} in {} ns", self.now);
+        }
+    }
+
     /// Runs every worker until nothing is left (the world settles).
     fn settle(&mut self) {
         for _ in 0..100_000 {
@@ -434,6 +465,7 @@ impl World {
         for (item, &n) in &self.starts {
             assert!(n <= 1, "item {item:?} started {n} times");
         }
+        self.check_insights();
         for (item, ends) in &self.ends {
             let blamed = matches!(
                 ends[0],

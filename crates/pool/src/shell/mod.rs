@@ -17,8 +17,10 @@
 mod clock;
 mod outbox;
 mod reader;
+mod trace;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,8 +28,9 @@ use std::time::Duration;
 use multiproc_codec::{Args, FnId};
 use multiproc_process::monotonic_ns;
 
-use crate::backend::{Backend, FrameSender, WorkerControl};
+use crate::backend::{Backend, FrameSender, Progress, WorkerControl};
 use crate::error::TaskError;
+use crate::insights::Insights;
 use crate::plan::{Action, JobId, Place, Plan, Run, Span};
 use crate::sink::Sink;
 use outbox::Outbox;
@@ -63,12 +66,19 @@ struct State {
 enum Work {
     Send { worker: usize, ticket: u64, tx: Arc<dyn FrameSender>, batch: crate::plan::Batch<Args> },
     Shutdown { worker: usize, ticket: u64, tx: Arc<dyn FrameSender> },
-    Kill(Arc<dyn WorkerControl>),
+    Kill { control: Arc<dyn WorkerControl>, timed_out: bool },
     Fail { sink: Arc<dyn Sink>, span: Span, error: TaskError },
 }
 
+/// The id of the next pool made in this process.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
+
 /// The shared core of a pool.
 pub(crate) struct Core {
+    /// The pool's id in this process (for insights and `tracing`).
+    id: u64,
+    /// When it started (`monotonic_ns`).
+    born: u64,
     state: Mutex<State>,
     /// `join` and the clock wait here.
     changed: Condvar,
@@ -105,6 +115,8 @@ impl Core {
             timeout_ns: settings.timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
         });
         let core = Arc::new(Core {
+            id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+            born: monotonic_ns(),
             state: Mutex::new(State {
                 plan,
                 sinks: HashMap::new(),
@@ -208,6 +220,24 @@ impl Core {
         st.workers.iter().flatten().filter_map(|h| h.control.pid()).collect()
     }
 
+    /// Where the pool's time went so far.
+    pub(crate) fn insights(&self) -> Insights {
+        let st = self.lock();
+        let now = monotonic_ns();
+        let (workers, slowest, outside_task_code) =
+            st.plan.insights(now, |w| match &st.workers[w] {
+                Some(h) => (h.control.pid(), h.control.progress()),
+                None => (None, Progress::default()),
+            });
+        Insights {
+            pool: self.id,
+            wall: Duration::from_nanos(now.saturating_sub(self.born)),
+            workers,
+            slowest,
+            outside_task_code,
+        }
+    }
+
     /// Nanoseconds per item of `func` so far.
     pub(crate) fn pace(&self, func: FnId) -> Option<u64> {
         self.lock().plan.pace(func)
@@ -216,17 +246,22 @@ impl Core {
     /// Stops taking work (`close`).
     pub(crate) fn close(&self) {
         self.lock().plan.close();
+        trace::pool(self.id, "closed");
         self.changed.notify_all();
     }
 
     /// Fails every queued and running item as cancelled and kills the workers.
     pub(crate) fn terminate(&self) {
         let mut st = self.lock();
+        let first = !st.plan.stopped();
         st.plan.terminate();
         let starting: Vec<_> = st.starting.iter().flatten().cloned().collect();
         let (mut work, _) = self.take_work(&mut st);
-        work.extend(starting.into_iter().map(Work::Kill));
+        work.extend(starting.into_iter().map(|control| Work::Kill { control, timed_out: false }));
         drop(st);
+        if first {
+            trace::pool(self.id, "terminated");
+        }
         self.changed.notify_all();
         self.execute(work);
     }
@@ -264,12 +299,17 @@ impl Core {
         let threads: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         let me = std::thread::current().id();
+        let mut joined = false;
         for t in threads {
             if t.thread().id() != me {
                 let _ = t.join();
+                joined = true;
             }
         }
         self.backend.release();
+        if joined {
+            trace::pool(self.id, "joined");
+        }
     }
 
     /// Takes the plan's actions, then carries them out without the lock.
@@ -300,9 +340,9 @@ impl Core {
                         work.push(Work::Shutdown { worker, ticket, tx: h.tx });
                     }
                 }
-                Action::Kill { worker, incarnation } => {
+                Action::Kill { worker, incarnation, timed_out } => {
                     if let Some(h) = live(st, worker, incarnation) {
-                        work.push(Work::Kill(h.control));
+                        work.push(Work::Kill { control: h.control, timed_out });
                     }
                 }
                 Action::Revoke { worker, incarnation } => {
@@ -337,7 +377,10 @@ impl Core {
                 Work::Shutdown { worker, ticket, tx } => {
                     self.outboxes[worker].send(ticket, &*tx, None);
                 }
-                Work::Kill(control) => control.kill(),
+                Work::Kill { control, timed_out } => {
+                    trace::killing(self.id, &*control, timed_out);
+                    control.kill();
+                }
                 Work::Fail { sink, span, error } => {
                     for index in span.indices() {
                         sink.fail(index, error.clone());

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use multiproc_codec::{Control, Frame, FrameBuf, parse};
 use multiproc_process::monotonic_ns;
 
-use super::{Core, Handles};
+use super::{Core, Handles, trace};
 use crate::answers::Answers;
 use crate::backend::{Answer, Expect, Lost, WorkerLink};
 use crate::error::TaskError;
-use crate::plan::Span;
+use crate::plan::{Span, Startup};
 use crate::sink::Sink;
 
 impl Core {
@@ -80,26 +80,37 @@ impl Core {
         let name = link.control.describe();
         let mut st = self.lock();
         st.workers[slot] = None;
-        let restart = st.plan.on_lost(slot, incarnation, progress, status, &name, monotonic_ns());
+        let ended = st.plan.on_lost(slot, incarnation, progress, status, &name, monotonic_ns());
         self.finish(st);
-        restart
+        trace::exited(self.id, slot, &*link.control, status, ended);
+        ended.restart
     }
 
     /// Starts (and initializes) a worker for `slot`, retrying a bounded number of times.
     /// `None` once the pool no longer wants one.
     fn start_worker(&self, slot: usize) -> Option<(WorkerLink, u64)> {
+        let asked = monotonic_ns();
         loop {
             if !self.lock().plan.wants_worker() {
                 return None;
             }
+            let span = trace::starting(self.id, slot);
             let error = match self.backend.start(slot, self.settings.timeout.is_some()) {
                 Ok(mut link) => {
+                    span.identify(&*link.control);
                     self.lock().starting[slot] = Some(Arc::clone(&link.control));
-                    match self.initialize(&mut link) {
+                    let started = monotonic_ns();
+                    match self.initialize(slot, &mut link) {
                         Ok(()) => {
+                            let now = monotonic_ns();
+                            let startup = Startup {
+                                startup_ns: started.saturating_sub(asked),
+                                init_ns: now.saturating_sub(started),
+                            };
+                            trace::started(self.id, slot, &*link.control, startup);
                             let mut st = self.lock();
                             st.starting[slot] = None;
-                            let incarnation = st.plan.worker_ready(slot, monotonic_ns());
+                            let incarnation = st.plan.worker_ready(slot, now, startup);
                             st.workers[slot] = Some(Handles {
                                 incarnation,
                                 tx: Arc::clone(&link.tx),
@@ -118,6 +129,8 @@ impl Core {
                 }
                 Err(e) => TaskError::StartFailed(e),
             };
+            trace::start_failed(self.id, slot, &error);
+            drop(span);
             let mut st = self.lock();
             let retry = st.plan.start_failed(error);
             self.finish(st);
@@ -128,10 +141,11 @@ impl Core {
     }
 
     /// Runs the initializer on a fresh worker.
-    fn initialize(&self, link: &mut WorkerLink) -> Result<(), TaskError> {
+    fn initialize(&self, slot: usize, link: &mut WorkerLink) -> Result<(), TaskError> {
         let Some((func, args)) = &self.settings.initializer else {
             return Ok(());
         };
+        let _span = trace::initializer(self.id, slot, &*link.control);
         let mut fb = FrameBuf::new();
         let msg = Control::Initialize { func: *func, args: args.clone().into() };
         let died = |link: &WorkerLink| {
