@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::TaskError;
 use crate::answers::Answers;
 use crate::backend::Answer;
+use crate::error::TaskError;
 use crate::sink::Sink;
 
 /// A job's sink that moves a progress bar as outcomes pass through it.
