@@ -124,7 +124,7 @@ pub use multiproc_process as process;
 pub use multiproc_sync as sync;
 pub use serde;
 
-pub use multiproc_codec::{Bytes, CodecError, ErrorInfo, PanicInfo, TooLarge};
+pub use multiproc_codec::{Bytes, CodecError, ErrorInfo, Limit, PanicInfo, TooLarge};
 pub use multiproc_executor::{
     ExecutorBuilder, Future, Map, MapOptions, ProcessPoolExecutor, ReturnWhen, TimeoutError,
     as_completed, wait,
@@ -133,7 +133,7 @@ pub use multiproc_pool::{
     AsyncResult, Chunked, IMap, NotReady, Pool, PoolBuilder, PoolError, TaskError,
 };
 pub use multiproc_process::{
-    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo,
+    Child, Context, ExitStatus, Function, InitOutcome, Limits, Process, ProcessError, ProcessInfo,
     Sentinel, StarFn, StartError, StartMethod, TaskFailure, TaskReturn, Typed, Worker,
     active_children, bootstrap, cpu_count, current_process, get_context, get_start_method,
     parent_process, set_start_method, start_worker,

@@ -47,7 +47,12 @@ impl LinkProgress {
     pub(crate) fn get(&self) -> Progress {
         let done = self.done.load(Ordering::Acquire);
         let running = self.in_flight.load(Ordering::Acquire) > 0;
-        Progress { started: done + u64::from(running), finished: done, started_at_ns: 0 }
+        Progress {
+            started: done + u64::from(running),
+            finished: done,
+            started_at_ns: 0,
+            limit: None,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
+use multiproc_codec::{FailedItem, Frame, Limit, SharedFrame, parse};
 use multiproc_process::ExitStatus;
 
 /// The worker is gone (its channel closed or broke).
@@ -110,6 +110,9 @@ pub struct Progress {
     pub finished: u64,
     /// When the latest item started (`CLOCK_MONOTONIC` ns), if the worker stamps items.
     pub started_at_ns: u64,
+    /// The limit the worker ran into as it died, and the amount it saw if known (see
+    /// `multiproc::process::progress::LIMIT`).
+    pub limit: Option<(Limit, Option<u64>)>,
 }
 
 /// Controls one worker: identity, progress, kill, wait.
@@ -133,6 +136,13 @@ pub trait WorkerControl: Send + Sync {
     /// work back (the default).
     fn revoke(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether the worker asked to retire once its current task is answered (its memory
+    /// went over `max_memory_per_child`, or a task ran out of descriptors). Never, by
+    /// default.
+    fn wants_retire(&self) -> bool {
+        false
     }
 }
 

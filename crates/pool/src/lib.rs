@@ -50,6 +50,7 @@ pub use builder::PoolBuilder;
 pub use calls::Chunked;
 pub use chunk::{chunks, default_chunksize};
 pub use error::{PoolError, TaskError};
+pub use multiproc_codec::Limit;
 pub use imap::IMap;
 pub use local::LocalBackend;
 pub use pool::Pool;

@@ -15,7 +15,9 @@ use std::time::Duration;
 use multiproc_codec::{FailedItem, SharedFrame};
 use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
-use multiproc_process::{Child, Context, ExitStatus, StartMethod, answer, start_worker};
+use multiproc_process::{
+    Child, Context, ExitStatus, Limits, StartMethod, answer, start_worker,
+};
 
 use crate::backend::{
     Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl, WorkerLink,
@@ -25,6 +27,7 @@ use crate::backend::{
 #[derive(Debug)]
 pub struct LocalBackend {
     ctx: Context,
+    limits: Limits,
     /// The threads that wait for each worker's exit: joined by `release`, so that a pool
     /// that was dropped or joined holds nothing of its workers any more (descriptors,
     /// shared memory) when that returns.
@@ -34,7 +37,12 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Local workers started with `ctx`'s start method.
     pub fn new(ctx: Context) -> LocalBackend {
-        LocalBackend { ctx, watchers: Mutex::new(Vec::new()) }
+        LocalBackend { ctx, limits: Limits::new(), watchers: Mutex::new(Vec::new()) }
+    }
+
+    /// Starts every worker under `limits` (applied in the worker before anything runs).
+    pub(crate) fn with_limits(self, limits: Limits) -> LocalBackend {
+        LocalBackend { limits, ..self }
     }
 
     /// Keeps `watcher` to join later, joining those whose worker has gone meanwhile (a
@@ -210,7 +218,12 @@ impl WorkerControl for LocalControl {
             started: self.progress.load(progress::STARTED),
             finished: self.progress.load(progress::FINISHED),
             started_at_ns: self.progress.load(progress::STARTED_AT_NS),
+            limit: progress::unpack_limit(self.progress.load(progress::LIMIT)),
         }
+    }
+
+    fn wants_retire(&self) -> bool {
+        self.progress.load(progress::RETIRE) != 0
     }
 
     fn kill(&self) {
@@ -240,7 +253,8 @@ impl WorkerControl for LocalControl {
 impl Backend for LocalBackend {
     fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
         let name = format!("{}PoolWorker-{}", pool_prefix(self.ctx), index + 1);
-        let worker = start_worker(&self.ctx, Some(name), stamp_items).map_err(|e| e.to_string())?;
+        let worker = start_worker(&self.ctx, Some(name), stamp_items, self.limits)
+            .map_err(|e| e.to_string())?;
         let (tx, rx) = worker.channel.split();
         let reader = RingReader::new(worker.ring, rx);
         let closer = reader.closer();

@@ -6,6 +6,7 @@ use crate::child::Child;
 use crate::context::Context;
 use crate::error::StartError;
 use crate::identity;
+use crate::limits::Limits;
 use crate::protocol::Job;
 use crate::start::{self, Spec};
 
@@ -27,13 +28,15 @@ pub struct Worker {
     pub ring: Ring,
 }
 
-/// Starts a pool worker named `name` (or `Process-N`) with `ctx`'s start method. With
-/// `stamp_items`, the worker also records when each item starts (for per-task timeouts).
+/// Starts a pool worker named `name` (or `Process-N`) with `ctx`'s start method, under
+/// `limits` (applied in the worker before anything runs). With `stamp_items`, the worker
+/// also records when each item starts (for per-task timeouts).
 ///
 /// ```
 /// use multiproc::{start_worker, Context};
+/// use multiproc::process::Limits;
 ///
-/// let w = start_worker(&Context::default(), Some("PoolWorker-1".into()), false)?;
+/// let w = start_worker(&Context::default(), Some("PoolWorker-1".into()), false, Limits::new())?;
 /// assert_eq!(w.child.name(), "PoolWorker-1");
 /// # Ok::<(), multiproc::StartError>(())
 /// ```
@@ -41,6 +44,7 @@ pub fn start_worker(
     ctx: &Context,
     name: Option<String>,
     stamp_items: bool,
+    limits: Limits,
 ) -> Result<Worker, StartError> {
     let (identity, default_name) = identity::next_child();
     let spec = Spec {
@@ -49,6 +53,7 @@ pub fn start_worker(
         daemon: true,
         job: Job::Serve,
         stamp_items,
+        limits,
         forged_binary: None,
     };
     let started = start::start(*ctx, spec)?;

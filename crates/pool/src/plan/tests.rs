@@ -123,7 +123,12 @@ impl SimWorker {
     }
 
     fn progress(&self) -> Progress {
-        Progress { started: self.started, finished: self.finished, started_at_ns: self.started_at }
+        Progress {
+            started: self.started,
+            finished: self.finished,
+            started_at_ns: self.started_at,
+            limit: None,
+        }
     }
 }
 
@@ -179,7 +184,8 @@ static TAKE_BACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsi
 
 impl World {
     fn new(processes: usize, max_tasks: Option<u64>, timeout_ns: Option<u64>) -> World {
-        let settings = Settings { processes, max_tasks_per_child: max_tasks, timeout_ns };
+        let settings =
+            Settings { processes, max_tasks_per_child: max_tasks, timeout_ns, limits: WorkerLimits::new() };
         let mut w = World {
             plan: Plan::new(settings),
             workers: (0..processes).map(|_| SimWorker::default()).collect(),

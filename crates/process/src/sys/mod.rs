@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use crate::exit::ExitStatus;
 
+pub(crate) mod limits;
+
 /// Which side of a fork we are on.
 pub(crate) enum Forked {
     /// In the parent: the child's pid.
