@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use multiproc_codec::{CodecError, FnId, Pins, What, encode_pinned};
-use multiproc_process::{Context, Function, InitOutcome, Limits, StartMethod, cpu_count};
+use multiproc_process::{
+    Context, Function, InitOutcome, Limits, StartError, StartMethod, cpu_count, reserve_workers,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -211,12 +213,20 @@ impl PoolBuilder {
             Some((_, Err(e))) => return Err(PoolError::Codec(e)),
             None => (None, Pins::default()),
         };
-        let mut backend = self
-            .backend
-            .unwrap_or_else(|| {
+        let mut backend = match self.backend {
+            Some(backend) => backend,
+            None => {
+                // Only a limit too low is fatal here: a limit that cannot be read or raised
+                // shows, typed, when a worker cannot start.
+                if let Err(StartError::Exhausted { resource, needed, limit }) =
+                    reserve_workers(processes)
+                {
+                    return Err(PoolError::Exhausted { resource, needed, limit });
+                }
                 let local = LocalBackend::new(self.context.unwrap_or_default());
                 Box::new(local.with_limits(self.limits))
-            });
+            }
+        };
         if !pins.is_empty() {
             backend = Box::new(Pinned { backend, _pins: pins });
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use multiproc_codec::{CodecError, ErrorInfo, Limit, PanicInfo, RemoteFailure, TooLarge};
-use multiproc_process::ExitStatus;
+use multiproc_process::{ExitStatus, StartError};
 
 /// Why a task produced no value — or why a call that runs tasks has none to give.
 ///
@@ -260,6 +260,17 @@ pub enum PoolError {
     StillRunning,
     /// The initializer's argument could not be encoded.
     Codec(CodecError),
+    /// This process cannot hold the workers asked for, even with its soft limit raised to
+    /// the hard one: the resource, how many are needed and the limit (see
+    /// [`StartError::Exhausted`](multiproc_process::StartError::Exhausted)).
+    Exhausted {
+        /// `"open file descriptors"` or `"processes"`.
+        resource: &'static str,
+        /// How many are needed, when known.
+        needed: Option<u64>,
+        /// The hard limit, when known.
+        limit: Option<u64>,
+    },
 }
 
 impl fmt::Display for PoolError {
@@ -271,6 +282,10 @@ impl fmt::Display for PoolError {
                 f.write_str("pool is still running: call close or terminate before join")
             }
             PoolError::Codec(e) => e.fmt(f),
+            PoolError::Exhausted { resource, needed, limit } => {
+                let e = StartError::Exhausted { resource, needed: *needed, limit: *limit };
+                write!(f, "cannot start the pool's workers: {e}")
+            }
         }
     }
 }

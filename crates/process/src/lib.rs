@@ -22,6 +22,7 @@ mod binary;
 mod bootstrap;
 mod child;
 mod context;
+mod descriptors;
 mod error;
 mod exit;
 mod forkserver;
@@ -45,6 +46,7 @@ mod worker_handle;
 
 pub use bootstrap::bootstrap;
 pub use child::{Child, active_children};
+pub use descriptors::reserve_workers;
 pub use context::{Context, StartMethod, get_context, get_start_method, set_start_method};
 pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;

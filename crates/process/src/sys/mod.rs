@@ -302,6 +302,28 @@ pub(crate) fn wait_pid(pid: u32, block: bool) -> io::Result<Option<ExitStatus>> 
     }
 }
 
+/// Blocks until the child `pid` has exited, without reaping it (`waitid` with `WNOWAIT`):
+/// true then; false when `pid` is no unreaped child of ours (`ECHILD`).
+pub(crate) fn wait_exited(pid: u32) -> io::Result<bool> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid and writable; WNOWAIT leaves the child unreaped.
+        let r = unsafe {
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
 /// A descriptor that becomes readable when `pid` exits (`pidfd_open`).
 pub(crate) fn pidfd(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
