@@ -15,7 +15,10 @@ use multiproc::{ExitStatus, Limit, Pool, Process, StartMethod, TaskError};
 
 const METHODS: [StartMethod; 3] = [StartMethod::Fork, StartMethod::Spawn, StartMethod::ForkServer];
 
-fn pool(method: StartMethod, limits: impl FnOnce(multiproc::PoolBuilder) -> multiproc::PoolBuilder) -> Pool {
+fn pool(
+    method: StartMethod,
+    limits: impl FnOnce(multiproc::PoolBuilder) -> multiproc::PoolBuilder,
+) -> Pool {
     limits(Pool::builder().processes(1).start_method(method).core_dumps(false)).build().unwrap()
 }
 
@@ -90,7 +93,11 @@ fn an_allocation_past_the_memory_cap_is_the_memory_limit_and_the_pool_goes_on() 
         let err = pool.apply(allocate, 1 << 30).unwrap_err();
         assert_eq!(
             err,
-            TaskError::LimitExceeded { limit: Limit::Memory, configured: 256 << 20, observed: None },
+            TaskError::LimitExceeded {
+                limit: Limit::Memory,
+                configured: 256 << 20,
+                observed: None
+            },
             "{method:?}"
         );
         assert!(err.to_string().contains("memory limit of 256 MiB"), "{err}");
@@ -98,7 +105,10 @@ fn an_allocation_past_the_memory_cap_is_the_memory_limit_and_the_pool_goes_on() 
         // Another abort under the same cap is what it is: a death.
         let err = pool.apply(abort, ()).unwrap_err();
         assert!(
-            matches!(err, TaskError::WorkerDied { status: Some(ExitStatus::Signal(libc::SIGABRT)), .. }),
+            matches!(
+                err,
+                TaskError::WorkerDied { status: Some(ExitStatus::Signal(libc::SIGABRT)), .. }
+            ),
             "{method:?}: {err:?}"
         );
         assert_eq!(pool.apply(allocate, 1 << 20), Ok(1 << 20));
@@ -111,7 +121,8 @@ fn a_task_past_its_cpu_time_is_the_cpu_limit_and_wall_time_does_not_count() {
     for method in METHODS {
         let pool = pool(method, |b| b.cpu_time_limit(limit));
         let err = pool.apply(burn, None).unwrap_err();
-        let TaskError::LimitExceeded { limit: Limit::CpuTime, configured, observed: Some(seen) } = err
+        let TaskError::LimitExceeded { limit: Limit::CpuTime, configured, observed: Some(seen) } =
+            err
         else {
             panic!("{method:?}: {err:?}")
         };

@@ -45,11 +45,13 @@ fn three_hundred_workers_run_under_a_hard_limit_of_1024_descriptors() {
 fn too_many(_: ()) -> String {
     set_open_files(256);
     match Pool::new(300) {
-        Err(e @ PoolError::Exhausted { resource: "open file descriptors", needed: Some(n), limit: Some(256) })
-            if n > 900 =>
-        {
-            e.to_string()
-        }
+        Err(
+            e @ PoolError::Exhausted {
+                resource: "open file descriptors",
+                needed: Some(n),
+                limit: Some(256),
+            },
+        ) if n > 900 => e.to_string(),
         other => panic!("{other:?}"),
     }
 }

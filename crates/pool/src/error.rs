@@ -186,8 +186,11 @@ impl fmt::Display for TaskError {
                 "the task ran past the pool's timeout of {after:?}; its worker ({worker}) was killed"
             ),
             TaskError::LimitExceeded { limit, configured, observed } => {
-                let failure =
-                    RemoteFailure::LimitExceeded { limit: *limit, configured: *configured, observed: *observed };
+                let failure = RemoteFailure::LimitExceeded {
+                    limit: *limit,
+                    configured: *configured,
+                    observed: *observed,
+                };
                 failure.fmt(f)
             }
             TaskError::Codec(e) => e.fmt(f),

@@ -15,9 +15,7 @@ use std::time::Duration;
 use multiproc_codec::{FailedItem, SharedFrame};
 use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
-use multiproc_process::{
-    Child, Context, ExitStatus, Limits, StartMethod, answer, start_worker,
-};
+use multiproc_process::{Child, Context, ExitStatus, Limits, StartMethod, answer, start_worker};
 
 use crate::backend::{
     Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl, WorkerLink,

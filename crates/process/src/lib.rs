@@ -46,8 +46,8 @@ mod worker_handle;
 
 pub use bootstrap::bootstrap;
 pub use child::{Child, active_children};
-pub use descriptors::reserve_workers;
 pub use context::{Context, StartMethod, get_context, get_start_method, set_start_method};
+pub use descriptors::reserve_workers;
 pub use error::{ProcessError, StartError};
 pub use exit::ExitStatus;
 pub use function::{Function, FunctionKey, InitOutcome, StarFn, function_key, trust_function_key};

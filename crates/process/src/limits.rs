@@ -329,9 +329,9 @@ fn address_space() -> io::Result<u64> {
 /// prints), or this process's table found full now.
 fn out_of_descriptors(failure: &RemoteFailure) -> bool {
     let text = match failure {
-        RemoteFailure::Failed(e) => {
-            std::iter::once(e.message().to_string()).chain(e.sources().map(str::to_string)).collect()
-        }
+        RemoteFailure::Failed(e) => std::iter::once(e.message().to_string())
+            .chain(e.sources().map(str::to_string))
+            .collect(),
         RemoteFailure::Panicked(p) => vec![p.message.clone()],
         _ => return false,
     };

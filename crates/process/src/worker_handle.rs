@@ -5,10 +5,10 @@ use multiproc_ipc::{Channel, Ring, SharedWords};
 use crate::child::Child;
 use crate::context::Context;
 use crate::error::StartError;
-use crate::{descriptors, identity};
 use crate::limits::Limits;
 use crate::protocol::Job;
 use crate::start::{self, Spec};
+use crate::{descriptors, identity};
 
 /// A child running the worker loop: it runs task batches sent over `channel` and
 /// answers each with a result batch, updating `progress` around every item (see

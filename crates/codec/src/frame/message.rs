@@ -61,7 +61,11 @@ impl fmt::Display for RemoteFailure {
             RemoteFailure::Error(message) => f.write_str(message),
             RemoteFailure::TooLarge(e) => e.fmt(f),
             RemoteFailure::LimitExceeded { limit, configured, observed } => {
-                write!(f, "the task exceeded its worker's {limit} limit of {}", limit.amount(*configured))?;
+                write!(
+                    f,
+                    "the task exceeded its worker's {limit} limit of {}",
+                    limit.amount(*configured)
+                )?;
                 match observed {
                     Some(seen) => write!(f, " ({} seen)", limit.amount(*seen)),
                     None => Ok(()),

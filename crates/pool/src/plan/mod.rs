@@ -30,8 +30,8 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 
 use multiproc_codec::FnId;
-use multiproc_process::{ExitStatus, Limits as WorkerLimits};
 use multiproc_process::progress::pack_claim;
+use multiproc_process::{ExitStatus, Limits as WorkerLimits};
 
 use crate::backend::{Expect, Progress};
 use crate::error::TaskError;
@@ -421,9 +421,10 @@ impl<E: Encoded> Plan<E> {
                     after: std::time::Duration::from_nanos(after),
                 },
                 // The worker said, as it died, which of its limits the task ran into.
-                _ => progress.limit.and_then(configured).unwrap_or_else(|| {
-                    TaskError::WorkerDied { worker: name.to_string(), status }
-                }),
+                _ => progress
+                    .limit
+                    .and_then(configured)
+                    .unwrap_or_else(|| TaskError::WorkerDied { worker: name.to_string(), status }),
             };
             for (_, run) in &ran {
                 if run.len() > 0 {

@@ -184,8 +184,12 @@ static TAKE_BACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsi
 
 impl World {
     fn new(processes: usize, max_tasks: Option<u64>, timeout_ns: Option<u64>) -> World {
-        let settings =
-            Settings { processes, max_tasks_per_child: max_tasks, timeout_ns, limits: WorkerLimits::new() };
+        let settings = Settings {
+            processes,
+            max_tasks_per_child: max_tasks,
+            timeout_ns,
+            limits: WorkerLimits::new(),
+        };
         let mut w = World {
             plan: Plan::new(settings),
             workers: (0..processes).map(|_| SimWorker::default()).collect(),
