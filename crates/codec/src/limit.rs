@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn amounts_read_in_their_unit() {
         assert_eq!(Limit::Memory.amount(1 << 30), "1 GiB");
-        assert_eq!(Limit::Memory.amount(3 << 19), "1.5 MiB");
+        assert_eq!(Limit::Memory.amount((3 << 19) + 1), "1.5 MiB");
         assert_eq!(Limit::Memory.amount(100), "100 bytes");
         assert_eq!(Limit::CpuTime.amount(200_000_000), "200ms");
     }
