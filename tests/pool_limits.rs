@@ -82,7 +82,7 @@ fn rlimits(_: ()) -> [u64; 3] {
         let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: `lim` is a valid, writable rlimit.
         assert_eq!(unsafe { libc::getrlimit(resource, &mut lim) }, 0);
-        lim.rlim_cur as u64
+        lim.rlim_cur
     })
 }
 

@@ -7,7 +7,7 @@
 use multiproc::{Pool, PoolError, Process};
 
 fn set_open_files(n: u64) {
-    let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+    let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
     // SAFETY: `lim` is a valid rlimit, only read by the call.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
 }

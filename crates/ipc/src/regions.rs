@@ -259,6 +259,20 @@ fn capacity_for(len: usize) -> usize {
     len.div_ceil(step) * step
 }
 
+/// A region the peer sent: this process reads it and never sends it on, so it keeps the
+/// memory and not the descriptor (it stays attached if the OS refuses the new mapping).
+fn received(shm: IpcSharedMemory) -> Mapping {
+    let mut map = Mapping::from_shm(shm);
+    let _ = map.detach();
+    map
+}
+
+/// The descriptor of a region this process made, to announce it (its own regions are
+/// never detached).
+fn sendable(map: &Mapping) -> Result<IpcSharedMemory, IpcError> {
+    map.shm().cloned().ok_or_else(|| IpcError::Protocol("a detached region cannot be sent".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,18 +301,4 @@ mod tests {
         let notice = Notice { id: 0x1234_5678_9abc_def0, len: (4 << 30) + 16 };
         assert_eq!(Notice::from_bytes(notice.to_bytes()), notice);
     }
-}
-
-/// A region the peer sent: this process reads it and never sends it on, so it keeps the
-/// memory and not the descriptor (it stays attached if the OS refuses the new mapping).
-fn received(shm: IpcSharedMemory) -> Mapping {
-    let mut map = Mapping::from_shm(shm);
-    let _ = map.detach();
-    map
-}
-
-/// The descriptor of a region this process made, to announce it (its own regions are
-/// never detached).
-fn sendable(map: &Mapping) -> Result<IpcSharedMemory, IpcError> {
-    map.shm().cloned().ok_or_else(|| IpcError::Protocol("a detached region cannot be sent".into()))
 }

@@ -33,12 +33,12 @@ pub(crate) fn get_rlimit(resource: Resource) -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
     cvt(unsafe { libc::getrlimit(resource.raw(), &mut lim) } as libc::c_long)?;
-    Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+    Ok((lim.rlim_cur, lim.rlim_max))
 }
 
 /// Sets the soft and hard limits of `resource` (`u64::MAX`: unlimited).
 pub(crate) fn set_rlimit(resource: Resource, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: `lim` is a valid rlimit, only read by the call.
     cvt(unsafe { libc::setrlimit(resource.raw(), &lim) } as libc::c_long).map(drop)
 }
