@@ -360,8 +360,8 @@ pub struct Receiver {
 
 impl Receiver {
     /// Closes the byte channel and keeps the side channel: for a peer that sends nothing
-    /// but staged frames (whose notices travel another way, see
-    /// [`resolve`](Self::resolve)), this process holds one descriptor less. Receiving a
+    /// but staged frames (whose notices travel another way: in
+    /// a ring's records), this process holds one descriptor less. Receiving a
     /// frame is [`IpcError::Disconnected`] from now on, and the receiver cannot be sent.
     ///
     /// ```
