@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// [`CpuTime`](Self::CpuTime), descriptors for [`OpenFiles`](Self::OpenFiles).
 ///
 /// ```
-/// use multiproc::codec::Limit;
+/// use multiproc_codec::Limit;
 ///
 /// assert_eq!(Limit::Memory.amount(256 << 20), "256 MiB");
 /// assert_eq!(Limit::CpuTime.amount(1_500_000_000), "1.5s");

@@ -368,8 +368,8 @@ impl Receiver {
     /// let (a, b) = multiproc_ipc::duplex()?;
     /// let (_tx, mut rx) = b.split();
     /// rx.close_frames();
-    /// a.send(b"x")?;
     /// assert!(rx.recv().unwrap_err().is_disconnected());
+    /// assert!(a.send(b"x").unwrap_err().is_disconnected()); // nobody reads frames now
     /// # Ok::<(), multiproc_ipc::IpcError>(())
     /// ```
     pub fn close_frames(&mut self) {
