@@ -134,7 +134,7 @@ pub use multiproc_process as process;
 pub use multiproc_sync as sync;
 pub use serde;
 
-pub use multiproc_codec::{Bytes, CodecError, ErrorInfo, PanicInfo, TooLarge};
+pub use multiproc_codec::{Bytes, CodecError, ErrorInfo, Limit, PanicInfo, TooLarge};
 pub use multiproc_executor::{
     ExecutorBuilder, Future, Map, MapOptions, ProcessPoolExecutor, ReturnWhen, TimeoutError,
     as_completed, wait,
@@ -143,7 +143,7 @@ pub use multiproc_pool::{
     AsyncResult, Chunked, IMap, Insights, NotReady, Pool, PoolBuilder, PoolError, TaskError,
 };
 pub use multiproc_process::{
-    Child, Context, ExitStatus, Function, InitOutcome, Process, ProcessError, ProcessInfo,
+    Child, Context, ExitStatus, Function, InitOutcome, Limits, Process, ProcessError, ProcessInfo,
     Sentinel, StarFn, StartError, StartMethod, TaskFailure, TaskReturn, Typed, Worker,
     active_children, bootstrap, cpu_count, current_process, get_context, get_start_method,
     parent_process, set_start_method, start_worker,

@@ -5,7 +5,7 @@
 //! read by our own encoder and decoder because postcard's measured too slow per item),
 //! the frames the scheduler moves between a parent and its workers ([`FrameBuf`] builds
 //! them, [`parse`] reads them), the wire form of everything that can go wrong on the far side
-//! ([`RemoteFailure`], [`PanicInfo`], [`ErrorInfo`]), how a large payload is read in place
+//! ([`RemoteFailure`], [`PanicInfo`], [`ErrorInfo`], [`Limit`]), how a large payload is read in place
 //! where it arrived ([`Bytes`], [`SharedFrame`]), what encoded bytes must keep alive until
 //! they are decoded ([`Pins`]), and the fingerprints that keep a worker from
 //! calling into the unknown ([`BinaryFingerprint`], [`TypeFingerprint`], [`FnId`]).
@@ -33,6 +33,7 @@ mod error_info;
 mod fingerprint;
 mod frame;
 mod hash;
+mod limit;
 mod out_of_band;
 mod output;
 mod panic_info;
@@ -51,6 +52,7 @@ pub use frame::{
     Values, parse,
 };
 pub use hash::Hasher64;
+pub use limit::Limit;
 pub use panic_info::{Location, PanicInfo};
 pub use pin::{Pin, Pins, encode_pinned, pin};
 pub use shared::SharedFrame;

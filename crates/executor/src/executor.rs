@@ -84,6 +84,63 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Caps each worker's address space; see [`PoolBuilder::memory_limit`].
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::builder().max_workers(1).memory_limit(256 << 20).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.pool = self.pool.memory_limit(bytes);
+        self
+    }
+
+    /// Caps each task's CPU time; see [`PoolBuilder::cpu_time_limit`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ex = multiproc::ProcessPoolExecutor::builder().cpu_time_limit(Duration::from_secs(5)).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn cpu_time_limit(mut self, limit: Duration) -> Self {
+        self.pool = self.pool.cpu_time_limit(limit);
+        self
+    }
+
+    /// Caps each worker's open descriptors; see [`PoolBuilder::open_files_limit`].
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::builder().max_workers(1).open_files_limit(64).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn open_files_limit(mut self, n: u64) -> Self {
+        self.pool = self.pool.open_files_limit(n);
+        self
+    }
+
+    /// Whether a crashing worker may write a core dump; see [`PoolBuilder::core_dumps`].
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::builder().max_workers(1).core_dumps(false).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn core_dumps(mut self, allowed: bool) -> Self {
+        self.pool = self.pool.core_dumps(allowed);
+        self
+    }
+
+    /// Replaces a worker whose resident memory ends a task above `bytes`; see
+    /// [`PoolBuilder::max_memory_per_child`].
+    ///
+    /// ```
+    /// let ex = multiproc::ProcessPoolExecutor::builder().max_memory_per_child(1 << 30).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn max_memory_per_child(mut self, bytes: u64) -> Self {
+        self.pool = self.pool.max_memory_per_child(bytes);
+        self
+    }
+
     /// Starts workers with `ctx`. Python: `mp_context`.
     pub fn context(mut self, ctx: Context) -> Self {
         self.pool = self.pool.context(ctx);

@@ -97,7 +97,7 @@ fn one_way() -> Result<(Sender, Receiver), IpcError> {
     let (side_tx, side_rx) = ipc::channel::<Side>().map_err(IpcError::from_io)?;
     Ok((
         Sender::new(bytes_tx, side_tx, DEFAULT_SHM_THRESHOLD),
-        Receiver { bytes: bytes_rx, side: side_rx, regions: RefCell::default() },
+        Receiver { bytes: Some(bytes_rx), side: side_rx, regions: RefCell::default() },
     ))
 }
 
@@ -352,12 +352,30 @@ impl fmt::Debug for Sender {
 /// # Ok::<(), multiproc_ipc::IpcError>(())
 /// ```
 pub struct Receiver {
-    bytes: IpcBytesReceiver,
+    /// `None` once closed ([`close_frames`](Self::close_frames)).
+    bytes: Option<IpcBytesReceiver>,
     side: IpcReceiver<Side>,
     regions: RefCell<RegionTable>,
 }
 
 impl Receiver {
+    /// Closes the byte channel and keeps the side channel: for a peer that sends nothing
+    /// but staged frames (whose notices travel another way: in
+    /// a ring's records), this process holds one descriptor less. Receiving a
+    /// frame is [`IpcError::Disconnected`] from now on, and the receiver cannot be sent.
+    ///
+    /// ```
+    /// let (a, b) = multiproc_ipc::duplex()?;
+    /// let (_tx, mut rx) = b.split();
+    /// rx.close_frames();
+    /// assert!(rx.recv().unwrap_err().is_disconnected());
+    /// assert!(a.send(b"x").unwrap_err().is_disconnected()); // nobody reads frames now
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    pub fn close_frames(&mut self) {
+        self.bytes = None;
+    }
+
     /// Waits for the next frame from the peer.
     ///
     /// # Errors
@@ -366,7 +384,8 @@ impl Receiver {
     /// end) and every frame it sent has been read; [`IpcError::Protocol`] when the bytes
     /// do not follow this crate's wire format.
     pub fn recv(&self) -> Result<Message, IpcError> {
-        let buf = self.bytes.recv().map_err(IpcError::from_channel)?;
+        let bytes = self.bytes.as_ref().ok_or(IpcError::Disconnected)?;
+        let buf = bytes.recv().map_err(IpcError::from_channel)?;
         self.unwrap_message(buf)
     }
 
@@ -384,7 +403,8 @@ impl Receiver {
     /// # Ok::<(), multiproc_ipc::IpcError>(())
     /// ```
     pub fn try_recv(&self) -> Result<Option<Message>, IpcError> {
-        match self.bytes.try_recv() {
+        let bytes = self.bytes.as_ref().ok_or(IpcError::Disconnected)?;
+        match bytes.try_recv() {
             Ok(buf) => self.unwrap_message(buf).map(Some),
             Err(ipc_channel::TryRecvError::Empty) => Ok(None),
             Err(ipc_channel::TryRecvError::IpcError(e)) => Err(IpcError::from_channel(e)),
@@ -512,14 +532,17 @@ struct ReceiverWire {
 
 impl Serialize for Receiver {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ReceiverWireRef { bytes: &self.bytes, side: &self.side }.serialize(serializer)
+        let bytes = self.bytes.as_ref().ok_or_else(|| {
+            serde::ser::Error::custom("a receiver whose byte channel was closed cannot be sent")
+        })?;
+        ReceiverWireRef { bytes, side: &self.side }.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Receiver {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Receiver, D::Error> {
         let wire = ReceiverWire::deserialize(deserializer)?;
-        Ok(Receiver { bytes: wire.bytes, side: wire.side, regions: RefCell::default() })
+        Ok(Receiver { bytes: Some(wire.bytes), side: wire.side, regions: RefCell::default() })
     }
 }
 

@@ -143,7 +143,7 @@ impl RegionPool {
                 let capacity = len.next_multiple_of(4096);
                 let map = Arc::new(Mapping::zeroed(capacity + HEADER).map_err(IpcError::Io)?);
                 let id = next_id();
-                side.send(Side::Once(id, map.shm().clone())).map_err(IpcError::from_channel)?;
+                side.send(Side::Once(id, sendable(&map)?)).map_err(IpcError::from_channel)?;
                 Ok(map.try_acquire().map(|lease| (id, lease)))
             }
         }
@@ -157,7 +157,7 @@ impl RegionPool {
     ) -> Result<Option<(u64, WriteLease)>, IpcError> {
         let map = Arc::new(map);
         let id = next_id();
-        side.send(Side::Add(id, map.shm().clone())).map_err(IpcError::from_channel)?;
+        side.send(Side::Add(id, sendable(&map)?)).map_err(IpcError::from_channel)?;
         let lease = map.try_acquire();
         self.entries.push(Entry { id, creator: std::process::id(), map });
         Ok(lease.map(|lease| (id, lease)))
@@ -227,10 +227,10 @@ impl RegionTable {
             }
             match side.try_recv() {
                 Ok(Side::Add(new, shm)) => {
-                    self.regions.insert(new, (Arc::new(Mapping::from_shm(shm)), false));
+                    self.regions.insert(new, (Arc::new(received(shm)), false));
                 }
                 Ok(Side::Once(new, shm)) => {
-                    self.regions.insert(new, (Arc::new(Mapping::from_shm(shm)), true));
+                    self.regions.insert(new, (Arc::new(received(shm)), true));
                 }
                 Ok(Side::Retire(old)) => {
                     self.regions.remove(&old);
@@ -257,6 +257,20 @@ fn capacity_for(len: usize) -> usize {
     let len = len.max(MIN_REGION);
     let step = (len.next_power_of_two() / 8).max(4096);
     len.div_ceil(step) * step
+}
+
+/// A region the peer sent: this process reads it and never sends it on, so it keeps the
+/// memory and not the descriptor (it stays attached if the OS refuses the new mapping).
+fn received(shm: IpcSharedMemory) -> Mapping {
+    let mut map = Mapping::from_shm(shm);
+    let _ = map.detach();
+    map
+}
+
+/// The descriptor of a region this process made, to announce it (its own regions are
+/// never detached).
+fn sendable(map: &Mapping) -> Result<IpcSharedMemory, IpcError> {
+    map.shm().cloned().ok_or_else(|| IpcError::Protocol("a detached region cannot be sent".into()))
 }
 
 #[cfg(test)]

@@ -65,6 +65,29 @@ impl SharedWords {
         self.len == 0
     }
 
+    /// Closes this process's descriptor of the words, keeping the memory: for words it
+    /// will never send on (a parent's view of a worker's progress). They cannot be sent
+    /// afterwards.
+    ///
+    /// ```
+    /// let mut words = multiproc_ipc::SharedWords::new(2)?;
+    /// words.detach()?;
+    /// words.store(1, 5);
+    /// assert_eq!(words.load(1), 5);
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Protocol`] when a clone shares them; [`IpcError::Io`] when the OS
+    /// refuses the new mapping.
+    pub fn detach(&mut self) -> Result<(), IpcError> {
+        Arc::get_mut(&mut self.map)
+            .ok_or_else(|| IpcError::Protocol("shared words detached while shared".into()))?
+            .detach()
+            .map_err(IpcError::Io)
+    }
+
     /// Reads word `i` (acquire).
     ///
     /// # Panics
@@ -138,7 +161,10 @@ impl fmt::Debug for SharedWords {
 
 impl Serialize for SharedWords {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.len as u64, self.map.shm()).serialize(serializer)
+        let shm = self.map.shm().ok_or_else(|| {
+            serde::ser::Error::custom("shared words whose descriptor was closed cannot be sent")
+        })?;
+        (self.len as u64, shm).serialize(serializer)
     }
 }
 

@@ -53,6 +53,7 @@ impl LinkProgress {
             started_at_ns: 0,
             failed: None,
             busy_ns: None,
+            limit: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use multiproc_codec::{FailedItem, Frame, SharedFrame, parse};
+use multiproc_codec::{FailedItem, Frame, Limit, SharedFrame, parse};
 use multiproc_process::ExitStatus;
 
 use crate::answers::Answers;
@@ -118,6 +118,9 @@ pub struct Progress {
     /// Nanoseconds the worker spent running task batches (decoding, running, encoding),
     /// if it reports them (for [`Pool::insights`](crate::Pool::insights)).
     pub busy_ns: Option<u64>,
+    /// The limit the worker ran into as it died, and the amount it saw if known (see
+    /// `multiproc::process::progress::LIMIT`).
+    pub limit: Option<(Limit, Option<u64>)>,
 }
 
 /// Controls one worker: identity, progress, kill, wait.
@@ -141,6 +144,13 @@ pub trait WorkerControl: Send + Sync {
     /// work back (the default).
     fn revoke(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether the worker asked to retire once its current task is answered (its memory
+    /// went over `max_memory_per_child`, or a task ran out of descriptors). Never, by
+    /// default.
+    fn wants_retire(&self) -> bool {
+        false
     }
 }
 

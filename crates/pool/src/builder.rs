@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use multiproc_codec::{CodecError, FnId, Pins, What, encode_pinned};
-use multiproc_process::{Context, Function, InitOutcome, StartMethod, cpu_count};
+use multiproc_process::{
+    Context, Function, InitOutcome, Limits, StartError, StartMethod, cpu_count, reserve_workers,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,6 +44,7 @@ pub struct PoolBuilder {
     max_tasks_per_child: Option<usize>,
     context: Option<Context>,
     timeout: Option<Duration>,
+    limits: Limits,
     backend: Option<Box<dyn Backend>>,
 }
 
@@ -53,6 +56,7 @@ impl std::fmt::Debug for PoolBuilder {
             .field("max_tasks_per_child", &self.max_tasks_per_child)
             .field("context", &self.context)
             .field("timeout", &self.timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -105,7 +109,91 @@ impl PoolBuilder {
         self
     }
 
-    /// Runs the workers on another backend (for example ranks of an MPI job).
+    /// Caps each worker's memory at `bytes` of address space (`RLIMIT_AS`; see
+    /// [`Limits::memory`] for what it counts and why not a cgroup). A task whose
+    /// allocation fails under it fails with [`TaskError::LimitExceeded`] and its worker is
+    /// replaced. Beyond Python.
+    ///
+    /// [`TaskError::LimitExceeded`]: crate::TaskError::LimitExceeded
+    ///
+    /// ```
+    /// use multiproc::{Limit, Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().processes(1).memory_limit(256 << 20).build()?;
+    /// let err = pool.apply(|n: usize| vec![1u8; n].len(), 1 << 30).unwrap_err();
+    /// assert!(matches!(err, TaskError::LimitExceeded { limit: Limit::Memory, .. }), "{err}");
+    /// assert_eq!(pool.apply(|n: usize| vec![1u8; n].len(), 1 << 20)?, 1 << 20); // the pool goes on
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.limits = self.limits.memory(bytes);
+        self
+    }
+
+    /// Caps the CPU time of each task (its worker's, all threads, from the task's start):
+    /// past it, the task fails with [`TaskError::LimitExceeded`] and its worker is
+    /// replaced. Wall time is [`timeout`](Self::timeout)'s. Beyond Python.
+    ///
+    /// [`TaskError::LimitExceeded`]: crate::TaskError::LimitExceeded
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::{Limit, Pool, TaskError};
+    ///
+    /// fn spin(_: ()) { loop { std::hint::black_box(()); } }
+    ///
+    /// let pool = Pool::builder().processes(1).cpu_time_limit(Duration::from_millis(50)).build()?;
+    /// let err = pool.apply(spin, ()).unwrap_err();
+    /// assert!(matches!(err, TaskError::LimitExceeded { limit: Limit::CpuTime, .. }), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cpu_time_limit(mut self, limit: Duration) -> Self {
+        self.limits = self.limits.cpu_time(limit);
+        self
+    }
+
+    /// Caps each worker's open descriptors at `n` (`RLIMIT_NOFILE`, the worker's own ten
+    /// or so included). A task that fails for want of one fails with
+    /// [`TaskError::LimitExceeded`], and its worker retires. Beyond Python.
+    ///
+    /// [`TaskError::LimitExceeded`]: crate::TaskError::LimitExceeded
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder().processes(1).open_files_limit(64).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn open_files_limit(mut self, n: u64) -> Self {
+        self.limits = self.limits.open_files(n);
+        self
+    }
+
+    /// Whether a crashing worker may write a core dump (unset: as the parent). Beyond
+    /// Python.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder().processes(1).core_dumps(false).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn core_dumps(mut self, allowed: bool) -> Self {
+        self.limits = self.limits.core_dumps(allowed);
+        self
+    }
+
+    /// Replaces a worker after a task that leaves its resident memory above `bytes`; the
+    /// task's result is delivered first. billiard (Celery's pool): `max_memory_per_child`.
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder().processes(2).max_memory_per_child(512 << 20).build()?;
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn max_memory_per_child(mut self, bytes: u64) -> Self {
+        self.limits = self.limits.max_memory_per_child(bytes);
+        self
+    }
+
+    /// Runs the workers on another backend (for example ranks of an MPI job). The limits
+    /// above apply to the local workers the pool starts by default, not to another
+    /// backend's.
     pub fn backend(mut self, backend: impl Backend) -> Self {
         self.backend = Some(Box::new(backend));
         self
@@ -125,9 +213,20 @@ impl PoolBuilder {
             Some((_, Err(e))) => return Err(PoolError::Codec(e)),
             None => (None, Pins::default()),
         };
-        let mut backend = self
-            .backend
-            .unwrap_or_else(|| Box::new(LocalBackend::new(self.context.unwrap_or_default())));
+        let mut backend = match self.backend {
+            Some(backend) => backend,
+            None => {
+                // Only a limit too low is fatal here: a limit that cannot be read or raised
+                // shows, typed, when a worker cannot start.
+                if let Err(StartError::Exhausted { resource, needed, limit }) =
+                    reserve_workers(processes)
+                {
+                    return Err(PoolError::Exhausted { resource, needed, limit });
+                }
+                let local = LocalBackend::new(self.context.unwrap_or_default());
+                Box::new(local.with_limits(self.limits))
+            }
+        };
         if !pins.is_empty() {
             backend = Box::new(Pinned { backend, _pins: pins });
         }
@@ -136,6 +235,7 @@ impl PoolBuilder {
             initializer,
             max_tasks_per_child: self.max_tasks_per_child.map(|n| n as u64),
             timeout: self.timeout,
+            limits: self.limits,
         };
         Ok(Pool::from_core(Core::start(backend, settings)))
     }

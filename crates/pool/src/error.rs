@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use multiproc_codec::{CodecError, ErrorInfo, PanicInfo, RemoteFailure, TooLarge};
-use multiproc_process::ExitStatus;
+use multiproc_codec::{CodecError, ErrorInfo, Limit, PanicInfo, RemoteFailure, TooLarge};
+use multiproc_process::{ExitStatus, StartError};
 
 /// Why a task produced no value — or why a call that runs tasks has none to give.
 ///
@@ -15,8 +15,9 @@ use multiproc_process::ExitStatus;
 ///
 /// - **the task failed**: it returned an error ([`Failed`](Self::Failed)) or panicked
 ///   ([`Panicked`](Self::Panicked));
-/// - **its worker failed**: it died under the task ([`WorkerDied`](Self::WorkerDied)) or
-///   was killed past the pool's per-task timeout ([`TimedOut`](Self::TimedOut));
+/// - **its worker failed**: it died under the task ([`WorkerDied`](Self::WorkerDied)), was
+///   killed past the pool's per-task timeout ([`TimedOut`](Self::TimedOut)), or the task
+///   ran into one of the worker's limits ([`LimitExceeded`](Self::LimitExceeded));
 /// - **its data could not cross**: an argument or result that serde could not encode or
 ///   decode ([`Codec`](Self::Codec)), or too large for a frame
 ///   ([`TooLarge`](Self::TooLarge)), or a function the worker would not call
@@ -71,6 +72,19 @@ pub enum TaskError {
         worker: String,
         /// The pool's timeout.
         after: Duration,
+    },
+    /// The task ran into one of its worker's limits (the builders' `memory_limit`,
+    /// `cpu_time_limit`, `open_files_limit`): an allocation failed under the memory cap,
+    /// its CPU time ran out, or it found no descriptor left. Its worker is replaced; the
+    /// pool goes on.
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// The limit, in its unit (see [`Limit`]).
+        configured: u64,
+        /// What the worker saw, in the same unit, when it knows: the task's CPU time, the
+        /// descriptors open. `None` for a failed allocation (its size is not known).
+        observed: Option<u64>,
     },
     /// An argument or a result could not be encoded or decoded: in the parent (nothing was
     /// sent) or in the worker. The error names the type and the direction.
@@ -171,6 +185,14 @@ impl fmt::Display for TaskError {
                 f,
                 "the task ran past the pool's timeout of {after:?}; its worker ({worker}) was killed"
             ),
+            TaskError::LimitExceeded { limit, configured, observed } => {
+                let failure = RemoteFailure::LimitExceeded {
+                    limit: *limit,
+                    configured: *configured,
+                    observed: *observed,
+                };
+                failure.fmt(f)
+            }
             TaskError::Codec(e) => e.fmt(f),
             TaskError::TooLarge(e) => e.fmt(f),
             TaskError::Rejected(why) => write!(f, "the worker would not call the function: {why}"),
@@ -209,6 +231,9 @@ impl From<RemoteFailure> for TaskError {
             RemoteFailure::Codec(e) => TaskError::Codec(e),
             RemoteFailure::TooLarge(e) => TaskError::TooLarge(e),
             RemoteFailure::Error(e) => TaskError::InitializerFailed(e),
+            RemoteFailure::LimitExceeded { limit, configured, observed } => {
+                TaskError::LimitExceeded { limit, configured, observed }
+            }
             other => TaskError::Rejected(other.to_string()),
         }
     }
@@ -238,6 +263,17 @@ pub enum PoolError {
     StillRunning,
     /// The initializer's argument could not be encoded.
     Codec(CodecError),
+    /// This process cannot hold the workers asked for, even with its soft limit raised to
+    /// the hard one: the resource, how many are needed and the limit (see
+    /// [`StartError::Exhausted`](multiproc_process::StartError::Exhausted)).
+    Exhausted {
+        /// `"open file descriptors"` or `"processes"`.
+        resource: &'static str,
+        /// How many are needed, when known.
+        needed: Option<u64>,
+        /// The hard limit, when known.
+        limit: Option<u64>,
+    },
 }
 
 impl fmt::Display for PoolError {
@@ -249,6 +285,10 @@ impl fmt::Display for PoolError {
                 f.write_str("pool is still running: call close or terminate before join")
             }
             PoolError::Codec(e) => e.fmt(f),
+            PoolError::Exhausted { resource, needed, limit } => {
+                let e = StartError::Exhausted { resource, needed: *needed, limit: *limit };
+                write!(f, "cannot start the pool's workers: {e}")
+            }
         }
     }
 }

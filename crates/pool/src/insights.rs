@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use multiproc_codec::Limit;
 use multiproc_process::ExitStatus;
 
 /// Where a pool's time went, from its start until the call. Python: mpire's
@@ -92,6 +93,11 @@ pub enum RestartCause {
     TimedOut,
     /// It ran its `max_tasks_per_child`.
     MaxTasks,
+    /// It asked to be replaced after a task: its resident memory was over
+    /// `max_memory_per_child`, or the task ran out of descriptors.
+    Recycled,
+    /// A task ran into one of its limits (`memory_limit`, `cpu_time_limit`) and ended it.
+    LimitExceeded(Limit),
 }
 
 impl fmt::Display for RestartCause {
@@ -101,6 +107,7 @@ impl fmt::Display for RestartCause {
     ///
     /// assert_eq!(RestartCause::Died(Some(ExitStatus::Signal(9))).to_string(), "died (-9 (SIGKILL))");
     /// assert_eq!(RestartCause::MaxTasks.to_string(), "max tasks");
+    /// assert_eq!(RestartCause::Recycled.to_string(), "recycled");
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -108,6 +115,8 @@ impl fmt::Display for RestartCause {
             RestartCause::Died(None) => f.write_str("died"),
             RestartCause::TimedOut => f.write_str("timed out"),
             RestartCause::MaxTasks => f.write_str("max tasks"),
+            RestartCause::Recycled => f.write_str("recycled"),
+            RestartCause::LimitExceeded(limit) => write!(f, "{limit} limit"),
         }
     }
 }

@@ -58,5 +58,6 @@ pub use error::{PoolError, TaskError};
 pub use imap::IMap;
 pub use insights::{Insights, RestartCause, SLOWEST, SlowTask, WorkerInsights};
 pub use local::LocalBackend;
+pub use multiproc_codec::Limit;
 pub use pool::Pool;
 pub use task::{Task, TaskState};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use multiproc_codec::{FailedItem, SharedFrame};
 use multiproc_ipc::{Record, RingReader, SPIN, Sender, Wait};
 use multiproc_process::progress::{self, pack_claim, unpack_claim};
-use multiproc_process::{Child, Context, ExitStatus, StartMethod, answer, start_worker};
+use multiproc_process::{Child, Context, ExitStatus, Limits, StartMethod, answer, start_worker};
 
 use crate::answers::Answers;
 use crate::backend::{
@@ -26,6 +26,7 @@ use crate::backend::{
 #[derive(Debug)]
 pub struct LocalBackend {
     ctx: Context,
+    limits: Limits,
     /// The threads that wait for each worker's exit: joined by `release`, so that a pool
     /// that was dropped or joined holds nothing of its workers any more (descriptors,
     /// shared memory) when that returns.
@@ -35,7 +36,12 @@ pub struct LocalBackend {
 impl LocalBackend {
     /// Local workers started with `ctx`'s start method.
     pub fn new(ctx: Context) -> LocalBackend {
-        LocalBackend { ctx, watchers: Mutex::new(Vec::new()) }
+        LocalBackend { ctx, limits: Limits::new(), watchers: Mutex::new(Vec::new()) }
+    }
+
+    /// Starts every worker under `limits` (applied in the worker before anything runs).
+    pub(crate) fn with_limits(self, limits: Limits) -> LocalBackend {
+        LocalBackend { limits, ..self }
     }
 
     /// Keeps `watcher` to join later, joining those whose worker has gone meanwhile (a
@@ -218,7 +224,12 @@ impl WorkerControl for LocalControl {
             started_at_ns: self.progress.load(progress::STARTED_AT_NS),
             failed: Some(self.progress.load(progress::FAILED)),
             busy_ns: Some(self.progress.load(progress::BUSY_NS)),
+            limit: progress::unpack_limit(self.progress.load(progress::LIMIT)),
         }
+    }
+
+    fn wants_retire(&self) -> bool {
+        self.progress.load(progress::RETIRE) != 0
     }
 
     fn kill(&self) {
@@ -248,7 +259,8 @@ impl WorkerControl for LocalControl {
 impl Backend for LocalBackend {
     fn start(&self, index: usize, stamp_items: bool) -> Result<WorkerLink, String> {
         let name = format!("{}PoolWorker-{}", pool_prefix(self.ctx), index + 1);
-        let worker = start_worker(&self.ctx, Some(name), stamp_items).map_err(|e| e.to_string())?;
+        let worker = start_worker(&self.ctx, Some(name), stamp_items, self.limits)
+            .map_err(|e| e.to_string())?;
         let (tx, rx) = worker.channel.split();
         let reader = RingReader::new(worker.ring, rx);
         let closer = reader.closer();

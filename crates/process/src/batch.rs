@@ -24,6 +24,7 @@ use multiproc_codec::{RemoteFailure, TaskFrame};
 use multiproc_ipc::SharedWords;
 
 use crate::answers::Answers;
+use crate::limits::{self, Watch};
 use crate::protocol::progress::{self, pack_claim, unpack_claim};
 use crate::sys;
 
@@ -76,6 +77,8 @@ pub(crate) struct BatchRun<'a> {
     /// The last item failure, kept for a `Process` to report.
     pub last_failure: Option<RemoteFailure>,
     claim: Claim,
+    /// This process's limits, when it has any (see `limits`).
+    watch: Option<&'static Watch>,
 }
 
 impl<'a> BatchRun<'a> {
@@ -107,7 +110,8 @@ impl<'a> BatchRun<'a> {
                 }
             }
         };
-        Some(BatchRun { items, out, progress, stamp, started, last_failure: None, claim })
+        let watch = limits::watch();
+        Some(BatchRun { items, out, progress, stamp, started, last_failure: None, claim, watch })
     }
 
     /// Claims and starts the next item: false if it was taken back (then so was the rest
@@ -128,7 +132,18 @@ impl<'a> BatchRun<'a> {
             }
             p.started.store(self.started, Ordering::Release);
         }
+        if let Some(watch) = self.watch {
+            watch.begin();
+        }
         true
+    }
+
+    /// The current item's function returned (or panicked); its answer comes next.
+    #[inline]
+    pub(crate) fn returned(&mut self) {
+        if let Some(watch) = self.watch {
+            watch.returned();
+        }
     }
 
     #[inline]
@@ -161,6 +176,10 @@ impl<'a> BatchRun<'a> {
 
     pub(crate) fn fail_item(&mut self, failure: RemoteFailure) {
         self.count_failure();
+        let failure = match self.watch {
+            Some(watch) => watch.failed(failure),
+            None => failure,
+        };
         self.out.failure(&failure);
         self.last_failure = Some(failure);
     }

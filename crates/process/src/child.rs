@@ -19,7 +19,6 @@ struct Inner {
     pid: u32,
     name: String,
     status: Mutex<Option<ExitStatus>>,
-    pidfd: Option<OwnedFd>,
     /// What the child's argument refers to, released once the child is reaped.
     pins: Mutex<Pins>,
 }
@@ -56,7 +55,6 @@ impl Child {
             pid,
             name,
             status: Mutex::new(None),
-            pidfd: sys::pidfd(pid).ok(),
             pins: Mutex::new(Pins::default()),
         });
         Child { inner }
@@ -80,11 +78,17 @@ impl Child {
         }
     }
 
-    /// A descriptor that becomes readable when the child ends (a pidfd of its own).
+    /// A descriptor that becomes readable when the child ends: a pidfd of its own, or,
+    /// once the child is reaped, the read end of a pipe with no writer (readable at once).
+    ///
+    /// No descriptor is kept per child: a pool of hundreds of workers costs its parent no
+    /// pidfd each. One is opened while the child is known unreaped (under the status lock),
+    /// so its pid cannot have been reused.
     pub(crate) fn sentinel(&self) -> io::Result<OwnedFd> {
-        match &self.inner.pidfd {
-            Some(fd) => fd.try_clone(),
-            None => Err(io::Error::new(io::ErrorKind::Unsupported, "no pidfd (Linux 5.3+)")),
+        let status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+        match *status {
+            None => sys::pidfd(self.inner.pid),
+            Some(_) => Ok(sys::pipe()?.0),
         }
     }
 
@@ -101,8 +105,15 @@ impl Child {
     /// Waits until the child exits.
     pub fn wait(&self) -> io::Result<ExitStatus> {
         loop {
-            if let Some(s) = self.wait_timeout(Duration::from_secs(3600))? {
+            if let Some(s) = self.inner.try_reap()? {
                 return Ok(s);
+            }
+            // Blocks until it has exited, and leaves it to `try_reap` (whose lock keeps
+            // two waiters from reaping it twice).
+            if !sys::wait_exited(self.inner.pid)? {
+                return self.inner.try_reap()?.ok_or_else(|| {
+                    io::Error::other(format!("child {} was reaped elsewhere", self.inner.pid))
+                });
             }
         }
     }
@@ -110,6 +121,8 @@ impl Child {
     /// Waits until the child exits or `timeout` passes (`None` then; the child runs on).
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
         let deadline = Instant::now() + timeout;
+        // Opened for this wait only (see `sentinel`).
+        let mut pidfd = None;
         loop {
             if let Some(s) = self.inner.try_reap()? {
                 return Ok(Some(s));
@@ -118,12 +131,15 @@ impl Child {
             if left.is_zero() {
                 return Ok(None);
             }
-            match &self.inner.pidfd {
-                Some(fd) => {
+            if pidfd.is_none() {
+                pidfd = Some(self.sentinel());
+            }
+            match &pidfd {
+                Some(Ok(fd)) => {
                     sys::wait_readable(fd.as_raw_fd(), Some(left))?;
                 }
-                // No pidfd (old kernel): poll gently.
-                None => std::thread::sleep(left.min(Duration::from_millis(2))),
+                // No pidfd (old kernel, or out of descriptors): poll gently.
+                _ => std::thread::sleep(left.min(Duration::from_millis(2))),
             }
         }
     }

@@ -26,6 +26,30 @@ pub enum StartError {
     Daemonic,
     /// The fork server failed to fork.
     ForkServer(String),
+    /// This process has too few descriptors (or may start too few processes) for the
+    /// children asked for: the resource, how many are needed, the limit, and (in the
+    /// message) the fix.
+    Exhausted {
+        /// `"open file descriptors"` or `"processes"`.
+        resource: &'static str,
+        /// How many the children need in all, when known.
+        needed: Option<u64>,
+        /// The hard limit that stands in the way, when known.
+        limit: Option<u64>,
+    },
+}
+
+impl StartError {
+    /// The typed form of an OS error that means a resource ran out (`EMFILE`, `ENFILE`:
+    /// descriptors; `EAGAIN` from a fork: processes); any other stays [`Io`](Self::Io).
+    pub(crate) fn from_os(e: io::Error) -> StartError {
+        let resource = match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => "open file descriptors",
+            Some(libc::EAGAIN) => "processes",
+            _ => return StartError::Io(e),
+        };
+        StartError::Exhausted { resource, needed: None, limit: None }
+    }
 }
 
 impl fmt::Display for StartError {
@@ -43,6 +67,19 @@ impl fmt::Display for StartError {
                 f.write_str("daemonic processes are not allowed to have children")
             }
             StartError::ForkServer(e) => write!(f, "the fork server could not fork: {e}"),
+            StartError::Exhausted { resource, needed, limit } => {
+                write!(f, "not enough {resource}")?;
+                if let Some(needed) = needed {
+                    write!(f, ": {needed} needed")?;
+                }
+                if let Some(limit) = limit {
+                    write!(f, ", the hard limit is {limit}")?;
+                }
+                f.write_str(match *resource {
+                    "processes" => "; raise `ulimit -u` (systemd: TasksMax=) or start fewer workers",
+                    _ => "; raise the hard limit (`ulimit -Hn`, systemd: LimitNOFILE=) or start fewer workers",
+                })
+            }
         }
     }
 }
@@ -58,13 +95,16 @@ impl std::error::Error for StartError {
 
 impl From<io::Error> for StartError {
     fn from(e: io::Error) -> StartError {
-        StartError::Io(e)
+        StartError::from_os(e)
     }
 }
 
 impl From<multiproc_ipc::IpcError> for StartError {
     fn from(e: multiproc_ipc::IpcError) -> StartError {
-        StartError::Io(io::Error::other(e))
+        match e {
+            multiproc_ipc::IpcError::Io(e) => StartError::from_os(e),
+            e => StartError::Io(io::Error::other(e)),
+        }
     }
 }
 

@@ -158,17 +158,21 @@ where
             break; // taken back by the parent
         }
         let outcome = match decode::<A>(arg, What::Argument) {
-            Ok(arg) => match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-                Ok(returned) => match returned.into_value() {
-                    Ok(value) => run.out.value(&value),
-                    Err(error) => Err(RemoteFailure::Failed(error)),
-                },
-                Err(payload) => {
-                    // The task's time ends here; writing up its panic has its own.
-                    run.restart_clock(REPORT_GRACE_NS);
-                    Err(RemoteFailure::Panicked(take_panic(payload.as_ref())))
+            Ok(arg) => {
+                let called = catch_unwind(AssertUnwindSafe(|| f(arg)));
+                run.returned();
+                match called {
+                    Ok(returned) => match returned.into_value() {
+                        Ok(value) => run.out.value(&value),
+                        Err(error) => Err(RemoteFailure::Failed(error)),
+                    },
+                    Err(payload) => {
+                        // The task's time ends here; writing up its panic has its own.
+                        run.restart_clock(REPORT_GRACE_NS);
+                        Err(RemoteFailure::Panicked(take_panic(payload.as_ref())))
+                    }
                 }
-            },
+            }
             Err(e) => Err(RemoteFailure::Codec(e)),
         };
         if let Err(failure) = outcome {

@@ -105,15 +105,32 @@ pub(crate) enum BacktraceStyle {
     Full,
 }
 
+/// The style `RUST_BACKTRACE` asked for before [`BacktraceStyle::take_env`] removed it.
+static TAKEN: std::sync::OnceLock<BacktraceStyle> = std::sync::OnceLock::new();
+
 impl BacktraceStyle {
-    /// The style `RUST_BACKTRACE` asks for.
+    /// The style `RUST_BACKTRACE` asks for (or asked for, before it was taken).
     pub(crate) fn from_env() -> BacktraceStyle {
+        if let Some(style) = TAKEN.get() {
+            return *style;
+        }
         match std::env::var_os("RUST_BACKTRACE") {
             None => BacktraceStyle::Off,
             Some(v) if v == "0" => BacktraceStyle::Off,
             Some(v) if v == "full" => BacktraceStyle::Full,
             Some(_) => BacktraceStyle::Short,
         }
+    }
+}
+
+impl BacktraceStyle {
+    /// Removes `RUST_BACKTRACE` from this process's environment, keeping its style for
+    /// this module's reports: Rust's own report of a failed allocation then prints no
+    /// backtrace, which would run system calls between the failed `malloc` and the abort.
+    /// Only in a child that just booted, where this is the only thread.
+    pub(crate) fn take_env() {
+        let _ = TAKEN.set(BacktraceStyle::from_env());
+        crate::sys::remove_env("RUST_BACKTRACE");
     }
 }
 

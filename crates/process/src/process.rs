@@ -16,6 +16,7 @@ use crate::exit::ExitStatus;
 use crate::function::Function;
 use crate::identity;
 use crate::inbox::{Delivery, Inbox};
+use crate::limits::Limits;
 use crate::protocol::Job;
 use crate::sentinel::Sentinel;
 use crate::start::{self, Spec};
@@ -73,6 +74,7 @@ pub struct Process<R> {
     daemon: bool,
     ctx: Context,
     state: State,
+    limits: Limits,
     forged_binary: Option<BinaryFingerprint>,
 }
 
@@ -127,6 +129,7 @@ where
             daemon: false,
             ctx,
             state: State::New,
+            limits: Limits::new(),
             forged_binary: None,
         }
     }
@@ -183,6 +186,29 @@ where
     pub fn with_daemon(mut self, daemon: bool) -> Result<Self, ProcessError> {
         self.refuse_if_started("daemon")?;
         self.daemon = daemon;
+        Ok(self)
+    }
+
+    /// Runs the child under `limits` (memory, CPU time, open files, core dumps), applied in
+    /// the child before its target runs; this process keeps its own. Only before `start`.
+    /// A child past its CPU time dies of SIGXCPU; one whose allocation fails under the
+    /// memory cap aborts (SIGABRT). Python: `resource.setrlimit` at the top of the target.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::{ExitStatus, Process, ProcessError};
+    /// use multiproc::process::Limits;
+    ///
+    /// fn spin(_: ()) { loop { std::hint::black_box(()); } }
+    ///
+    /// let mut p = Process::new(spin, ()).with_limits(Limits::new().cpu_time(Duration::from_millis(50)))?;
+    /// p.start()?;
+    /// assert!(matches!(p.join(), Err(ProcessError::Exited(ExitStatus::Signal(24))))); // SIGXCPU
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn with_limits(mut self, limits: Limits) -> Result<Self, ProcessError> {
+        self.refuse_if_started("limits")?;
+        self.limits = limits;
         Ok(self)
     }
 
@@ -278,6 +304,7 @@ where
             daemon: self.daemon,
             job: Job::Once,
             stamp_items: false,
+            limits: self.limits,
             forged_binary: self.forged_binary,
         };
         let started = match &mut self.target {

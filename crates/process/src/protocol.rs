@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::StartMethod;
 use crate::function::FunctionKey;
+use crate::limits::Limits;
 
 /// Slots of the shared progress words a worker updates around every item.
 pub mod progress {
+    use multiproc_codec::Limit;
+
     /// Items started so far (cumulative over the worker's life).
     pub const STARTED: usize = 0;
     /// Items finished so far (cumulative).
@@ -31,8 +34,54 @@ pub mod progress {
     /// Items that failed (returned `Err` or panicked) so far, cumulative; written before
     /// their answers.
     pub const FAILED: usize = 5;
+    /// The limit the worker ran into as it died, if any (see [`pack_limit`]): written by
+    /// its signal handler when an allocation failed under the memory cap or a task's CPU
+    /// time ran out.
+    pub const LIMIT: usize = 6;
+    /// Nonzero once the worker asks to retire after its current task (see
+    /// [`pack_limit`]): its resident memory went over the recycling threshold, or a task
+    /// ran out of descriptors.
+    pub const RETIRE: usize = 7;
     /// Number of slots.
-    pub const LEN: usize = 6;
+    pub const LEN: usize = 8;
+
+    /// Bits of a limit word's amount.
+    const AMOUNT_BITS: u32 = 56;
+    /// The amount of a limit word that says "not known".
+    const UNKNOWN: u64 = (1 << AMOUNT_BITS) - 1;
+
+    /// The word for a `limit` reached, with the amount seen (in the limit's unit) if known.
+    ///
+    /// ```
+    /// use multiproc::codec::Limit;
+    /// use multiproc::process::progress::{pack_limit, unpack_limit};
+    ///
+    /// assert_eq!(unpack_limit(pack_limit(Limit::CpuTime, Some(7))), Some((Limit::CpuTime, Some(7))));
+    /// assert_eq!(unpack_limit(pack_limit(Limit::Memory, None)), Some((Limit::Memory, None)));
+    /// assert_eq!(unpack_limit(0), None);
+    /// ```
+    pub fn pack_limit(limit: Limit, observed: Option<u64>) -> u64 {
+        let code: u64 = match limit {
+            Limit::Memory => 1,
+            Limit::CpuTime => 2,
+            Limit::OpenFiles => 3,
+            _ => 0,
+        };
+        (code << AMOUNT_BITS) | observed.map_or(UNKNOWN, |n| n.min(UNKNOWN - 1))
+    }
+
+    /// The limit and amount of a limit word; `None` for 0 (no limit reached) or a word
+    /// this version does not know.
+    pub fn unpack_limit(word: u64) -> Option<(Limit, Option<u64>)> {
+        let limit = match word >> AMOUNT_BITS {
+            1 => Limit::Memory,
+            2 => Limit::CpuTime,
+            3 => Limit::OpenFiles,
+            _ => return None,
+        };
+        let amount = word & UNKNOWN;
+        Some((limit, (amount != UNKNOWN).then_some(amount)))
+    }
 
     /// Bits of a claim's item count.
     const COUNT_BITS: u32 = 48;
@@ -184,6 +233,8 @@ pub(crate) struct Boot {
     pub parent_pid: u32,
     pub method: StartMethod,
     pub stamp_items: bool,
+    /// Applied by the child before anything else runs.
+    pub limits: Limits,
     /// The parent's key: the child runs only identities tagged with it.
     pub function_key: FunctionKey,
 }

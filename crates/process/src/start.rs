@@ -15,6 +15,7 @@ use crate::bootstrap::{self, Role};
 use crate::child::Child;
 use crate::context::{Context, StartMethod};
 use crate::error::StartError;
+use crate::limits::Limits;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair};
 use crate::sys::{self, Forked};
 use crate::{binary, forkserver, function, identity, inherit, launcher, liveness, worker};
@@ -30,6 +31,7 @@ pub(crate) struct Spec {
     pub daemon: bool,
     pub job: Job,
     pub stamp_items: bool,
+    pub limits: Limits,
     /// Test hook: boot the child as if this process ran another binary.
     pub forged_binary: Option<BinaryFingerprint>,
 }
@@ -100,6 +102,7 @@ fn boot_record(method: StartMethod, spec: &Spec) -> Boot {
         parent_pid: me.pid,
         method,
         stamp_items: spec.stamp_items,
+        limits: spec.limits,
         function_key: function::function_key(),
     }
 }

@@ -16,7 +16,7 @@ use crate::batch::BatchRun;
 use crate::function::Resolved;
 use crate::protocol::{Boot, Handshake, Job, Link, link_pair, progress};
 use crate::serve::{FrameServer, Served};
-use crate::{binary, function, identity, liveness, panic, sys};
+use crate::{binary, function, identity, limits, liveness, panic, sys};
 
 /// A spawned child (or a child of the fork server), given `liveness`, the reader of its
 /// parent's liveness pipe made for it: watch it, hand the parent its ends, then run.
@@ -64,6 +64,9 @@ pub(crate) fn run(link: Link, preset: Option<Boot>) -> ! {
 pub(crate) fn run_closure<R: Serialize>(link: Link, preset: Boot, body: impl FnOnce() -> R) -> ! {
     let Booted { channel, boot, mut out, .. } = boot(link, Some(preset));
     out.begin_results(0);
+    if let Some(watch) = limits::watch() {
+        watch.begin();
+    }
     let outcome = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => {
             out.push_with(|buf| encode(&value, What::Result, buf)).map_err(RemoteFailure::Codec)
@@ -113,6 +116,9 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
     function::trust_function_key(boot.function_key);
     panic::capture();
     let Link { channel, progress, ring } = link;
+    if let Err(e) = limits::apply(&boot.limits, Some(&progress)) {
+        fail(&format!("cannot apply the limits {:?}: {e}", boot.limits));
+    }
     Booted { channel, progress, ring, boot, out: fb }
 }
 

@@ -10,6 +10,7 @@ use crate::bytes::Bytes;
 use crate::error::CodecError;
 use crate::error_info::ErrorInfo;
 use crate::fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
+use crate::limit::Limit;
 use crate::panic_info::PanicInfo;
 
 /// What went wrong on the far side for one item, in wire form.
@@ -35,6 +36,15 @@ pub enum RemoteFailure {
     Error(String),
     /// The result is too large for a frame.
     TooLarge(TooLarge),
+    /// The task ran into one of its worker's limits (and the worker retires).
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// The limit, in its unit.
+        configured: u64,
+        /// What the worker saw, in the same unit, when it knows.
+        observed: Option<u64>,
+    },
 }
 
 impl fmt::Display for RemoteFailure {
@@ -50,6 +60,17 @@ impl fmt::Display for RemoteFailure {
             RemoteFailure::BadFunction(why) => write!(f, "rejected function identity: {why}"),
             RemoteFailure::Error(message) => f.write_str(message),
             RemoteFailure::TooLarge(e) => e.fmt(f),
+            RemoteFailure::LimitExceeded { limit, configured, observed } => {
+                write!(
+                    f,
+                    "the task exceeded its worker's {limit} limit of {}",
+                    limit.amount(*configured)
+                )?;
+                match observed {
+                    Some(seen) => write!(f, " ({} seen)", limit.amount(*seen)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -160,9 +160,35 @@ impl fmt::Debug for Ring {
     }
 }
 
+impl Ring {
+    /// Closes this process's descriptor of the ring, keeping its memory: for a ring this
+    /// process will never send on (a parent reading a worker's answers). It cannot be
+    /// sent afterwards.
+    ///
+    /// ```
+    /// let mut ring = multiproc_ipc::Ring::new(4096)?;
+    /// ring.detach()?;
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Protocol`] when a clone, reader or writer shares it; [`IpcError::Io`]
+    /// when the OS refuses the new mapping.
+    pub fn detach(&mut self) -> Result<(), IpcError> {
+        self.mem
+            .detach()
+            .ok_or_else(|| IpcError::Protocol("a ring detached while shared".into()))?
+            .map_err(IpcError::Io)
+    }
+}
+
 impl Serialize for Ring {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.capacity() as u64, self.mem.map().shm()).serialize(serializer)
+        let shm = self.mem.map().shm().ok_or_else(|| {
+            serde::ser::Error::custom("a ring whose descriptor was closed cannot be sent")
+        })?;
+        (self.capacity() as u64, shm).serialize(serializer)
     }
 }
 

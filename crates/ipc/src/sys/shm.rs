@@ -30,7 +30,9 @@ const RETIRED: u64 = 3;
 
 /// A shared-memory mapping owned by this process, accessed through a raw pointer.
 pub(crate) struct Mapping {
-    shm: IpcSharedMemory,
+    /// ipc-channel's mapping and its descriptor; `None` once [`detach`](Self::detach)ed,
+    /// when `base` is a mapping of this struct's own.
+    shm: Option<IpcSharedMemory>,
     base: *mut u8,
     len: usize,
 }
@@ -64,12 +66,34 @@ impl Mapping {
             // created, and it ends at once; afterwards only the raw pointer is used.
             unsafe { shm.deref_mut() }.as_mut_ptr()
         };
-        Mapping { shm, base, len }
+        Mapping { shm: Some(shm), base, len }
     }
 
-    /// The ipc-channel value, for sending the region's descriptor to another process.
-    pub(crate) fn shm(&self) -> &IpcSharedMemory {
-        &self.shm
+    /// The ipc-channel value, for sending the region's descriptor to another process;
+    /// `None` once detached.
+    pub(crate) fn shm(&self) -> Option<&IpcSharedMemory> {
+        self.shm.as_ref()
+    }
+
+    /// Closes the descriptor and keeps the memory: for a mapping this process will never
+    /// send on, so that it holds no descriptor for it. The same pages are mapped a second
+    /// time (`mremap` with an old size of 0 duplicates a shared mapping), then ipc-channel's
+    /// mapping and its descriptor go. The memory moves: callers hold no pointer into it.
+    pub(crate) fn detach(&mut self) -> io::Result<()> {
+        if self.shm.is_none() || self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: `base..base + len` is ipc-channel's live shared mapping, owned by
+        // `self.shm`; with an old size of 0 the kernel leaves it as it is and maps the
+        // same pages again elsewhere (MREMAP_MAYMOVE), touching no memory of ours.
+        let new = unsafe { libc::mremap(self.base.cast(), 0, self.len, libc::MREMAP_MAYMOVE) };
+        if new == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.base = new.cast();
+        // Unmaps the first mapping and closes the descriptor.
+        self.shm = None;
+        Ok(())
     }
 
     /// Length of the mapping in bytes.
@@ -119,6 +143,16 @@ impl Mapping {
     /// Marks a free region as never to be used again; false when it is in use.
     pub(crate) fn try_retire(&self) -> bool {
         self.word(0).compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.shm.is_none() && self.len > 0 {
+            // SAFETY: a detached mapping's `base..base + len` was mapped by `detach` and is
+            // owned by this value alone; nothing refers to it past its drop.
+            unsafe { libc::munmap(self.base.cast(), self.len) };
+        }
     }
 }
 
@@ -231,6 +265,19 @@ mod tests {
         drop(r);
         assert!(map.try_retire());
         assert!(map.try_acquire().is_none());
+    }
+
+    #[test]
+    fn a_detached_mapping_keeps_the_memory() {
+        let shm = IpcSharedMemory::from_byte(0, 4096);
+        let there = Mapping::from_shm(shm.clone());
+        let mut here = Mapping::from_shm(shm);
+        here.detach().unwrap();
+        assert!(here.shm().is_none());
+        here.word(3).store(42, Ordering::Relaxed);
+        assert_eq!(there.word(3).load(Ordering::Relaxed), 42);
+        there.word(4).store(7, Ordering::Relaxed);
+        assert_eq!(here.word(4).load(Ordering::Relaxed), 7);
     }
 
     #[test]

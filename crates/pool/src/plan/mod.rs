@@ -31,8 +31,8 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 
 use multiproc_codec::FnId;
-use multiproc_process::ExitStatus;
 use multiproc_process::progress::pack_claim;
+use multiproc_process::{ExitStatus, Limits as WorkerLimits};
 
 use crate::backend::{Expect, Progress};
 use crate::error::TaskError;
@@ -62,6 +62,8 @@ pub(crate) struct Settings {
     pub max_tasks_per_child: Option<u64>,
     /// Per-task timeout, ns.
     pub timeout_ns: Option<u64>,
+    /// The workers' limits, for what a task that ran into one is told.
+    pub limits: WorkerLimits,
 }
 
 /// A batch to send: the arguments of its runs in order, framed once by the shell.
@@ -414,11 +416,13 @@ impl<E: Encoded> Plan<E> {
         if slot.incarnation != incarnation {
             return Ended { restart: false, cause: None };
         }
-        let cause = match (slot.timed_out, slot.phase) {
+        let cause = match (slot.timed_out, slot.phase, progress.limit) {
             _ if self.terminated || self.stopping => None,
-            (Some(_), _) => Some(RestartCause::TimedOut),
-            (None, Phase::Retiring) => Some(RestartCause::MaxTasks),
-            (None, _) => Some(RestartCause::Died(status)),
+            (Some(_), _, _) => Some(RestartCause::TimedOut),
+            (None, _, Some((limit, _))) => Some(RestartCause::LimitExceeded(limit)),
+            (None, Phase::Retiring, None) if slot.asked_to_retire => Some(RestartCause::Recycled),
+            (None, Phase::Retiring, None) => Some(RestartCause::MaxTasks),
+            (None, _, None) => Some(RestartCause::Died(status)),
         };
         let mut closed = Closed {
             working_ns: slot.working_until(now),
@@ -449,12 +453,20 @@ impl<E: Encoded> Plan<E> {
         // been answered (a worker whose answers went missing): they ran, so they fail too.
         if let Some((_, last)) = ran.last_mut() {
             let culprit = last.split_off(last.len() - 1);
+            let configured = |(limit, observed)| {
+                let configured = self.settings.limits.configured(limit)?;
+                Some(TaskError::LimitExceeded { limit, configured, observed })
+            };
             let error = match (timed_out, self.settings.timeout_ns) {
                 (Some(seq), Some(after)) if seq == started - 1 => TaskError::TimedOut {
                     worker: name.to_string(),
                     after: std::time::Duration::from_nanos(after),
                 },
-                _ => TaskError::WorkerDied { worker: name.to_string(), status },
+                // The worker said, as it died, which of its limits the task ran into.
+                _ => progress
+                    .limit
+                    .and_then(configured)
+                    .unwrap_or_else(|| TaskError::WorkerDied { worker: name.to_string(), status }),
             };
             for (_, run) in &ran {
                 if run.len() > 0 {
@@ -680,10 +692,31 @@ impl<E: Encoded> Plan<E> {
         if let Some(quota) = &mut slot.quota {
             *quota = quota.saturating_sub(items as u64);
             if *quota == 0 {
-                slot.phase = Phase::Retiring;
-                self.actions.push_back(Action::Shutdown { worker, incarnation });
+                self.retire(worker);
             }
         }
+    }
+
+    /// Retires the worker in slot `worker` once it has answered what it holds (it ran its
+    /// quota), or at once (it asked: see [`on_retire_asked`](Self::on_retire_asked)).
+    fn retire(&mut self, worker: usize) {
+        let slot = &mut self.slots[worker];
+        slot.phase = Phase::Retiring;
+        let incarnation = slot.incarnation;
+        self.actions.push_back(Action::Shutdown { worker, incarnation });
+    }
+
+    /// The worker asked to retire after the task it ran (its memory is over
+    /// `max_memory_per_child`, or a task ran out of descriptors): what it has not started
+    /// is taken back for the others, and it is stopped and replaced.
+    pub(crate) fn on_retire_asked(&mut self, worker: usize, incarnation: u64) {
+        let slot = &self.slots[worker];
+        if slot.incarnation != incarnation || slot.phase != Phase::Ready || self.terminated {
+            return;
+        }
+        self.revoke(worker);
+        self.slots[worker].asked_to_retire = true;
+        self.retire(worker);
     }
 
     /// For each idle worker, takes back the unstarted items of the worker that holds the

@@ -72,6 +72,8 @@ pub(crate) struct Slot<E> {
     pub progressed: bool,
     /// Time it held work, over the batches it completed (ns).
     pub working_ns: u64,
+    /// It asked to retire after a task (its memory or its descriptors).
+    pub asked_to_retire: bool,
 }
 
 impl<E> Default for Slot<E> {
@@ -90,6 +92,7 @@ impl<E> Default for Slot<E> {
             nothing_to_take: false,
             progressed: false,
             working_ns: 0,
+            asked_to_retire: false,
         }
     }
 }

@@ -132,16 +132,23 @@ impl SimWorker {
             started_at_ns: self.started_at,
             failed: None,
             busy_ns: None,
+            limit: None,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Submit { func: u8, items: usize, run: usize },
+    Submit {
+        func: u8,
+        items: usize,
+        run: usize,
+    },
     Step(usize),
     Answer(usize),
     Crash(usize),
+    /// The worker asks to retire after its current item (over `max_memory_per_child`).
+    AskRetire(usize),
     Advance(u64),
     Cancel(usize),
     Close,
@@ -154,6 +161,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0usize..3).prop_map(Op::Step),
         4 => (0usize..3).prop_map(Op::Answer),
         1 => (0usize..3).prop_map(Op::Crash),
+        1 => (0usize..3).prop_map(Op::AskRetire),
         2 => prop_oneof![1u64..400, TAKE_BACK_AGE_NS..3 * TAKE_BACK_AGE_NS].prop_map(Op::Advance),
         1 => (0usize..8).prop_map(Op::Cancel),
         1 => Just(Op::Close),
@@ -190,7 +198,12 @@ static TAKE_BACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsi
 
 impl World {
     fn new(processes: usize, max_tasks: Option<u64>, timeout_ns: Option<u64>) -> World {
-        let settings = Settings { processes, max_tasks_per_child: max_tasks, timeout_ns };
+        let settings = Settings {
+            processes,
+            max_tasks_per_child: max_tasks,
+            timeout_ns,
+            limits: WorkerLimits::new(),
+        };
         let mut w = World {
             plan: Plan::new(settings),
             workers: (0..processes).map(|_| SimWorker::default()).collect(),
@@ -332,6 +345,13 @@ impl World {
 
     fn apply(&mut self, op: Op) {
         match op {
+            Op::AskRetire(slot) => {
+                let w = &self.workers[slot % self.workers.len()];
+                if w.alive {
+                    self.plan.on_retire_asked(slot % self.workers.len(), w.incarnation);
+                    self.run_actions();
+                }
+            }
             Op::Submit { func: f, items, run } => {
                 let job = self.plan.add_job(func(f));
                 let tags: Arc<[(u64, usize)]> = (0..items).map(|i| (job.0, i)).collect();
@@ -439,7 +459,9 @@ impl World {
                     moved = true;
                 }
                 let w = &self.workers[slot];
-                if w.alive && (w.current.is_some() || !w.frames.is_empty()) {
+                // A worker told to shut down exits once it has run what it holds (its
+                // shutdown is a frame of its own: it may hold nothing else).
+                if w.alive && (w.current.is_some() || !w.frames.is_empty() || w.shutdown) {
                     self.step(slot);
                     moved = true;
                 }
@@ -586,4 +608,19 @@ fn an_idle_worker_takes_back_unstarted_items() {
     assert!(!w.workers[1].frames.is_empty(), "the idle worker got the items taken back");
     w.settle();
     w.check_end();
+}
+
+#[test]
+fn a_worker_that_asks_to_retire_gives_back_what_it_has_not_started_and_is_replaced() {
+    let mut w = World::new(1, None, Some(TIMEOUT_NS));
+    // An unknown function: revocable, one batch of 6 items.
+    w.apply(Op::Submit { func: 1, items: 6, run: 6 });
+    w.step(0);
+    w.step(0);
+    let first = w.workers[0].incarnation;
+    w.apply(Op::AskRetire(0));
+    w.settle();
+    w.check_end();
+    assert!(w.ends.values().all(|e| e == &[End::Value]), "{:?}", w.ends);
+    assert!(w.workers[0].incarnation > first, "the worker was replaced");
 }

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use multiproc_codec::{Args, FnId};
-use multiproc_process::monotonic_ns;
+use multiproc_process::{Limits, monotonic_ns};
 
 use crate::backend::{Backend, FrameSender, Progress, WorkerControl};
 use crate::error::TaskError;
@@ -42,6 +42,7 @@ pub(crate) struct Settings {
     pub initializer: Option<(FnId, Vec<u8>)>,
     pub max_tasks_per_child: Option<u64>,
     pub timeout: Option<Duration>,
+    pub limits: Limits,
 }
 
 /// A started worker's handles, as the shell keeps them.
@@ -113,6 +114,7 @@ impl Core {
             processes: n,
             max_tasks_per_child: settings.max_tasks_per_child,
             timeout_ns: settings.timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
+            limits: settings.limits,
         });
         let core = Arc::new(Core {
             id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),

@@ -23,17 +23,21 @@ impl Core {
             // When the worker's next answers are due (see `Plan::expect`).
             let mut expect = Expect::Idle;
             let mut trusted = true;
+            // Whether the worker may ask to retire, and has not yet.
+            let mut retires = self.settings.limits.may_retire();
             while trusted {
                 let now = expect;
-                let mut on_answers = |answers: Answers<'_>| match self.on_answers(
-                    slot,
-                    incarnation,
-                    answers,
-                    &mut spans,
-                    &mut sinks,
-                ) {
-                    Some(next) => expect = next,
-                    None => trusted = false,
+                let mut on_answers = |answers: Answers<'_>| {
+                    // Before the answers are delivered: the next task of their caller
+                    // goes to another worker.
+                    if retires && link.control.wants_retire() {
+                        self.on_retire_asked(slot, incarnation);
+                        retires = false;
+                    }
+                    match self.on_answers(slot, incarnation, answers, &mut spans, &mut sinks) {
+                        Some(next) => expect = next,
+                        None => trusted = false,
+                    }
                 };
                 if link.rx.recv(now, &mut on_answers).is_err() {
                     break;
@@ -70,6 +74,13 @@ impl Core {
         deliver(answers, spans, sinks);
         self.execute(work);
         Some(expect)
+    }
+
+    /// The worker asked to retire after its current task: it is stopped and replaced.
+    fn on_retire_asked(&self, slot: usize, incarnation: u64) {
+        let mut st = self.lock();
+        st.plan.on_retire_asked(slot, incarnation);
+        self.finish(st);
     }
 
     /// The worker is gone: reports it and says whether to start a replacement.

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use crate::exit::ExitStatus;
 
+pub(crate) mod limits;
+
 /// Which side of a fork we are on.
 pub(crate) enum Forked {
     /// In the parent: the child's pid.
@@ -297,6 +299,28 @@ pub(crate) fn wait_pid(pid: u32, block: bool) -> io::Result<Option<ExitStatus>> 
         } else {
             ExitStatus::Code(libc::WEXITSTATUS(status))
         }));
+    }
+}
+
+/// Blocks until the child `pid` has exited, without reaping it (`waitid` with `WNOWAIT`):
+/// true then; false when `pid` is no unreaped child of ours (`ECHILD`).
+pub(crate) fn wait_exited(pid: u32) -> io::Result<bool> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid and writable; WNOWAIT leaves the child unreaped.
+        let r = unsafe {
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return Ok(false),
+            _ => return Err(e),
+        }
     }
 }
 

@@ -84,6 +84,12 @@ impl RingMemory {
         &self.map
     }
 
+    /// Closes this process's descriptor of the ring (see `Mapping::detach`); `None` when
+    /// another value shares the mapping.
+    pub(crate) fn detach(&mut self) -> Option<std::io::Result<()>> {
+        Arc::get_mut(&mut self.map).map(Mapping::detach)
+    }
+
     /// Bytes of data.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
