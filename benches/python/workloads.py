@@ -633,6 +633,36 @@ def w19_shared_memory(quick):
     return [size / dt / 1e9]
 
 
+# ---- W20: many workers ---------------------------------------------------------------
+
+
+def pss_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Pss line")
+
+
+def w20_pool64(quick):
+    workers = 16 if quick else 64
+    ctx = mp.get_context("forkserver")
+    t = time.perf_counter()
+    with ctx.Pool(workers) as pool:
+        results = pool.imap(noop, range(256))
+        first = next(results)
+        first_ms = (time.perf_counter() - t) * 1e3
+        assert first == 0 and len(list(results)) == 255
+        t = time.perf_counter()
+        slept = pool.map(sleep_ms, [200] * workers, chunksize=1)
+        above = time.perf_counter() - t - 0.2
+        assert len(slept) == workers
+        pids = [p.pid for p in pool._pool]
+        assert len(pids) == workers
+        pss = sum(pss_kib(pid) for pid in pids) / workers
+    return [first_ms, above, pss]
+
+
 CASES = {
     "W1.map": w1_map_default,
     "W1.map_chunked": w1_map_chunked,
@@ -668,6 +698,7 @@ CASES = {
     "W17.pipe_rtt": w17_pipe_rtt,
     "W18.value_lock": w18_value_lock,
     "W19.shared_memory": w19_shared_memory,
+    "W20.pool64": w20_pool64,
 }
 
 

@@ -7,6 +7,7 @@ use std::error::Error;
 
 use crate::measure::*;
 use crate::mixes::*;
+use crate::scale::*;
 use crate::talk::*;
 
 /// What one repetition of a case yields: one value per figure.
@@ -35,6 +36,8 @@ pub(crate) enum Unit {
     Speedup,
     SecondsAboveIdeal,
     MibGrowth,
+    /// Proportional set size of a worker process.
+    KibPerWorker,
     /// Peak RSS over the peak RSS of the same run with few items.
     PeakRatio,
     Qualitative,
@@ -54,6 +57,7 @@ impl Unit {
             Unit::Speedup => "× serial",
             Unit::SecondsAboveIdeal => "s above ideal",
             Unit::MibGrowth => "MiB RSS growth",
+            Unit::KibPerWorker => "KiB PSS/worker",
             Unit::PeakRatio => "× small run",
             Unit::Qualitative => "outcome",
         }
@@ -94,7 +98,7 @@ pub(crate) struct Figure {
 /// One measured call of a workload.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Case {
-    /// The `BENCHMARKS.md` id: `W1` ... `W19`.
+    /// The `BENCHMARKS.md` id: `W1` ... `W20`.
     pub(crate) id: &'static str,
     /// The key both sides know it by.
     pub(crate) key: &'static str,
@@ -313,5 +317,15 @@ pub(crate) const CASES: &[Case] = &[
         "W19.shared_memory",
         &[fig("SharedMemory 64 MiB create + fill", GigabytesPerSec)],
         w19_shared_memory,
+    ),
+    case(
+        "W20",
+        "W20.pool64",
+        &[
+            fig("Pool(64) new → first imap result, forkserver", Millis),
+            fig("64 naps of 200 ms at once", SecondsAboveIdeal),
+            fig("memory per worker", KibPerWorker),
+        ],
+        w20_pool64,
     ),
 ];

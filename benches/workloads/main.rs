@@ -1,4 +1,4 @@
-//! The `BENCHMARKS.md` workloads, W1 to W19: multiproc against its CPython twin
+//! The `BENCHMARKS.md` workloads, W1 to W20: multiproc against its CPython twin
 //! (`benches/python/workloads.py`, `multiprocessing` and `concurrent.futures`), in
 //! alternating repetitions, with the ratio of the two.
 //!
@@ -31,6 +31,7 @@ mod measure;
 mod mixes;
 mod python;
 mod report;
+mod scale;
 mod talk;
 mod tasks;
 

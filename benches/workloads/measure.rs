@@ -34,7 +34,7 @@ fn per_sec(count: u64, took: Duration) -> Vec<Value> {
     vec![Value::Num(count as f64 / took.as_secs_f64())]
 }
 
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn Error>> {
+pub(crate) fn check(ok: bool, what: &str) -> Result<(), Box<dyn Error>> {
     if ok { Ok(()) } else { Err(what.into()) }
 }
 

@@ -68,7 +68,7 @@ const TARGETS: &[Target] = &[
 /// The workload ids `BENCHMARKS.md` defines.
 const WORKLOADS: &[&str] = &[
     "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14", "W15",
-    "W16", "W17", "W18", "W19",
+    "W16", "W17", "W18", "W19", "W20",
 ];
 
 /// What `cargo xtask bench` was asked to do.
