@@ -20,7 +20,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::IpcError;
 use crate::message::Message;
 use crate::regions::{Notice, Overflow, RegionPool, RegionTable, Side};
-use crate::sys::ReadLease;
 
 const TAG_INLINE: u8 = 0xA1;
 const TAG_SHARED: u8 = 0x5E;
@@ -34,6 +33,11 @@ const TAG_SHARED: u8 = 0x5E;
 /// both processes on one CPU; 0.92x / 0.85x / 0.72x across CPUs, where wake-ups dominate).
 /// 32 KiB keeps the clear wins while sparing tiny frames the region's memory.
 pub const DEFAULT_SHM_THRESHOLD: usize = 32 << 10;
+
+/// Frames longer than this never go through the socket, whatever the threshold: the
+/// receiver (our copy of ipc-channel) refuses messages above 1 GiB before allocating, so
+/// that a peer claiming a huge message cannot make it allocate.
+const MAX_INLINE: usize = crate::regions::MAX_POOL_BYTES;
 
 /// Largest inline frame whose scratch buffer a thread keeps for the next send.
 const SCRATCH_KEEP: usize = 1 << 20;
@@ -215,10 +219,11 @@ impl Sender {
     ///
     /// A frame up to the shared-memory threshold ([`DEFAULT_SHM_THRESHOLD`]) is copied
     /// once into the socket. A larger one is copied into a shared-memory region that this
-    /// sender reuses, and only a short notice crosses the socket; the receiver reads the
-    /// region in place. When no region is free (the receiver still holds the
-    /// [`Message`]s that use them) or the frame is larger than the pool's bound (256 MiB),
-    /// the frame goes through the socket instead: never an error, never a wait for memory.
+    /// sender reuses, and only a short notice crosses the socket; the receiver copies the
+    /// frame out of the region when it receives it, and the region is free again. When no
+    /// region is free (the receiver has not read the frames in them yet), the frame goes
+    /// through the socket instead: never an error, never a wait for memory. A frame larger
+    /// than the pool's bound (256 MiB) gets a region of its own, used once.
     ///
     /// # Blocking
     ///
@@ -260,10 +265,11 @@ impl Sender {
     ) -> Result<(), IpcError> {
         let inner = &*self.inner;
         let len: usize = parts.clone().map(<[u8]>::len).sum();
-        if len > inner.threshold.load(Ordering::Relaxed) {
+        if len > inner.threshold.load(Ordering::Relaxed) || len > MAX_INLINE {
+            let overflow = if len > MAX_INLINE { Overflow::Grow } else { Overflow::GiveUp };
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                pool.take(len, &inner.side, Overflow::GiveUp)?
+                pool.take(len, &inner.side, overflow)?
             };
             if let Some((id, mut lease)) = taken {
                 lease.copy_in(parts);
@@ -316,7 +322,8 @@ impl Sender {
         Ok(Notice { id, len: len as u64 })
     }
 
-    /// Sets the size above which frames go through shared memory (`usize::MAX`: never).
+    /// Sets the size above which frames go through shared memory (`usize::MAX`: only those
+    /// above 256 MiB, which never go through the socket).
     /// Applies to this sender and its clones; the default is [`DEFAULT_SHM_THRESHOLD`].
     pub fn set_shm_threshold(&self, bytes: usize) {
         self.inner.threshold.store(bytes, Ordering::Relaxed);
@@ -430,20 +437,20 @@ impl Receiver {
         }
     }
 
-    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region, read in
-    /// place. The region's announcement was sent before the notice, so it is already
+    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region, copied
+    /// out (and the region handed back). The region's announcement was sent before the notice, so it is already
     /// queued on the side channel: never blocks.
     pub(crate) fn resolve(&self, notice: Notice) -> Result<Message, IpcError> {
         let Notice { id, len } = notice;
         let map = self.regions.borrow_mut().lookup(id, &self.side)?;
         let len = usize::try_from(len)
             .map_err(|_| IpcError::Protocol(format!("frame of {len} bytes")))?;
-        let lease = ReadLease::new(map, len).ok_or_else(|| {
+        let bytes = map.take_published(len).ok_or_else(|| {
             IpcError::Protocol(format!(
                 "shared-memory region {id:#x} does not hold a published frame of {len} bytes"
             ))
         })?;
-        Ok(Message::shared(lease))
+        Ok(Message::from(bytes))
     }
 
     /// Regions this receiver has mapped (for tests of the sender's pool).
@@ -545,25 +552,36 @@ mod tests {
             let frame: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             a.send(&frame).unwrap();
             let got = b.recv().unwrap();
-            assert_eq!(got.is_shared(), len > DEFAULT_SHM_THRESHOLD, "len {len}");
+            // Lengths grow: regions are mapped from the first frame above the threshold on.
+            assert_eq!(b.receiver.mapped_regions() > 0, len > DEFAULT_SHM_THRESHOLD, "{len}");
             assert_eq!(&*got, &frame[..]);
         }
     }
 
     #[test]
-    fn held_messages_make_the_sender_fall_back_inline() {
+    fn received_frames_free_their_region_at_once() {
         let (a, b) = duplex().unwrap();
         let frame = vec![7u8; 100 << 10];
-        let mut held = Vec::new();
+        let held: Vec<Message> = (0..6)
+            .map(|_| {
+                a.send(&frame).unwrap();
+                b.recv().unwrap()
+            })
+            .collect();
+        assert!(held.iter().all(|m| **m == frame[..]));
+        assert_eq!(b.receiver.mapped_regions(), 1, "one region, reused for every frame");
+    }
+
+    #[test]
+    fn unread_frames_make_the_sender_fall_back_inline() {
+        let (a, b) = duplex().unwrap();
+        let frame = vec![7u8; 100 << 10];
         for _ in 0..6 {
             a.send(&frame).unwrap();
-            held.push(b.recv().unwrap());
         }
-        assert_eq!(held.iter().filter(|m| m.is_shared()).count(), 4);
-        assert!(held.iter().all(|m| **m == frame[..]));
-        drop(held);
-        a.send(&frame).unwrap();
-        assert!(b.recv().unwrap().is_shared(), "regions are reused once released");
+        let got: Vec<Message> = (0..6).map(|_| b.recv().unwrap()).collect();
+        assert!(got.iter().all(|m| **m == frame[..]));
+        assert_eq!(b.receiver.mapped_regions(), 4, "four regions, then inline");
     }
 
     #[test]
@@ -573,7 +591,6 @@ mod tests {
             let frame = vec![mib as u8; mib << 20];
             a.send(&frame).unwrap();
             let got = b.recv().unwrap();
-            assert!(got.is_shared());
             assert_eq!(&*got, &frame[..]);
         }
         assert!(b.receiver.mapped_regions() <= 4 + 1);
@@ -597,7 +614,8 @@ mod tests {
         let (a, b) = duplex().unwrap();
         a.sender().set_shm_threshold(usize::MAX);
         a.send(&vec![1u8; 100 << 10]).unwrap();
-        assert!(!b.recv().unwrap().is_shared());
+        assert_eq!(b.recv().unwrap().len(), 100 << 10);
+        assert_eq!(b.receiver.mapped_regions(), 0);
     }
 
     #[test]

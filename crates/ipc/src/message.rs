@@ -1,17 +1,14 @@
-//! One received frame: an owned buffer, or a lease on a shared-memory region.
+//! One received frame, in memory of the receiving process.
 
 use std::fmt;
 use std::ops::Deref;
 
-use crate::sys::ReadLease;
-
 /// One frame received from a [`Receiver`](crate::Receiver): its bytes, read through `Deref`.
 ///
-/// A small frame is backed by the buffer ipc-channel received it into. A frame above the
-/// shared-memory threshold is a lease on a region shared with the sender: reading it copies
-/// nothing, and dropping the `Message` hands the region back to the sender for reuse (keep
-/// the `Message` only as long as you need the bytes; [`Message::into_vec`] copies them
-/// out).
+/// The bytes are the receiver's own: a small frame is the buffer ipc-channel received it
+/// into, and a frame above the shared-memory threshold is copied out of the sender's
+/// region once, on receipt, and the region goes back to the sender at once. Whatever the
+/// sender does afterwards, the bytes of a `Message` never change.
 ///
 /// ```
 /// use multiproc_ipc::duplex;
@@ -24,48 +21,27 @@ use crate::sys::ReadLease;
 /// # Ok::<(), multiproc_ipc::IpcError>(())
 /// ```
 pub struct Message {
-    repr: Repr,
-}
-
-enum Repr {
-    Owned(Vec<u8>),
-    Shared(ReadLease),
+    bytes: Vec<u8>,
 }
 
 impl Message {
-    pub(crate) fn shared(lease: ReadLease) -> Message {
-        Message { repr: Repr::Shared(lease) }
-    }
-
-    /// Whether the bytes live in a shared-memory region (released when this drops).
-    #[must_use]
-    pub fn is_shared(&self) -> bool {
-        matches!(self.repr, Repr::Shared(_))
-    }
-
-    /// The bytes as an owned vector.
-    ///
-    /// Free for an owned frame (the buffer is shrunk when most of it is spare capacity, as
-    /// ipc-channel receives every frame into a buffer of about 208 KiB); one copy for a
-    /// shared-memory frame, whose region goes back to the sender at once.
+    /// The bytes as an owned vector, without a copy (the buffer is shrunk when most of it
+    /// is spare capacity, as ipc-channel receives every frame into a buffer of about
+    /// 208 KiB).
     #[must_use]
     pub fn into_vec(self) -> Vec<u8> {
-        match self.repr {
-            Repr::Owned(mut v) => {
-                if v.capacity() > 2 * v.len() + 4096 {
-                    v.shrink_to_fit();
-                }
-                v
-            }
-            Repr::Shared(lease) => lease.as_slice().to_vec(),
+        let mut bytes = self.bytes;
+        if bytes.capacity() > 2 * bytes.len() + 4096 {
+            bytes.shrink_to_fit();
         }
+        bytes
     }
 }
 
 impl From<Vec<u8>> for Message {
-    /// A message backed by an owned buffer (for tests and for re-queueing bytes).
+    /// A message of these bytes (for frames received, for tests and for re-queueing).
     fn from(bytes: Vec<u8>) -> Message {
-        Message { repr: Repr::Owned(bytes) }
+        Message { bytes }
     }
 }
 
@@ -73,10 +49,7 @@ impl Deref for Message {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match &self.repr {
-            Repr::Owned(v) => v,
-            Repr::Shared(lease) => lease.as_slice(),
-        }
+        &self.bytes
     }
 }
 
@@ -88,9 +61,6 @@ impl AsRef<[u8]> for Message {
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("len", &self.len())
-            .field("shared", &self.is_shared())
-            .finish()
+        f.debug_struct("Message").field("len", &self.len()).finish()
     }
 }

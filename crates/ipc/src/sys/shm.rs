@@ -7,16 +7,22 @@
 //! - words: the mapping as `[AtomicU64]` (every access from every process is atomic);
 //! - regions: word 0 of a 64-byte header is a state flag, the frame bytes follow. The
 //!   writer takes the region (`FREE -> WRITING`), copies a frame in and publishes it
-//!   (`PUBLISHED`, release); the reader checks `PUBLISHED` (acquire), lends the bytes out
-//!   as a [`ReadLease`] and sets `FREE` (release) when the lease drops. Neither side
-//!   touches the data outside its own state, which is what makes the shared slice sound.
+//!   (`PUBLISHED`, release); the reader checks `PUBLISHED` (acquire), copies the bytes
+//!   out ([`Mapping::take_published`]) and sets `FREE` (release).
+//!
+//! The reader never lends out a `&[u8]` over a region: the writer is another process,
+//! which may break the protocol and write while the reader reads. Rust promises nothing
+//! for a reference over memory that changes under it, so the reader copies the frame out
+//! with relaxed atomic loads (every access of this process is atomic: no data race in its
+//! abstract machine) into memory of its own, which then cannot change. A writer that
+//! writes meanwhile can only tear the copy, as it could have sent other bytes anyway.
 
 use std::fmt;
 use std::io;
 use std::panic::catch_unwind;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use ipc_channel::ipc::IpcSharedMemory;
 
@@ -116,6 +122,40 @@ impl Mapping {
         let _ = self.word(0).compare_exchange(PUBLISHED, FREE, Ordering::AcqRel, Ordering::Relaxed);
     }
 
+    /// Copies out the first `len` data bytes of a region the writer published, and hands
+    /// the region back to the writer; `None` (the region untouched) when `len` is above
+    /// the capacity or the region does not hold a published frame.
+    pub(crate) fn take_published(&self, len: usize) -> Option<Vec<u8>> {
+        if len > self.capacity() || self.word(0).load(Ordering::Acquire) != PUBLISHED {
+            return None;
+        }
+        let mut out = Vec::<u8>::with_capacity(len);
+        let words = len / 8;
+        // The region's data starts HEADER bytes into a page-aligned mapping: every word is
+        // aligned, and so is `out` for bytes.
+        let src = self.base.wrapping_add(HEADER);
+        let dst = out.as_mut_ptr();
+        for i in 0..words {
+            // SAFETY: word `i` lies inside `[HEADER, HEADER + len)`, inside the mapping
+            // (`len <= capacity`), and is 8-aligned (see above); the mapping outlives
+            // `&self`; this process accesses region data only atomically. The destination
+            // `[8 * i, 8 * i + 8)` lies within `out`'s capacity of `len` bytes.
+            unsafe {
+                let word =
+                    AtomicU64::from_ptr(src.add(8 * i).cast::<u64>()).load(Ordering::Relaxed);
+                ptr::write_unaligned(dst.add(8 * i).cast::<u64>(), word);
+            }
+        }
+        for i in 8 * words..len {
+            // SAFETY: as above, for the last `len % 8` bytes, one at a time.
+            unsafe { *dst.add(i) = AtomicU8::from_ptr(src.add(i)).load(Ordering::Relaxed) };
+        }
+        // SAFETY: the `len` bytes were all written above.
+        unsafe { out.set_len(len) };
+        self.word(0).store(FREE, Ordering::Release);
+        Some(out)
+    }
+
     /// Marks a free region as never to be used again; false when it is in use.
     pub(crate) fn try_retire(&self) -> bool {
         self.word(0).compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed).is_ok()
@@ -147,9 +187,8 @@ impl WriteLease {
             // parts' total was checked against the capacity above, and `at` is HEADER plus
             // the parts before); this process holds the region in state WRITING, so by the
             // protocol no reader in any process looks at the data. A part is memory of this
-            // process, possibly a read lease on a region; a read lease exists only on a
-            // region in state PUBLISHED, and this one is WRITING: a part never overlaps the
-            // destination.
+            // process (the reader copies frames out of regions, never lends them): a part
+            // never overlaps the destination.
             unsafe { ptr::copy_nonoverlapping(part.as_ptr(), self.map.base.add(at), part.len()) }
             at += part.len();
         }
@@ -175,43 +214,6 @@ impl Drop for WriteLease {
     }
 }
 
-/// The reader's hold on a published region: the frame's bytes, freed on drop.
-pub(crate) struct ReadLease {
-    map: Arc<Mapping>,
-    len: usize,
-}
-
-impl ReadLease {
-    /// Borrows the first `len` data bytes of a region the writer published.
-    pub(crate) fn new(map: Arc<Mapping>, len: usize) -> Option<ReadLease> {
-        if len > map.capacity() || map.word(0).load(Ordering::Acquire) != PUBLISHED {
-            return None;
-        }
-        Some(ReadLease { map, len })
-    }
-
-    /// The frame's bytes.
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        // SAFETY: `[HEADER, HEADER + len)` lies inside the mapping (checked in `new`) which
-        // lives as long as `self.map`; the region is in state PUBLISHED (acquire-loaded in
-        // `new`, so the writer's copy is visible) and the writer does not touch it until
-        // this lease's `Drop` stores FREE, after the borrow returned here has ended.
-        unsafe { std::slice::from_raw_parts(self.map.base.add(HEADER), self.len) }
-    }
-}
-
-impl Drop for ReadLease {
-    fn drop(&mut self) {
-        self.map.word(0).store(FREE, Ordering::Release);
-    }
-}
-
-impl fmt::Debug for ReadLease {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadLease").field("len", &self.len).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,16 +221,16 @@ mod tests {
     #[test]
     fn region_protocol_round_trip() {
         let map = Arc::new(Mapping::zeroed(HEADER + 16).unwrap());
-        assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
+        assert!(map.take_published(4).is_none(), "not published yet");
         let mut w = map.try_acquire().unwrap();
         assert!(map.try_acquire().is_none());
         w.copy_in([&b"ab"[..], b"", b"cd"].into_iter());
         w.publish();
         assert!(map.try_acquire().is_none());
         assert!(!map.try_retire());
-        let r = ReadLease::new(map.clone(), 4).unwrap();
-        assert_eq!(r.as_slice(), b"abcd");
-        drop(r);
+        assert!(map.take_published(17).is_none(), "above the capacity");
+        assert_eq!(map.take_published(4).unwrap(), b"abcd");
+        assert!(map.take_published(4).is_none(), "taken once");
         assert!(map.try_retire());
         assert!(map.try_acquire().is_none());
     }

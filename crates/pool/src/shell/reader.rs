@@ -2,6 +2,7 @@
 //! worker, reads its answers and hands each run of them to the sink of its job, and
 //! reports the worker's loss to the plan.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use multiproc_codec::{Control, Frame, FrameBuf, parse};
@@ -34,7 +35,7 @@ impl Core {
                     Some(next) => expect = next,
                     None => trusted = false,
                 };
-                if link.rx.recv(now, &mut on_answers).is_err() {
+                if receive(&mut link, now, &mut on_answers).is_err() {
                     break;
                 }
             }
@@ -144,7 +145,7 @@ impl Core {
             return Err(died(link));
         }
         let mut reply = None;
-        let received = link.rx.recv(Expect::Idle, &mut |answers: &[Answer<'_>]| {
+        let received = receive(link, Expect::Idle, &mut |answers: &[Answer<'_>]| {
             reply = Some(match answers {
                 [Answer::Control(bytes)] => match parse(bytes) {
                     Ok(Frame::Control(Control::Initialized)) => Ok(()),
@@ -162,6 +163,18 @@ impl Core {
             (Err(Lost), _) => Err(died(link)),
         }
     }
+}
+
+/// Receives the worker's next answers, as `WorkerLink::rx.recv`; a panic on the way (in
+/// reading or decoding what the worker sent, or in handing it on) is the worker's loss,
+/// never the reader thread's end: the slot's worker is then killed and replaced, and its
+/// tasks fail, instead of waiting for a reader that is gone.
+fn receive(
+    link: &mut WorkerLink,
+    expect: Expect,
+    on_answers: &mut dyn FnMut(&[Answer<'_>]),
+) -> Result<(), Lost> {
+    catch_unwind(AssertUnwindSafe(|| link.rx.recv(expect, on_answers))).unwrap_or(Err(Lost))
 }
 
 /// Hands each span its run of answers, in order.
