@@ -8,7 +8,7 @@
 //! without a message on the byte channel ([`Sender::stage`]): its notice then travels
 //! another way (in a ring record) and the receiver resolves it ([`Receiver::resolve`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +20,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::IpcError;
 use crate::message::Message;
 use crate::regions::{Notice, Overflow, RegionPool, RegionTable, Side};
+use crate::spare;
+use crate::sys::ReadLease;
 
 const TAG_INLINE: u8 = 0xA1;
 const TAG_SHARED: u8 = 0x5E;
@@ -101,7 +103,12 @@ fn one_way() -> Result<(Sender, Receiver), IpcError> {
     let (side_tx, side_rx) = ipc::channel::<Side>().map_err(IpcError::from_io)?;
     Ok((
         Sender::new(bytes_tx, side_tx, DEFAULT_SHM_THRESHOLD),
-        Receiver { bytes: bytes_rx, side: side_rx, regions: RefCell::default() },
+        Receiver {
+            bytes: bytes_rx,
+            side: side_rx,
+            regions: RefCell::default(),
+            trusting: Cell::new(false),
+        },
     ))
 }
 
@@ -220,10 +227,11 @@ impl Sender {
     /// A frame up to the shared-memory threshold ([`DEFAULT_SHM_THRESHOLD`]) is copied
     /// once into the socket. A larger one is copied into a shared-memory region that this
     /// sender reuses, and only a short notice crosses the socket; the receiver copies the
-    /// frame out of the region when it receives it, and the region is free again. When no
-    /// region is free (the receiver has not read the frames in them yet), the frame goes
-    /// through the socket instead: never an error, never a wait for memory. A frame larger
-    /// than the pool's bound (256 MiB) gets a region of its own, used once.
+    /// frame out of the region when it receives it, and the region is free again (or, if
+    /// it trusts this sender, reads it in place until it drops the [`Message`]). When no
+    /// region is free (the receiver has not read or not dropped the frames in them yet),
+    /// the frame goes through the socket instead: never an error, never a wait for memory.
+    /// A frame larger than the pool's bound (256 MiB) gets a region of its own, used once.
     ///
     /// # Blocking
     ///
@@ -362,6 +370,8 @@ pub struct Receiver {
     bytes: IpcBytesReceiver,
     side: IpcReceiver<Side>,
     regions: RefCell<RegionTable>,
+    /// Large frames are lent in place, not copied out ([`Receiver::trust_sender`]).
+    trusting: Cell<bool>,
 }
 
 impl Receiver {
@@ -437,20 +447,54 @@ impl Receiver {
         }
     }
 
-    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region, copied
-    /// out (and the region handed back). The region's announcement was sent before the notice, so it is already
-    /// queued on the side channel: never blocks.
+    /// From now on, reads frames in shared memory in place (a [`Message`] that leases the
+    /// sender's region until it drops) instead of copying each out on receipt.
+    ///
+    /// Only for a receiver whose sender is trusted to keep to the protocol, as a pool
+    /// worker trusts its parent: a sender that writes into a region it lent would change
+    /// bytes under the reader, which Rust does not allow. Every other receiver copies, so
+    /// that a peer that is not trusted can neither change what it sent nor make the
+    /// reader fault. Not carried along when the receiver is sent to another process.
+    ///
+    /// ```
+    /// let (a, b) = multiproc_ipc::duplex()?;
+    /// a.send(&vec![1u8; 1 << 20])?;
+    /// assert!(!b.recv()?.is_lent(), "copied out");
+    /// b.receiver().trust_sender();
+    /// a.send(&vec![1u8; 1 << 20])?;
+    /// assert!(b.recv()?.is_lent(), "read in place");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    pub fn trust_sender(&self) {
+        self.trusting.set(true);
+    }
+
+    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region: copied
+    /// out (and the region handed back at once), or lent in place by a receiver that
+    /// trusts its sender. The region's announcement was sent before the notice, so it is
+    /// already queued on the side channel: never blocks.
     pub(crate) fn resolve(&self, notice: Notice) -> Result<Message, IpcError> {
         let Notice { id, len } = notice;
         let map = self.regions.borrow_mut().lookup(id, &self.side)?;
         let len = usize::try_from(len)
             .map_err(|_| IpcError::Protocol(format!("frame of {len} bytes")))?;
-        let bytes = map.take_published(len).ok_or_else(|| {
+        let unpublished = || {
             IpcError::Protocol(format!(
                 "shared-memory region {id:#x} does not hold a published frame of {len} bytes"
             ))
-        })?;
-        Ok(Message::from(bytes))
+        };
+        if self.trusting.get() {
+            return ReadLease::new(map, len).map(Message::lent).ok_or_else(unpublished);
+        }
+        if len > map.capacity() {
+            return Err(unpublished());
+        }
+        let mut bytes = spare::take(len);
+        if !map.take_published(len, &mut bytes) {
+            spare::give_back(bytes);
+            return Err(unpublished());
+        }
+        Ok(Message::copied(bytes))
     }
 
     /// Regions this receiver has mapped (for tests of the sender's pool).
@@ -526,7 +570,12 @@ impl Serialize for Receiver {
 impl<'de> Deserialize<'de> for Receiver {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Receiver, D::Error> {
         let wire = ReceiverWire::deserialize(deserializer)?;
-        Ok(Receiver { bytes: wire.bytes, side: wire.side, regions: RefCell::default() })
+        Ok(Receiver {
+            bytes: wire.bytes,
+            side: wire.side,
+            regions: RefCell::default(),
+            trusting: Cell::new(false),
+        })
     }
 }
 
@@ -582,6 +631,24 @@ mod tests {
         let got: Vec<Message> = (0..6).map(|_| b.recv().unwrap()).collect();
         assert!(got.iter().all(|m| **m == frame[..]));
         assert_eq!(b.receiver.mapped_regions(), 4, "four regions, then inline");
+    }
+
+    #[test]
+    fn a_trusting_receiver_reads_in_place_until_it_drops_the_message() {
+        let (a, b) = duplex().unwrap();
+        b.receiver().trust_sender();
+        let frame = vec![7u8; 100 << 10];
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            a.send(&frame).unwrap();
+            held.push(b.recv().unwrap());
+        }
+        assert_eq!(held.iter().filter(|m| m.is_lent()).count(), 4, "four regions, then inline");
+        assert!(held.iter().all(|m| **m == frame[..]));
+        drop(held);
+        a.send(&frame).unwrap();
+        assert!(b.recv().unwrap().is_lent(), "regions are reused once released");
+        assert_eq!(b.receiver.mapped_regions(), 4);
     }
 
     #[test]

@@ -9,4 +9,4 @@ mod shm;
 pub(crate) use ring::{
     Bell, RECORD_ALIGN, RING_HEADER, ReadCursor, RingMemory, Window, WriteCursor,
 };
-pub(crate) use shm::{HEADER, Mapping, WriteLease};
+pub(crate) use shm::{HEADER, Mapping, ReadLease, WriteLease};
