@@ -218,7 +218,9 @@ pub(crate) struct RegionTable {
 
 impl RegionTable {
     /// The region `id`, reading announcements off the side channel as needed. They were
-    /// sent before the notice naming them, so they are already queued: never blocks. A
+    /// sent before the notice naming them, so they are already queued: never blocks, also
+    /// not for a sender that stalls in the middle of a message (one in several fragments,
+    /// which announcements never are, is refused). A
     /// region for one frame is forgotten here (its mapping lives on in the caller's hands).
     pub(crate) fn lookup(
         &mut self,
@@ -233,7 +235,7 @@ impl RegionTable {
                 }
                 return Ok(map);
             }
-            match side.try_recv() {
+            match side.try_recv_whole() {
                 Ok(Side::Add(new, shm)) => self.insert(new, shm, false)?,
                 Ok(Side::Once(new, shm)) => self.insert(new, shm, true)?,
                 Ok(Side::Retire(old)) => {

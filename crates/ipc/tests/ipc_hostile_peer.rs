@@ -53,7 +53,17 @@ fn unsafe_zeroed_stat() -> libc::stat {
 /// Sends one ipc-channel fragment as its sender would lay it out (fragment size, total
 /// size, body), with `fds` attached.
 fn send_raw(socket: libc::c_int, total: usize, body: &[u8], fds: &[libc::c_int]) {
-    let fragment = 2 * mem::size_of::<usize>() + body.len();
+    send_fragment(socket, 2 * mem::size_of::<usize>() + body.len(), total, body, fds);
+}
+
+/// As `send_raw`, with a fragment size that may lie about the packet's.
+fn send_fragment(
+    socket: libc::c_int,
+    fragment: usize,
+    total: usize,
+    body: &[u8],
+    fds: &[libc::c_int],
+) {
     let mut bytes = Vec::with_capacity(fragment);
     bytes.extend_from_slice(&fragment.to_ne_bytes());
     bytes.extend_from_slice(&total.to_ne_bytes());
@@ -216,6 +226,32 @@ fn a_hostile_sender_is_refused_and_the_receiver_goes_on() {
                 send_raw(to.side, body.len(), &body, &[memfd(1 << 20, true)]);
             }
             let body = notice(199, 1);
+            send_raw(to.bytes, body.len(), &body, &[]);
+        }),
+    );
+
+    // A fragment whose header claims more than its packet: refused, not waited on for a
+    // next packet.
+    refused(
+        "a fragment longer than its packet",
+        receive_after(|to| send_fragment(to.bytes, 64, 2, &[b'x', 0xA1], &[])),
+    );
+
+    // The first fragment of an announcement in several, whose dedicated channel's sending
+    // end stays open (here it travels along, into the receiver itself): the rest never
+    // comes, and the receiver refuses the message instead of waiting for it.
+    refused(
+        "a stalled announcement",
+        receive_after(|to| {
+            let mut pair = [0; 2];
+            // SAFETY: `pair` has room for the two descriptors.
+            let made = unsafe {
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, pair.as_mut_ptr())
+            };
+            assert_eq!(made, 0);
+            let body = announce(9, u64::MAX);
+            send_raw(to.side, body.len() + 100, &body, &pair);
+            let body = notice(9, 1);
             send_raw(to.bytes, body.len(), &body, &[]);
         }),
     );

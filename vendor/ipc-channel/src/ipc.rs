@@ -212,6 +212,17 @@ where
             .map_err(TryRecvError::IpcError)
     }
 
+    /// multiproc patch: as [`try_recv`](Self::try_recv), but a message sent in several
+    /// fragments is refused instead of waited for: the call never blocks, whatever the
+    /// sender does.
+    pub fn try_recv_whole(&self) -> Result<T, TryRecvError> {
+        self.os_receiver
+            .try_recv_whole()?
+            .to()
+            .map_err(IpcError::SerializationError)
+            .map_err(TryRecvError::IpcError)
+    }
+
     /// Blocks for up to the specified duration attempting to receive a message.
     ///
     /// This may block for longer than the specified duration if the channel is busy. If your timeout

@@ -181,6 +181,13 @@ impl OsIpcReceiver {
     pub fn try_recv_timeout(&self, duration: Duration) -> Result<IpcMessage, UnixError> {
         recv(self.fd.get(), BlockingMode::Timeout(duration))
     }
+
+    /// multiproc patch: as `try_recv`, but never waits for anything after the first packet:
+    /// a message sent in several fragments is refused (`EBADMSG`), so that a sender that
+    /// stalls mid-message cannot hold the receiving thread.
+    pub fn try_recv_whole(&self) -> Result<IpcMessage, UnixError> {
+        recv(self.fd.get(), BlockingMode::Whole)
+    }
 }
 
 #[derive(PartialEq, Debug)]
@@ -1064,6 +1071,8 @@ enum BlockingMode {
     Blocking,
     Nonblocking,
     Timeout(Duration),
+    /// multiproc patch: non-blocking, and only a message of one fragment is taken.
+    Whole,
 }
 
 #[allow(clippy::uninit_vec, clippy::type_complexity)]
@@ -1151,10 +1160,13 @@ fn recv(fd: c_int, blocking_mode: BlockingMode) -> Result<IpcMessage, UnixError>
                 break;
             }
             // multiproc patch: a fragment that claims more than the buffer holds, or less
-            // than its own header, is refused instead of read past or underflowed.
+            // than its own header, is refused instead of read past or underflowed. A
+            // fragment is one packet (SOCK_SEQPACKET, read whole into a buffer of the
+            // largest fragment's size): one that claims more than its packet is refused too,
+            // instead of blocking for the next packet, which a stalling sender never sends.
             let capacity = HEADER_BYTES + main_data_buffer.len();
-            if bytes_read >= mem::size_of_val(&fragment_size)
-                && (fragment_size < HEADER_BYTES || fragment_size > capacity || bytes_read > fragment_size)
+            if bytes_read > 0
+                && (fragment_size < HEADER_BYTES || fragment_size > capacity || bytes_read != fragment_size)
             {
                 return Err(UnixError::Errno(libc::EBADMSG));
             }
@@ -1190,6 +1202,9 @@ fn recv(fd: c_int, blocking_mode: BlockingMode) -> Result<IpcMessage, UnixError>
     // arrive instead of being reserved up front, so that a header claiming a huge body
     // costs nothing until the bytes are actually sent.
     if total_size < main_data_buffer.len() || total_size > MAX_MESSAGE {
+        return Err(UnixError::Errno(libc::EBADMSG));
+    }
+    if matches!(blocking_mode, BlockingMode::Whole) {
         return Err(UnixError::Errno(libc::EBADMSG));
     }
     let dedicated_rx = match channels.pop() {
@@ -1306,7 +1321,7 @@ impl UnixCmsg {
 
     unsafe fn recv(&mut self, fd: c_int, blocking_mode: BlockingMode) -> Result<usize, UnixError> {
         match blocking_mode {
-            BlockingMode::Nonblocking => {
+            BlockingMode::Nonblocking | BlockingMode::Whole => {
                 if libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) < 0 {
                     return Err(UnixError::last());
                 }
@@ -1342,7 +1357,7 @@ impl UnixCmsg {
             cmp::Ordering::Greater => Ok(result as usize),
         };
 
-        if let BlockingMode::Nonblocking = blocking_mode {
+        if let BlockingMode::Nonblocking | BlockingMode::Whole = blocking_mode {
             if libc::fcntl(fd, libc::F_SETFL, 0) < 0 {
                 return Err(UnixError::last());
             }
