@@ -10,7 +10,7 @@
 use std::mem;
 use std::path::Path;
 
-use multiproc::{Bytes, StartMethod};
+use multiproc::{Bytes, StartMethod, TaskError};
 
 mod common;
 use common::{GUARD, pool, serial, square, wait_until};
@@ -57,6 +57,36 @@ fn rewrite(byte: u8, all: bool) {
             }
         }
     }
+}
+
+/// Writes `byte` over the first `upto` bytes (at most) of this worker's memfds whose size
+/// `chosen` picks.
+fn fill(byte: u8, upto: usize, chosen: impl Fn(usize) -> bool) {
+    for (fd, len) in memfds().into_iter().filter(|&(_, len)| len > 0 && chosen(len)) {
+        // SAFETY: as in `rewrite`.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            if p != libc::MAP_FAILED {
+                std::ptr::write_bytes(p.cast::<u8>(), byte, len.min(upto));
+                libc::munmap(p, len);
+            }
+        }
+    }
+}
+
+/// Fills its answer ring with garbage and zeroes its progress words' counts of items
+/// started and finished ("nothing started"), then returns as if nothing happened.
+fn garble(_: u64) -> u64 {
+    fill(0xA5, usize::MAX, |len| len == 512 + (256 << 10));
+    fill(0, 16, |len| len < 4096);
+    7
 }
 
 /// Rewrites its frame regions, then tries to shrink and grow every region (answer ring
@@ -176,7 +206,7 @@ fn a_task_that_truncates_or_rewrites_its_shared_memory_fails_only_itself() {
             let got = pool.apply_async(vandal, 0).unwrap().get_timeout(GUARD);
             // Its worker may be lost (its ring is garbage) or not; no region resized.
             assert!(
-                matches!(got, Ok(0) | Err(multiproc::pool::WaitError::Task(_))),
+                matches!(got, Ok(0) | Err(TaskError::WorkerDied { .. })),
                 "{method}: {got:?}"
             );
         }
@@ -209,7 +239,29 @@ fn a_task_that_announces_empty_or_huge_regions_fails_only_itself() {
     for method in StartMethod::ALL {
         let pool = pool(method);
         let got = pool.apply_async(announce_bad, 0).unwrap().get_timeout(GUARD);
-        assert!(matches!(got, Err(multiproc::pool::WaitError::Task(_))), "{method}: {got:?}");
+        assert!(matches!(got, Err(TaskError::WorkerDied { .. })), "{method}: {got:?}");
+        still_serves(&pool, method);
+    }
+}
+
+/// A task that writes garbage into its worker's answer ring and says, in its progress
+/// words, that it never started: when the parent sees the garbage (the worker's own next
+/// answer may also overwrite it first: then the task just succeeds), the worker is lost
+/// (killed, replaced) and the task fails as the one that worker was running, whatever
+/// the words say; no other task fails, and nothing hangs though the pool has no timeout.
+/// (Trusting the words, the parent queued the task again, for the next worker to break,
+/// until the pool gave up starting workers and failed everything.)
+#[test]
+fn a_task_that_garbles_its_answer_ring_and_progress_fails_only_itself() {
+    let _serial = serial();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        still_serves(&pool, method); // every worker has answered: its ring is in use
+        let got = pool.apply_async(garble, 0).unwrap().get_timeout(GUARD);
+        assert!(
+            matches!(got, Ok(7) | Err(TaskError::WorkerDied { .. })),
+            "{method}: {got:?}"
+        );
         still_serves(&pool, method);
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct Slot<E> {
     pub nothing_to_take: bool,
     /// It answered at least one item.
     pub progressed: bool,
+    /// It broke the protocol (wrote garbage where its answers go): whatever its progress
+    /// words say, it had started its first unanswered item.
+    pub broke: bool,
 }
 
 impl<E> Default for Slot<E> {
@@ -85,6 +88,7 @@ impl<E> Default for Slot<E> {
             revoking: false,
             nothing_to_take: false,
             progressed: false,
+            broke: false,
         }
     }
 }

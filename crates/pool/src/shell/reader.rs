@@ -35,9 +35,13 @@ impl Core {
                     Some(next) => expect = next,
                     None => trusted = false,
                 };
-                if receive(&mut link, now, &mut on_answers).is_err() {
+                if let Err(broke) = receive(&mut link, now, &mut on_answers) {
+                    trusted = !broke;
                     break;
                 }
+            }
+            if !trusted {
+                self.lock().plan.on_broken(slot, incarnation);
             }
             if !self.on_lost(slot, incarnation, &link) {
                 return;
@@ -160,7 +164,7 @@ impl Core {
         match (received, reply) {
             (Ok(()), Some(reply)) => reply,
             (Ok(()), None) => Err(TaskError::InitializerFailed("no reply".into())),
-            (Err(Lost), _) => Err(died(link)),
+            (Err(_), _) => Err(died(link)),
         }
     }
 }
@@ -168,13 +172,18 @@ impl Core {
 /// Receives the worker's next answers, as `WorkerLink::rx.recv`; a panic on the way (in
 /// reading or decoding what the worker sent, or in handing it on) is the worker's loss,
 /// never the reader thread's end: the slot's worker is then killed and replaced, and its
-/// tasks fail, instead of waiting for a reader that is gone.
+/// tasks fail, instead of waiting for a reader that is gone. `Err(true)` when the worker
+/// broke the protocol (a panic counts as that), `Err(false)` when it is gone.
 fn receive(
     link: &mut WorkerLink,
     expect: Expect,
     on_answers: &mut dyn FnMut(&[Answer<'_>]),
-) -> Result<(), Lost> {
-    catch_unwind(AssertUnwindSafe(|| link.rx.recv(expect, on_answers))).unwrap_or(Err(Lost))
+) -> Result<(), bool> {
+    match catch_unwind(AssertUnwindSafe(|| link.rx.recv(expect, on_answers))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Lost)) => Err(link.rx.broke_protocol()),
+        Err(_) => Err(true),
+    }
 }
 
 /// Hands each span its run of answers, in order.
