@@ -205,10 +205,7 @@ fn a_task_that_truncates_or_rewrites_its_shared_memory_fails_only_itself() {
         for _ in 0..2 {
             let got = pool.apply_async(vandal, 0).unwrap().get_timeout(GUARD);
             // Its worker may be lost (its ring is garbage) or not; no region resized.
-            assert!(
-                matches!(got, Ok(0) | Err(TaskError::WorkerDied { .. })),
-                "{method}: {got:?}"
-            );
+            assert!(matches!(got, Ok(0) | Err(TaskError::WorkerDied { .. })), "{method}: {got:?}");
         }
         still_serves(&pool, method);
     }
@@ -258,10 +255,7 @@ fn a_task_that_garbles_its_answer_ring_and_progress_fails_only_itself() {
         let pool = pool(method);
         still_serves(&pool, method); // every worker has answered: its ring is in use
         let got = pool.apply_async(garble, 0).unwrap().get_timeout(GUARD);
-        assert!(
-            matches!(got, Ok(7) | Err(TaskError::WorkerDied { .. })),
-            "{method}: {got:?}"
-        );
+        assert!(matches!(got, Ok(7) | Err(TaskError::WorkerDied { .. })), "{method}: {got:?}");
         still_serves(&pool, method);
     }
 }
