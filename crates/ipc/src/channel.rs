@@ -8,7 +8,7 @@
 //! without a message on the byte channel ([`Sender::stage`]): its notice then travels
 //! another way (in a ring record) and the receiver resolves it ([`Receiver::resolve`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::IpcError;
 use crate::message::Message;
 use crate::regions::{Notice, Overflow, RegionPool, RegionTable, Side};
+use crate::spare;
 use crate::sys::ReadLease;
 
 const TAG_INLINE: u8 = 0xA1;
@@ -34,6 +35,11 @@ const TAG_SHARED: u8 = 0x5E;
 /// both processes on one CPU; 0.92x / 0.85x / 0.72x across CPUs, where wake-ups dominate).
 /// 32 KiB keeps the clear wins while sparing tiny frames the region's memory.
 pub const DEFAULT_SHM_THRESHOLD: usize = 32 << 10;
+
+/// Frames longer than this never go through the socket, whatever the threshold: the
+/// receiver (our copy of ipc-channel) refuses messages above 1 GiB before allocating, so
+/// that a peer claiming a huge message cannot make it allocate.
+const MAX_INLINE: usize = crate::regions::MAX_POOL_BYTES;
 
 /// Largest inline frame whose scratch buffer a thread keeps for the next send.
 const SCRATCH_KEEP: usize = 1 << 20;
@@ -97,7 +103,12 @@ fn one_way() -> Result<(Sender, Receiver), IpcError> {
     let (side_tx, side_rx) = ipc::channel::<Side>().map_err(IpcError::from_io)?;
     Ok((
         Sender::new(bytes_tx, side_tx, DEFAULT_SHM_THRESHOLD),
-        Receiver { bytes: Some(bytes_rx), side: side_rx, regions: RefCell::default() },
+        Receiver {
+            bytes: Some(bytes_rx),
+            side: side_rx,
+            regions: RefCell::default(),
+            trusting: Cell::new(false),
+        },
     ))
 }
 
@@ -215,10 +226,12 @@ impl Sender {
     ///
     /// A frame up to the shared-memory threshold ([`DEFAULT_SHM_THRESHOLD`]) is copied
     /// once into the socket. A larger one is copied into a shared-memory region that this
-    /// sender reuses, and only a short notice crosses the socket; the receiver reads the
-    /// region in place. When no region is free (the receiver still holds the
-    /// [`Message`]s that use them) or the frame is larger than the pool's bound (256 MiB),
+    /// sender reuses, and only a short notice crosses the socket; the receiver copies the
+    /// frame out of the region when it receives it, and the region is free again (or, if
+    /// it trusts this sender, reads it in place until it drops the [`Message`]). When no
+    /// region is free (the receiver has not read or not dropped the frames in them yet),
     /// the frame goes through the socket instead: never an error, never a wait for memory.
+    /// A frame larger than the pool's bound (256 MiB) gets a region of its own, used once.
     ///
     /// # Blocking
     ///
@@ -260,10 +273,11 @@ impl Sender {
     ) -> Result<(), IpcError> {
         let inner = &*self.inner;
         let len: usize = parts.clone().map(<[u8]>::len).sum();
-        if len > inner.threshold.load(Ordering::Relaxed) {
+        if len > inner.threshold.load(Ordering::Relaxed) || len > MAX_INLINE {
+            let overflow = if len > MAX_INLINE { Overflow::Grow } else { Overflow::GiveUp };
             let taken = {
                 let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                pool.take(len, &inner.side, Overflow::GiveUp)?
+                pool.take(len, &inner.side, overflow)?
             };
             if let Some((id, mut lease)) = taken {
                 lease.copy_in(parts);
@@ -316,7 +330,8 @@ impl Sender {
         Ok(Notice { id, len: len as u64 })
     }
 
-    /// Sets the size above which frames go through shared memory (`usize::MAX`: never).
+    /// Sets the size above which frames go through shared memory (`usize::MAX`: only those
+    /// above 256 MiB, which never go through the socket).
     /// Applies to this sender and its clones; the default is [`DEFAULT_SHM_THRESHOLD`].
     pub fn set_shm_threshold(&self, bytes: usize) {
         self.inner.threshold.store(bytes, Ordering::Relaxed);
@@ -356,6 +371,8 @@ pub struct Receiver {
     bytes: Option<IpcBytesReceiver>,
     side: IpcReceiver<Side>,
     regions: RefCell<RegionTable>,
+    /// Large frames are lent in place, not copied out ([`Receiver::trust_sender`]).
+    trusting: Cell<bool>,
 }
 
 impl Receiver {
@@ -450,20 +467,54 @@ impl Receiver {
         }
     }
 
-    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region, read in
-    /// place. The region's announcement was sent before the notice, so it is already
-    /// queued on the side channel: never blocks.
+    /// From now on, reads frames in shared memory in place (a [`Message`] that leases the
+    /// sender's region until it drops) instead of copying each out on receipt.
+    ///
+    /// Only for a receiver whose sender is trusted to keep to the protocol, as a pool
+    /// worker trusts its parent: a sender that writes into a region it lent would change
+    /// bytes under the reader, which Rust does not allow. Every other receiver copies, so
+    /// that a peer that is not trusted can neither change what it sent nor make the
+    /// reader fault. Not carried along when the receiver is sent to another process.
+    ///
+    /// ```
+    /// let (a, b) = multiproc_ipc::duplex()?;
+    /// a.send(&vec![1u8; 1 << 20])?;
+    /// assert!(!b.recv()?.is_lent(), "copied out");
+    /// b.receiver().trust_sender();
+    /// a.send(&vec![1u8; 1 << 20])?;
+    /// assert!(b.recv()?.is_lent(), "read in place");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    pub fn trust_sender(&self) {
+        self.trusting.set(true);
+    }
+
+    /// The frame a [`Sender::stage`] (or a shared-memory send) left in a region: copied
+    /// out (and the region handed back at once), or lent in place by a receiver that
+    /// trusts its sender. The region's announcement was sent before the notice, so it is
+    /// already queued on the side channel: never blocks.
     pub(crate) fn resolve(&self, notice: Notice) -> Result<Message, IpcError> {
         let Notice { id, len } = notice;
         let map = self.regions.borrow_mut().lookup(id, &self.side)?;
         let len = usize::try_from(len)
             .map_err(|_| IpcError::Protocol(format!("frame of {len} bytes")))?;
-        let lease = ReadLease::new(map, len).ok_or_else(|| {
+        let unpublished = || {
             IpcError::Protocol(format!(
                 "shared-memory region {id:#x} does not hold a published frame of {len} bytes"
             ))
-        })?;
-        Ok(Message::shared(lease))
+        };
+        if self.trusting.get() {
+            return ReadLease::new(map, len).map(Message::lent).ok_or_else(unpublished);
+        }
+        if len > map.capacity() {
+            return Err(unpublished());
+        }
+        let mut bytes = spare::take(len);
+        if !map.take_published(len, &mut bytes) {
+            spare::give_back(bytes);
+            return Err(unpublished());
+        }
+        Ok(Message::copied(bytes))
     }
 
     /// Regions this receiver has mapped (for tests of the sender's pool).
@@ -542,7 +593,12 @@ impl Serialize for Receiver {
 impl<'de> Deserialize<'de> for Receiver {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Receiver, D::Error> {
         let wire = ReceiverWire::deserialize(deserializer)?;
-        Ok(Receiver { bytes: Some(wire.bytes), side: wire.side, regions: RefCell::default() })
+        Ok(Receiver {
+            bytes: Some(wire.bytes),
+            side: wire.side,
+            regions: RefCell::default(),
+            trusting: Cell::new(false),
+        })
     }
 }
 
@@ -568,25 +624,54 @@ mod tests {
             let frame: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             a.send(&frame).unwrap();
             let got = b.recv().unwrap();
-            assert_eq!(got.is_shared(), len > DEFAULT_SHM_THRESHOLD, "len {len}");
+            // Lengths grow: regions are mapped from the first frame above the threshold on.
+            assert_eq!(b.receiver.mapped_regions() > 0, len > DEFAULT_SHM_THRESHOLD, "{len}");
             assert_eq!(&*got, &frame[..]);
         }
     }
 
     #[test]
-    fn held_messages_make_the_sender_fall_back_inline() {
+    fn received_frames_free_their_region_at_once() {
         let (a, b) = duplex().unwrap();
+        let frame = vec![7u8; 100 << 10];
+        let held: Vec<Message> = (0..6)
+            .map(|_| {
+                a.send(&frame).unwrap();
+                b.recv().unwrap()
+            })
+            .collect();
+        assert!(held.iter().all(|m| **m == frame[..]));
+        assert_eq!(b.receiver.mapped_regions(), 1, "one region, reused for every frame");
+    }
+
+    #[test]
+    fn unread_frames_make_the_sender_fall_back_inline() {
+        let (a, b) = duplex().unwrap();
+        let frame = vec![7u8; 100 << 10];
+        for _ in 0..6 {
+            a.send(&frame).unwrap();
+        }
+        let got: Vec<Message> = (0..6).map(|_| b.recv().unwrap()).collect();
+        assert!(got.iter().all(|m| **m == frame[..]));
+        assert_eq!(b.receiver.mapped_regions(), 4, "four regions, then inline");
+    }
+
+    #[test]
+    fn a_trusting_receiver_reads_in_place_until_it_drops_the_message() {
+        let (a, b) = duplex().unwrap();
+        b.receiver().trust_sender();
         let frame = vec![7u8; 100 << 10];
         let mut held = Vec::new();
         for _ in 0..6 {
             a.send(&frame).unwrap();
             held.push(b.recv().unwrap());
         }
-        assert_eq!(held.iter().filter(|m| m.is_shared()).count(), 4);
+        assert_eq!(held.iter().filter(|m| m.is_lent()).count(), 4, "four regions, then inline");
         assert!(held.iter().all(|m| **m == frame[..]));
         drop(held);
         a.send(&frame).unwrap();
-        assert!(b.recv().unwrap().is_shared(), "regions are reused once released");
+        assert!(b.recv().unwrap().is_lent(), "regions are reused once released");
+        assert_eq!(b.receiver.mapped_regions(), 4);
     }
 
     #[test]
@@ -596,7 +681,6 @@ mod tests {
             let frame = vec![mib as u8; mib << 20];
             a.send(&frame).unwrap();
             let got = b.recv().unwrap();
-            assert!(got.is_shared());
             assert_eq!(&*got, &frame[..]);
         }
         assert!(b.receiver.mapped_regions() <= 4 + 1);
@@ -620,7 +704,8 @@ mod tests {
         let (a, b) = duplex().unwrap();
         a.sender().set_shm_threshold(usize::MAX);
         a.send(&vec![1u8; 100 << 10]).unwrap();
-        assert!(!b.recv().unwrap().is_shared());
+        assert_eq!(b.recv().unwrap().len(), 100 << 10);
+        assert_eq!(b.receiver.mapped_regions(), 0);
     }
 
     #[test]

@@ -30,6 +30,16 @@ pub enum IpcError {
     Io(io::Error),
     /// The peer sent bytes that do not follow this crate's wire protocol.
     Protocol(String),
+    /// The peer sent something this end refuses to hold: a message whose header claims
+    /// more than it can carry, a shared-memory descriptor that is not a memfd sealed
+    /// against resizing, a region smaller than its header or above the bound of its kind,
+    /// or more regions than a receiver keeps. The message is dropped, nothing is mapped.
+    ///
+    /// ```
+    /// let err = multiproc_ipc::IpcError::Refused("a region of 0 bytes".into());
+    /// assert_eq!(err.to_string(), "refused from the peer: a region of 0 bytes");
+    /// ```
+    Refused(String),
 }
 
 impl IpcError {
@@ -53,6 +63,11 @@ impl IpcError {
     pub(crate) fn from_channel(err: ipc_channel::IpcError) -> IpcError {
         match err {
             ipc_channel::IpcError::Disconnected => IpcError::Disconnected,
+            // Our copy of ipc-channel says EBADMSG when it refuses a message (a header
+            // claiming more than it carries, a descriptor that is not a sealed memfd).
+            ipc_channel::IpcError::Io(e) if e.raw_os_error() == Some(libc::EBADMSG) => {
+                IpcError::Refused(format!("a message broke ipc-channel's framing: {e}"))
+            }
             ipc_channel::IpcError::Io(e) => IpcError::from_io(e),
             ipc_channel::IpcError::SerializationError(e) => {
                 IpcError::Protocol(format!("a message could not be decoded: {e}"))
@@ -75,6 +90,7 @@ impl fmt::Display for IpcError {
             IpcError::Disconnected => f.write_str("the peer process disconnected"),
             IpcError::Io(_) => f.write_str("an ipc operation failed"),
             IpcError::Protocol(what) => write!(f, "ipc protocol error: {what}"),
+            IpcError::Refused(what) => write!(f, "refused from the peer: {what}"),
         }
     }
 }
@@ -114,6 +130,7 @@ mod tests {
             IpcError::Disconnected,
             IpcError::Io(io::Error::other("x")),
             IpcError::Protocol("bad tag".into()),
+            IpcError::Refused("a region of 0 bytes".into()),
         ] {
             let s = e.to_string();
             assert!(s.starts_with(|c: char| c.is_lowercase()), "{s}");

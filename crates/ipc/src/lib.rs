@@ -5,7 +5,11 @@
 //! - [`duplex`] makes a long-lived, two-way [`Channel`] of byte frames (one ipc-channel
 //!   byte channel per direction, created once, never per message). Large frames go through
 //!   shared-memory regions that the [`Sender`] reuses, so a 16 MiB frame costs one copy
-//!   and a 17-byte notice; a received [`Message`] reads them in place. A frame may be
+//!   and a 17-byte notice, and one more on receipt, into a recycled buffer: a received
+//!   [`Message`] is memory of the receiving process, which the sender cannot change
+//!   (regions are memfds sealed against resizing, so a sender cannot make the receiver
+//!   fault either). A receiver that trusts its sender (a pool worker, of its parent) reads
+//!   large frames in place instead ([`Receiver::trust_sender`]). A frame may be
 //!   sent in parts ([`Sender::send_parts`]): a payload kept apart from the frame's other
 //!   bytes is copied once, from where it is.
 //! - The peer's death is a value: [`recv`](Channel::recv) and [`send`](Channel::send)
@@ -46,6 +50,7 @@ mod handoff;
 mod message;
 mod regions;
 mod ring;
+mod spare;
 mod spin;
 #[expect(unsafe_code, reason = "the one module that maps memory and calls the kernel")]
 mod sys;

@@ -9,8 +9,13 @@
 //! that keeps its messages never makes the sender block or grow without limit. A frame
 //! staged for a ring record has no inline way to go: when no region fits the bounds, it
 //! gets a region of its own beyond them, which the sender lets go of once the frame is in
-//! it and the receiver forgets as soon as it has lent the frame out, so the memory goes
-//! when the receiver drops the frame.
+//! it and the receiver forgets as soon as it has copied the frame out, so the memory goes
+//! then.
+//!
+//! The receiver trusts nothing the sender says about a region: it keeps at most
+//! [`MAX_MAPPED`] of them, of a size between a header and the bound of their kind, and
+//! (in ipc-channel, see `vendor/ipc-channel/PATCHES.md`) only memfds sealed against
+//! shrinking and growing, so their size is final.
 
 use std::collections::HashMap;
 use std::io;
@@ -31,6 +36,9 @@ pub(crate) const MAX_POOL_BYTES: usize = 256 << 20;
 const MAX_FRAME: usize = 1 << 48;
 /// Regions are never smaller than this, so small-ish frames share one size class.
 const MIN_REGION: usize = 256 << 10;
+/// At most this many regions in a receiver's table; a sender that announces more (its own
+/// pool holds [`MAX_REGIONS`], plus frames of their own not yet read) is refused.
+const MAX_MAPPED: usize = 64;
 
 /// Region ids: the creating process's id in the high half, a process-wide counter below
 /// (see [`next_id`]), so senders copied by `fork` or deserialized in the same process never
@@ -210,7 +218,9 @@ pub(crate) struct RegionTable {
 
 impl RegionTable {
     /// The region `id`, reading announcements off the side channel as needed. They were
-    /// sent before the notice naming them, so they are already queued: never blocks. A
+    /// sent before the notice naming them, so they are already queued: never blocks, also
+    /// not for a sender that stalls in the middle of a message (one in several fragments,
+    /// which announcements never are, is refused). A
     /// region for one frame is forgotten here (its mapping lives on in the caller's hands).
     pub(crate) fn lookup(
         &mut self,
@@ -225,13 +235,9 @@ impl RegionTable {
                 }
                 return Ok(map);
             }
-            match side.try_recv() {
-                Ok(Side::Add(new, shm)) => {
-                    self.regions.insert(new, (Arc::new(received(shm)), false));
-                }
-                Ok(Side::Once(new, shm)) => {
-                    self.regions.insert(new, (Arc::new(received(shm)), true));
-                }
+            match side.try_recv_whole() {
+                Ok(Side::Add(new, shm)) => self.insert(new, shm, false)?,
+                Ok(Side::Once(new, shm)) => self.insert(new, shm, true)?,
                 Ok(Side::Retire(old)) => {
                     self.regions.remove(&old);
                 }
@@ -244,6 +250,27 @@ impl RegionTable {
                 }
             }
         }
+    }
+
+    /// Keeps an announced region, after checking it against what a sender of this crate
+    /// makes: at least a header, at most the bound of its kind, and room in the table.
+    /// The descriptor is a memfd sealed against resizing (ipc-channel refused it otherwise),
+    /// so the size checked here is final.
+    fn insert(&mut self, id: u64, shm: IpcSharedMemory, once: bool) -> Result<(), IpcError> {
+        let len = shm.len();
+        let most = if once { MAX_FRAME.next_multiple_of(4096) } else { MAX_POOL_BYTES } + HEADER;
+        if len < HEADER || len > most {
+            return Err(IpcError::Refused(format!(
+                "a shared-memory region of {len} bytes (from {HEADER} to {most})"
+            )));
+        }
+        if self.regions.len() >= MAX_MAPPED && !self.regions.contains_key(&id) {
+            return Err(IpcError::Refused(format!(
+                "more than {MAX_MAPPED} shared-memory regions announced to one receiver"
+            )));
+        }
+        self.regions.insert(id, (Arc::new(received(shm)), once));
+        Ok(())
     }
 
     /// Regions currently mapped.

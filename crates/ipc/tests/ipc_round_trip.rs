@@ -30,7 +30,6 @@ fn frames_of_every_size_round_trip_both_ways() {
         let back = channel.recv().expect("recv");
         assert_eq!(back.len(), len);
         assert!(*back == frame[..], "frame of {len} bytes came back changed");
-        assert_eq!(back.is_shared(), len > DEFAULT_SHM_THRESHOLD, "len {len}");
     }
     drop(channel);
     let status = child.wait().expect("reap child");

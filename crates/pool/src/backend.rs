@@ -63,6 +63,12 @@ pub trait AnswerReceiver: Send {
     /// `Err(Lost)` once the worker is gone and everything it sent was handed over (or it
     /// sent something that is not an answer: it cannot be trusted).
     fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost>;
+
+    /// Whether the last `Err(Lost)` was the worker breaking the protocol (sending what is
+    /// not an answer) rather than its going away. The default: never.
+    fn broke_protocol(&self) -> bool {
+        false
+    }
 }
 
 /// Hands the answers of a received frame to `f`, as an [`AnswerReceiver`] whose worker

@@ -78,6 +78,8 @@ struct LocalRx {
     streaming: bool,
     /// The buffer answers are gathered in, kept empty from one read to the next.
     spare: Vec<Answer<'static>>,
+    /// The worker wrote something that is not an answer.
+    broke: bool,
 }
 
 /// A read that takes at least this many answers means the worker streams them...
@@ -90,6 +92,10 @@ const STREAMING: usize = 64;
 const STREAM_PAUSE: Duration = Duration::from_micros(50);
 
 impl AnswerReceiver for LocalRx {
+    fn broke_protocol(&self) -> bool {
+        self.broke
+    }
+
     fn recv(&mut self, expect: Expect, f: &mut dyn FnMut(Answers<'_>)) -> Result<(), Lost> {
         if expect == Expect::Stream && std::mem::take(&mut self.streaming) {
             std::thread::sleep(STREAM_PAUSE);
@@ -97,7 +103,7 @@ impl AnswerReceiver for LocalRx {
         loop {
             // After the close, what the worker wrote before it went is still read.
             let closed = self.ring.is_closed();
-            let read = hand_over(&mut self.ring, &mut self.spare, f)?;
+            let read = self.hand_over(f)?;
             if read > 0 {
                 self.streaming = read >= STREAMING;
                 return Ok(());
@@ -112,7 +118,7 @@ impl AnswerReceiver for LocalRx {
                 Expect::Stream => {
                     let mut read = Ok(0);
                     multiproc_ipc::spin(SPIN, None, || {
-                        read = hand_over(&mut self.ring, &mut self.spare, f);
+                        read = self.hand_over(f);
                         (read != Ok(0)).then_some(())
                     });
                     match read? {
@@ -132,6 +138,15 @@ impl AnswerReceiver for LocalRx {
                 }
             }
         }
+    }
+}
+
+impl LocalRx {
+    /// [`hand_over`], noting a worker that broke the protocol.
+    fn hand_over(&mut self, f: &mut dyn FnMut(Answers<'_>)) -> Result<usize, Lost> {
+        let read = hand_over(&mut self.ring, &mut self.spare, f);
+        self.broke |= read.is_err();
+        read
     }
 }
 
@@ -277,7 +292,7 @@ impl Backend for LocalBackend {
             })
             .map_err(|e| format!("cannot start a thread to watch the worker: {e}"))?;
         self.watch(watcher);
-        let rx = LocalRx { ring: reader, streaming: false, spare: Vec::new() };
+        let rx = LocalRx { ring: reader, streaming: false, spare: Vec::new(), broke: false };
         Ok(WorkerLink { tx: Arc::new(LocalTx(tx)), rx: Box::new(rx), control })
     }
 

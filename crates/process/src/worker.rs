@@ -119,6 +119,9 @@ fn boot(link: Link, preset: Option<Boot>) -> Booted {
     if let Err(e) = limits::apply(&boot.limits, Some(&progress)) {
         fail(&format!("cannot apply the limits {:?}: {e}", boot.limits));
     }
+    // The parent is trusted (it chose what this process runs): large frames from it are
+    // read in place. The parent copies what this process sends it.
+    channel.receiver().trust_sender();
     Booted { channel, progress, ring, boot, out: fb }
 }
 

@@ -34,8 +34,9 @@ pub(super) fn rust_files() -> Vec<SourceFile> {
         .collect()
 }
 
-/// Collects the files under `dir`; skips `.git` and other hidden directories, and cargo
-/// target directories (named `target` or holding cargo's `CACHEDIR.TAG`).
+/// Collects the files under `dir`; skips `.git` and other hidden directories, cargo
+/// target directories (named `target` or holding cargo's `CACHEDIR.TAG`), and `vendor`
+/// (third-party code, kept as its authors wrote it; see `vendor/*/PATCHES.md`).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries =
         std::fs::read_dir(dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()));
@@ -45,8 +46,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let name =
             path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         if path.is_dir() {
-            let skip =
-                name.starts_with('.') || name == "target" || path.join("CACHEDIR.TAG").exists();
+            let skip = name.starts_with('.')
+                || name == "target"
+                || name == "vendor"
+                || path.join("CACHEDIR.TAG").exists();
             if !skip {
                 walk(&path, out);
             }

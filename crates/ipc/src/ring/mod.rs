@@ -56,10 +56,11 @@
 //! a notice that names a region its [`Receiver`](crate::Receiver) was told of. A violation
 //! is an [`IpcError::Protocol`](crate::IpcError::Protocol), never a panic or a read out of
 //! bounds. The reader never reads its own position back from shared memory, and its
-//! `closed` flag lives in its own process. The bytes of a record are lent out in place,
-//! though, as a large [`Message`](crate::Message) is: a writer that breaks the protocol
-//! can change them while the caller reads them, so callers decode them as untrusted input
-//! (as they must anyway). A live writer racing the reader's futex word can also delay a
+//! `closed` flag lives in its own process. The bytes of an inline record are lent out in
+//! place, though (a staged record's are copied out of its region, see
+//! [`Message`](crate::Message)): a writer that breaks the protocol can change them while
+//! the caller reads them, so callers decode them as untrusted input and copy what they
+//! keep. A live writer racing the reader's futex word can also delay a
 //! [`RingCloser::close`] until the wait's deadline; a dead one cannot.
 
 mod bell;

@@ -43,7 +43,7 @@ pub enum Record<'a> {
     Staged {
         /// The writer's kind (0..=15).
         kind: u8,
-        /// The record's bytes, read in place in the region.
+        /// The record's bytes, copied out of the region on receipt.
         message: Box<Message>,
     },
 }

@@ -313,6 +313,23 @@ fn a_writer_gone_before_its_first_record_leaves_nothing() {
     assert!(reader.records().next().is_none());
 }
 
+/// A record lent to the caller is the reader's own copy: a writer that rewrites the ring
+/// (the record's bytes, its header, the head) while the caller holds the record changes
+/// nothing the caller reads.
+#[test]
+fn a_record_read_does_not_change_when_the_writer_rewrites_the_ring() {
+    let (mut writer, mut reader, ring) = pair(4096);
+    push_all(&mut writer, &[40, 24]).unwrap();
+    let mut records = reader.records();
+    let first = records.next().unwrap().unwrap();
+    let words: Vec<_> = (0..(512 + 4096) / 8).map(|i| (8 * i, u64::MAX)).collect();
+    scribble(&ring, &words[..64]); // the header: head, tail, bells
+    scribble(&ring, &words[64..]); // every record
+    assert_eq!(first.bytes(), payload(0, 40));
+    let second = records.next().unwrap().unwrap();
+    assert_eq!((first.bytes(), second.bytes()), (&payload(0, 40)[..], &payload(1, 24)[..]));
+}
+
 /// Writes `words` (offset in bytes, value) straight into the ring's memory, as a writer
 /// that ignores the protocol would.
 fn scribble(ring: &Ring, words: &[(usize, u64)]) {

@@ -7,16 +7,27 @@
 //! - words: the mapping as `[AtomicU64]` (every access from every process is atomic);
 //! - regions: word 0 of a 64-byte header is a state flag, the frame bytes follow. The
 //!   writer takes the region (`FREE -> WRITING`), copies a frame in and publishes it
-//!   (`PUBLISHED`, release); the reader checks `PUBLISHED` (acquire), lends the bytes out
-//!   as a [`ReadLease`] and sets `FREE` (release) when the lease drops. Neither side
-//!   touches the data outside its own state, which is what makes the shared slice sound.
+//!   (`PUBLISHED`, release); the reader checks `PUBLISHED` (acquire), then either copies
+//!   the bytes out ([`Mapping::take_published`]) and sets `FREE` (release) at once, or,
+//!   when it trusts the writer, lends them in place as a [`ReadLease`], which sets `FREE`
+//!   when it drops.
+//!
+//! A reader that does not trust the writer never lends out a `&[u8]` over a region: the
+//! writer is another process, which may break the protocol and write while the reader
+//! reads. Rust promises nothing for a reference over memory that changes under it, so that
+//! reader copies the frame out with relaxed atomic loads (every access of this process is
+//! atomic: no data race in its abstract machine) into memory of its own, which then
+//! cannot change. A writer that writes meanwhile can only tear the copy, as it could have
+//! sent other bytes anyway. A [`ReadLease`] is sound only while the writer keeps to the
+//! protocol (a pool worker's reads of what its parent sent).
 
 use std::fmt;
 use std::io;
+use std::mem::MaybeUninit;
 use std::panic::catch_unwind;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use ipc_channel::ipc::IpcSharedMemory;
 
@@ -140,6 +151,25 @@ impl Mapping {
         let _ = self.word(0).compare_exchange(PUBLISHED, FREE, Ordering::AcqRel, Ordering::Relaxed);
     }
 
+    /// Appends the first `len` data bytes of a region the writer published to `out` (a
+    /// copy, see the module docs), and hands the region back to the writer; false (the
+    /// region and `out` untouched) when `len` is above the capacity or the region does not
+    /// hold a published frame.
+    pub(crate) fn take_published(&self, len: usize, out: &mut Vec<u8>) -> bool {
+        if len > self.capacity() || self.word(0).load(Ordering::Acquire) != PUBLISHED {
+            return false;
+        }
+        out.reserve(len);
+        // SAFETY: the region's data `[HEADER, HEADER + len)` lies inside the mapping (`len
+        // <= capacity`), which outlives `&self`, and this process accesses region data
+        // only atomically or through a read lease (never over a region it copies from).
+        unsafe { copy_atomically(self.base.wrapping_add(HEADER), out.spare_capacity_mut(), len) };
+        // SAFETY: the `len` bytes after the old length were all written just above.
+        unsafe { out.set_len(out.len() + len) };
+        self.word(0).store(FREE, Ordering::Release);
+        true
+    }
+
     /// Marks a free region as never to be used again; false when it is in use.
     pub(crate) fn try_retire(&self) -> bool {
         self.word(0).compare_exchange(FREE, RETIRED, Ordering::Acquire, Ordering::Relaxed).is_ok()
@@ -209,7 +239,40 @@ impl Drop for WriteLease {
     }
 }
 
-/// The reader's hold on a published region: the frame's bytes, freed on drop.
+/// Copies `len` bytes from shared memory at `src` into `dst` with relaxed atomic loads
+/// (word by word where `src` is 8-aligned, about memcpy's speed), so that a writer in
+/// another process breaking the protocol meanwhile is no data race in this one.
+///
+/// # Safety
+///
+/// `[src, src + len)` lies inside a live mapping that this process only ever accesses
+/// atomically.
+pub(super) unsafe fn copy_atomically(src: *const u8, dst: &mut [MaybeUninit<u8>], len: usize) {
+    assert!(dst.len() >= len, "copy out of shared memory into too small a buffer");
+    let dst = dst.as_mut_ptr().cast::<u8>();
+    let byte = |i: usize| {
+        // SAFETY: `i < len`: the byte lies inside `[src, src + len)` (the caller's promise)
+        // and the destination inside `dst` (checked above).
+        unsafe { *dst.add(i) = AtomicU8::from_ptr(src.add(i).cast_mut()).load(Ordering::Relaxed) }
+    };
+    let head = src.align_offset(8).min(len);
+    (0..head).for_each(byte);
+    let words = (len - head) / 8;
+    for w in 0..words {
+        let i = head + 8 * w;
+        // SAFETY: `[i, i + 8)` lies inside `[src, src + len)` and `src + i` is 8-aligned;
+        // the destination `[i, i + 8)` lies within `dst` (checked above).
+        unsafe {
+            let word =
+                AtomicU64::from_ptr(src.add(i).cast_mut().cast::<u64>()).load(Ordering::Relaxed);
+            ptr::write_unaligned(dst.add(i).cast::<u64>(), word);
+        }
+    }
+    (head + 8 * words..len).for_each(byte);
+}
+
+/// The reader's hold on a published region whose writer it trusts: the frame's bytes, in
+/// place, freed on drop.
 pub(crate) struct ReadLease {
     map: Arc<Mapping>,
     len: usize,
@@ -228,8 +291,9 @@ impl ReadLease {
     pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: `[HEADER, HEADER + len)` lies inside the mapping (checked in `new`) which
         // lives as long as `self.map`; the region is in state PUBLISHED (acquire-loaded in
-        // `new`, so the writer's copy is visible) and the writer does not touch it until
-        // this lease's `Drop` stores FREE, after the borrow returned here has ended.
+        // `new`, so the writer's copy is visible) and a writer that keeps to the protocol
+        // (the caller of `new` trusts it to) does not touch it until this lease's `Drop`
+        // stores FREE, after the borrow returned here has ended.
         unsafe { std::slice::from_raw_parts(self.map.base.add(HEADER), self.len) }
     }
 }
@@ -253,16 +317,18 @@ mod tests {
     #[test]
     fn region_protocol_round_trip() {
         let map = Arc::new(Mapping::zeroed(HEADER + 16).unwrap());
-        assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
+        let mut out = Vec::new();
+        assert!(!map.take_published(4, &mut out), "not published yet");
         let mut w = map.try_acquire().unwrap();
         assert!(map.try_acquire().is_none());
         w.copy_in([&b"ab"[..], b"", b"cd"].into_iter());
         w.publish();
         assert!(map.try_acquire().is_none());
         assert!(!map.try_retire());
-        let r = ReadLease::new(map.clone(), 4).unwrap();
-        assert_eq!(r.as_slice(), b"abcd");
-        drop(r);
+        assert!(!map.take_published(17, &mut out), "above the capacity");
+        assert!(map.take_published(4, &mut out));
+        assert_eq!(out, b"abcd");
+        assert!(!map.take_published(4, &mut out), "taken once");
         assert!(map.try_retire());
         assert!(map.try_acquire().is_none());
     }
@@ -278,6 +344,21 @@ mod tests {
         assert_eq!(there.word(3).load(Ordering::Relaxed), 42);
         there.word(4).store(7, Ordering::Relaxed);
         assert_eq!(here.word(4).load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn a_read_lease_lends_in_place_and_frees_on_drop() {
+        let map = Arc::new(Mapping::zeroed(HEADER + 16).unwrap());
+        assert!(ReadLease::new(map.clone(), 4).is_none(), "not published yet");
+        let mut w = map.try_acquire().unwrap();
+        w.copy_in([&b"wxyz"[..]].into_iter());
+        w.publish();
+        assert!(ReadLease::new(map.clone(), 17).is_none(), "above the capacity");
+        let lease = ReadLease::new(map.clone(), 4).unwrap();
+        assert_eq!(lease.as_slice(), b"wxyz");
+        assert!(map.try_acquire().is_none(), "lent");
+        drop(lease);
+        assert!(map.try_acquire().is_some());
     }
 
     #[test]

@@ -399,6 +399,16 @@ impl<E: Encoded> Plan<E> {
         Ok(())
     }
 
+    /// The worker in slot `worker` broke the protocol (an answer that is none, garbage
+    /// in its ring): it is killed and [`on_lost`](Self::on_lost) follows, which then
+    /// blames the item it was running whatever its progress words say.
+    pub(crate) fn on_broken(&mut self, worker: usize, incarnation: u64) {
+        let slot = &mut self.slots[worker];
+        if slot.incarnation == incarnation {
+            slot.broke = true;
+        }
+    }
+
     /// The worker in slot `worker` is gone, with `progress` as it last reported it; every
     /// answer it sent was taken first. The item it was running fails (as timed out if it
     /// was killed for that), the items it had not started are queued again. Says whether
@@ -441,8 +451,12 @@ impl<E: Encoded> Plan<E> {
             return Ended { restart: false, cause: None };
         }
         let (received, next) = (slot.received, slot.next_seq);
-        // What the worker says it started, within what it was sent.
-        let started = progress.started.clamp(received, next);
+        // What the worker says it started, within what it was sent; a worker that broke
+        // the protocol was running its first unanswered item at least (its progress words
+        // are as untrustworthy as its answers: had they said "nothing started", that item
+        // would go to the next worker, and break it too, for ever).
+        let floor = if slot.broke { (received + 1).min(next) } else { received };
+        let started = progress.started.clamp(floor, next);
         let timed_out = slot.timed_out.take();
         let progressed = slot.progressed;
         let unstarted = slot.take_from(started);

@@ -74,6 +74,9 @@ pub(crate) struct Slot<E> {
     pub working_ns: u64,
     /// It asked to retire after a task (its memory or its descriptors).
     pub asked_to_retire: bool,
+    /// It broke the protocol (wrote garbage where its answers go): whatever its progress
+    /// words say, it had started its first unanswered item.
+    pub broke: bool,
 }
 
 impl<E> Default for Slot<E> {
@@ -93,6 +96,7 @@ impl<E> Default for Slot<E> {
             progressed: false,
             working_ns: 0,
             asked_to_retire: false,
+            broke: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! worker, reads its answers and hands each run of them to the sink of its job, and
 //! reports the worker's loss to the plan.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use multiproc_codec::{Control, Frame, FrameBuf, parse};
@@ -25,12 +26,13 @@ impl Core {
             let mut trusted = true;
             // Whether the worker may ask to retire, and has not yet.
             let mut retires = self.settings.limits.may_retire();
+            let control = Arc::clone(&link.control);
             while trusted {
                 let now = expect;
                 let mut on_answers = |answers: Answers<'_>| {
                     // Before the answers are delivered: the next task of their caller
                     // goes to another worker.
-                    if retires && link.control.wants_retire() {
+                    if retires && control.wants_retire() {
                         self.on_retire_asked(slot, incarnation);
                         retires = false;
                     }
@@ -39,9 +41,13 @@ impl Core {
                         None => trusted = false,
                     }
                 };
-                if link.rx.recv(now, &mut on_answers).is_err() {
+                if let Err(broke) = receive(&mut link, now, &mut on_answers) {
+                    trusted = !broke;
                     break;
                 }
+            }
+            if !trusted {
+                self.lock().plan.on_broken(slot, incarnation);
             }
             if !self.on_lost(slot, incarnation, &link) {
                 return;
@@ -170,7 +176,7 @@ impl Core {
             return Err(died(link));
         }
         let mut reply = None;
-        let received = link.rx.recv(Expect::Idle, &mut |mut answers: Answers<'_>| {
+        let received = receive(link, Expect::Idle, &mut |mut answers: Answers<'_>| {
             reply = Some(match (answers.next(), answers.next()) {
                 (Some(Answer::Control(bytes)), None) => match parse(bytes) {
                     Ok(Frame::Control(Control::Initialized)) => Ok(()),
@@ -185,8 +191,25 @@ impl Core {
         match (received, reply) {
             (Ok(()), Some(reply)) => reply,
             (Ok(()), None) => Err(TaskError::InitializerFailed("no reply".into())),
-            (Err(Lost), _) => Err(died(link)),
+            (Err(_), _) => Err(died(link)),
         }
+    }
+}
+
+/// Receives the worker's next answers, as `WorkerLink::rx.recv`; a panic on the way (in
+/// reading or decoding what the worker sent, or in handing it on) is the worker's loss,
+/// never the reader thread's end: the slot's worker is then killed and replaced, and its
+/// tasks fail, instead of waiting for a reader that is gone. `Err(true)` when the worker
+/// broke the protocol (a panic counts as that), `Err(false)` when it is gone.
+fn receive(
+    link: &mut WorkerLink,
+    expect: Expect,
+    on_answers: &mut dyn FnMut(Answers<'_>),
+) -> Result<(), bool> {
+    match catch_unwind(AssertUnwindSafe(|| link.rx.recv(expect, on_answers))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Lost)) => Err(link.rx.broke_protocol()),
+        Err(_) => Err(true),
     }
 }
 
