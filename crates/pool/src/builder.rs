@@ -237,7 +237,16 @@ impl PoolBuilder {
             timeout: self.timeout,
             limits: self.limits,
         };
-        Ok(Pool::from_core(Core::start(backend, settings)))
+        let (core, failed) = Core::start(backend, settings);
+        let pool = Pool::from_core(core);
+        match failed {
+            None => Ok(pool),
+            Some(_) => {
+                // Stops and joins what was started.
+                drop(pool);
+                Err(PoolError::Exhausted { resource: "threads", needed: None, limit: None })
+            }
+        }
     }
 }
 

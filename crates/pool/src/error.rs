@@ -267,7 +267,7 @@ pub enum PoolError {
     /// the hard one: the resource, how many are needed and the limit (see
     /// [`StartError::Exhausted`](multiproc_process::StartError::Exhausted)).
     Exhausted {
-        /// `"open file descriptors"` or `"processes"`.
+        /// `"open file descriptors"`, `"processes"` or `"threads"` (the pool's own).
         resource: &'static str,
         /// How many are needed, when known.
         needed: Option<u64>,

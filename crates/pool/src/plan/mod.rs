@@ -347,18 +347,25 @@ impl<E: Encoded> Plan<E> {
     }
 
     /// A worker could not be started (or initialized) in slot `worker`. Returns whether to
-    /// try again; after [`MAX_START_FAILURES`] in a row the pool is broken: every queued
-    /// and later item fails with `error`.
+    /// try again. After [`MAX_START_FAILURES`] in a row the slot gives up, and the pool
+    /// goes on with the workers it has; if it has none, it is broken: every queued and
+    /// later item fails with `error`.
     pub(crate) fn start_failed(&mut self, error: TaskError) -> bool {
         if self.terminated || self.stopping || self.broken.is_some() {
             return false;
         }
         self.start_failures += 1;
-        if self.start_failures >= MAX_START_FAILURES {
-            self.break_pool(error);
-            return false;
+        if self.start_failures < MAX_START_FAILURES {
+            return true;
         }
-        true
+        // Out of descriptors or processes, say, while other workers serve: this slot
+        // gives up and the pool goes on with them. With none left, nothing could run
+        // the queue: the pool is broken.
+        self.start_failures = 0;
+        if !self.slots.iter().any(Slot::ready) {
+            self.break_pool(error);
+        }
+        false
     }
 
     fn break_pool(&mut self, error: TaskError) {

@@ -624,3 +624,32 @@ fn a_worker_that_asks_to_retire_gives_back_what_it_has_not_started_and_is_replac
     assert!(w.ends.values().all(|e| e == &[End::Value]), "{:?}", w.ends);
     assert!(w.workers[0].incarnation > first, "the worker was replaced");
 }
+
+#[test]
+fn a_slot_that_cannot_start_gives_up_while_other_workers_serve() {
+    let mut w = World::new(2, None, None);
+    let error = || TaskError::StartFailed("out of descriptors".into());
+    // Worker 1 is gone before running anything (as good as a failed start), and its
+    // replacement cannot start either (descriptors ran out, say).
+    w.plan.on_lost(1, w.workers[1].incarnation, Progress::default(), None, "sim", w.now);
+    (w.workers[1].alive, w.replaced) = (false, w.replaced + 1);
+    w.run_actions();
+    for _ in 2..MAX_START_FAILURES {
+        assert!(w.plan.start_failed(error()));
+    }
+    assert!(!w.plan.start_failed(error()), "the slot gives up");
+    assert!(w.plan.broken.is_none(), "worker 0 still serves");
+    w.apply(Op::Submit { func: 0, items: 5, run: 5 });
+    w.settle();
+    w.check_end();
+    assert!(w.ends.values().all(|e| e == &[End::Value]), "{:?}", w.ends);
+    // With no worker left, failed starts break the pool: nothing would run the queue.
+    w.plan.on_lost(0, w.workers[0].incarnation, Progress::default(), None, "sim", w.now);
+    (w.workers[0].alive, w.replaced) = (false, w.replaced + 1);
+    w.run_actions();
+    for _ in 1..MAX_START_FAILURES {
+        assert!(w.plan.start_failed(error()));
+    }
+    assert!(!w.plan.start_failed(error()));
+    assert!(w.plan.broken.is_some());
+}

@@ -102,13 +102,21 @@ impl std::fmt::Debug for Core {
     }
 }
 
-fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new().name(name).spawn(f).expect("cannot start a pool thread")
+fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(f)
 }
 
 impl Core {
-    /// Starts the pool's threads; workers start in parallel on their reader threads.
-    pub(crate) fn start(backend: Box<dyn Backend>, settings: Settings) -> Arc<Core> {
+    /// Starts the pool's threads; workers start in parallel on their reader threads. With
+    /// the error of the thread that could not be started, if one could not (the threads
+    /// started are then the caller's to stop, by terminating and joining the core).
+    pub(crate) fn start(
+        backend: Box<dyn Backend>,
+        settings: Settings,
+    ) -> (Arc<Core>, Option<std::io::Error>) {
         let n = settings.processes;
         let plan = Plan::new(crate::plan::Settings {
             processes: n,
@@ -132,16 +140,26 @@ impl Core {
             threads: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
+        let mut failed = None;
         for slot in 0..n {
             let c = Arc::clone(&core);
-            threads.push(spawn_thread(format!("multiproc-pool-reader-{slot}"), move || {
-                c.reader(slot)
-            }));
+            match spawn_thread(format!("multiproc-pool-reader-{slot}"), move || c.reader(slot)) {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        let c = Arc::clone(&core);
-        threads.push(spawn_thread("multiproc-pool-clock".into(), move || c.clock()));
+        if failed.is_none() {
+            let c = Arc::clone(&core);
+            match spawn_thread("multiproc-pool-clock".into(), move || c.clock()) {
+                Ok(thread) => threads.push(thread),
+                Err(e) => failed = Some(e),
+            }
+        }
         *core.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
-        core
+        (core, failed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
