@@ -16,7 +16,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use mpi::Rank;
-use multiproc_codec::{ResultFrame, TaskFrame};
 
 use crate::world::WorkerRank;
 
@@ -54,14 +53,19 @@ impl Journal {
         }
     }
 
-    /// A task batch went to `rank`.
-    pub(crate) fn sent(&mut self, rank: Rank, tasks: &TaskFrame<'_>) {
-        self.write(format_args!("S {rank} {} {}\n", tasks.batch(), tasks.len()));
+    /// Worker rank `rank` said hello at start-up.
+    pub(crate) fn hello(&mut self, rank: Rank) {
+        self.write(format_args!("H {rank}\n"));
+    }
+
+    /// A task batch of `items` items went to `rank`.
+    pub(crate) fn sent(&mut self, rank: Rank, batch: u64, items: usize) {
+        self.write(format_args!("S {rank} {batch} {items}\n"));
     }
 
     /// A result batch came back from `rank`.
-    pub(crate) fn received(&mut self, rank: Rank, results: &ResultFrame<'_>) {
-        self.write(format_args!("R {rank} {}\n", results.batch()));
+    pub(crate) fn received(&mut self, rank: Rank, batch: u64) {
+        self.write(format_args!("R {rank} {batch}\n"));
     }
 
     /// `rank`'s link was dropped.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use multiproc_process::{ExitStatus, cpu_count};
 
 use crate::journal::{JOURNAL_ENV, Replay, create as create_journal, replay};
+use crate::launch::{Launch, detect};
 use crate::{InFlight, WorkerRank};
 
 /// Runs a program as an MPI job under a watchdog. See the [module docs](self).
@@ -158,16 +159,18 @@ impl std::fmt::Display for LaunchError {
 
 impl std::error::Error for LaunchError {}
 
-/// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`).
+/// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`) or by
+/// Slurm's `srun`: if not, run it as a job ([`Supervisor::relaunch`]). Under `srun`
+/// without PMI it is true too, and [`init`](crate::init) refuses with
+/// [`MpiError::NoPmi`](crate::MpiError::NoPmi), which names the fix: relaunching each
+/// task would start one job per task.
 ///
 /// ```
 /// // `cargo test` is not an MPI launcher.
 /// assert!(!multiproc_mpi::supervisor::launched());
 /// ```
 pub fn launched() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some())
+    detect(|v| std::env::var(v).ok()) != Launch::ByHand
 }
 
 /// How long the launcher gets between SIGTERM and SIGKILL after a timeout.
