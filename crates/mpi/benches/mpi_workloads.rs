@@ -118,7 +118,17 @@ fn num(v: f64) -> String {
     }
 }
 
+/// The workloads asked for with `--workload W1,W7` (all when not given).
+fn chosen() -> Vec<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let list = args.iter().position(|a| a == "--workload").and_then(|i| args.get(i + 1));
+    list.map_or_else(Vec::new, |l| l.split(',').map(|w| w.trim().to_ascii_uppercase()).collect())
+}
+
 fn run(quick: bool) -> Result<(), Box<dyn Error>> {
+    let wanted = chosen();
+    let cases: Vec<&Case> =
+        CASES.iter().filter(|c| wanted.is_empty() || wanted.iter().any(|w| w == c.0)).collect();
     let world = multiproc_mpi::init()?;
     let workers = world.workers().len();
     let mpi = world.pool()?;
@@ -127,10 +137,10 @@ fn run(quick: bool) -> Result<(), Box<dyn Error>> {
         pool.chunksize(1).map(square, 0..4 * workers as u64)?; // warm
     }
     let reps = if quick { 1 } else { 5 };
-    let mut figures = vec![(Vec::new(), Vec::new()); CASES.len()];
+    let mut figures = vec![(Vec::new(), Vec::new()); cases.len()];
     let started = Instant::now();
     for _ in 0..reps {
-        for (case, (on_mpi, on_local)) in CASES.iter().zip(&mut figures) {
+        for (case, (on_mpi, on_local)) in cases.iter().zip(&mut figures) {
             on_mpi.push((case.4)(&mpi, quick)?);
             on_local.push((case.4)(&local, quick)?);
         }
@@ -143,7 +153,7 @@ fn run(quick: bool) -> Result<(), Box<dyn Error>> {
         "{:<4} {:<26} {:<8} {:>12} {:>12} {:>7}",
         "id", "variant", "unit", "MPI", "local", "ratio"
     );
-    for (case, (on_mpi, on_local)) in CASES.iter().zip(&mut figures) {
+    for (case, (on_mpi, on_local)) in cases.iter().zip(&mut figures) {
         let (m, l) = (median(on_mpi), median(on_local));
         let ratio = if case.3 { m / l } else { l / m };
         println!(

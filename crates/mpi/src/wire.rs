@@ -41,29 +41,27 @@ thread_local! {
     static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Sends the frame made of `parts` to `dest` (blocking until MPI has it: for a large
-/// frame, until the peer's MPI thread receives it).
+/// Sends the frame made of `parts` to `dest`, returning once MPI is done with the parts
+/// (for a large frame: once the peer's MPI thread has received it).
 pub(crate) fn send_frame(dest: Rank, parts: &[&[u8]]) {
-    let world = SimpleCommunicator::world();
-    let to = world.process_at_rank(dest);
     let limit = max_message();
     match shape(parts, limit) {
         Shape::Whole => {
             let part = parts.iter().find(|p| !p.is_empty()).copied().unwrap_or(&[]);
-            to.send_with_tag(part, FRAME);
+            send(dest, part, FRAME);
         }
         Shape::Gathered => GATHERED.with_borrow_mut(|buf| {
             buf.clear();
             for part in parts {
                 buf.extend_from_slice(part);
             }
-            to.send_with_tag(&buf[..], FRAME);
+            send(dest, buf, FRAME);
         }),
         Shape::Pieces => {
             let len: usize = parts.iter().map(|p| p.len()).sum();
-            to.send_with_tag(&(len as u64).to_le_bytes()[..], HEAD);
+            send(dest, &(len as u64).to_le_bytes(), HEAD);
             for piece in pieces(parts, limit) {
-                to.send_with_tag(piece, PIECE);
+                send(dest, piece, PIECE);
             }
         }
     }
@@ -71,5 +69,25 @@ pub(crate) fn send_frame(dest: Rank, parts: &[&[u8]]) {
 
 /// Sends the control message `tag` (no body) to `dest`.
 pub(crate) fn send_control(dest: Rank, tag: Tag) {
-    SimpleCommunicator::world().process_at_rank(dest).send_with_tag(&NOTHING[..], tag);
+    send(dest, &NOTHING, tag);
+}
+
+/// Sends one message, yielding the core while the peer has not taken it: on a machine
+/// with fewer cores than busy threads, a send that spins starves the very thread that
+/// would receive it.
+fn send(dest: Rank, buf: &[u8], tag: Tag) {
+    let world = SimpleCommunicator::world();
+    let to = world.process_at_rank(dest);
+    mpi::request::scope(|scope| {
+        let mut request = to.immediate_send_with_tag(scope, buf, tag);
+        loop {
+            match request.test() {
+                Ok(_) => return,
+                Err(pending) => {
+                    request = pending;
+                    std::thread::yield_now();
+                }
+            }
+        }
+    });
 }
