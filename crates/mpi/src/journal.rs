@@ -3,6 +3,8 @@
 //! rank 0 down with it — the supervisor can still say which tasks were lost.
 //!
 //! ```text
+//! N <size>                    the job's number of ranks, first thing
+//! H <rank>                    a worker rank said hello at start-up
 //! W <rank> <pid> <host>       a worker rank, written once at start-up
 //! S <rank> <batch> <items>    a task batch went to <rank>
 //! R <rank> <batch>            its results came back
@@ -53,6 +55,11 @@ impl Journal {
         }
     }
 
+    /// The job has `size` ranks (before the hellos).
+    pub(crate) fn size(&mut self, size: usize) {
+        self.write(format_args!("N {size}\n"));
+    }
+
     /// Worker rank `rank` said hello at start-up.
     pub(crate) fn hello(&mut self, rank: Rank) {
         self.write(format_args!("H {rank}\n"));
@@ -96,6 +103,8 @@ pub struct InFlight {
 pub(crate) struct Replay {
     pub workers: Vec<WorkerRank>,
     pub in_flight: BTreeMap<Rank, Vec<InFlight>>,
+    /// The worker ranks that never said hello, when the journal says how many there are.
+    pub silent: Vec<Rank>,
 }
 
 /// Replays the journal at `path`.
@@ -134,10 +143,19 @@ fn private(file: &File) -> io::Result<()> {
 fn replay_text(text: &str) -> Replay {
     let mut replay = Replay::default();
     let held = &mut replay.in_flight;
+    let mut size = None;
+    let mut hellos = std::collections::BTreeSet::new();
     for line in text.lines() {
         let mut words = line.splitn(4, ' ');
         let kind = words.next();
         let Some(Ok(rank)) = words.next().map(str::parse::<Rank>) else { continue };
+        match kind {
+            Some("N") => size = Some(rank),
+            Some("H") => {
+                hellos.insert(rank);
+            }
+            _ => {}
+        }
         let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
         match kind {
             Some("W") => {
@@ -163,6 +181,7 @@ fn replay_text(text: &str) -> Replay {
         }
     }
     held.retain(|_, list| !list.is_empty());
+    replay.silent = (1..size.unwrap_or(0)).filter(|r| !hellos.contains(r)).collect();
     replay
 }
 
@@ -197,6 +216,13 @@ mod tests {
         std::fs::write(dir.join("open"), "W 1 2 h\n").unwrap();
         assert!(replay(&dir.join("open")).is_err(), "read a file others may write");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ranks_that_never_said_hello_are_named() {
+        assert_eq!(replay_text("N 4\nH 3\nH 1\n").silent, [2]);
+        assert_eq!(replay_text("N 3\nH 1\nH 2\nW 1 2 h\n").silent, Vec::<Rank>::new());
+        assert_eq!(replay_text("H 1\n").silent, Vec::<Rank>::new(), "no size, no guess");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::journal::Journal;
 use crate::launch::{Launch, detect};
 use crate::protocol::{HELLO, Hello, KEY};
 use crate::rank;
+use crate::supervisor::FATAL;
 use crate::world::{WorkerRank, World};
 
 /// The environment variable that sets how long rank 0 waits for every worker rank's
@@ -28,7 +29,7 @@ use crate::world::{WorkerRank, World};
 pub const START_TIMEOUT_ENV: &str = "MULTIPROC_MPI_START_TIMEOUT";
 
 /// The exit code a job ends with when a rank aborts it (`MPI_Abort`).
-const ABORTED: i32 = 70;
+pub(crate) const ABORTED: i32 = 70;
 
 /// How the MPI thread reports what this process is.
 enum Started {
@@ -165,6 +166,9 @@ fn run_root(
         world.process_at_rank(rank).send_with_tag(&key[..], KEY);
     }
     let mut journal = Journal::from_env();
+    if let Some(j) = &mut journal {
+        j.size(world.size() as usize);
+    }
     let hellos = handshake(world, start_timeout(), journal.as_mut());
     let mismatch = hellos.iter().find(|(_, binary)| *binary != binary_fingerprint());
     let refused =
@@ -254,9 +258,6 @@ fn handshake(
 /// `MPI_Abort`, which makes the launcher end every rank.
 pub(crate) fn abort_job(what: &str, why: &str) -> ! {
     let world = SimpleCommunicator::world();
-    eprintln!(
-        "multiproc-mpi: fatal error on rank {} ({what}): {why}; aborting the job",
-        world.rank()
-    );
+    eprintln!("{FATAL}{} ({what}): {why}; aborting the job", world.rank());
     world.abort(ABORTED)
 }

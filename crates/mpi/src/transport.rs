@@ -109,18 +109,24 @@ pub(crate) fn poll<E: Endpoint>(world: &SimpleCommunicator, e: &mut E, inbox: &m
             inbox.assemblies[slot] = Some(Assembly::new(u64::from_le_bytes(head) as usize));
         }
         PIECE => {
-            let Some(mut assembly) = inbox.assemblies[slot].take() else {
-                panic!("rank {source} sent a piece of a frame it did not announce");
-            };
-            match assembly.slot(len) {
-                Ok(into) => {
-                    message.matched_receive_into(into);
+            let into = match inbox.assemblies[slot].as_mut().map(|a| a.slot(len)) {
+                Some(Ok(into)) => into,
+                broken => {
+                    // Taken first: a matched message may not be dropped unreceived.
+                    message.matched_receive_into(Spare::for_len(len).bytes_mut());
+                    match broken {
+                        None => panic!("rank {source} sent a piece of a frame it did not announce"),
+                        Some(Err(overflow)) => panic!("rank {source} sent {overflow}"),
+                        Some(Ok(_)) => unreachable!(),
+                    }
                 }
-                Err(overflow) => panic!("rank {source} sent {overflow}"),
-            }
-            match assembly.finished() {
-                Ok(frame) => e.incoming(source, FRAME, frame),
-                Err(assembly) => inbox.assemblies[slot] = Some(assembly),
+            };
+            message.matched_receive_into(into);
+            if let Some(assembly) = inbox.assemblies[slot].take() {
+                match assembly.finished() {
+                    Ok(frame) => e.incoming(source, FRAME, frame),
+                    Err(assembly) => inbox.assemblies[slot] = Some(assembly),
+                }
             }
         }
         tag => {
