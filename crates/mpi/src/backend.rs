@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use multiproc_codec::SharedFrame;
 use multiproc_pool::{
-    AnswerReceiver, Answers, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
-    WorkerLink, frame_answers,
+    AnswerReceiver, Answers, Backend, Expect, FrameSender, ItemRange, Lost, Progress,
+    WorkerControl, WorkerLink, frame_answers,
 };
 use multiproc_process::ExitStatus;
 
@@ -80,7 +80,12 @@ struct RankSender {
 impl FrameSender for RankSender {
     /// Sends from the frame's own parts, on this thread.
     fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
-        self.shared.links.send(self.info.rank, self.link, &self.progress, parts)
+        self.send_tasks(parts, &[])
+    }
+
+    /// The items go into the journal, for the supervisor's report.
+    fn send_tasks(&self, parts: &[&[u8]], items: &[ItemRange]) -> Result<(), Lost> {
+        self.shared.links.send(self.info.rank, self.link, &self.progress, parts, items)
     }
 }
 

@@ -2,14 +2,14 @@
 //! under its rank's send lock; rank 0's MPI thread receives every rank's replies and
 //! hands them to the rank's current link.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use mpi::topology::SimpleCommunicator;
 use mpi::{Rank, Tag};
 use multiproc_codec::{Frame, parse, task_header};
-use multiproc_pool::{Lost, Progress};
+use multiproc_pool::{ItemRange, Lost, Progress};
 
 use crate::journal::Journal;
 use crate::protocol::{CLOSED, END, END_ACK, FRAME, RESET, RESET_DONE};
@@ -77,6 +77,7 @@ pub(crate) struct Links {
     peers: Vec<Peer>,
     gate: Gate,
     journal: Option<Mutex<Journal>>,
+    panicked: AtomicBool,
     wake: Sender<Command>,
 }
 
@@ -87,6 +88,7 @@ impl Links {
             peers: (0..size).map(|_| Peer::default()).collect(),
             gate: Gate::open(),
             journal: journal.map(Mutex::new),
+            panicked: AtomicBool::new(false),
             wake,
         }
     }
@@ -110,13 +112,15 @@ impl Links {
     }
 
     /// Sends a frame to `rank` on link `id` (dropped when the link is no longer
-    /// current); `Err(Lost)` once the job has ended.
+    /// current); a task batch holds the job items `held`. `Err(Lost)` once the job has
+    /// ended.
     pub(crate) fn send(
         &self,
         rank: Rank,
         id: u64,
         progress: &LinkProgress,
         parts: &[&[u8]],
+        held: &[ItemRange],
     ) -> Result<(), Lost> {
         let out = lock(&self.peer(rank).out);
         if *out != Some(id) {
@@ -124,7 +128,7 @@ impl Links {
         }
         if let Some((batch, items)) = parts.first().and_then(|head| task_header(head)) {
             progress.in_flight.fetch_add(1, Ordering::AcqRel);
-            self.note(|j| j.sent(rank, batch, items));
+            self.note(|j| j.sent(rank, batch, items, held));
         }
         self.gate.pass(|| send_frame(rank, parts)).ok_or(Lost)?;
         drop(out);
@@ -149,6 +153,17 @@ impl Links {
         }
         self.note(|j| j.dropped(rank));
         let _ = self.gate.pass(|| send_control(rank, RESET));
+    }
+
+    /// Rank 0 panicked (first time only): the journal keeps what was in flight then.
+    /// Never waits: the panicking thread may hold the journal.
+    pub(crate) fn panicked(&self, message: &str) {
+        if let Some(journal) = &self.journal
+            && !self.panicked.swap(true, Ordering::AcqRel)
+            && let Ok(mut j) = journal.try_lock()
+        {
+            j.panicked(message);
+        }
     }
 
     fn note(&self, write: impl FnOnce(&mut Journal)) {

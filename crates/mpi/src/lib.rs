@@ -69,7 +69,7 @@ mod wire;
 mod world;
 
 pub use error::MpiError;
-pub use journal::{InFlight, JOURNAL_ENV};
+pub use journal::{InFlight, JOURNAL_ENV, Panicked};
 pub use pieces::MAX_MESSAGE_ENV;
 pub use start::{START_TIMEOUT_ENV, init};
 pub use world::{MpiBuilder, WorkerRank, World};

@@ -74,6 +74,7 @@ pub fn init() -> Result<World, MpiError> {
         .map_err(|e| MpiError::Init(format!("cannot start the MPI thread: {e}")))?;
     match started_rx.recv() {
         Ok(Started::Root(Ok((workers, links)))) => {
+            note_panics(&links);
             Ok(World::new(commands_tx, links, workers, thread))
         }
         Ok(Started::Root(Err(e))) => {
@@ -91,6 +92,20 @@ pub fn init() -> Result<World, MpiError> {
         }
         Err(_) => Err(MpiError::Init("the MPI thread stopped during start-up".into())),
     }
+}
+
+/// Rank 0's first panic goes into the journal with what was in flight at that moment:
+/// unwinding drops the pool, whose links then say nothing is.
+fn note_panics(links: &Arc<Links>) {
+    let links = Arc::downgrade(links);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(links) = links.upgrade() {
+            let thread = std::thread::current();
+            links.panicked(&format!("in thread {}: {info}", thread.name().unwrap_or("?")));
+        }
+        previous(info);
+    }));
 }
 
 /// The thread that starts MPI, receives every message and finalizes MPI. A panic here,

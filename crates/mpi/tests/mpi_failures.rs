@@ -39,7 +39,8 @@ fn a_rank_killed_with_sigkill_is_reported() {
     let report = report.join("\n");
     assert!(report.contains("was killed by signal 9 (SIGKILL)"), "{report}");
     assert!(report.contains(" on host "), "{report}");
-    assert!(report.contains("task(s) in"), "the tasks in flight are listed:\n{report}");
+    // Item 3 of the pool's first job (the map) killed its rank; the report names it.
+    assert!(report.contains("item 3 of job 0"), "the items in flight are listed:\n{report}");
 }
 
 /// The build id of an ELF file's `NT_GNU_BUILD_ID` note, located by its header.
@@ -95,22 +96,36 @@ fn nap(ms: u64) -> u64 {
 }
 
 /// A panic in the program on rank 0, with tasks running, ends the job promptly with a
-/// non-zero exit: the pool is dropped, the ranks are told the job is over.
+/// non-zero exit: the pool is dropped, the ranks are told the job is over. The report
+/// says what each rank was running when rank 0 panicked (not after unwinding dropped
+/// the pool).
 #[test]
 fn a_panic_on_rank_0_ends_the_job() {
     const TEST: &str = "a_panic_on_rank_0_ends_the_job";
     if common::in_job() {
         let world = multiproc_mpi::init().unwrap();
-        let pool = world.pool().unwrap();
-        let _pending = pool.chunksize(1).map_async(nap, vec![500; 10]).unwrap();
+        let ex = world.executor().unwrap();
+        // Two jobs (0 and 1), one a rank, both sent; the others wait in the queue.
+        let futures: Vec<_> = (0..4).map(|_| ex.submit(nap, 1_000).unwrap()).collect();
+        while !futures[..2].iter().all(|f| f.running()) {
+            std::thread::yield_now();
+        }
         panic!("the program failed on rank 0");
     }
     let job = common::launch(TEST, 3);
     assert!(!job.output.status.success());
     assert!(job.elapsed < Duration::from_secs(20), "took {:?}", job.elapsed);
     let err = job.stderr();
-    assert!(err.contains("the program failed on rank 0"), "{err}");
-    assert!(err.contains("multiproc-mpirun: rank 0"), "{err}");
+    let report = common::report(&err);
+    assert!(report.contains("rank 0 panicked in thread "), "{err}");
+    assert!(report.contains("the program failed on rank 0"), "{report}");
+    for rank in [1, 2] {
+        let line = format!("rank {rank} held ");
+        let held = report.lines().find(|l| l.contains(&line)).unwrap_or_else(|| {
+            panic!("rank {rank}'s tasks are listed:\n{report}");
+        });
+        assert!(held.contains("held 1 task(s) when rank 0 panicked (item 0 of job "), "{report}");
+    }
 }
 
 /// A job that hangs is stopped by the supervisor's watchdog: exit code 124 and a report.

@@ -257,7 +257,7 @@ impl Supervisor {
         // The launcher's last words, but not forever: a process it started elsewhere (a
         // stuck remote shell) may hold the pipe open after the launcher is gone.
         let _ = stderr_done.recv_timeout(GRACE);
-        let Replay { workers, in_flight, silent } = replay(&journal).unwrap_or_default();
+        let Replay { workers, in_flight, silent, panicked } = replay(&journal).unwrap_or_default();
         let _ = std::fs::remove_file(&journal);
         let text = lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
         let launcher = status.map(|s| match s.signal() {
@@ -276,6 +276,7 @@ impl Supervisor {
             workers,
             in_flight: in_flight.into_iter().collect(),
             silent,
+            panicked,
             aborted,
             elapsed: started.elapsed(),
         })

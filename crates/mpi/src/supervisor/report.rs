@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use multiproc_process::ExitStatus;
 
-use crate::{InFlight, WorkerRank};
+use crate::{InFlight, Panicked, WorkerRank};
 
 /// How a lost rank ended, as its launcher reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Report {
     pub in_flight: Vec<(mpi::Rank, Vec<InFlight>)>,
     /// The worker ranks that never said hello at start-up (when the job got that far).
     pub silent: Vec<mpi::Rank>,
+    /// Rank 0's first panic, with what each rank held at that moment.
+    pub panicked: Option<Panicked>,
     /// Why a rank aborted the job, as it said it (`multiproc-mpi: fatal error on rank
     /// ...`).
     pub aborted: Option<String>,
@@ -95,19 +97,12 @@ impl std::fmt::Display for Report {
             };
             writeln!(f, "multiproc-mpirun: {rank}{host}{pid} {how}; MPI ended the whole job")?;
         }
-        if self.in_flight.is_empty() {
-            writeln!(f, "multiproc-mpirun: no task batch was in flight")?;
-        }
-        for (rank, batches) in &self.in_flight {
-            let tasks: usize = batches.iter().map(|b| b.items).sum();
-            let ids: Vec<String> = batches.iter().map(|b| b.batch.to_string()).collect();
-            writeln!(
-                f,
-                "multiproc-mpirun: rank {rank} held {tasks} task(s) in {} batch(es) (batch {}); \
-                 their results are lost",
-                batches.len(),
-                ids.join(", ")
-            )?;
+        match &self.panicked {
+            Some(p) => {
+                writeln!(f, "multiproc-mpirun: rank 0 panicked {}", p.message)?;
+                held(f, &p.in_flight, "when rank 0 panicked")?;
+            }
+            None => held(f, &self.in_flight, "when the job ended")?,
         }
         match self.launcher {
             Some(status) => write!(
@@ -117,4 +112,32 @@ impl std::fmt::Display for Report {
             None => write!(f, "multiproc-mpirun: the launcher was stopped"),
         }
     }
+}
+
+/// One line per rank that held tasks: which items of which jobs, lost.
+fn held(
+    f: &mut std::fmt::Formatter<'_>,
+    in_flight: &[(mpi::Rank, Vec<InFlight>)],
+    when: &str,
+) -> std::fmt::Result {
+    if in_flight.is_empty() {
+        return writeln!(f, "multiproc-mpirun: no task was in flight {when}");
+    }
+    for (rank, batches) in in_flight {
+        let tasks: usize = batches.iter().map(|b| b.items).sum();
+        let items: Vec<String> = batches
+            .iter()
+            .flat_map(|b| match b.ranges.is_empty() {
+                true => vec![format!("batch {}", b.batch)],
+                false => b.ranges.iter().map(ToString::to_string).collect(),
+            })
+            .collect();
+        writeln!(
+            f,
+            "multiproc-mpirun: rank {rank} held {tasks} task(s) {when} ({}); their results \
+             are lost",
+            items.join(", ")
+        )?;
+    }
+    Ok(())
 }
