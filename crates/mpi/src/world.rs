@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mpi::Rank;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, Group};
 use multiproc_executor::ProcessPoolExecutor;
 use multiproc_pool::{Pool, PoolBuilder};
 use multiproc_process::InitOutcome;
@@ -187,6 +189,34 @@ impl MpiBuilder<'_> {
         ranks.dedup();
         self.ranks = Some(ranks);
         self
+    }
+
+    /// Only the ranks of `comm` serve the pool: the Rust twin of mpi4py's
+    /// `MPICommExecutor(comm)`. Its ranks are taken as ranks of `MPI_COMM_WORLD`; world
+    /// rank 0 (the scheduler) is left out. A group of ranks made on rank 0
+    /// (`world.group().include(...)`) will do: rank 0's threads may call MPI
+    /// (`MPI_THREAD_MULTIPLE`), but the worker ranks take part in no collective call.
+    ///
+    /// ```no_run
+    /// use mpi::traits::*;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = multiproc_mpi::init()?;
+    /// let group = mpi::topology::SimpleCommunicator::world().group().include(&[1, 2]);
+    /// let pool = world.builder().group(&group).pool()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn communicator(self, comm: &impl Communicator) -> Self {
+        self.group(&comm.group())
+    }
+
+    /// Only the ranks of `group` serve the pool (see [`communicator`](Self::communicator)).
+    pub fn group(self, group: &impl Group) -> Self {
+        let world = SimpleCommunicator::world().group();
+        let ranks: Vec<Rank> = (0..group.size())
+            .filter_map(|r| group.translate_rank(r, &world))
+            .filter(|&r| r != 0)
+            .collect();
+        self.ranks(ranks)
     }
 
     /// The pool.
