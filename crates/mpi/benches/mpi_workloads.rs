@@ -151,22 +151,9 @@ fn run(quick: bool) -> Result<(), Box<dyn Error>> {
         "\nMPI ranks vs local processes: {workers} workers each, {reps} repetition(s), \
          medians (ratio > 1: MPI better)"
     );
-    println!(
-        "{:<4} {:<26} {:<8} {:>12} {:>12} {:>7}",
-        "id", "variant", "unit", "MPI", "local", "ratio"
-    );
+    header("MPI", "local");
     for (case, (on_mpi, on_local)) in cases.iter().zip(&mut figures) {
-        let (m, l) = (median(on_mpi), median(on_local));
-        let ratio = if case.3 { m / l } else { l / m };
-        println!(
-            "{:<4} {:<26} {:<8} {:>12} {:>12} {:>7.2}",
-            case.0,
-            case.1,
-            case.2,
-            num(m),
-            num(l),
-            ratio
-        );
+        row(case, median(on_mpi), median(on_local));
     }
     println!("({:.1} s)", started.elapsed().as_secs_f64());
     if let Some(path) = option("--figures") {
@@ -178,6 +165,18 @@ fn run(quick: bool) -> Result<(), Box<dyn Error>> {
         std::fs::write(path, lines)?;
     }
     Ok(())
+}
+
+/// The table's header, with the names of its two columns of figures.
+fn header(a: &str, b: &str) {
+    println!("{:<4} {:<26} {:<8} {:>12} {:>12} {:>7}", "id", "variant", "unit", a, b, "ratio");
+}
+
+/// One row: `a` beside `b`, and how much better `a` is.
+fn row(case: &Case, a: f64, b: f64) {
+    let ratio = if case.3 { a / b } else { b / a };
+    let (id, variant, unit) = (case.0, case.1, case.2);
+    println!("{id:<4} {variant:<26} {unit:<8} {:>12} {:>12} {ratio:>7.2}", num(a), num(b));
 }
 
 /// The Python twin.
@@ -214,27 +213,16 @@ fn compare() -> ExitCode {
         "\nmultiproc-mpi vs mpi4py.futures: 2 worker ranks each, one job after the other, \
          medians (ratio > 1: multiproc-mpi better)"
     );
-    println!(
-        "{:<4} {:<26} {:<8} {:>12} {:>12} {:>7}",
-        "id", "variant", "unit", "ours", "mpi4py", "ratio"
-    );
+    header("ours", "mpi4py");
     for case in CASES {
         let find = |text: &str, prefix: &str| {
             text.lines().filter_map(|l| l.strip_prefix(prefix)).find_map(|l| {
                 l.strip_prefix(case.1)?.strip_prefix('\t')?.trim().parse::<f64>().ok()
             })
         };
-        let (Some(m), Some(p)) = (find(&ours, ""), find(&theirs, "fig\t")) else { continue };
-        let ratio = if case.3 { m / p } else { p / m };
-        println!(
-            "{:<4} {:<26} {:<8} {:>12} {:>12} {:>7.2}",
-            case.0,
-            case.1,
-            case.2,
-            num(m),
-            num(p),
-            ratio
-        );
+        if let (Some(m), Some(p)) = (find(&ours, ""), find(&theirs, "fig\t")) {
+            row(case, m, p);
+        }
     }
     ExitCode::SUCCESS
 }

@@ -22,13 +22,7 @@ pub(crate) fn lost_rank(text: &str, workers: &[WorkerRank]) -> Option<LostRank> 
     if let Some(rest) = after("MPI_ABORT was invoked on rank ") {
         let rank = number(rest)? as mpi::Rank;
         let code = rest.find("errorcode ").and_then(|i| number(&rest[i + 10..])).unwrap_or(1);
-        let known = by_rank(rank);
-        return Some(LostRank {
-            rank: Some(rank),
-            host: known.map(|w| w.host.clone()),
-            pid: known.map(|w| w.pid),
-            status: ExitStatus::Code(code as i32),
-        });
+        return Some(known(rank, workers, ExitStatus::Code(code as i32)));
     }
     if let Some(lost) = slurm(text, workers) {
         return Some(lost);
@@ -55,13 +49,7 @@ pub(crate) fn lost_rank(text: &str, workers: &[WorkerRank]) -> Option<LostRank> 
         // [[job,step],rank]
         let rank = rest.find("],").and_then(|i| number(&rest[i + 2..]))? as mpi::Rank;
         let code = after("Exit code:").and_then(number).unwrap_or(1);
-        let known = by_rank(rank);
-        return Some(LostRank {
-            rank: Some(rank),
-            host: known.map(|w| w.host.clone()),
-            pid: known.map(|w| w.pid),
-            status: ExitStatus::Code(code as i32),
-        });
+        return Some(known(rank, workers, ExitStatus::Code(code as i32)));
     }
     if let Some(rest) = after("EXIT CODE: ") {
         let code = number(rest)? as i32;
@@ -84,13 +72,18 @@ pub(crate) fn lost_rank(text: &str, workers: &[WorkerRank]) -> Option<LostRank> 
 /// launcher ends before it says which rank called `MPI_Abort`.
 pub(crate) fn aborted_rank(text: &str, workers: &[WorkerRank]) -> Option<LostRank> {
     let rank = text.lines().find_map(|l| number(&l[l.find(FATAL)? + FATAL.len()..]))?;
-    let known = workers.iter().find(|w| i64::from(w.rank) == rank);
-    Some(LostRank {
-        rank: Some(rank as mpi::Rank),
+    Some(known(rank as mpi::Rank, workers, ExitStatus::Code(ABORTED)))
+}
+
+/// Rank `rank`, with its host and pid as the journal has them.
+fn known(rank: mpi::Rank, workers: &[WorkerRank], status: ExitStatus) -> LostRank {
+    let known = workers.iter().find(|w| w.rank == rank);
+    LostRank {
+        rank: Some(rank),
         host: known.map(|w| w.host.clone()),
         pid: known.map(|w| w.pid),
-        status: ExitStatus::Code(ABORTED),
-    })
+        status,
+    }
 }
 
 /// The first number at the start of `s` (after blanks).
@@ -131,13 +124,8 @@ fn slurm(text: &str, workers: &[WorkerRank]) -> Option<LostRank> {
             Some(code) => ExitStatus::Code(number(code)? as i32),
             None => ExitStatus::Signal(SIGNALS.iter().find(|(name, _)| *name == what)?.1),
         };
-        let known = workers.iter().find(|w| w.rank == rank);
-        Some(LostRank {
-            rank: Some(rank),
-            host: Some(known.map_or(host, |w| w.host.as_str()).to_string()),
-            pid: known.map(|w| w.pid),
-            status,
-        })
+        let lost = known(rank, workers, status);
+        Some(LostRank { host: lost.host.or_else(|| Some(host.to_string())), ..lost })
     })
 }
 

@@ -79,6 +79,15 @@ pub fn launch_with(test: &str, ranks: usize, timeout: Duration, env: &[(&str, &s
     Job { output, elapsed: started.elapsed() }
 }
 
+/// The supervisor's report of a job that must have failed by itself, not been stopped
+/// by the watchdog (exit 124): a fatal error ends a job, never hangs it.
+pub fn failure_report(job: &Job) -> String {
+    let err = job.stderr();
+    assert_ne!(job.output.status.code(), Some(124), "the watchdog had to stop it:\n{err}");
+    assert!(!job.output.status.success(), "the job should have failed:\n{err}");
+    report(&err)
+}
+
 /// The lines of the supervisor's report in `stderr`.
 pub fn report(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("multiproc-mpirun:")).collect();
