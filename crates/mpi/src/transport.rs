@@ -109,19 +109,21 @@ pub(crate) fn poll<E: Endpoint>(world: &SimpleCommunicator, e: &mut E, inbox: &m
             inbox.assemblies[slot] = Some(Assembly::new(u64::from_le_bytes(head) as usize));
         }
         PIECE => {
-            let into = match inbox.assemblies[slot].as_mut().map(|a| a.slot(len)) {
-                Some(Ok(into)) => into,
-                broken => {
-                    // Taken first: a matched message may not be dropped unreceived.
-                    message.matched_receive_into(Spare::for_len(len).bytes_mut());
-                    match broken {
-                        None => panic!("rank {source} sent a piece of a frame it did not announce"),
-                        Some(Err(overflow)) => panic!("rank {source} sent {overflow}"),
-                        Some(Ok(_)) => unreachable!(),
-                    }
-                }
+            // A broken piece is taken before the panic: a matched message may not be
+            // dropped unreceived.
+            let Some(assembly) = inbox.assemblies[slot].as_mut() else {
+                message.matched_receive_into(Spare::for_len(len).bytes_mut());
+                panic!("rank {source} sent a piece of a frame it did not announce");
             };
-            message.matched_receive_into(into);
+            match assembly.slot(len) {
+                Ok(into) => {
+                    message.matched_receive_into(into);
+                }
+                Err(overflow) => {
+                    message.matched_receive_into(Spare::for_len(len).bytes_mut());
+                    panic!("rank {source} sent {overflow}");
+                }
+            }
             if let Some(assembly) = inbox.assemblies[slot].take() {
                 match assembly.finished() {
                     Ok(frame) => e.incoming(source, FRAME, frame),
