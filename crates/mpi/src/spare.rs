@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 /// Buffers kept for reuse.
-static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARES: Kept = Kept(Mutex::new(Vec::new()));
 /// How many buffers are kept.
 const KEEP: usize = 8;
 /// Buffers larger than this go back to the allocator: a frame of a few GiB should not
@@ -24,14 +24,7 @@ impl Spare {
     /// A buffer of `len` bytes to receive into: the smallest kept buffer that holds them,
     /// its old bytes left as they are, else a new one (whose pages the system zeroes).
     pub(crate) fn for_len(len: usize) -> Spare {
-        let kept = {
-            let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
-            let fit = (0..spares.len())
-                .filter(|&i| spares[i].len() >= len)
-                .min_by_key(|&i| spares[i].len());
-            fit.map(|i| spares.swap_remove(i))
-        };
-        Spare { bytes: kept.unwrap_or_else(|| vec![0; len]), len }
+        Spare { bytes: SPARES.take(len), len }
     }
 
     /// The buffer's bytes, to receive into.
@@ -56,16 +49,35 @@ impl AsRef<[u8]> for Spare {
 
 impl Drop for Spare {
     fn drop(&mut self) {
-        if self.bytes.len() > KEEP_AT_MOST {
+        SPARES.give(std::mem::take(&mut self.bytes));
+    }
+}
+
+/// A set of buffers kept for reuse.
+#[derive(Debug)]
+struct Kept(Mutex<Vec<Vec<u8>>>);
+
+impl Kept {
+    /// The smallest kept buffer of at least `len` initialized bytes, else a new one.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut spares = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let fit =
+            (0..spares.len()).filter(|&i| spares[i].len() >= len).min_by_key(|&i| spares[i].len());
+        fit.map(|i| spares.swap_remove(i)).unwrap_or_else(|| vec![0; len])
+    }
+
+    /// Keeps `bytes` for reuse, unless it is too large or smaller than all of [`KEEP`].
+    fn give(&self, bytes: Vec<u8>) {
+        if bytes.len() > KEEP_AT_MOST {
             return;
         }
-        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spares = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if spares.len() < KEEP {
-            spares.push(std::mem::take(&mut self.bytes));
+            spares.push(bytes);
         } else if let Some(smallest) = spares.iter_mut().min_by_key(|s| s.len()) {
             // Keep the larger buffers: they are the ones worth not making again.
-            if smallest.len() < self.bytes.len() {
-                *smallest = std::mem::take(&mut self.bytes);
+            if smallest.len() < bytes.len() {
+                *smallest = bytes;
             }
         }
     }
@@ -76,15 +88,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_spare_is_reused_without_clearing() {
-        let mut a = Spare::for_len(100_003);
-        a.bytes_mut().fill(9);
-        let at = a.bytes.as_ptr();
-        drop(a);
-        // Other tests share the pool: look for this buffer among a few takers.
-        let takers: Vec<Spare> = (0..KEEP).map(|_| Spare::for_len(100_003)).collect();
-        let again = takers.iter().find(|s| s.bytes.as_ptr() == at).expect("the buffer is reused");
-        assert_eq!(again.len(), 100_003);
-        assert!(again.iter().all(|&b| b == 9), "the old bytes are left, not zeroed");
+    fn a_kept_buffer_is_reused_without_clearing() {
+        let kept = Kept(Mutex::new(Vec::new()));
+        let mut a = kept.take(100_003);
+        a.fill(9);
+        let at = a.as_ptr();
+        kept.give(a);
+        kept.give(vec![1; 10]);
+        let again = kept.take(100);
+        assert_eq!(again.as_ptr(), at, "the smallest buffer that holds 100 bytes");
+        assert!(again.iter().all(|&b| b == 9), "its old bytes are left, not zeroed");
+        assert_eq!(kept.take(5), [1; 10]);
+        assert_eq!(kept.take(7), [0; 7], "none left: a new one");
+    }
+
+    #[test]
+    fn the_largest_buffers_are_kept() {
+        let kept = Kept(Mutex::new(Vec::new()));
+        for n in 1..=KEEP {
+            kept.give(vec![0; n]);
+        }
+        kept.give(vec![0; 1000]);
+        kept.give(vec![0; KEEP_AT_MOST + 1]);
+        let lens: Vec<usize> = (0..KEEP).map(|_| kept.take(0).len()).collect();
+        assert!(lens.contains(&1000) && !lens.contains(&1), "{lens:?}");
+        assert!(!lens.contains(&(KEEP_AT_MOST + 1)));
     }
 }

@@ -82,7 +82,7 @@ impl ExactSizeIterator for Slices<'_> {}
 /// checked: [`parse`] checks the whole frame.
 ///
 /// ```
-/// use multiproc::codec::{encode, task_header, ArgsBuf, FnId, TaskFramer, TypeFingerprint, What};
+/// use multiproc_codec::{encode, task_header, ArgsBuf, FnId, TaskFramer, TypeFingerprint, What};
 ///
 /// let mut buf = ArgsBuf::new();
 /// buf.push_with(|out| encode(&7u64, What::Argument, out))?;
