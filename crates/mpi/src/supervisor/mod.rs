@@ -5,8 +5,9 @@
 //!
 //! Why it exists: when one rank of an MPI job dies, the MPI runtime kills every rank,
 //! rank 0 included, so the program itself never gets to say what was lost. The
-//! supervisor reads the launcher's own account of the death and the journal rank 0 keeps
-//! of the task batches it sent.
+//! supervisor reads the launcher's own account of the death (Open MPI's `mpirun`,
+//! Slurm's `srun`, MPICH's Hydra, or the rank's own last words when it aborted the job)
+//! and the journal rank 0 keeps of the job items it sent each rank.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
