@@ -49,7 +49,7 @@ pub use fingerprint::{BinaryFingerprint, FnId, TypeFingerprint};
 pub use frame::{
     Args, ArgsBuf, Control, FRAME_LIMIT, FailedItem, Frame, FrameBuf, FrameParts, ItemBuf,
     ItemOutcome, OwnedFrame, Parts, RemoteFailure, ResultFrame, TaskFrame, TaskFramer, TooLarge,
-    Values, parse,
+    Values, parse, task_header,
 };
 pub use hash::Hasher64;
 pub use limit::Limit;

@@ -7,21 +7,31 @@ use std::time::Duration;
 
 use multiproc_codec::SharedFrame;
 use multiproc_pool::{
-    AnswerReceiver, Answers, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
-    WorkerLink, frame_answers,
+    AnswerReceiver, Answers, Backend, Expect, FrameSender, ItemRange, Lost, Progress,
+    WorkerControl, WorkerLink, frame_answers,
 };
 use multiproc_process::ExitStatus;
 
-use crate::hub::{Command, LinkProgress};
-use crate::transport::{SPIN, Spare, recv_spin};
+use crate::hub::LinkProgress;
+use crate::spare::Spare;
+use crate::transport::{SPIN, recv_spin};
 use crate::world::{Shared, WorkerRank};
 
-/// Workers that are the ranks of an MPI job; holds the ranks until its pool has stopped
-/// (or it is dropped).
+/// Workers that are some of the ranks of an MPI job; holds the ranks until its pool has
+/// stopped (or it is dropped).
 #[derive(Debug)]
 pub(crate) struct MpiBackend {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) released: AtomicBool,
+    shared: Arc<Shared>,
+    /// Its ranks, slot by slot.
+    ranks: Vec<WorkerRank>,
+    released: AtomicBool,
+}
+
+impl MpiBackend {
+    /// A backend over `ranks`, which the caller holds for it.
+    pub(crate) fn new(shared: Arc<Shared>, ranks: Vec<WorkerRank>) -> MpiBackend {
+        MpiBackend { shared, ranks, released: AtomicBool::new(false) }
+    }
 }
 
 impl Drop for MpiBackend {
@@ -31,21 +41,22 @@ impl Drop for MpiBackend {
 }
 
 impl Backend for MpiBackend {
-    /// Links slot `index` to rank `index + 1`. A replacement is a new link to the same
-    /// rank: MPI gives a job a fixed set of processes.
+    /// Links slot `index` to the backend's `index`-th rank. A replacement is a new link
+    /// to the same rank: MPI gives a job a fixed set of processes.
     fn start(&self, index: usize, _stamp_items: bool) -> Result<WorkerLink, String> {
-        let info = self.shared.workers.get(index).ok_or("no such worker rank")?.clone();
+        let info = self.ranks.get(index).ok_or("no such worker rank")?.clone();
         let link = self.shared.next_link.fetch_add(1, Ordering::Relaxed);
         let (deliver, replies) = channel();
         let progress = Arc::new(LinkProgress::default());
-        let open =
-            Command::Open { rank: info.rank, link, deliver, progress: Arc::clone(&progress) };
-        self.shared
-            .command(open)
-            .map_err(|Lost| "the MPI job has ended (its `World` was dropped)".to_string())?;
+        self.shared.links.open(info.rank, link, deliver, Arc::clone(&progress));
         let shared = Arc::clone(&self.shared);
         Ok(WorkerLink {
-            tx: Arc::new(RankSender { shared: Arc::clone(&shared), rank: info.rank, link }),
+            tx: Arc::new(RankSender {
+                shared: Arc::clone(&shared),
+                info: info.clone(),
+                link,
+                progress: Arc::clone(&progress),
+            }),
             rx: Box::new(RankReceiver(replies)),
             control: Arc::new(RankControl { shared, info, link, progress }),
         })
@@ -54,21 +65,27 @@ impl Backend for MpiBackend {
     /// The pool has stopped: the ranks are free for the next pool (once).
     fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
-            self.shared.busy.store(false, Ordering::Release);
+            self.shared.release(&self.ranks);
         }
     }
 }
 
 struct RankSender {
     shared: Arc<Shared>,
-    rank: mpi::Rank,
+    info: WorkerRank,
     link: u64,
+    progress: Arc<LinkProgress>,
 }
 
 impl FrameSender for RankSender {
+    /// Sends from the frame's own parts, on this thread.
     fn send(&self, parts: &[&[u8]]) -> Result<(), Lost> {
-        let frame = Spare::copy(parts.iter().copied());
-        self.shared.command(Command::Send { rank: self.rank, link: self.link, frame })
+        self.send_tasks(parts, &[])
+    }
+
+    /// The items go into the journal, for the supervisor's report.
+    fn send_tasks(&self, parts: &[&[u8]], items: &[ItemRange]) -> Result<(), Lost> {
+        self.shared.links.send(self.info.rank, self.link, &self.progress, parts, items)
     }
 }
 
@@ -104,7 +121,7 @@ impl WorkerControl for RankControl {
     /// rank discards the link's queued batches; a running task finishes unseen, and the
     /// rank's next link waits for it).
     fn kill(&self) {
-        let _ = self.shared.command(Command::Kill { rank: self.info.rank, link: self.link });
+        self.shared.links.kill(self.info.rank, self.link);
     }
 
     fn wait(&self) -> Option<ExitStatus> {

@@ -24,8 +24,17 @@ pub enum MpiError {
         /// Its host.
         host: String,
     },
-    /// Another pool or executor uses the worker ranks (one at a time).
+    /// Another pool or executor uses the worker ranks asked for (a rank serves one at a
+    /// time).
     Busy,
+    /// A rank asked for is not a worker rank of the job.
+    NoSuchRank(Rank),
+    /// The program was started by Slurm's `srun` as one of `tasks` tasks without PMI:
+    /// each task would be an MPI job of its own. Run `srun --mpi=pmix ...`.
+    NoPmi {
+        /// How many tasks the step has.
+        tasks: u32,
+    },
     /// The pool's options were invalid (an initializer argument that cannot be encoded).
     Pool(PoolError),
 }
@@ -49,6 +58,13 @@ impl fmt::Display for MpiError {
             MpiError::Busy => {
                 f.write_str("the worker ranks are in use by another pool or executor")
             }
+            MpiError::NoSuchRank(rank) => write!(f, "rank {rank} is not a worker rank of the job"),
+            MpiError::NoPmi { tasks } => write!(
+                f,
+                "started by srun as one of {tasks} tasks without PMI, so each task would be an \
+                 MPI job of its own: run `srun --mpi=pmix ...` (`srun --mpi=list` shows what \
+                 the cluster has; `pmi2` works too)"
+            ),
             MpiError::Pool(e) => e.fmt(f),
         }
     }

@@ -3,10 +3,14 @@
 //! rank 0 down with it — the supervisor can still say which tasks were lost.
 //!
 //! ```text
+//! N <size>                    the job's number of ranks, first thing
+//! H <rank>                    a worker rank said hello at start-up
 //! W <rank> <pid> <host>       a worker rank, written once at start-up
-//! S <rank> <batch> <items>    a task batch went to <rank>
+//! S <rank> <batch> <items> <job>:<start>-<end>...
+//!                             a task batch went to <rank>: items start..end of each job
 //! R <rank> <batch>            its results came back
 //! K <rank>                    the rank's link was dropped (its batches failed in rank 0)
+//! P 0 <message>               rank 0 panicked (what was in flight then is what it lost)
 //! ```
 
 use std::collections::BTreeMap;
@@ -16,7 +20,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use mpi::Rank;
-use multiproc_codec::{ResultFrame, TaskFrame};
+
+use multiproc_pool::ItemRange;
 
 use crate::world::WorkerRank;
 
@@ -54,14 +59,34 @@ impl Journal {
         }
     }
 
-    /// A task batch went to `rank`.
-    pub(crate) fn sent(&mut self, rank: Rank, tasks: &TaskFrame<'_>) {
-        self.write(format_args!("S {rank} {} {}\n", tasks.batch(), tasks.len()));
+    /// The job has `size` ranks (before the hellos).
+    pub(crate) fn size(&mut self, size: usize) {
+        self.write(format_args!("N {size}\n"));
+    }
+
+    /// Worker rank `rank` said hello at start-up.
+    pub(crate) fn hello(&mut self, rank: Rank) {
+        self.write(format_args!("H {rank}\n"));
+    }
+
+    /// A task batch of `items` items went to `rank`, holding the job items `ranges`.
+    pub(crate) fn sent(&mut self, rank: Rank, batch: u64, items: usize, ranges: &[ItemRange]) {
+        use std::fmt::Write as _;
+        let mut held = String::new();
+        for r in ranges {
+            let _ = write!(held, " {}:{}-{}", r.job, r.start, r.end);
+        }
+        self.write(format_args!("S {rank} {batch} {items}{held}\n"));
+    }
+
+    /// Rank 0 panicked with `message`.
+    pub(crate) fn panicked(&mut self, message: &str) {
+        self.write(format_args!("P 0 {}\n", message.replace('\n', " ")));
     }
 
     /// A result batch came back from `rank`.
-    pub(crate) fn received(&mut self, rank: Rank, results: &ResultFrame<'_>) {
-        self.write(format_args!("R {rank} {}\n", results.batch()));
+    pub(crate) fn received(&mut self, rank: Rank, batch: u64) {
+        self.write(format_args!("R {rank} {batch}\n"));
     }
 
     /// `rank`'s link was dropped.
@@ -78,12 +103,23 @@ impl Journal {
 }
 
 /// A task batch that was sent and never answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
     /// The scheduler's batch number.
     pub batch: u64,
     /// How many tasks it held.
     pub items: usize,
+    /// Which items of which jobs they were.
+    pub ranges: Vec<ItemRange>,
+}
+
+/// Rank 0 panicked: its message, and the batches each rank held at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked {
+    /// The panic's message and location.
+    pub message: String,
+    /// The batches in flight, by rank, when it panicked.
+    pub in_flight: Vec<(Rank, Vec<InFlight>)>,
 }
 
 /// What a journal says: the worker ranks, and the batches each held when it was written
@@ -92,6 +128,10 @@ pub struct InFlight {
 pub(crate) struct Replay {
     pub workers: Vec<WorkerRank>,
     pub in_flight: BTreeMap<Rank, Vec<InFlight>>,
+    /// The worker ranks that never said hello, when the journal says how many there are.
+    pub silent: Vec<Rank>,
+    /// Rank 0's first panic.
+    pub panicked: Option<Panicked>,
 }
 
 /// Replays the journal at `path`.
@@ -127,13 +167,38 @@ fn private(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// `job:start-end` words.
+fn ranges(words: &str) -> Vec<ItemRange> {
+    let range = |w: &str| {
+        let (job, items) = w.split_once(':')?;
+        let (start, end) = items.split_once('-')?;
+        Some(ItemRange {
+            job: job.parse().ok()?,
+            start: start.parse().ok()?,
+            end: end.parse().ok()?,
+        })
+    };
+    words.split(' ').filter_map(range).collect()
+}
+
 fn replay_text(text: &str) -> Replay {
     let mut replay = Replay::default();
     let held = &mut replay.in_flight;
+    let mut size = None;
+    let mut hellos = std::collections::BTreeSet::new();
     for line in text.lines() {
-        let mut words = line.splitn(4, ' ');
+        // The last field takes the rest of the line: a host name, the job items, a message.
+        let fields = if line.starts_with("S ") { 5 } else { 4 };
+        let mut words = line.splitn(fields, ' ');
         let kind = words.next();
         let Some(Ok(rank)) = words.next().map(str::parse::<Rank>) else { continue };
+        match kind {
+            Some("N") => size = Some(rank),
+            Some("H") => {
+                hellos.insert(rank);
+            }
+            _ => {}
+        }
         let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
         match kind {
             Some("W") => {
@@ -144,8 +209,19 @@ fn replay_text(text: &str) -> Replay {
             }
             Some("S") => {
                 if let (Some(batch), Some(items)) = (number(), number()) {
-                    held.entry(rank).or_default().push(InFlight { batch, items: items as usize });
+                    let ranges = words.next().map_or_else(Vec::new, ranges);
+                    let items = items as usize;
+                    held.entry(rank).or_default().push(InFlight { batch, items, ranges });
                 }
+            }
+            Some("P") if replay.panicked.is_none() => {
+                let message = words.collect::<Vec<_>>().join(" ");
+                let in_flight = held
+                    .iter()
+                    .filter(|(_, list)| !list.is_empty())
+                    .map(|(rank, list)| (*rank, list.clone()))
+                    .collect();
+                replay.panicked = Some(Panicked { message, in_flight });
             }
             Some("R") => {
                 if let (Some(batch), Some(list)) = (number(), held.get_mut(&rank)) {
@@ -159,6 +235,7 @@ fn replay_text(text: &str) -> Replay {
         }
     }
     held.retain(|_, list| !list.is_empty());
+    replay.silent = (1..size.unwrap_or(0)).filter(|r| !hellos.contains(r)).collect();
     replay
 }
 
@@ -173,8 +250,21 @@ mod tests {
         );
         assert_eq!(r.workers[0], WorkerRank { rank: 1, host: "h1".into(), pid: 400 });
         assert_eq!(r.workers[1].host, "h2 b");
-        assert_eq!(r.in_flight[&1], [InFlight { batch: 9, items: 100 }]);
+        assert_eq!(r.in_flight[&1], [InFlight { batch: 9, items: 100, ranges: vec![] }]);
         assert!(!r.in_flight.contains_key(&2));
+    }
+
+    #[test]
+    fn replay_names_the_job_items_and_what_was_held_when_rank_0_panicked() {
+        let r = replay_text(
+            "S 1 7 3 0:4-6 2:9-10\nS 2 8 1 2:11-12\nR 2 8\nP 0 panicked at a.rs:1:1: no\nK 1\n",
+        );
+        let held =
+            vec![ItemRange { job: 0, start: 4, end: 6 }, ItemRange { job: 2, start: 9, end: 10 }];
+        assert!(r.in_flight.is_empty(), "the kills after the panic");
+        let p = r.panicked.unwrap();
+        assert_eq!(p.message, "panicked at a.rs:1:1: no");
+        assert_eq!(p.in_flight, [(1, vec![InFlight { batch: 7, items: 3, ranges: held }])]);
     }
 
     #[test]
@@ -196,8 +286,15 @@ mod tests {
     }
 
     #[test]
+    fn ranks_that_never_said_hello_are_named() {
+        assert_eq!(replay_text("N 4\nH 3\nH 1\n").silent, [2]);
+        assert_eq!(replay_text("N 3\nH 1\nH 2\nW 1 2 h\n").silent, Vec::<Rank>::new());
+        assert_eq!(replay_text("H 1\n").silent, Vec::<Rank>::new(), "no size, no guess");
+    }
+
+    #[test]
     fn garbage_lines_are_skipped() {
         let r = replay_text("S x 1 2\nS 1\nR\n\nS 1 3 4\nZ 1 2\n");
-        assert_eq!(r.in_flight[&1], [InFlight { batch: 3, items: 4 }]);
+        assert_eq!(r.in_flight[&1], [InFlight { batch: 3, items: 4, ranges: vec![] }]);
     }
 }

@@ -6,13 +6,18 @@
 //!                                            the function identities rank 0 tagged)
 //!              worker --HELLO--> 0          (rank, pid, host, binary fingerprint)
 //! work:        0 --FRAME--> worker --FRAME--> 0   (task batch / initializer, and its reply)
+//!              a large frame: --HEAD--> (its length) then --PIECE-->... (its bytes)
 //! kill a link: 0 --RESET--> worker --RESET_DONE--> 0   (nothing of the old link follows)
 //! pool ends:   worker --CLOSED--> 0          (after the pool's Shutdown frame)
-//! job ends:    0 --END--> worker             (the worker finalizes MPI and exits 0)
+//! job ends:    0 --END--> worker --END_ACK--> 0   (after the worker's last send; then it
+//!                                                  finalizes MPI and exits 0)
 //! ```
 //!
 //! MPI keeps the order of messages between two ranks, which is what makes RESET_DONE and
-//! CLOSED mean "nothing older follows".
+//! CLOSED mean "nothing older follows", and lets pieces follow their head. Each side
+//! sends to a peer from one thread at a time (rank 0: under the peer's send lock; a
+//! worker: from its task thread), so a frame's pieces are never interleaved with
+//! another message.
 
 use mpi::Tag;
 use multiproc_codec::BinaryFingerprint;
@@ -32,6 +37,12 @@ pub(crate) const CLOSED: Tag = 5;
 pub(crate) const END: Tag = 6;
 /// Rank 0's function key, first thing.
 pub(crate) const KEY: Tag = 7;
+/// A large frame follows in pieces: its length (8 bytes, little-endian).
+pub(crate) const HEAD: Tag = 8;
+/// The next piece of the frame announced by the last HEAD.
+pub(crate) const PIECE: Tag = 9;
+/// The worker has sent its last message: rank 0 may finalize MPI.
+pub(crate) const END_ACK: Tag = 10;
 
 /// The body of a control message (MPI does not deliver empty messages to every API).
 pub(crate) const NOTHING: [u8; 1] = [0];

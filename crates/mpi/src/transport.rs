@@ -1,14 +1,18 @@
-//! Moving messages without deadlock, and waiting without burning a core.
+//! Receiving on a process's MPI thread: messages from other ranks as they come (a large
+//! frame's pieces put together where they go), messages from the process's other threads
+//! between them, and a wait that does not burn a core when nothing happens.
 
-use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use mpi::datatype::Equivalence;
-use mpi::point_to_point::Status;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::{Rank, Tag};
+
+use crate::pieces::Assembly;
+use crate::protocol::{FRAME, HEAD, PIECE};
+use crate::spare::Spare;
 
 /// One side of the MPI conversation, as its MPI thread sees it: messages from the
 /// process's other threads (`Local`) and messages from other ranks.
@@ -17,14 +21,20 @@ pub(crate) trait Endpoint {
     type Local;
     /// Where MPI messages come from (`None`: any rank).
     const PEER: Option<Rank>;
-    /// Handles a local message (sending with [`send`]); false to stop.
-    fn local(&mut self, world: &SimpleCommunicator, message: Self::Local) -> bool;
-    /// Handles a message from another rank.
-    fn incoming(&mut self, buf: Spare, status: Status);
+    /// Handles a local message; false to stop.
+    fn local(&mut self, message: Self::Local) -> bool;
+    /// Handles a message from rank `source` (a frame, whole, as [`FRAME`]).
+    fn incoming(&mut self, source: Rank, tag: Tag, body: Spare);
     /// Whether another rank said to stop.
     fn ended(&self) -> bool {
         false
     }
+}
+
+/// Frames arriving in pieces, by source rank.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    assemblies: Vec<Option<Assembly>>,
 }
 
 /// Runs an MPI thread: local and MPI messages as they come, an [`Idle`] wait when
@@ -35,12 +45,13 @@ pub(crate) fn drive<E: Endpoint>(
     local: &Receiver<E::Local>,
 ) {
     let mut idle = Idle::new();
+    let mut inbox = Inbox::default();
     loop {
         let mut busy = false;
         loop {
             match local.try_recv() {
                 Ok(message) => {
-                    if !e.local(world, message) {
+                    if !e.local(message) {
                         return;
                     }
                     busy = true;
@@ -49,7 +60,7 @@ pub(crate) fn drive<E: Endpoint>(
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
             }
         }
-        while poll(world, e) {
+        while poll(world, e, &mut inbox) {
             busy = true;
         }
         if e.ended() {
@@ -62,7 +73,7 @@ pub(crate) fn drive<E: Endpoint>(
         match idle.wait(local) {
             Ok(Some(message)) => {
                 idle.active();
-                if !e.local(world, message) {
+                if !e.local(message) {
                     return;
                 }
             }
@@ -72,108 +83,61 @@ pub(crate) fn drive<E: Endpoint>(
     }
 }
 
-/// Sends `buf` to `dest`, handing every message that arrives meanwhile to `e`. Two ranks
-/// each sending the other a large message (which MPI delivers only once the receiver
-/// asks for it) would otherwise wait for each other forever.
-pub(crate) fn send<E: Endpoint>(
-    world: &SimpleCommunicator,
-    e: &mut E,
-    dest: Rank,
-    tag: Tag,
-    buf: &[u8],
-) {
-    mpi::request::scope(|scope| {
-        let mut request = world.process_at_rank(dest).immediate_send_with_tag(scope, buf, tag);
-        loop {
-            match request.test() {
-                Ok(_) => return,
-                Err(pending) => {
-                    request = pending;
-                    if !poll(world, e) {
-                        std::thread::yield_now();
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// Receives one waiting message for `e`, into a reused buffer, if there is one.
-fn poll<E: Endpoint>(world: &SimpleCommunicator, e: &mut E) -> bool {
+/// Receives one waiting message for `e`, if there is one: a frame or control message
+/// into a reused buffer, a piece straight into its frame.
+///
+/// # Panics
+///
+/// When a peer breaks the protocol (a piece with no frame announced, or past its end):
+/// the MPI thread's panic ends the job.
+pub(crate) fn poll<E: Endpoint>(world: &SimpleCommunicator, e: &mut E, inbox: &mut Inbox) -> bool {
     let probed = match E::PEER {
         Some(rank) => world.process_at_rank(rank).immediate_matched_probe(),
         None => world.any_process().immediate_matched_probe(),
     };
     let Some((message, status)) = probed else { return false };
-    let mut buf = Spare::zeroed(status.count(u8::equivalent_datatype()) as usize);
-    let status = message.matched_receive_into(&mut buf.bytes[..]);
-    e.incoming(buf, status);
+    let source = status.source_rank();
+    let len = status.count(u8::equivalent_datatype()) as usize;
+    let slot = source as usize;
+    if inbox.assemblies.len() <= slot {
+        inbox.assemblies.resize_with(slot + 1, || None);
+    }
+    match status.tag() {
+        HEAD => {
+            let mut head = [0u8; 8];
+            message.matched_receive_into(&mut head[..]);
+            inbox.assemblies[slot] = Some(Assembly::new(u64::from_le_bytes(head) as usize));
+        }
+        PIECE => {
+            // A broken piece is taken before the panic: a matched message may not be
+            // dropped unreceived.
+            let Some(assembly) = inbox.assemblies[slot].as_mut() else {
+                message.matched_receive_into(Spare::for_len(len).bytes_mut());
+                panic!("rank {source} sent a piece of a frame it did not announce");
+            };
+            match assembly.slot(len) {
+                Ok(into) => {
+                    message.matched_receive_into(into);
+                }
+                Err(overflow) => {
+                    message.matched_receive_into(Spare::for_len(len).bytes_mut());
+                    panic!("rank {source} sent {overflow}");
+                }
+            }
+            if let Some(assembly) = inbox.assemblies[slot].take() {
+                match assembly.finished() {
+                    Ok(frame) => e.incoming(source, FRAME, frame),
+                    Err(assembly) => inbox.assemblies[slot] = Some(assembly),
+                }
+            }
+        }
+        tag => {
+            let mut buf = Spare::for_len(len);
+            message.matched_receive_into(buf.bytes_mut());
+            e.incoming(source, tag, buf);
+        }
+    }
     true
-}
-
-/// Buffers kept for reuse, per process: a frame as large as a recent one costs no
-/// allocation and no fresh pages (16 MiB of fresh pages cost milliseconds here).
-static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// How many buffers are kept.
-const KEEP: usize = 8;
-
-/// A frame's bytes in a buffer that goes back to the spares when dropped.
-#[derive(Debug)]
-pub(crate) struct Spare {
-    bytes: Vec<u8>,
-}
-
-impl Spare {
-    /// An empty buffer with room for `len` bytes: the smallest spare that has it, else
-    /// a new one.
-    fn with_room(len: usize) -> Vec<u8> {
-        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
-        let fit = (0..spares.len())
-            .filter(|&i| spares[i].capacity() >= len)
-            .min_by_key(|&i| spares[i].capacity());
-        let mut bytes = fit.map(|i| spares.swap_remove(i)).unwrap_or_default();
-        bytes.clear();
-        bytes
-    }
-
-    /// A buffer of `len` zeroed bytes, to receive into.
-    fn zeroed(len: usize) -> Spare {
-        let mut bytes = Spare::with_room(len);
-        bytes.resize(len, 0);
-        Spare { bytes }
-    }
-
-    /// A copy of a frame given as parts, part by part.
-    pub(crate) fn copy<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Spare {
-        let mut bytes = Spare::with_room(parts.clone().map(<[u8]>::len).sum());
-        for part in parts {
-            bytes.extend_from_slice(part);
-        }
-        Spare { bytes }
-    }
-}
-
-impl std::ops::Deref for Spare {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-impl AsRef<[u8]> for Spare {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-impl Drop for Spare {
-    fn drop(&mut self) {
-        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
-        if spares.len() < KEEP {
-            spares.push(std::mem::take(&mut self.bytes));
-        }
-    }
 }
 
 /// How long a thread that waits for a local message due soon polls before it sleeps: a

@@ -1,31 +1,22 @@
-//! [`init`] and [`World`]: one call at the top of `main` that returns the pool's handle on
-//! rank 0 and turns every other rank into a worker.
+//! [`World`]: rank 0's handle on the job's worker ranks, and the pools over them.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mpi::Rank;
-use mpi::Threading;
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::*;
-use multiproc_codec::{What, decode, encode};
+use mpi::traits::{Communicator, Group};
 use multiproc_executor::ProcessPoolExecutor;
-use multiproc_pool::{Lost, Pool, PoolBuilder};
-use multiproc_process::{
-    FunctionKey, InitOutcome, binary_fingerprint, function_key, take_panic, trust_function_key,
-};
+use multiproc_pool::{Pool, PoolBuilder};
+use multiproc_process::InitOutcome;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::MpiBackend;
 use crate::error::MpiError;
-use crate::hub::{self, Command};
-use crate::journal::Journal;
-use crate::protocol::{END, HELLO, Hello, KEY, NOTHING};
-use crate::rank;
+use crate::hub::{Command, Links};
 
 /// One worker rank, as it introduced itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +39,35 @@ impl std::fmt::Display for WorkerRank {
 #[derive(Debug)]
 pub(crate) struct Shared {
     commands: Sender<Command>,
+    pub(crate) links: Arc<Links>,
     pub(crate) workers: Vec<WorkerRank>,
-    pub(crate) busy: AtomicBool,
+    /// Which worker ranks a pool holds (by rank; index 0 unused).
+    held: Mutex<Vec<bool>>,
     pub(crate) next_link: AtomicU64,
 }
 
 impl Shared {
-    /// Hands `command` to the MPI thread; `Lost` once the job has ended.
-    pub(crate) fn command(&self, command: Command) -> Result<(), Lost> {
-        self.commands.send(command).map_err(|_| Lost)
+    /// Takes `ranks` for one pool: all of them, or none when one is another pool's.
+    fn hold(&self, ranks: &[Rank]) -> Result<(), MpiError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&rank) = ranks.iter().find(|&&r| !self.workers.iter().any(|w| w.rank == r)) {
+            return Err(MpiError::NoSuchRank(rank));
+        }
+        if ranks.iter().any(|&r| held[r as usize]) {
+            return Err(MpiError::Busy);
+        }
+        for &r in ranks {
+            held[r as usize] = true;
+        }
+        Ok(())
+    }
+
+    /// A pool has stopped: its ranks are free for another.
+    pub(crate) fn release(&self, ranks: &[WorkerRank]) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for w in ranks {
+            held[w.rank as usize] = false;
+        }
     }
 }
 
@@ -68,181 +79,58 @@ pub struct World {
     thread: Option<JoinHandle<()>>,
 }
 
-/// How the MPI thread reports what this process is.
-enum Started {
-    Root(Result<Vec<WorkerRank>, MpiError>),
-    Worker,
-}
-
-static INITIALIZED: AtomicBool = AtomicBool::new(false);
-
-/// Starts MPI. On rank 0, returns the [`World`]; on every other rank, serves tasks until
-/// rank 0 ends the job, then exits the process with code 0 — it never returns into the
-/// caller's code, so call it first thing in `main`, before any side effect.
-///
-/// Every rank must run the same binary (checked: [`MpiError::BinaryMismatch`]). Started
-/// without `mpirun`, there are no workers ([`MpiError::NoWorkers`]).
-///
-/// ```
-/// match multiproc_mpi::init() {
-///     Ok(world) => println!("{} worker ranks", world.workers().len()),
-///     // A doc test is not started by mpirun: MPI runs as a singleton without workers.
-///     Err(e) => assert_eq!(e, multiproc_mpi::MpiError::NoWorkers),
-/// }
-/// ```
-pub fn init() -> Result<World, MpiError> {
-    if INITIALIZED.swap(true, Ordering::AcqRel) {
-        return Err(MpiError::AlreadyInitialized);
-    }
-    let (started_tx, started_rx) = channel();
-    let (commands_tx, commands_rx) = channel();
-    let (mpi_side, task_side) = rank::sides();
-    let thread = std::thread::Builder::new()
-        .name("multiproc-mpi".into())
-        .spawn(move || mpi_thread(&started_tx, &commands_rx, mpi_side))
-        .map_err(|e| MpiError::Init(format!("cannot start the MPI thread: {e}")))?;
-    match started_rx.recv() {
-        Ok(Started::Root(Ok(workers))) => Ok(World {
-            shared: Arc::new(Shared {
-                commands: commands_tx,
-                workers,
-                busy: AtomicBool::new(false),
-                next_link: AtomicU64::new(0),
-            }),
-            thread: Some(thread),
-        }),
-        Ok(Started::Root(Err(e))) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Ok(Started::Worker) => {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| rank::serve_tasks(task_side))) {
-                abort_job("task thread", payload.as_ref());
-            }
-            // The MPI thread finalizes MPI and ends the process.
-            loop {
-                std::thread::park();
-            }
-        }
-        Err(_) => Err(MpiError::Init("the MPI thread stopped during start-up".into())),
-    }
-}
-
-/// The one thread that makes MPI calls in this process (`MPI_THREAD_FUNNELED`). A panic
-/// here aborts the process, which makes the MPI runtime end the job: unwinding into
-/// `MPI_Finalize` while other ranks wait would hang forever.
-fn mpi_thread(started: &Sender<Started>, commands: &Receiver<Command>, side: rank::MpiSide) {
-    let run = catch_unwind(AssertUnwindSafe(|| {
-        let Some((universe, _level)) = mpi::initialize_with_threading(Threading::Funneled) else {
-            let _ =
-                started.send(Started::Root(Err(MpiError::Init("MPI is already running".into()))));
-            return false;
-        };
-        let world = universe.world();
-        let me = Hello {
-            pid: std::process::id(),
-            host: mpi::environment::processor_name().unwrap_or_else(|_| "?".into()),
-            binary: binary_fingerprint(),
-        };
-        let worker = world.rank() != 0;
-        if worker {
-            let mut hello = Vec::new();
-            if encode(&me, What::Message, &mut hello).is_ok() {
-                world.process_at_rank(0).send_with_tag(&hello[..], HELLO);
-            }
-            let (key, _) = world.process_at_rank(0).receive_vec_with_tag::<u8>(KEY);
-            match decode::<FunctionKey>(&key, What::Message) {
-                Ok(key) => trust_function_key(key),
-                Err(e) => panic!("rank 0 sent no function key: {e}"),
-            }
-            let _ = started.send(Started::Worker);
-            rank::serve_mpi(&world, side);
-        } else {
-            let mut key = Vec::new();
-            if let Err(e) = encode(&function_key(), What::Message, &mut key) {
-                panic!("cannot encode the function key: {e}");
-            }
-            for rank in 1..world.size() {
-                world.process_at_rank(rank).send_with_tag(&key[..], KEY);
-            }
-            match handshake(&world, &me) {
-                Ok(workers) => {
-                    let mut journal = Journal::from_env();
-                    if let Some(j) = &mut journal {
-                        j.workers(&workers);
-                    }
-                    let _ = started.send(Started::Root(Ok(workers)));
-                    hub::run(&world, commands, journal);
-                    end_job(&world);
-                }
-                Err(e) => {
-                    end_job(&world);
-                    let _ = started.send(Started::Root(Err(e)));
-                }
-            }
-        }
-        drop(universe); // MPI_Finalize
-        worker
-    }));
-    match run {
-        Ok(true) => std::process::exit(0),
-        Ok(false) => {}
-        Err(payload) => abort_job("MPI thread", payload.as_ref()),
-    }
-}
-
-/// Ends the job after a panic outside any task: aborting this process makes the MPI
-/// runtime end every rank, where unwinding into `MPI_Finalize` would hang them all.
-fn abort_job(thread: &str, payload: &(dyn std::any::Any + Send)) -> ! {
-    let rank = std::env::var("OMPI_COMM_WORLD_RANK").or_else(|_| std::env::var("PMI_RANK"));
-    eprintln!(
-        "multiproc-mpi: the {thread} of rank {} {}; aborting the job",
-        rank.as_deref().unwrap_or("?"),
-        take_panic(payload)
-    );
-    std::process::abort()
-}
-
-/// Collects every worker's hello and checks that all run this very binary.
-fn handshake(world: &SimpleCommunicator, me: &Hello) -> Result<Vec<WorkerRank>, MpiError> {
-    let size = world.size();
-    if size < 2 {
-        return Err(MpiError::NoWorkers);
-    }
-    let mut workers: Vec<Option<WorkerRank>> = vec![None; size as usize - 1];
-    let mut mismatch = None;
-    for _ in 1..size {
-        let (buf, status) = world.any_process().receive_vec_with_tag::<u8>(HELLO);
-        let rank = status.source_rank();
-        let hello: Hello = decode(&buf, What::Message)
-            .map_err(|e| MpiError::Init(format!("bad hello from rank {rank}: {e}")))?;
-        if hello.binary != me.binary && mismatch.as_ref().is_none_or(|(r, _)| rank < *r) {
-            mismatch = Some((rank, hello.host.clone()));
-        }
-        workers[rank as usize - 1] = Some(WorkerRank { rank, host: hello.host, pid: hello.pid });
-    }
-    match mismatch {
-        Some((rank, host)) => Err(MpiError::BinaryMismatch { rank, host }),
-        None => Ok(workers.into_iter().flatten().collect()),
-    }
-}
-
-/// Tells every worker rank that the job is over.
-fn end_job(world: &SimpleCommunicator) {
-    for rank in 1..world.size() {
-        world.process_at_rank(rank).send_with_tag(&NOTHING[..], END);
-    }
-}
-
 impl World {
+    pub(crate) fn new(
+        commands: Sender<Command>,
+        links: Arc<Links>,
+        workers: Vec<WorkerRank>,
+        thread: JoinHandle<()>,
+    ) -> World {
+        let size = workers.iter().map(|w| w.rank as usize + 1).max().unwrap_or(1);
+        let shared = Shared {
+            commands,
+            links,
+            workers,
+            held: Mutex::new(vec![false; size]),
+            next_link: AtomicU64::new(0),
+        };
+        World { shared: Arc::new(shared), thread: Some(thread) }
+    }
+
     /// The worker ranks (every rank but 0), in rank order.
     pub fn workers(&self) -> &[WorkerRank] {
         &self.shared.workers
     }
 
+    /// The worker ranks cut into `parts` groups of consecutive ranks, as even as can be
+    /// (the first groups get one rank more), for pools that run at once, each over its
+    /// own ranks ([`MpiBuilder::ranks`]). Python: `comm.Split` and one `MPICommExecutor`
+    /// per part.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = multiproc_mpi::init()?;
+    /// let [a, b] = <[_; 2]>::try_from(world.split(2)).unwrap();
+    /// let (left, right) = (world.builder().ranks(a).pool()?, world.builder().ranks(b).pool()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn split(&self, parts: usize) -> Vec<Vec<Rank>> {
+        let ranks: Vec<Rank> = self.workers().iter().map(|w| w.rank).collect();
+        let parts = parts.clamp(1, ranks.len().max(1));
+        let (each, more) = (ranks.len() / parts, ranks.len() % parts);
+        let mut rest = ranks.as_slice();
+        (0..parts)
+            .map(|i| {
+                let (part, after) = rest.split_at(each + usize::from(i < more));
+                rest = after;
+                part.to_vec()
+            })
+            .collect()
+    }
+
     /// A [`Pool`] with one worker per worker rank: the whole `Pool` API (`map`,
-    /// `imap_unordered`, `starmap`, `apply_async`, ...). One pool or executor at a time
-    /// uses the ranks ([`MpiError::Busy`]); dropping it frees them.
+    /// `imap_unordered`, `starmap`, `apply_async`, ...). A rank serves one pool or
+    /// executor at a time ([`MpiError::Busy`]); dropping it frees the ranks.
     pub fn pool(&self) -> Result<Pool, MpiError> {
         self.builder().pool()
     }
@@ -253,15 +141,15 @@ impl World {
         self.builder().executor()
     }
 
-    /// Options for a pool or executor over the worker ranks.
+    /// Options for a pool or executor over the worker ranks (or some of them).
     pub fn builder(&self) -> MpiBuilder<'_> {
-        MpiBuilder { world: self, pool: Pool::builder() }
+        MpiBuilder { world: self, pool: Pool::builder(), ranks: None }
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
-        let _ = self.shared.command(Command::End);
+        let _ = self.shared.commands.send(Command::End);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -270,12 +158,14 @@ impl Drop for World {
 
 /// Options of a pool or executor over MPI ranks: those of the local [`PoolBuilder`] that
 /// make sense for a fixed set of processes that cannot be killed one by one (no
-/// `processes`, `max_tasks_per_child`, start method or per-task `timeout`).
+/// `processes`, `max_tasks_per_child`, start method or per-task `timeout`), and which
+/// ranks serve it.
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `pool` or `executor` is called"]
 pub struct MpiBuilder<'w> {
     world: &'w World,
     pool: PoolBuilder,
+    ranks: Option<Vec<Rank>>,
 }
 
 impl MpiBuilder<'_> {
@@ -290,14 +180,58 @@ impl MpiBuilder<'_> {
         self
     }
 
+    /// Only these worker ranks serve the pool (all of them by default); other pools can
+    /// use the others at the same time. See [`World::split`]. A rank that is no worker
+    /// is [`MpiError::NoSuchRank`]; one another pool holds, [`MpiError::Busy`].
+    pub fn ranks(mut self, ranks: impl IntoIterator<Item = Rank>) -> Self {
+        let mut ranks: Vec<Rank> = ranks.into_iter().collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        self.ranks = Some(ranks);
+        self
+    }
+
+    /// Only the ranks of `comm` serve the pool: the Rust twin of mpi4py's
+    /// `MPICommExecutor(comm)`. Its ranks are taken as ranks of `MPI_COMM_WORLD`; world
+    /// rank 0 (the scheduler) is left out. A group of ranks made on rank 0
+    /// (`world.group().include(...)`) will do: rank 0's threads may call MPI
+    /// (`MPI_THREAD_MULTIPLE`), but the worker ranks take part in no collective call.
+    ///
+    /// ```no_run
+    /// use mpi::traits::*;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = multiproc_mpi::init()?;
+    /// let group = mpi::topology::SimpleCommunicator::world().group().include(&[1, 2]);
+    /// let pool = world.builder().group(&group).pool()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn communicator(self, comm: &impl Communicator) -> Self {
+        self.group(&comm.group())
+    }
+
+    /// Only the ranks of `group` serve the pool (see [`communicator`](Self::communicator)).
+    pub fn group(self, group: &impl Group) -> Self {
+        let world = SimpleCommunicator::world().group();
+        let ranks: Vec<Rank> = (0..group.size())
+            .filter_map(|r| group.translate_rank(r, &world))
+            .filter(|&r| r != 0)
+            .collect();
+        self.ranks(ranks)
+    }
+
     /// The pool.
     pub fn pool(self) -> Result<Pool, MpiError> {
         let shared = &self.world.shared;
-        if shared.busy.swap(true, Ordering::AcqRel) {
-            return Err(MpiError::Busy);
+        let ranks = self.ranks.unwrap_or_else(|| shared.workers.iter().map(|w| w.rank).collect());
+        if ranks.is_empty() {
+            return Err(MpiError::NoWorkers);
         }
-        let backend = MpiBackend { shared: Arc::clone(shared), released: AtomicBool::new(false) };
-        Ok(self.pool.processes(shared.workers.len()).backend(backend).build()?)
+        shared.hold(&ranks)?;
+        let workers: Vec<WorkerRank> =
+            shared.workers.iter().filter(|w| ranks.contains(&w.rank)).cloned().collect();
+        let processes = workers.len();
+        let backend = MpiBackend::new(Arc::clone(shared), workers);
+        Ok(self.pool.processes(processes).backend(backend).build()?)
     }
 
     /// The executor.

@@ -167,3 +167,38 @@ mpi_test! {
         assert_eq!(pool.chunksize(1).map(square, 0..20).unwrap(), (0..20).map(square).collect::<Vec<_>>());
     }
 }
+
+fn nap_then_pid(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+mpi_test! {
+    /// Two pools at once over disjoint ranks (`split`), each running only on its own; a
+    /// rank serves one pool at a time; a pool over a group of ranks (the twin of
+    /// `MPICommExecutor(comm)`).
+    fn two_pools_at_once_over_split_ranks(world) {
+        use mpi::traits::*;
+        let halves = world.split(2);
+        assert_eq!(halves, [vec![1], vec![2]]);
+        let pid_of = |rank| world.workers().iter().find(|w| w.rank == rank).unwrap().pid;
+        let left = world.builder().ranks(halves[0].clone()).pool().unwrap();
+        let right = world.builder().ranks(halves[1].clone()).executor().unwrap();
+        assert_eq!(world.pool().unwrap_err(), MpiError::Busy);
+        assert_eq!(world.builder().ranks([2]).pool().unwrap_err(), MpiError::Busy);
+        assert_eq!(world.builder().ranks([0]).pool().unwrap_err(), MpiError::NoSuchRank(0));
+        // The left pool busy with a slow map while the right one serves submits.
+        let slow = left.chunksize(1).map_async(nap_then_pid, vec![50; 6]).unwrap();
+        for _ in 0..20 {
+            assert_eq!(right.submit(pid, 0).unwrap().result().unwrap(), pid_of(2));
+        }
+        assert_eq!(slow.get().unwrap(), vec![pid_of(1); 6]);
+        drop(left);
+        drop(right);
+        let group = mpi::topology::SimpleCommunicator::world().group().include(&[0, 2]);
+        let pool = world.builder().group(&group).pool().unwrap();
+        assert_eq!(pool.map(pid, 0..10).unwrap(), vec![pid_of(2); 10]);
+        let other = world.builder().ranks([1]).pool().unwrap();
+        assert_eq!(other.map(pid, 0..4).unwrap(), vec![pid_of(1); 4]);
+    }
+}

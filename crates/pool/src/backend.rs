@@ -27,6 +27,43 @@ pub trait FrameSender: Send + Sync {
     /// arguments where they were encoded, an offset table): a transport copies them once,
     /// straight to where they go.
     fn send(&self, parts: &[&[u8]]) -> Result<(), Lost>;
+
+    /// Sends a task batch's frame, as [`send`](Self::send) does; `items` says which items
+    /// of which jobs it holds, for a backend that reports them (the MPI backend's
+    /// journal). By default, `items` is not looked at.
+    fn send_tasks(&self, parts: &[&[u8]], items: &[ItemRange]) -> Result<(), Lost> {
+        let _ = items;
+        self.send(parts)
+    }
+}
+
+/// Consecutive items of one job: indices `start..end` of the pool's job number `job`
+/// (jobs are numbered from 0 in the order the pool's calls made them: each `map`,
+/// `apply`, `imap`, `submit`, ... is one job).
+///
+/// ```
+/// let r = multiproc::pool::ItemRange { job: 2, start: 40, end: 80 };
+/// assert_eq!(r.to_string(), "items 40-79 of job 2");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRange {
+    /// The job.
+    pub job: u64,
+    /// Its first item's index.
+    pub start: usize,
+    /// One past its last item's index.
+    pub end: usize,
+}
+
+impl std::fmt::Display for ItemRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.end - self.start {
+            1 => write!(f, "item {} of job {}", self.start, self.job),
+            _ => {
+                write!(f, "items {}-{} of job {}", self.start, self.end.saturating_sub(1), self.job)
+            }
+        }
+    }
 }
 
 /// What a worker sent back, in the order it sent it.

@@ -48,7 +48,7 @@ mod task;
 pub use answers::Answers;
 pub use async_result::{AsyncResult, NotReady};
 pub use backend::{
-    Answer, AnswerReceiver, Backend, Expect, FrameSender, Lost, Progress, WorkerControl,
+    Answer, AnswerReceiver, Backend, Expect, FrameSender, ItemRange, Lost, Progress, WorkerControl,
     WorkerLink, frame_answers,
 };
 pub use builder::PoolBuilder;

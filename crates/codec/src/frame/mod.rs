@@ -31,7 +31,9 @@ pub use build::FrameBuf;
 pub use item::ItemBuf;
 pub use message::{Control, RemoteFailure};
 pub use parts::{FrameParts, OwnedFrame, Parts};
-pub use read::{FailedItem, Frame, ItemOutcome, ResultFrame, TaskFrame, Values, parse};
+pub use read::{
+    FailedItem, Frame, ItemOutcome, ResultFrame, TaskFrame, Values, parse, task_header,
+};
 
 pub(super) const MAGIC: &[u8; 4] = b"MPRC";
 pub(super) const VERSION: u8 = 3;

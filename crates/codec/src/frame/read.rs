@@ -76,6 +76,32 @@ impl<'a> Iterator for Slices<'a> {
 
 impl ExactSizeIterator for Slices<'_> {}
 
+/// The batch id and item count of a task frame, read from its header alone: the first
+/// bytes of the frame, such as the first of the parts [`TaskFramer`](crate::TaskFramer)
+/// writes. `None` when `head` does not start a task frame. Nothing past the header is
+/// checked: [`parse`] checks the whole frame.
+///
+/// ```
+/// use multiproc_codec::{encode, task_header, ArgsBuf, FnId, TaskFramer, TypeFingerprint, What};
+///
+/// let mut buf = ArgsBuf::new();
+/// buf.push_with(|out| encode(&7u64, What::Argument, out))?;
+/// let args = [buf.finish()];
+/// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>(), tag: 0 };
+/// let mut framer = TaskFramer::default();
+/// let parts = framer.frame(42, func, false, &args)?;
+/// assert_eq!(task_header(parts[0]), Some((42, 1)));
+/// assert_eq!(task_header(b"not a frame"), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn task_header(head: &[u8]) -> Option<(u64, usize)> {
+    let is_tasks = head.len() >= TASK_HEADER
+        && &head[..4] == MAGIC
+        && head[4] == VERSION
+        && head[5] == KIND_TASKS;
+    is_tasks.then(|| (u64_at(head, 16), u32_at(head, 8) as usize))
+}
+
 /// A batch of task items, read in place.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskFrame<'a> {

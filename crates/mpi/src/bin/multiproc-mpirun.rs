@@ -2,7 +2,8 @@
 //! rank clearly (see `multiproc_mpi::supervisor`).
 //!
 //! ```text
-//! multiproc-mpirun [-n RANKS] [--timeout SECS] [--launcher mpirun] [--launcher-arg ARG]... -- PROGRAM [ARGS]...
+//! multiproc-mpirun [-n RANKS] [--timeout SECS] [--launcher mpirun|srun|...]
+//!                  [--hostfile FILE] [--host HOSTS] [--launcher-arg ARG]... -- PROGRAM [ARGS]...
 //! ```
 
 use std::ffi::OsString;
@@ -12,8 +13,10 @@ use std::time::Duration;
 use multiproc_mpi::supervisor::Supervisor;
 
 const USAGE: &str = "usage: multiproc-mpirun [-n RANKS] [--timeout SECS] [--launcher PROGRAM] \
-                     [--launcher-arg ARG]... -- PROGRAM [ARGS]...\n\
-                     RANKS counts rank 0 (the scheduler) and the workers; default 3";
+                     [--hostfile FILE] [--host HOSTS] [--launcher-arg ARG]... -- PROGRAM [ARGS]...\n\
+                     RANKS counts rank 0 (the scheduler) and the workers; default 3\n\
+                     --launcher srun adds --mpi=pmix; --hostfile/--host become the launcher's own \
+                     host options";
 
 fn main() -> ExitCode {
     match parse(std::env::args_os().skip(1).collect()) {
@@ -31,6 +34,8 @@ fn parse(args: Vec<OsString>) -> Result<(Supervisor, OsString, Vec<OsString>), S
     let mut timeout = None;
     let mut launcher = None;
     let mut launcher_args = Vec::new();
+    let mut hostfile = None;
+    let mut hosts = None;
     let mut it = args.into_iter();
     let value = |it: &mut std::vec::IntoIter<OsString>, flag: &str| {
         it.next().ok_or(format!("{flag} needs a value"))
@@ -55,6 +60,11 @@ fn parse(args: Vec<OsString>) -> Result<(Supervisor, OsString, Vec<OsString>), S
             }
             Some("--launcher") => launcher = Some(value(&mut it, "--launcher")?),
             Some("--launcher-arg") => launcher_args.push(value(&mut it, "--launcher-arg")?),
+            Some("--hostfile") => hostfile = Some(value(&mut it, "--hostfile")?),
+            Some("--host") => {
+                let v = value(&mut it, "--host")?;
+                hosts = Some(v.into_string().map_err(|_| "--host takes text")?);
+            }
             Some("-h" | "--help") => return Err("help".into()),
             _ => return Err(format!("unexpected argument `{}`", arg.to_string_lossy())),
         }
@@ -66,6 +76,12 @@ fn parse(args: Vec<OsString>) -> Result<(Supervisor, OsString, Vec<OsString>), S
     }
     if let Some(l) = launcher {
         supervisor = supervisor.launcher(l);
+    }
+    if let Some(f) = hostfile {
+        supervisor = supervisor.hostfile(f);
+    }
+    if let Some(h) = hosts {
+        supervisor = supervisor.hosts(h);
     }
     for a in launcher_args {
         supervisor = supervisor.launcher_arg(a);

@@ -60,6 +60,12 @@ pub fn launch(test: &str, ranks: usize) -> Job {
 /// Runs `test` of this binary as a job of `ranks` ranks under the supervisor, stopped
 /// after `timeout`.
 pub fn launch_with_timeout(test: &str, ranks: usize, timeout: Duration) -> Job {
+    launch_with(test, ranks, timeout, &[])
+}
+
+/// Runs `test` of this binary as a job of `ranks` ranks under the supervisor, stopped
+/// after `timeout`, with `env` set in every rank.
+pub fn launch_with(test: &str, ranks: usize, timeout: Duration, env: &[(&str, &str)]) -> Job {
     let exe = std::env::current_exe().expect("the test binary's path");
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_multiproc-mpirun"))
@@ -67,9 +73,25 @@ pub fn launch_with_timeout(test: &str, ranks: usize, timeout: Duration) -> Job {
         .arg(exe)
         .args(filter(test))
         .env(IN_JOB, "1")
+        .envs(env.iter().copied())
         .output()
         .expect("cannot run multiproc-mpirun");
     Job { output, elapsed: started.elapsed() }
+}
+
+/// The supervisor's report of a job that must have failed by itself, not been stopped
+/// by the watchdog (exit 124): a fatal error ends a job, never hangs it.
+pub fn failure_report(job: &Job) -> String {
+    let err = job.stderr();
+    assert_ne!(job.output.status.code(), Some(124), "the watchdog had to stop it:\n{err}");
+    assert!(!job.output.status.success(), "the job should have failed:\n{err}");
+    report(&err)
+}
+
+/// The lines of the supervisor's report in `stderr`.
+pub fn report(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("multiproc-mpirun:")).collect();
+    lines.join("\n")
 }
 
 /// Sets the environment a job's ranks get, for a test that runs `mpirun` itself.

@@ -34,7 +34,7 @@ use multiproc_codec::FnId;
 use multiproc_process::progress::pack_claim;
 use multiproc_process::{ExitStatus, Limits as WorkerLimits};
 
-use crate::backend::{Expect, Progress};
+use crate::backend::{Expect, ItemRange, Progress};
 use crate::error::TaskError;
 use crate::insights::RestartCause;
 use ledger::{Closed, Ledger};
@@ -77,6 +77,8 @@ pub(crate) struct Batch<E> {
     /// taken back), or all at once when it starts the batch.
     pub revocable: bool,
     pub args: Vec<E>,
+    /// The job items it holds, in order.
+    pub items: Vec<ItemRange>,
 }
 
 /// What the shell must do.
@@ -705,10 +707,12 @@ impl<E: Encoded> Plan<E> {
         let quick = self.paces.quick(func, items);
         let revocable = self.paces.revocable(func, items);
         let args = runs.iter().map(|r| r.args.clone()).collect();
+        let held = runs.iter().flat_map(|r| Span::of(r).into_ranges()).collect();
         let slot = &mut self.slots[worker];
         let first_seq = slot.send(func, runs, quick, now);
         let incarnation = slot.incarnation;
-        let batch = Batch { func, stamp: pack_claim(slot.epoch, first_seq), revocable, args };
+        let stamp = pack_claim(slot.epoch, first_seq);
+        let batch = Batch { func, stamp, revocable, args, items: held };
         self.actions.push_back(Action::Send { worker, incarnation, batch });
         if let Some(quota) = &mut slot.quota {
             *quota = quota.saturating_sub(items as u64);

@@ -2,6 +2,7 @@
 //! run of answers goes, or which items a failure ends.
 
 use super::run::{Encoded, Indices, JobId, Run};
+use crate::backend::ItemRange;
 
 /// Consecutive items of a run: `len` items of `job` from `indices`.
 #[derive(Debug, Clone)]
@@ -22,6 +23,25 @@ impl Span {
         (0..self.len).map(|i| self.indices.at(i))
     }
 
+    /// Its items as ranges of consecutive indices, in order.
+    pub(crate) fn into_ranges(self) -> impl Iterator<Item = ItemRange> {
+        let Span { job, indices, len } = self;
+        let mut k = 0;
+        std::iter::from_fn(move || {
+            if k == len {
+                return None;
+            }
+            let start = indices.at(k);
+            let mut end = start + 1;
+            k += 1;
+            while k < len && indices.at(k) == end {
+                end += 1;
+                k += 1;
+            }
+            Some(ItemRange { job: job.0, start, end })
+        })
+    }
+
     /// The index of the first item and whether the rest follow it without a gap, so that
     /// a sink can take the whole span as one range.
     pub(crate) fn contiguous(&self) -> Option<usize> {
@@ -33,5 +53,25 @@ impl Span {
                 items.iter().enumerate().all(|(k, &i)| i == first + k).then_some(first)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_the_items_in_order() {
+        let listed: std::sync::Arc<[usize]> = [0, 3, 4, 5, 9, 10, 2].into();
+        let span = Span { job: JobId(7), indices: Indices::Listed(listed, 1), len: 6 };
+        let ranges: Vec<(usize, usize)> =
+            span.clone().into_ranges().map(|r| (r.start, r.end)).collect();
+        assert_eq!(ranges, [(3, 6), (9, 11), (2, 3)]);
+        assert!(span.into_ranges().all(|r| r.job == 7));
+        let from = Span { job: JobId(1), indices: Indices::From(40), len: 40 };
+        assert_eq!(
+            from.into_ranges().collect::<Vec<_>>(),
+            [ItemRange { job: 1, start: 40, end: 80 }]
+        );
     }
 }

@@ -47,7 +47,7 @@ impl Outbox {
         match batch {
             Some(b) => match turn.framer.frame(b.stamp, b.func, b.revocable, &b.args) {
                 Ok(parts) => {
-                    let _ = tx.send(&parts);
+                    let _ = tx.send_tasks(&parts, &b.items);
                 }
                 // Runs are bounded when submitted and batches merge only small runs: a
                 // batch always fits a frame.
