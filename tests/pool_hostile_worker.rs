@@ -40,32 +40,15 @@ fn memfds() -> Vec<(libc::c_int, usize)> {
 fn rewrite(byte: u8, all: bool) {
     // Regions are a 64-byte header and whole pages; the 64 bytes of progress words are
     // not one of them (a rewritten claim word is the hole this file does not cover yet).
-    let chosen = |len: usize| len > 0 && (all || (len > 4096 && len % 4096 == 64));
-    for (fd, len) in memfds().into_iter().filter(|&(_, len)| chosen(len)) {
-        // SAFETY: a fresh shared mapping of the region, written and unmapped here; no
-        // reference to it is ever made.
-        unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
-            if p != libc::MAP_FAILED {
-                std::ptr::write_bytes(p.cast::<u8>(), byte, len);
-                libc::munmap(p, len);
-            }
-        }
-    }
+    fill(byte, usize::MAX, |len| all || (len > 4096 && len % 4096 == 64));
 }
 
-/// Writes `byte` over the first `upto` bytes (at most) of this worker's memfds whose size
-/// `chosen` picks.
+/// Overwrites the first `upto` bytes of each of this process's memfds whose size is
+/// `chosen` with `byte`.
 fn fill(byte: u8, upto: usize, chosen: impl Fn(usize) -> bool) {
     for (fd, len) in memfds().into_iter().filter(|&(_, len)| len > 0 && chosen(len)) {
-        // SAFETY: as in `rewrite`.
+        // SAFETY: a fresh shared mapping of the region, written and unmapped here; no
+        // reference to it is ever made.
         unsafe {
             let p = libc::mmap(
                 std::ptr::null_mut(),
