@@ -14,12 +14,13 @@ use multiproc::{Limit, Pool, TaskError};
 
 /// Keeps `mib` MiB for the rest of the worker's life; returns the worker's pid.
 fn leak(mib: usize) -> u32 {
-    std::mem::forget(vec![1u8; mib << 20]);
+    // black_box: an optimiser may drop an allocation nothing reads.
+    std::mem::forget(std::hint::black_box(vec![1u8; mib << 20]));
     std::process::id()
 }
 
 fn allocate(gib: usize) -> usize {
-    vec![1u8; gib << 30].len()
+    std::hint::black_box(vec![1u8; gib << 30]).len()
 }
 
 fn spin(_: ()) -> u64 {
