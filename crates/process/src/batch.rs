@@ -133,7 +133,7 @@ impl<'a> BatchRun<'a> {
             p.started.store(self.started, Ordering::Release);
         }
         if let Some(watch) = self.watch {
-            watch.begin();
+            begin_watched(watch);
         }
         true
     }
@@ -142,7 +142,7 @@ impl<'a> BatchRun<'a> {
     #[inline]
     pub(crate) fn returned(&mut self) {
         if let Some(watch) = self.watch {
-            watch.returned();
+            returned_watched(watch);
         }
     }
 
@@ -190,4 +190,20 @@ impl<'a> BatchRun<'a> {
             p.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// A task starts under limits: out of line, so that a worker without limits (the common
+/// case) keeps its per-item loop tight (measured: the inlined calls cost W1 about 12% of
+/// the worker's time).
+#[cold]
+#[inline(never)]
+fn begin_watched(watch: &Watch) {
+    watch.begin();
+}
+
+/// A task under limits returned (see [`begin_watched`]).
+#[cold]
+#[inline(never)]
+fn returned_watched(watch: &Watch) {
+    watch.returned();
 }
