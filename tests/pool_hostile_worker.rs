@@ -13,6 +13,8 @@ use std::path::Path;
 use multiproc::{Bytes, StartMethod, TaskError};
 
 mod common;
+#[path = "../crates/ipc/tests/common/sendmsg.rs"]
+mod sendmsg;
 use common::{GUARD, pool, serial, square, wait_until};
 
 /// The worker's memfds (every shared-memory region it maps), with their sizes.
@@ -152,28 +154,7 @@ fn send_raw(socket: libc::c_int, body: &[u8], fds: &[libc::c_int]) {
     let mut bytes = (16 + body.len()).to_ne_bytes().to_vec();
     bytes.extend_from_slice(&body.len().to_ne_bytes());
     bytes.extend_from_slice(body);
-    let mut iov = libc::iovec { iov_base: bytes.as_mut_ptr().cast(), iov_len: bytes.len() };
-    let fd_bytes = mem::size_of_val(fds) as u32;
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: a zeroed msghdr is a valid empty one; its pointers point into `iov` and
-    // `control`, which outlive the call and which CMSG_SPACE sized for the fds.
-    unsafe {
-        let mut msg: libc::msghdr = mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if !fds.is_empty() {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = space as _;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
-        }
-        libc::sendmsg(socket, &msg, libc::MSG_DONTWAIT);
-    }
+    sendmsg::send_with_fds(socket, &mut bytes, fds, libc::MSG_DONTWAIT);
 }
 
 /// The pool still answers, on every worker.
