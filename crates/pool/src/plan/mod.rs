@@ -506,6 +506,9 @@ impl<E: Encoded> Plan<E> {
                 None => "workers exit before running any task".to_string(),
             };
             if !self.start_failed(TaskError::StartFailed(why)) {
+                // The slot gave up (or the pool broke): the other workers take what it
+                // held and had not started.
+                self.pump(now);
                 return Ended { restart: false, cause };
             }
         }
