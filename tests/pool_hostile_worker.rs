@@ -41,7 +41,7 @@ fn memfds() -> Vec<(libc::c_int, usize)> {
 /// with `byte`; with `all`, of its answer ring and progress words too.
 fn rewrite(byte: u8, all: bool) {
     // Regions are a 64-byte header and whole pages; the 64 bytes of progress words are
-    // not one of them (a rewritten claim word is the hole this file does not cover yet).
+    // not one of them (see `rewrite_words` for those).
     fill(byte, usize::MAX, |len| all || (len > 4096 && len % 4096 == 64));
 }
 
@@ -74,6 +74,32 @@ fn garble(_: u64) -> u64 {
     fill(0xA5, usize::MAX, |len| len == 512 + (256 << 10));
     fill(0, 16, |len| len < 4096);
     7
+}
+
+/// Items 37, 151 and 263 write over their worker's progress words (the only memfd under a
+/// page): with 0xA5 bytes, with zeroes, and with the claim word's epoch bumped (as a
+/// take-back would, though the parent took nothing back). Every item returns its square.
+fn rewrite_words(x: u64) -> u64 {
+    let small = |len| len < 4096;
+    match x {
+        37 => fill(0xA5, usize::MAX, small),
+        151 => fill(0, usize::MAX, small),
+        263 => {
+            for (fd, len) in memfds().into_iter().filter(|&(_, len)| small(len)) {
+                let mut word = [0u8; 8];
+                // SAFETY: reads and writes 8 bytes of a descriptor of this process, at
+                // the claim word's offset (word 3), within its `len` bytes.
+                unsafe {
+                    if len >= 32 && libc::pread(fd, word.as_mut_ptr().cast(), 8, 24) == 8 {
+                        let bumped = (u64::from_ne_bytes(word) + (1 << 48)).to_ne_bytes();
+                        libc::pwrite(fd, bumped.as_ptr().cast(), 8, 24);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    x * x
 }
 
 /// Rewrites its frame regions, then tries to shrink and grow every region (answer ring
@@ -222,6 +248,34 @@ fn a_task_that_garbles_its_answer_ring_and_progress_fails_only_itself() {
         still_serves(&pool, method); // every worker has answered: its ring is in use
         let got = pool.apply_async(garble, 0).unwrap().get_timeout(GUARD);
         assert!(matches!(got, Ok(7) | Err(TaskError::WorkerDied { .. })), "{method}: {got:?}");
+        still_serves(&pool, method);
+    }
+}
+
+/// Tasks that write over their worker's progress words, its claim word among them, amid
+/// 300 others in batches: the worker then finds every later batch's items "taken back"
+/// and skips them. It says so, the parent sees that it took nothing back, and the worker
+/// is replaced; the skipped items run on the next worker. Every other item returns its
+/// own value, nothing hangs (the pool has no timeout), and the pool goes on. (Before,
+/// the skipped items waited for ever.)
+#[test]
+fn tasks_that_rewrite_their_progress_words_fail_only_themselves() {
+    let _serial = serial();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        let mut results = pool.chunksize(5).imap(rewrite_words, 0..300u64).unwrap();
+        for x in 0..300u64 {
+            let got = results.next_timeout(GUARD).expect("one result per item");
+            match x {
+                37 | 151 | 263 => assert!(
+                    matches!(got, Ok(v) if v == x * x)
+                        || matches!(got, Err(TaskError::WorkerDied { .. })),
+                    "{method}: item {x}: {got:?}"
+                ),
+                _ => assert_eq!(got, Ok(x * x), "{method}: item {x}"),
+            }
+        }
+        assert!(results.next_timeout(GUARD).is_none(), "{method}");
         still_serves(&pool, method);
     }
 }

@@ -70,6 +70,7 @@ fn control() -> impl Strategy<Value = Control> {
         Just(Control::Initialized),
         failure().prop_map(Control::InitFailed),
         Just(Control::Shutdown),
+        any::<u64>().prop_map(|from| Control::Skipped { from }),
     ]
 }
 
@@ -542,6 +543,7 @@ fn every_control_variant_round_trips() {
         }),
         Control::InitFailed(RemoteFailure::BadFunction("why".into())),
         Control::Shutdown,
+        Control::Skipped { from: (3 << 48) | 1000 },
     ];
     let mut fb = FrameBuf::new();
     for message in all {

@@ -152,7 +152,7 @@ impl LocalRx {
 
 /// Hands every record published so far to `f`: a block of many answers as it lies in the
 /// ring, runs of the others gathered in one call, each answer staged in a region alone
-/// while its region is lent. How many answers there were; `Err` if the worker wrote
+/// while its region is lent, each control frame alone. How many answers there were; `Err` if the worker wrote
 /// something that is not an answer.
 fn hand_over(
     reader: &mut RingReader,
@@ -175,6 +175,12 @@ fn hand_over(
                         flush(&mut run, &mut read, f);
                     }
                 }
+            }
+            Record::Inline { kind: answer::CONTROL, bytes } => {
+                // Alone: the answers before it come first, and it is handled on its own.
+                flush(&mut run, &mut read, f);
+                read += 1;
+                f(Answers::list(&[Answer::Control(bytes)]));
             }
             Record::Inline { kind, bytes } => run.push(answer_of(kind, bytes)?),
             Record::Staged { kind, message } => {

@@ -9,11 +9,12 @@
 //! after every answer for a batch of slow items (their answers stream back one by one).
 //! An answer too large for the record goes alone, staged in shared memory when large.
 
-use multiproc_codec::{FrameBuf, ItemBuf, RemoteFailure, What, encode, encode_into};
+use multiproc_codec::{Control, FrameBuf, ItemBuf, RemoteFailure, What, encode, encode_into};
 use multiproc_ipc::{OpenRecord, RingWriter};
 use serde::Serialize;
 
 use crate::protocol::answer;
+use crate::serve::Served;
 use crate::sys;
 
 /// A worker's output, kept from batch to batch.
@@ -35,6 +36,22 @@ impl Out {
                 Answers::Ring(RingAnswers { state: State::Idle(writer), item, eager })
             }
         }
+    }
+}
+
+impl Out {
+    /// Tells the parent, after the answers written so far, that the items of a batch
+    /// were skipped from claim `from` on (see [`Control::Skipped`]). `Stop` if the parent
+    /// is gone. Only a worker with a ring claims items.
+    pub(crate) fn skipped(&mut self, from: u64) -> Served<'static> {
+        if let Out::Ring { writer, .. } = self {
+            let mut fb = FrameBuf::new();
+            let frame = fb.control(&Control::Skipped { from });
+            if writer.push(answer::CONTROL, std::iter::once(frame)).is_err() {
+                return Served::Stop;
+            }
+        }
+        Served::Done
     }
 }
 

@@ -12,7 +12,9 @@
 //! has not started by bumping the epoch with a compare-and-swap of its own, which tells it
 //! atomically how many items were claimed. A frame of another epoch was sent before a
 //! take-back and is skipped whole; an item whose claim fails was taken back under the
-//! worker's feet, and so is the rest of its frame.
+//! worker's feet, and so is the rest of its frame. Either way the worker says so (with the
+//! claim it found taken), so that the parent can tell a take-back of its own from a claim
+//! word written over by a task, which would otherwise leave items waiting for ever.
 //!
 //! A compare-and-swap costs about 10 ns, as much as a quick item. So a frame of quick
 //! items (not *revocable*) is claimed whole when the worker starts it; only frames of
@@ -77,6 +79,10 @@ pub(crate) struct BatchRun<'a> {
     /// The last item failure, kept for a `Process` to report.
     pub last_failure: Option<RemoteFailure>,
     claim: Claim,
+    /// The claim found taken when an item of the batch was to start, if one was: the
+    /// rest of the batch was skipped (the worker tells the parent: see
+    /// [`Control::Skipped`](multiproc_codec::Control::Skipped)).
+    pub skipped: Option<u64>,
     /// This process's limits, when it has any (see `limits`).
     watch: Option<&'static Watch>,
 }
@@ -111,7 +117,17 @@ impl<'a> BatchRun<'a> {
             }
         };
         let watch = limits::watch();
-        Some(BatchRun { items, out, progress, stamp, started, last_failure: None, claim, watch })
+        Some(BatchRun {
+            items,
+            out,
+            progress,
+            stamp,
+            started,
+            last_failure: None,
+            claim,
+            skipped: None,
+            watch,
+        })
     }
 
     /// Claims and starts the next item: false if it was taken back (then so was the rest
@@ -121,6 +137,7 @@ impl<'a> BatchRun<'a> {
         if let (Claim::Each { epoch, next }, Some(p)) = (&mut self.claim, self.progress) {
             let (from, to) = (pack_claim(*epoch, *next), pack_claim(*epoch, *next + 1));
             if p.claim.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                self.skipped = Some(from);
                 return false;
             }
             *next += 1;

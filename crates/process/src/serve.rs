@@ -121,7 +121,7 @@ impl FrameServer {
                 let Some(mut run) = BatchRun::new(task, answers, words, self.stamp, self.started)
                 else {
                     // Taken back before it started.
-                    return Ok(Served::Done);
+                    return Ok(self.out.skipped(task.batch()));
                 };
                 let resolved = match self.cached {
                     Some(r) if r.id() == task.func() => Ok(r),
@@ -135,6 +135,7 @@ impl FrameServer {
                     run.fail_all(failure);
                 }
                 self.started = run.started;
+                let skipped = run.skipped;
                 // Publishes the last answers.
                 drop(run);
                 let took = start.elapsed();
@@ -142,6 +143,11 @@ impl FrameServer {
                 if let Some(words) = progress {
                     let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                     words.word(BUSY_NS).fetch_add(ns, Ordering::Relaxed);
+                }
+                if let Some(from) = skipped
+                    && self.out.skipped(from) == Served::Stop
+                {
+                    return Ok(Served::Stop);
                 }
                 match &mut self.out {
                     // Every item was taken back: nothing to say.

@@ -99,6 +99,14 @@ pub enum Control {
     InitFailed(RemoteFailure),
     /// Finish and exit with status 0.
     Shutdown,
+    /// A pool worker skipped the items of a task batch from one claim on (see
+    /// `multiproc_process::progress::pack_claim`): `from` is the claim that the worker
+    /// found taken, the epoch of the batch and the sequence number of its first item not
+    /// run. The parent took them back, or something wrote over the worker's claim word.
+    Skipped {
+        /// The epoch and sequence number, packed as a batch id.
+        from: u64,
+    },
 }
 
 impl From<TooLarge> for RemoteFailure {

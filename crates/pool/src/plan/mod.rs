@@ -25,6 +25,7 @@ mod queue;
 mod run;
 mod slot;
 mod span;
+mod take_back;
 #[cfg(test)]
 mod tests;
 
@@ -325,15 +326,6 @@ impl<E: Encoded> Plan<E> {
         if self.queue.holds(job) { Place::Queued } else { Place::Ended }
     }
 
-    fn revoke(&mut self, worker: usize) {
-        let slot = &mut self.slots[worker];
-        if !slot.revoking && slot.phase != Phase::Down {
-            slot.revoking = true;
-            let incarnation = slot.incarnation;
-            self.actions.push_back(Action::Revoke { worker, incarnation });
-        }
-    }
-
     /// A worker started in slot `worker` (after `startup`) and is ready for work; returns
     /// its incarnation.
     pub(crate) fn worker_ready(&mut self, worker: usize, now: u64, startup: Startup) -> u64 {
@@ -463,9 +455,10 @@ impl<E: Encoded> Plan<E> {
         // What the worker says it started, within what it was sent; a worker that broke
         // the protocol was running its first unanswered item at least (its progress words
         // are as untrustworthy as its answers: had they said "nothing started", that item
-        // would go to the next worker, and break it too, for ever).
+        // would go to the next worker, and break it too, for ever). A worker that said it
+        // stopped right after its last answer (halted) had started nothing more.
         let floor = if slot.broke { (received + 1).min(next) } else { received };
-        let started = progress.started.clamp(floor, next);
+        let started = if slot.halted { received } else { progress.started.clamp(floor, next) };
         let timed_out = slot.timed_out.take();
         let progressed = slot.progressed;
         let unstarted = slot.take_from(started);
@@ -532,37 +525,6 @@ impl<E: Encoded> Plan<E> {
             }
         }
         self.queue.push_front(back);
-        cancelled
-    }
-
-    /// The worker answered a take-back: it will not start items from sequence number
-    /// `claimed` on (`None`: it cannot take work back). They are queued again, those of
-    /// cancelled jobs fail as cancelled. Returns how many items were cancelled.
-    pub(crate) fn on_revoked(
-        &mut self,
-        worker: usize,
-        incarnation: u64,
-        claimed: Option<u64>,
-        now: u64,
-    ) -> usize {
-        let slot = &mut self.slots[worker];
-        if slot.incarnation != incarnation || !slot.revoking {
-            return 0;
-        }
-        slot.revoking = false;
-        let Some(claimed) = claimed else {
-            slot.nothing_to_take = true;
-            return 0;
-        };
-        // The worker skips every frame of the old epoch it has not started.
-        slot.epoch = slot.epoch.wrapping_add(1);
-        if claimed >= slot.next_seq {
-            slot.nothing_to_take = true;
-            return 0;
-        }
-        let taken = slot.take_from(claimed);
-        let cancelled = self.requeue(taken);
-        self.pump(now);
         cancelled
     }
 
@@ -688,7 +650,7 @@ impl<E: Encoded> Plan<E> {
         let ready = self.slots.iter().filter(|s| s.ready()).count();
         for worker in 0..n {
             let slot = &self.slots[worker];
-            let room = slot.ready()
+            let room = slot.takes_work()
                 && slot.in_flight.len() == 1
                 && slot.ends_soon()
                 && self.queue.head_func().is_some_and(|f| self.paces.quick(f, 1));
@@ -745,30 +707,5 @@ impl<E: Encoded> Plan<E> {
         self.revoke(worker);
         self.slots[worker].asked_to_retire = true;
         self.retire(worker);
-    }
-
-    /// For each idle worker, takes back the unstarted items of the worker that holds the
-    /// most (an answer comes with [`on_revoked`](Self::on_revoked)), if it has held them
-    /// for [`TAKE_BACK_AGE_NS`] at least.
-    fn take_back_for_idle(&mut self, now: u64) {
-        let idle = self.slots.iter().filter(|s| s.idle()).count();
-        for _ in 0..idle {
-            let victim = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| {
-                    s.takeable()
-                        && s.in_flight
-                            .front()
-                            .is_some_and(|b| now.saturating_sub(b.sent_at) >= TAKE_BACK_AGE_NS)
-                })
-                .max_by_key(|(_, s)| s.unanswered())
-                .map(|(w, _)| w);
-            match victim {
-                Some(worker) => self.revoke(worker),
-                None => break,
-            }
-        }
     }
 }

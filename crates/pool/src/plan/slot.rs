@@ -77,6 +77,22 @@ pub(crate) struct Slot<E> {
     /// It broke the protocol (wrote garbage where its answers go): whatever its progress
     /// words say, it had started its first unanswered item.
     pub broke: bool,
+    /// Work was taken back from it, and it has not yet said that it stopped there: it is
+    /// sent nothing until it has (see `take_back`).
+    pub stop_due: Option<TakeBack>,
+    /// Its latest take-back that it said it stopped at: it skips the later frames of
+    /// that epoch too.
+    pub stopped: Option<TakeBack>,
+    /// It skipped items that were not taken back (its claim word was written over),
+    /// right after its last answer: it had started nothing it was not answered for.
+    pub halted: bool,
+}
+
+/// A take-back: the epoch of the frames it revoked, and the claim where it cut them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TakeBack {
+    pub epoch: u16,
+    pub claimed: u64,
 }
 
 impl<E> Default for Slot<E> {
@@ -97,6 +113,9 @@ impl<E> Default for Slot<E> {
             working_ns: 0,
             asked_to_retire: false,
             broke: false,
+            stop_due: None,
+            stopped: None,
+            halted: false,
         }
     }
 }
@@ -126,9 +145,15 @@ impl<E: Encoded> Slot<E> {
         self.next_seq - self.received
     }
 
-    /// Whether it is ready and holds nothing.
+    /// Whether it may be sent work: it is ready, and not waiting to say where it stopped
+    /// after a take-back.
+    pub(crate) fn takes_work(&self) -> bool {
+        self.ready() && self.stop_due.is_none()
+    }
+
+    /// Whether it takes work and holds nothing.
     pub(crate) fn idle(&self) -> bool {
-        self.ready() && self.in_flight.is_empty()
+        self.takes_work() && self.in_flight.is_empty()
     }
 
     /// Whether it may hold items it has not started that could be taken back (once it
@@ -137,6 +162,7 @@ impl<E: Encoded> Slot<E> {
         self.phase != Phase::Down
             && !self.revoking
             && !self.nothing_to_take
+            && self.stop_due.is_none()
             && self.unanswered() >= 2
     }
 

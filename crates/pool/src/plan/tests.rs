@@ -72,8 +72,17 @@ struct SimWorker {
     started_at: u64,
     current: Option<(u64, (u64, usize))>,
     /// Answers published and not yet taken by the parent.
-    answers: Vec<(u64, usize)>,
+    answers: Vec<SimAnswer>,
     shutdown: bool,
+}
+
+/// What a simulated worker writes where its answers go.
+#[derive(Debug, Clone, Copy)]
+enum SimAnswer {
+    /// The answer of the item it ran.
+    Item((u64, usize)),
+    /// It skipped a frame from this claim on.
+    Skipped(u64),
 }
 
 impl SimWorker {
@@ -86,24 +95,17 @@ impl SimWorker {
                 continue;
             }
             let seq = frame.first_seq + self.pos as u64;
-            if self.pos == 0 {
-                if frame.epoch != self.epoch {
-                    // Sent before a take-back: never started, skipped whole.
-                    self.frames.pop_front();
-                    continue;
-                }
-                assert_eq!(frame.first_seq, self.claimed, "frames arrive at the claim");
-                if !frame.revocable {
-                    self.claimed = frame.first_seq + frame.items.len() as u64;
-                }
+            if (frame.epoch, seq) != (self.epoch, self.claimed) {
+                // Sent before a take-back (or the claim word was written over): skipped
+                // from here on, and said so.
+                self.answers.push(SimAnswer::Skipped(pack_claim(frame.epoch, seq)));
+                self.frames.pop_front();
+                self.pos = 0;
+                continue;
             }
-            if frame.revocable {
-                if frame.epoch != self.epoch || self.claimed != seq {
-                    // Taken back under our feet: the rest of the frame is stale.
-                    self.frames.pop_front();
-                    self.pos = 0;
-                    continue;
-                }
+            if !frame.revocable && self.pos == 0 {
+                self.claimed = frame.first_seq + frame.items.len() as u64;
+            } else if frame.revocable {
                 self.claimed += 1;
             }
             let item = frame.items[self.pos];
@@ -120,7 +122,7 @@ impl SimWorker {
 
     fn finish(&mut self) {
         if let Some((_, item)) = self.current.take() {
-            self.answers.push(item);
+            self.answers.push(SimAnswer::Item(item));
             self.finished += 1;
         }
     }
@@ -147,6 +149,8 @@ enum Op {
     Step(usize),
     Answer(usize),
     Crash(usize),
+    /// The task running on the worker writes over its claim word (an epoch no frame has).
+    Tamper(usize),
     /// The worker asks to retire after its current item (over `max_memory_per_child`).
     AskRetire(usize),
     Advance(u64),
@@ -161,6 +165,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0usize..3).prop_map(Op::Step),
         4 => (0usize..3).prop_map(Op::Answer),
         1 => (0usize..3).prop_map(Op::Crash),
+        1 => (0usize..3).prop_map(Op::Tamper),
         1 => (0usize..3).prop_map(Op::AskRetire),
         2 => prop_oneof![1u64..400, TAKE_BACK_AGE_NS..3 * TAKE_BACK_AGE_NS].prop_map(Op::Advance),
         1 => (0usize..8).prop_map(Op::Cancel),
@@ -286,36 +291,71 @@ impl World {
         }
     }
 
-    /// The parent takes the worker's published answers.
+    /// The parent takes the worker's published answers, in order: runs of item answers,
+    /// and skips. A skip the plan does not expect kills the worker (as the reader does).
     fn answer(&mut self, slot: usize) {
+        if self.take_answers(slot).is_err() {
+            let incarnation = self.workers[slot].incarnation;
+            self.plan.on_broken(slot, incarnation);
+            self.gone(slot);
+        }
+    }
+
+    fn take_answers(&mut self, slot: usize) -> Result<(), Unexpected> {
         let w = &mut self.workers[slot];
-        if w.answers.is_empty() {
-            return;
-        }
-        let answers = std::mem::take(&mut w.answers);
         let incarnation = w.incarnation;
-        self.spans.clear();
-        let mut spans = std::mem::take(&mut self.spans);
-        self.plan
-            .on_answers(slot, incarnation, answers.len(), self.now, &mut spans)
-            .expect("answers match what was sent");
-        if !self.plan.terminated() {
-            let delivered: Vec<(u64, usize)> =
-                spans.iter().flat_map(|s| s.indices().map(move |i| (s.job.0, i))).collect();
-            assert_eq!(delivered, answers, "each answer goes to the item that produced it");
-            for item in delivered {
-                self.end(item, End::Value);
+        let mut rest = std::mem::take(&mut w.answers).into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let item = match first {
+                SimAnswer::Skipped(from) => {
+                    let skipped = self.plan.on_skipped(slot, incarnation, from, self.now);
+                    self.run_actions();
+                    skipped?;
+                    continue;
+                }
+                SimAnswer::Item(item) => item,
+            };
+            let mut answers = vec![item];
+            while let Some(SimAnswer::Item(item)) = rest.peek() {
+                answers.push(*item);
+                rest.next();
             }
+            self.spans.clear();
+            let mut spans = std::mem::take(&mut self.spans);
+            self.plan
+                .on_answers(slot, incarnation, answers.len(), self.now, &mut spans)
+                .expect("answers match what was sent");
+            if !self.plan.terminated() {
+                let delivered: Vec<(u64, usize)> =
+                    spans.iter().flat_map(|s| s.indices().map(move |i| (s.job.0, i))).collect();
+                assert_eq!(delivered, answers, "each answer goes to the item that produced it");
+                for item in delivered {
+                    self.end(item, End::Value);
+                }
+            }
+            self.spans = spans;
+            self.run_actions();
         }
-        self.spans = spans;
-        self.run_actions();
+        Ok(())
     }
 
     /// The worker is gone (crash, kill, shutdown): the parent takes its answers, then
     /// reports the loss, then starts a replacement if asked.
     fn lose(&mut self, slot: usize) {
-        self.answer(slot);
+        if self.take_answers(slot).is_err() {
+            let incarnation = self.workers[slot].incarnation;
+            self.plan.on_broken(slot, incarnation);
+        }
+        self.gone(slot);
+    }
+
+    /// The worker is gone, its answers taken (or dropped): the plan is told.
+    fn gone(&mut self, slot: usize) {
         let w = &mut self.workers[slot];
+        if !w.alive {
+            return;
+        }
+        w.answers.clear();
         w.alive = false;
         if let Some((_, item)) = w.current
             && !self.plan.terminated()
@@ -369,6 +409,10 @@ impl World {
             }
             Op::Step(slot) => self.step(slot % self.workers.len()),
             Op::Answer(slot) => self.answer(slot % self.workers.len()),
+            Op::Tamper(slot) => {
+                let n = self.workers.len();
+                self.workers[slot % n].epoch ^= 0x8000;
+            }
             Op::Crash(slot) => {
                 let slot = slot % self.workers.len();
                 if self.workers[slot].alive {
@@ -652,4 +696,49 @@ fn a_slot_that_cannot_start_gives_up_while_other_workers_serve() {
     }
     assert!(!w.plan.start_failed(error()));
     assert!(w.plan.broken.is_some());
+}
+
+#[test]
+fn a_worker_whose_claim_word_was_written_over_is_replaced_and_no_one_is_blamed() {
+    let mut w = World::new(1, None, None);
+    // An unknown function: revocable, one batch of 6 items claimed one by one.
+    w.apply(Op::Submit { func: 1, items: 6, run: 6 });
+    let first = w.workers[0].incarnation;
+    // Item 0 runs and, as it runs, writes over its worker's claim word.
+    w.step(0);
+    w.apply(Op::Tamper(0));
+    w.step(0);
+    // The worker cannot claim item 1: it skips the rest of the batch and says so.
+    w.step(0);
+    assert!(matches!(w.workers[0].answers[..], [SimAnswer::Item(_), SimAnswer::Skipped(_)]));
+    w.answer(0);
+    assert!(w.workers[0].incarnation > first, "the worker was replaced");
+    w.settle();
+    w.check_end();
+    assert!(w.ends.values().all(|e| e == &[End::Value]), "{:?}", w.ends);
+    assert!(w.blamed.is_empty());
+}
+
+#[test]
+fn a_take_back_that_finds_answered_items_unclaimed_kills_the_worker() {
+    let mut w = World::new(2, None, None);
+    w.apply(Op::Submit { func: 1, items: 1, run: 1 });
+    w.apply(Op::Submit { func: 1, items: 6, run: 6 });
+    // Worker 1 answers two of its six items; the third zeroes its claim word as it runs.
+    for _ in 0..5 {
+        w.step(1);
+    }
+    w.answer(1);
+    w.workers[1].claimed = 0;
+    let first = w.workers[1].incarnation;
+    // Worker 0 ends its item and is idle: the take-back finds "nothing claimed".
+    w.step(0);
+    w.step(0);
+    w.now += TAKE_BACK_AGE_NS;
+    w.answer(0);
+    assert!(w.workers[1].incarnation > first, "the worker was killed and replaced");
+    w.settle();
+    w.check_end();
+    // Its words cannot be trusted: the item it was running is blamed, nothing else.
+    assert_eq!(w.blamed, [(1, 2)]);
 }

@@ -30,6 +30,10 @@ impl Core {
             while trusted {
                 let now = expect;
                 let mut on_answers = |answers: Answers<'_>| {
+                    if !trusted {
+                        // Read with answers it sent before it broke the protocol: dropped.
+                        return;
+                    }
                     // Before the answers are delivered: the next task of their caller
                     // goes to another worker.
                     if retires && control.wants_retire() {
@@ -56,18 +60,28 @@ impl Core {
     }
 
     /// Hands a run of answers to the sinks: `None` if the worker sent something it
-    /// should not have (more answers than it holds, a control frame), else when its next
-    /// answers are due.
+    /// should not have (more answers than it holds, a control frame other than a skip
+    /// the plan expects), else when its next answers are due.
     fn on_answers(
         &self,
         slot: usize,
         incarnation: u64,
-        answers: Answers<'_>,
+        mut answers: Answers<'_>,
         spans: &mut Vec<Span>,
         sinks: &mut Vec<Option<Arc<dyn Sink>>>,
     ) -> Option<Expect> {
         if answers.has_control() {
-            return None;
+            let (Some(Answer::Control(bytes)), None) = (answers.next(), answers.next()) else {
+                return None;
+            };
+            let Ok(Frame::Control(Control::Skipped { from })) = parse(bytes) else {
+                return None;
+            };
+            let mut st = self.lock();
+            st.plan.on_skipped(slot, incarnation, from, monotonic_ns()).ok()?;
+            let expect = st.plan.expect(slot);
+            self.finish(st);
+            return Some(expect);
         }
         spans.clear();
         sinks.clear();
