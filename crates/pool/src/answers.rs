@@ -90,6 +90,33 @@ impl<'a> Answers<'a> {
         }
     }
 
+    /// Hands the next `n` answers to `f` as a run of their own (which `f` may leave
+    /// unread), then moves past them: how a reader hands each job its part of a block
+    /// without counting through the block twice (as [`split_at`](Self::split_at) must).
+    ///
+    /// ```
+    /// use multiproc::pool::{Answer, Answers};
+    ///
+    /// let listed = [Answer::Value(b"a"), Answer::Value(b"b"), Answer::Value(b"c")];
+    /// let mut answers = Answers::list(&listed);
+    /// assert_eq!(answers.window(2, |head| head.len()), 2);
+    /// assert_eq!(answers.len(), 1);
+    /// assert!(matches!(answers.next(), Some(Answer::Value(b"c"))));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `n` is above the number of answers.
+    pub fn window<T>(&mut self, n: usize, f: impl FnOnce(&mut Answers<'a>) -> T) -> T {
+        assert!(n <= self.len, "{n} answers of {}", self.len);
+        let after = self.len - n;
+        self.len = n;
+        let out = f(self);
+        while self.len > 0 && self.next().is_some() {}
+        self.len = after;
+        out
+    }
+
     /// Whether one of them is a control frame (entries never are).
     pub fn has_control(&self) -> bool {
         match &self.repr {
@@ -104,6 +131,9 @@ impl<'a> Iterator for Answers<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Answer<'a>> {
+        if self.len == 0 {
+            return None;
+        }
         let answer = match &mut self.repr {
             Repr::Entries(rest) => {
                 let (failed, bytes, next) = answer::next_entry(rest)?;
@@ -171,6 +201,31 @@ mod tests {
             let mut got = printed(head);
             got.extend(printed(rest));
             prop_assert_eq!(got, expected(&entries));
+        }
+
+        /// Windows of any sizes, each read partly or not at all, hand out the block's
+        /// entries in order: each window its own, then the rest.
+        #[test]
+        fn windows_hand_out_the_entries_in_order(
+            entries in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..12)), 0..40),
+            cuts in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..6),
+        ) {
+            let bytes = block(&entries);
+            let mut answers = Answers::entries(&bytes).expect("whole entries");
+            let expected = expected(&entries);
+            let mut at = 0;
+            for (size, read) in cuts {
+                let n = size.index(answers.len() + 1);
+                let k = read.index(n + 1);
+                let got = answers.window(n, |w| {
+                    assert_eq!(w.len(), n);
+                    w.take(k).map(|a| format!("{a:?}")).collect::<Vec<_>>()
+                });
+                prop_assert_eq!(&got[..], &expected[at..at + k]);
+                at += n;
+                prop_assert_eq!(answers.len(), entries.len() - at);
+            }
+            prop_assert_eq!(printed(answers), expected[at..].to_vec());
         }
 
         /// A block cut short inside an entry is refused.

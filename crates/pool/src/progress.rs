@@ -58,7 +58,7 @@ impl Bar {
 }
 
 impl Sink for Bar {
-    fn deliver(&self, first: usize, answers: Answers<'_>) {
+    fn deliver(&self, first: usize, answers: &mut Answers<'_>) {
         let n = answers.len();
         let failed = answers.clone().filter(|a| matches!(a, Answer::Failed(_))).count();
         self.inner.deliver(first, answers);
@@ -94,7 +94,7 @@ mod tests {
     struct Record(Mutex<Vec<(usize, usize)>>);
 
     impl Sink for Record {
-        fn deliver(&self, first: usize, answers: Answers<'_>) {
+        fn deliver(&self, first: usize, answers: &mut Answers<'_>) {
             let failed = answers.filter(|a| matches!(a, Answer::Failed(_))).count();
             self.0.lock().unwrap().push((first, failed));
         }
@@ -110,12 +110,12 @@ mod tests {
         let mut value = Vec::new();
         encode(&7u32, What::Result, &mut value).unwrap();
         let answers = [Answer::Value(&value), Answer::Failed(FailedItem::new(b"x"))];
-        bar.deliver(0, Answers::list(&answers));
+        bar.deliver(0, &mut Answers::list(&answers));
         assert_eq!((bar.bar.position(), bar.bar.message()), (2, "1 failed".to_string()));
         bar.fail(2, TaskError::Cancelled);
         assert_eq!((bar.bar.position(), bar.bar.message()), (3, "2 failed".to_string()));
         assert!(!bar.bar.is_finished());
-        bar.deliver(3, Answers::list(&answers[..1]));
+        bar.deliver(3, &mut Answers::list(&answers[..1]));
         assert!(bar.bar.is_finished(), "the bar ends with the job's last item");
         assert_eq!(*record.0.lock().unwrap(), [(0, 1), (2, 1), (3, 0)]);
     }

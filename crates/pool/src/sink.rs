@@ -20,7 +20,7 @@ use crate::error::TaskError;
 pub(crate) trait Sink: Send + Sync {
     /// Delivers the answers of this job's items `first..first + answers.len()`, in order.
     /// One call per run of answers, so that the sink decodes a whole run in one loop.
-    fn deliver(&self, first: usize, answers: Answers<'_>);
+    fn deliver(&self, first: usize, answers: &mut Answers<'_>);
 
     /// Fails item `index` of this job (the item never produced an answer).
     fn fail(&self, index: usize, error: TaskError);
@@ -67,6 +67,7 @@ impl<R> Runs<R> {
         if self.values.is_empty() {
             // The first run becomes the job's vector (sized for all of it).
             run.reserve_exact(self.len.saturating_sub(run.len()));
+            multiproc_process::advise_huge_pages(run.spare_capacity_mut());
             self.values = run;
         } else {
             self.values.append(&mut run);
@@ -279,7 +280,7 @@ impl<R, T> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) {
+    fn deliver(&self, first: usize, answers: &mut Answers<'_>) {
         // Decoded before taking the lock, so that the readers of several workers decode
         // at the same time. A failed item ends a run of values; the next run starts after.
         let n = answers.len();
@@ -438,7 +439,7 @@ impl<R> Stream<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for Stream<R> {
-    fn deliver(&self, first: usize, answers: Answers<'_>) {
+    fn deliver(&self, first: usize, answers: &mut Answers<'_>) {
         self.put(first, answers.map(|value| outcome::<R>(value).map_err(Box::new)));
     }
 

@@ -45,7 +45,7 @@ impl<R> CallbackSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for CallbackSink<R> {
-    fn deliver(&self, _first: usize, answers: Answers<'_>) {
+    fn deliver(&self, _first: usize, answers: &mut Answers<'_>) {
         for value in answers {
             self.call(outcome::<R>(value));
         }

@@ -60,7 +60,7 @@ pub use protocol::{answer, progress};
 pub use sentinel::Sentinel;
 pub use serve::{FrameServer, Served, UnexpectedFrame};
 #[doc(hidden)]
-pub use sys::PerProcess;
+pub use sys::{PerProcess, advise_huge_pages};
 pub use task_return::{TaskFailure, TaskReturn, Typed, via};
 pub use worker_handle::{Worker, start_worker};
 

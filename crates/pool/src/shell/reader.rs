@@ -229,18 +229,18 @@ fn receive(
 
 /// Hands each span its run of answers, in order.
 fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
-    let mut rest = answers;
+    let mut answers = answers;
     for (span, sink) in spans.iter().zip(sinks) {
-        let run;
-        (run, rest) = rest.split_at(span.len);
-        let Some(sink) = sink else { continue };
-        match span.contiguous() {
-            Some(first) => sink.deliver(first, run),
-            None => {
-                for (index, answer) in span.indices().zip(run) {
-                    sink.deliver(index, Answers::list(&[answer]));
+        answers.window(span.len, |run| {
+            let Some(sink) = sink else { return };
+            match span.contiguous() {
+                Some(first) => sink.deliver(first, run),
+                None => {
+                    for (index, answer) in span.indices().zip(run) {
+                        sink.deliver(index, &mut Answers::list(&[answer]));
+                    }
                 }
             }
-        }
+        });
     }
 }

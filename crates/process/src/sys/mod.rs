@@ -379,6 +379,33 @@ pub(crate) fn keep_freed_memory() {
     }
 }
 
+/// Asks the kernel to back the whole 2 MiB pages inside `spare` (memory about to be
+/// written, such as a vector's spare capacity) with huge pages: a large result vector
+/// then takes a fault per 2 MiB as it fills, not one per 4 KiB page (W1: a 1 M-item `map`
+/// wrote 8 MiB of results through about 2,000 faults, some 4% of the parent's time). A
+/// no-op where the kernel has no transparent huge pages, or for less than 2 MiB.
+///
+/// ```
+/// let mut v: Vec<u64> = Vec::with_capacity(1 << 20);
+/// multiproc_process::advise_huge_pages(v.spare_capacity_mut());
+/// v.extend(0..1 << 20);
+/// assert_eq!(v[12345], 12345);
+/// ```
+pub fn advise_huge_pages<T>(spare: &mut [std::mem::MaybeUninit<T>]) {
+    const HUGE: usize = 2 << 20;
+    let start = spare.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(spare);
+    let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+    if to > from {
+        // SAFETY: the range lies within `spare`, memory this caller may write; the advice
+        // changes how the kernel backs it, never what it holds (its contents are
+        // uninitialized to Rust either way).
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// Removes a variable from this process's environment.
 ///
 /// Only called before `main` (from the bootstrap hook) or in a freshly forked child,
