@@ -975,8 +975,12 @@ impl OsIpcSharedMemory {
         unsafe {
             let store = BackingStore::new(length);
             let (address, _) = store.map_file(Some(length));
-            for element in slice::from_raw_parts_mut(address, length) {
-                *element = byte;
+            // multiproc patch: a fresh memfd reads as zeroes already; filling it with
+            // zeroes only faulted every page in (and wrote it) before its first use.
+            if byte != 0 {
+                for element in slice::from_raw_parts_mut(address, length) {
+                    *element = byte;
+                }
             }
             OsIpcSharedMemory::from_raw_parts(address, length, store)
         }
