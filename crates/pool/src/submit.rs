@@ -123,20 +123,22 @@ impl RunBuf {
         }
         self.read += 1;
         let encode_item = |out: &mut Vec<u8>| encode(item, What::Argument, out);
+        let too_large =
+            |size| TaskError::TooLarge(TooLarge { what: What::Argument, size, limit: FRAME_LIMIT });
         let pushed = match self.buf.push_within(FRAME_LIMIT, encode_item) {
             Ok(None) => Ok(()),
-            Ok(Some(size)) if size > FRAME_LIMIT => Err(TaskError::TooLarge(TooLarge {
-                what: What::Argument,
-                size,
-                limit: FRAME_LIMIT,
-            })),
+            Ok(Some(size)) if size > FRAME_LIMIT => Err(too_large(size)),
             Ok(Some(_)) => {
                 // It fits a frame alone: the run so far goes, the item starts the next.
                 self.read -= 1;
                 self.submit(core);
                 *self = RunBuf::new(self.job, index, self.per_run, self.expected);
                 self.read = 1;
-                self.buf.push_with(encode_item).map_err(TaskError::Codec)
+                match self.buf.push_with(encode_item) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(size)) => Err(too_large(size)),
+                    Err(e) => Err(TaskError::Codec(e)),
+                }
             }
             Err(e) => Err(TaskError::Codec(e)),
         };

@@ -70,7 +70,7 @@ impl std::error::Error for TooLarge {}
 ///
 /// let mut buf = ArgsBuf::new();
 /// for x in [3u64, 400, 5] {
-///     buf.push_with(|out| encode(&x, What::Argument, out))?;
+///     assert_eq!(buf.push_with(|out| encode(&x, What::Argument, out))?, None);
 /// }
 /// let args = buf.finish();
 /// let func = FnId { target: 16, trampoline: 32, types: TypeFingerprint::of::<u64, u64>(), tag: 0 };
@@ -87,8 +87,9 @@ impl std::error::Error for TooLarge {}
 #[derive(Debug, Default)]
 pub struct ArgsBuf {
     bytes: Vec<u8>,
-    /// Where each item ends, counting the payloads kept by reference.
-    ends: Vec<u64>,
+    /// Where each item ends, counting the payloads kept by reference (within a frame's
+    /// payload: [`FRAME_LIMIT`] bytes, 32 bits).
+    ends: Vec<u32>,
     segments: Vec<Segment>,
     segment_bytes: usize,
     /// `bytes` was noted as the buffer that takes payloads by reference.
@@ -101,18 +102,19 @@ impl ArgsBuf {
         ArgsBuf::default()
     }
 
-    /// Appends one item written by `write`; if `write` fails, nothing is added.
+    /// Appends one item written by `write`, unless it takes the payload past
+    /// [`FRAME_LIMIT`] (see [`push_within`](Self::push_within)).
     #[inline]
     pub fn push_with<E>(
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        self.push_within(u64::MAX, write).map(|_| ())
+    ) -> Result<Option<u64>, E> {
+        self.push_within(FRAME_LIMIT, write)
     }
 
     /// Appends one item written by `write`, unless it takes the payload past `limit`
-    /// bytes: then it is taken out again and `Ok(Some(size))` gives its size. If `write`
-    /// fails, nothing is added.
+    /// bytes (or past [`FRAME_LIMIT`], what a frame holds): then it is taken out again and
+    /// `Ok(Some(size))` gives its size. If `write` fails, nothing is added.
     ///
     /// ```
     /// use multiproc_codec::{encode, ArgsBuf, What};
@@ -144,14 +146,15 @@ impl ArgsBuf {
             return Err(e);
         }
         let end = (self.bytes.len() + self.segment_bytes) as u64;
-        if end > limit {
+        if end > limit.min(FRAME_LIMIT) {
             let size = end - self.payload_len();
             self.bytes.truncate(start);
             self.segments.truncate(segments);
             self.segment_bytes = segment_bytes;
             return Ok(Some(size));
         }
-        self.ends.push(end);
+        // Within FRAME_LIMIT: 32 bits.
+        self.ends.push(end as u32);
         Ok(None)
     }
 
@@ -181,7 +184,7 @@ impl ArgsBuf {
 
     /// Bytes of arguments pushed (payloads kept by reference included).
     pub fn payload_len(&self) -> u64 {
-        self.ends.last().copied().unwrap_or(0)
+        self.ends.last().map_or(0, |&end| u64::from(end))
     }
 
     /// Hands the items over as [`Args`] and leaves the buffer empty.
@@ -208,14 +211,14 @@ impl Drop for ArgsBuf {
 #[derive(Debug)]
 struct Store {
     bytes: Vec<u8>,
-    ends: Vec<u64>,
+    ends: Vec<u32>,
     segments: Vec<Segment>,
 }
 
 impl Store {
     /// Where item `i` starts, counting payloads kept by reference.
     fn start(&self, i: usize) -> u64 {
-        if i == 0 { 0 } else { self.ends[i - 1] }
+        if i == 0 { 0 } else { u64::from(self.ends[i - 1]) }
     }
 
     /// Appends the parts that hold bytes `range` (payloads kept by reference included).
@@ -275,7 +278,7 @@ impl Args {
         if self.items.is_empty() {
             return 0..0;
         }
-        self.store.start(self.items.start)..self.store.ends[self.items.end - 1]
+        self.store.start(self.items.start)..u64::from(self.store.ends[self.items.end - 1])
     }
 }
 
@@ -326,11 +329,12 @@ impl TaskFramer {
         let mut slots = tail.chunks_exact_mut(4);
         let mut base = 0u64;
         for a in args {
-            // Where the item ends in the frame's payload: within it, so it fits in 32 bits.
-            let shift = base.wrapping_sub(a.span().start);
+            // Where the item ends in the frame's payload: within it (checked above), so
+            // the shift is one in 32-bit arithmetic.
+            let shift = (base as u32).wrapping_sub(a.span().start as u32);
             // The ends first: `zip` takes a slot only for an end it has.
             for (&end, slot) in a.store.ends[a.items.clone()].iter().zip(slots.by_ref()) {
-                slot.copy_from_slice(&(end.wrapping_add(shift) as u32).to_le_bytes());
+                slot.copy_from_slice(&end.wrapping_add(shift).to_le_bytes());
             }
             base += a.bytes();
         }
