@@ -277,5 +277,10 @@ fn tasks_that_rewrite_their_progress_words_fail_only_themselves() {
         }
         assert!(results.next_timeout(GUARD).is_none(), "{method}");
         still_serves(&pool, method);
+        // What the words said of failures and busy time is bounded by what the parent saw.
+        let insights = pool.insights();
+        let failed: u64 = insights.workers.iter().map(|w| w.tasks_failed).sum();
+        assert!(failed <= 3, "{method}: {insights:?}");
+        assert!(insights.outside_task_code.is_none_or(|s| (0.0..=1.0).contains(&s)));
     }
 }

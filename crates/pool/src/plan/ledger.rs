@@ -97,9 +97,11 @@ impl Ledger {
         book.working_ns += closed.working_ns.min(alive);
         book.answered += closed.answered;
         book.lost += closed.lost;
-        book.failed += closed.failed.unwrap_or(0);
+        // What a worker reports of itself is bounded by what the parent saw: a task can
+        // write anything into its worker's progress words.
+        book.failed += closed.failed.unwrap_or(0).min(closed.answered);
         if let Some(busy) = closed.busy_ns {
-            book.busy_ns += busy;
+            book.busy_ns += busy.min(alive);
             book.busy_known = true;
         }
         if let Some(cause) = closed.cause {
@@ -153,9 +155,9 @@ impl Ledger {
                     alive += span;
                     working += now_live.working_ns.min(span);
                     answered += now_live.answered;
-                    failed += now_live.failed.unwrap_or(0);
+                    failed += now_live.failed.unwrap_or(0).min(now_live.answered);
                     if let Some(b) = now_live.busy_ns {
-                        busy += b;
+                        busy += b.min(span);
                         busy_known = true;
                     }
                     pid = now_live.pid;

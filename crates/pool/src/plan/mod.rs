@@ -435,12 +435,14 @@ impl<E: Encoded> Plan<E> {
             (None, Phase::Retiring, None) => Some(RestartCause::MaxTasks),
             (None, _, None) => Some(RestartCause::Died(status)),
         };
+        // A worker that broke the protocol may have had its words written over too.
+        let trusted = !(slot.broke || slot.halted);
         let mut closed = Closed {
             working_ns: slot.working_until(now),
             answered: slot.received,
             lost: 0,
-            failed: progress.failed,
-            busy_ns: progress.busy_ns,
+            failed: progress.failed.filter(|_| trusted),
+            busy_ns: progress.busy_ns.filter(|_| trusted),
             cause,
         };
         slot.working_ns = 0;

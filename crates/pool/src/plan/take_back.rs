@@ -51,14 +51,10 @@ impl<E: Encoded> Plan<E> {
         // The worker skips every frame of the old epoch it has not started.
         let epoch = slot.epoch;
         slot.epoch = slot.epoch.wrapping_add(1);
-        if claimed < slot.received {
-            // It answered items it had not claimed: its claim word was written over.
-            slot.broke = true;
-            slot.nothing_to_take = true;
-            self.actions.push_back(Action::Kill { worker, incarnation, timed_out: false });
-            return 0;
-        }
-        if claimed >= slot.next_seq {
+        // Below what it answered, the claim word was written over (it answered only what
+        // it had claimed): nothing can be known to be unstarted, so nothing is taken. The
+        // worker finds the word wrong at its next claim and says so (see `on_skipped`).
+        if claimed < slot.received || claimed >= slot.next_seq {
             slot.nothing_to_take = true;
             return 0;
         }
