@@ -211,6 +211,12 @@ where
         if self.ready.is_empty() && !self.stream.drain(&mut self.ready, deadline) {
             return Some(Err(TaskError::WaitTimedOut));
         }
+        self.pop_ready()
+    }
+
+    /// Yields the first ready result.
+    #[inline]
+    fn pop_ready(&mut self) -> Option<Result<R, TaskError>> {
         self.yielded += 1;
         self.ready.pop_front().flatten().map(|r| r.map_err(|e| *e))
     }
@@ -238,7 +244,15 @@ where
 {
     type Item = Result<R, TaskError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<R, TaskError>> {
+        // The common case, kept small enough to inline into the caller's loop: a result is
+        // ready and the input needs no topping up.
+        if !self.ready.is_empty()
+            && (self.exhausted || self.submitted - self.yielded >= self.window)
+        {
+            return self.pop_ready();
+        }
         self.take(None)
     }
 

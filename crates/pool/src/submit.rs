@@ -111,6 +111,7 @@ impl RunBuf {
     }
 
     /// Whether the run is as long as a run may be.
+    #[inline]
     fn full(&self) -> bool {
         self.read >= self.per_run || self.buf.payload_len() >= FRAME_BYTES as u64
     }

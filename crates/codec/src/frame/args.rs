@@ -173,16 +173,19 @@ impl ArgsBuf {
     }
 
     /// Items pushed.
+    #[inline]
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// Whether nothing was pushed.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// Bytes of arguments pushed (payloads kept by reference included).
+    #[inline]
     pub fn payload_len(&self) -> u64 {
         self.ends.last().map_or(0, |&end| u64::from(end))
     }
