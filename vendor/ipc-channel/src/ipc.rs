@@ -1033,9 +1033,16 @@ where
 {
     let index: usize = Deserialize::deserialize(deserializer)?;
     OS_IPC_CHANNELS_FOR_DESERIALIZATION.with(|os_ipc_channels_for_deserialization| {
-        // FIXME(pcwalton): This could panic if the data was corrupt and the index was out of
-        // bounds. We should return an `Err` result instead.
-        Ok(os_ipc_channels_for_deserialization.borrow_mut()[index].to_sender())
+        // multiproc patch: a message whose index names no channel it carried (corrupt, or
+        // sent by a hostile peer) is an error, not a panic (upstream's FIXME).
+        let mut channels = os_ipc_channels_for_deserialization.borrow_mut();
+        match channels.get_mut(index) {
+            Some(channel) => Ok(channel.to_sender()),
+            None => Err(D::Error::custom(format!(
+                "no channel at index {index}: the message carried {}",
+                channels.len()
+            ))),
+        }
     })
 }
 
@@ -1062,8 +1069,15 @@ where
     let index: usize = Deserialize::deserialize(deserializer)?;
 
     OS_IPC_CHANNELS_FOR_DESERIALIZATION.with(|os_ipc_channels_for_deserialization| {
-        // FIXME(pcwalton): This could panic if the data was corrupt and the index was out
-        // of bounds. We should return an `Err` result instead.
-        Ok(os_ipc_channels_for_deserialization.borrow_mut()[index].to_receiver())
+        // multiproc patch: a message whose index names no channel it carried (corrupt, or
+        // sent by a hostile peer) is an error, not a panic (upstream's FIXME).
+        let mut channels = os_ipc_channels_for_deserialization.borrow_mut();
+        match channels.get_mut(index) {
+            Some(channel) => Ok(channel.to_receiver()),
+            None => Err(D::Error::custom(format!(
+                "no channel at index {index}: the message carried {}",
+                channels.len()
+            ))),
+        }
     })
 }
