@@ -48,11 +48,13 @@ pub(crate) struct Runs<R> {
     ahead: Vec<(usize, Vec<R>)>,
     /// The job's number of items: expected while its input is read, then known.
     len: usize,
+    /// `values` is out, being appended to by one deliverer without the lock.
+    out: bool,
 }
 
 impl<R> Runs<R> {
     fn new(len: usize) -> Runs<R> {
-        Runs { values: Vec::new(), ahead: Vec::new(), len }
+        Runs { values: Vec::new(), ahead: Vec::new(), len, out: false }
     }
 
     /// Adds the values of items `first..first + run.len()`.
@@ -60,7 +62,7 @@ impl<R> Runs<R> {
         if run.is_empty() {
             return;
         }
-        if first != self.values.len() {
+        if first != self.values.len() || self.out {
             self.ahead.push((first, run));
             return;
         }
@@ -72,6 +74,32 @@ impl<R> Runs<R> {
         } else {
             self.values.append(&mut run);
         }
+        self.settle();
+    }
+
+    /// Takes the job's vector out to append the values of items from `first` on to it
+    /// directly, if they come next (and no one else has it out): see [`put_back`].
+    fn take_out(&mut self, first: usize) -> Option<Vec<R>> {
+        if first != self.values.len() || self.out {
+            return None;
+        }
+        self.out = true;
+        if self.values.capacity() == 0 {
+            self.values.reserve_exact(self.len);
+            multiproc_process::advise_huge_pages(self.values.spare_capacity_mut());
+        }
+        Some(std::mem::take(&mut self.values))
+    }
+
+    /// Puts back the vector [`take_out`] gave.
+    fn put_back(&mut self, values: Vec<R>) {
+        self.values = values;
+        self.out = false;
+        self.settle();
+    }
+
+    /// Appends the runs set aside that now follow the job's vector.
+    fn settle(&mut self) {
         while let Some(i) = self.ahead.iter().position(|(first, _)| *first == self.values.len()) {
             self.values.append(&mut self.ahead.swap_remove(i).1);
         }
@@ -281,12 +309,16 @@ impl<R, T> Collect<R, T> {
 
 impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
     fn deliver(&self, first: usize, answers: &mut Answers<'_>) {
-        // Decoded before taking the lock, so that the readers of several workers decode
-        // at the same time. A failed item ends a run of values; the next run starts after.
+        // Decoded without the lock, so that the readers of several workers decode at the
+        // same time: straight onto the job's vector when the values come next in order
+        // (the vector is taken out meanwhile), else into a run set aside. A failed item
+        // ends a run of values; the next run starts after.
         let n = answers.len();
         let mut runs = Vec::new();
         let mut errors = Vec::new();
-        let mut run = (first, Vec::with_capacity(n));
+        let vector = self.lock().values.take_out(first);
+        let in_order = vector.is_some();
+        let mut run = (first, vector.unwrap_or_else(|| Vec::with_capacity(n)));
         let mut index = first;
         #[expect(
             clippy::explicit_counter_loop,
@@ -303,7 +335,12 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
             index += 1;
         }
         let mut st = self.lock();
-        for (first, values) in runs.into_iter().chain([run]) {
+        let mut runs = runs.into_iter().chain([run]);
+        if in_order {
+            let (_, vector) = runs.next().expect("the vector's run comes first");
+            st.values.put_back(vector);
+        }
+        for (first, values) in runs {
             st.values.add(first, values);
         }
         st.errors.append(&mut errors);
@@ -321,13 +358,11 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
     }
 }
 
-/// Closes the run of values at a failed item: the next run starts at `next`.
+/// Closes the run of values at a failed item: the next run starts at `next`. The run is
+/// kept even when empty: the first may be the job's vector, taken out.
 #[cold]
 fn end_run<R>(run: &mut (usize, Vec<R>), runs: &mut Vec<(usize, Vec<R>)>, next: usize) {
-    let done = std::mem::replace(run, (next, Vec::new()));
-    if !done.1.is_empty() {
-        runs.push(done);
-    }
+    runs.push(std::mem::replace(run, (next, Vec::new())));
 }
 
 /// One result of a lazy job; the error is boxed so a queued value stays small.
@@ -447,5 +482,72 @@ impl<R: DeserializeOwned + Send> Sink for Stream<R> {
     /// worker that died).
     fn fail(&self, index: usize, error: TaskError) {
         self.put(index, std::iter::once(Err(Box::new(error))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use multiproc_codec::{RemoteFailure, encode};
+    use proptest::prelude::*;
+
+    /// Item `i`'s answer: the value `i * 10`, or a failure for the items in `failed`.
+    fn answer_bytes(i: usize, failed: &[usize]) -> (bool, Vec<u8>) {
+        let mut bytes = Vec::new();
+        if failed.contains(&i) {
+            encode(&RemoteFailure::Error(format!("item {i}")), What::Result, &mut bytes).unwrap();
+            (true, bytes)
+        } else {
+            encode(&(i as u64 * 10), What::Result, &mut bytes).unwrap();
+            (false, bytes)
+        }
+    }
+
+    proptest! {
+        /// Runs of a job's answers delivered in any order, some of them failures, and the
+        /// job's vector sometimes out (taken by one deliverer while the others add theirs):
+        /// every item ends with its own outcome, in order.
+        #[test]
+        fn runs_in_any_order_give_every_item_its_own_outcome(
+            n in 1usize..60,
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+            order in any::<prop::sample::Index>(),
+            failed in prop::collection::vec(0usize..60, 0..4),
+            hold in any::<bool>(),
+        ) {
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(n)).filter(|&c| c > 0).collect();
+            ends.push(n);
+            ends.sort_unstable();
+            ends.dedup();
+            let mut starts = vec![0];
+            starts.extend(&ends[..ends.len() - 1]);
+            let mut spans: Vec<(usize, usize)> = starts.into_iter().zip(ends).collect();
+            let k = spans.len();
+            spans.rotate_left(order.index(k));
+            let collect: Collect<u64, Vec<Result<u64, TaskError>>> = Collect::new(n, each);
+            // Optionally, someone holds the job's vector out while the others deliver.
+            let held = hold.then(|| collect.lock().values.take_out(0)).flatten();
+            for (from, to) in spans {
+                let owned: Vec<(bool, Vec<u8>)> = (from..to).map(|i| answer_bytes(i, &failed)).collect();
+                let listed: Vec<Answer<'_>> = owned
+                    .iter()
+                    .map(|(f, b)| if *f { Answer::Failed(FailedItem::new(b)) } else { Answer::Value(b) })
+                    .collect();
+                collect.deliver(from, &mut Answers::list(&listed));
+            }
+            if let Some(vector) = held {
+                collect.lock().values.put_back(vector);
+            }
+            collect.seal(n);
+            prop_assert!(collect.wait(None));
+            let got = collect.take().expect("the outcome").expect("each item's own");
+            prop_assert_eq!(got.len(), n);
+            for (i, outcome) in got.iter().enumerate() {
+                match outcome {
+                    Ok(v) => prop_assert!(!failed.contains(&i) && *v == i as u64 * 10, "{i}: {outcome:?}"),
+                    Err(_) => prop_assert!(failed.contains(&i), "{i}: {outcome:?}"),
+                }
+            }
+        }
     }
 }
