@@ -95,7 +95,11 @@ impl SimWorker {
                 continue;
             }
             let seq = frame.first_seq + self.pos as u64;
-            if (frame.epoch, seq) != (self.epoch, self.claimed) {
+            // A frame is checked against the claim when it starts, and a revocable one at
+            // every item (it is claimed one by one); a quick one is claimed whole.
+            if (self.pos == 0 || frame.revocable)
+                && (frame.epoch, seq) != (self.epoch, self.claimed)
+            {
                 // Sent before a take-back (or the claim word was written over): skipped
                 // from here on, and said so.
                 self.answers.push(SimAnswer::Skipped(pack_claim(frame.epoch, seq)));
@@ -103,10 +107,10 @@ impl SimWorker {
                 self.pos = 0;
                 continue;
             }
-            if !frame.revocable && self.pos == 0 {
-                self.claimed = frame.first_seq + frame.items.len() as u64;
-            } else if frame.revocable {
+            if frame.revocable {
                 self.claimed += 1;
+            } else if self.pos == 0 {
+                self.claimed = frame.first_seq + frame.items.len() as u64;
             }
             let item = frame.items[self.pos];
             self.pos += 1;
