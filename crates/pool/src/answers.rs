@@ -21,11 +21,11 @@ use crate::backend::Answer;
 /// let mut block = entry_header(1, false).to_vec();
 /// block.push(7);
 /// block.extend_from_slice(&entry_header(0, true));
-/// let answers = Answers::entries(&block).expect("whole entries");
+/// let mut answers = Answers::entries(&block).expect("whole entries");
 /// assert_eq!(answers.len(), 2);
-/// let (first, rest) = answers.split_at(1);
-/// assert!(matches!(first.collect::<Vec<_>>()[..], [Answer::Value(&[7])]));
-/// assert!(matches!(rest.collect::<Vec<_>>()[..], [Answer::Failed(_)]));
+/// let first: Vec<_> = answers.window(1, |first| first.collect());
+/// assert!(matches!(first[..], [Answer::Value(&[7])]));
+/// assert!(matches!(answers.collect::<Vec<_>>()[..], [Answer::Failed(_)]));
 ///
 /// let listed = [Answer::Control(b"hello")];
 /// assert!(Answers::list(&listed).has_control());
@@ -59,40 +59,9 @@ impl<'a> Answers<'a> {
         Some(Answers { repr: Repr::Entries(block), len })
     }
 
-    /// The first `n` answers, and the rest.
-    ///
-    /// # Panics
-    ///
-    /// When `n` is above the number of answers.
-    pub fn split_at(self, n: usize) -> (Answers<'a>, Answers<'a>) {
-        assert!(n <= self.len, "{n} answers of {}", self.len);
-        if n == self.len {
-            // All of them (one job's): nothing to count through.
-            return (self, Answers { repr: Repr::Entries(&[]), len: 0 });
-        }
-        let rest_len = self.len - n;
-        match self.repr {
-            Repr::Entries(block) => {
-                let mut rest = block;
-                for _ in 0..n {
-                    rest = answer::next_entry(rest).expect("counted entries").2;
-                }
-                let head = &block[..block.len() - rest.len()];
-                (
-                    Answers { repr: Repr::Entries(head), len: n },
-                    Answers { repr: Repr::Entries(rest), len: rest_len },
-                )
-            }
-            Repr::List(list) => {
-                let (head, rest) = list.as_slice().split_at(n);
-                (Answers::list(head), Answers::list(rest))
-            }
-        }
-    }
-
     /// Hands the next `n` answers to `f` as a run of their own (which `f` may leave
     /// unread), then moves past them: how a reader hands each job its part of a block
-    /// without counting through the block twice (as [`split_at`](Self::split_at) must).
+    /// without counting through the block twice.
     ///
     /// ```
     /// use multiproc::pool::{Answer, Answers};
@@ -193,13 +162,15 @@ mod tests {
             at in any::<prop::sample::Index>(),
         ) {
             let bytes = block(&entries);
-            let answers = Answers::entries(&bytes).expect("whole entries");
+            let mut answers = Answers::entries(&bytes).expect("whole entries");
             prop_assert_eq!(answers.len(), entries.len());
             let n = at.index(entries.len() + 1);
-            let (head, rest) = answers.split_at(n);
-            prop_assert_eq!((head.len(), rest.len()), (n, entries.len() - n));
-            let mut got = printed(head);
-            got.extend(printed(rest));
+            let mut got = answers.window(n, |head| {
+                assert_eq!(head.len(), n);
+                head.map(|a| format!("{a:?}")).collect::<Vec<_>>()
+            });
+            prop_assert_eq!(answers.len(), entries.len() - n);
+            got.extend(printed(answers));
             prop_assert_eq!(got, expected(&entries));
         }
 

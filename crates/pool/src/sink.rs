@@ -66,15 +66,17 @@ impl<R> Runs<R> {
             self.ahead.push((first, run));
             return;
         }
-        if self.values.is_empty() {
-            // The first run becomes the job's vector (sized for all of it).
-            run.reserve_exact(self.len.saturating_sub(run.len()));
-            multiproc_process::advise_huge_pages(run.spare_capacity_mut());
-            self.values = run;
-        } else {
-            self.values.append(&mut run);
-        }
+        self.size_for_all();
+        self.values.append(&mut run);
         self.settle();
+    }
+
+    /// Sizes the job's vector for all of its items, the first time.
+    fn size_for_all(&mut self) {
+        if self.values.capacity() == 0 {
+            self.values.reserve_exact(self.len);
+            multiproc_process::advise_huge_pages(self.values.spare_capacity_mut());
+        }
     }
 
     /// Takes the job's vector out to append the values of items from `first` on to it
@@ -84,10 +86,7 @@ impl<R> Runs<R> {
             return None;
         }
         self.out = true;
-        if self.values.capacity() == 0 {
-            self.values.reserve_exact(self.len);
-            multiproc_process::advise_huge_pages(self.values.spare_capacity_mut());
-        }
+        self.size_for_all();
         Some(std::mem::take(&mut self.values))
     }
 

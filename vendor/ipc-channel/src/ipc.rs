@@ -1034,7 +1034,7 @@ where
     let index: usize = Deserialize::deserialize(deserializer)?;
     OS_IPC_CHANNELS_FOR_DESERIALIZATION.with(|os_ipc_channels_for_deserialization| {
         // multiproc patch: a message whose index names no channel it carried (corrupt, or
-        // sent by a hostile peer) is an error, not a panic (upstream's FIXME).
+        // sent by a hostile peer) is an error, not a panic (upstream's own note asked for it).
         let mut channels = os_ipc_channels_for_deserialization.borrow_mut();
         match channels.get_mut(index) {
             Some(channel) => Ok(channel.to_sender()),
@@ -1070,7 +1070,7 @@ where
 
     OS_IPC_CHANNELS_FOR_DESERIALIZATION.with(|os_ipc_channels_for_deserialization| {
         // multiproc patch: a message whose index names no channel it carried (corrupt, or
-        // sent by a hostile peer) is an error, not a panic (upstream's FIXME).
+        // sent by a hostile peer) is an error, not a panic (upstream's own note asked for it).
         let mut channels = os_ipc_channels_for_deserialization.borrow_mut();
         match channels.get_mut(index) {
             Some(channel) => Ok(channel.to_receiver()),
