@@ -143,6 +143,11 @@ impl Links {
         Ok(())
     }
 
+    /// Tells the MPI thread to end the job (the world is dropped).
+    pub(crate) fn end(&self) {
+        let _ = self.wake.send(Command::End);
+    }
+
     /// Drops link `id` of `rank`: its receiver sees the end, and the rank discards the
     /// link's queued frames.
     pub(crate) fn kill(&self, rank: Rank, id: u64) {

@@ -71,12 +71,7 @@ impl Journal {
 
     /// A task batch of `items` items went to `rank`, holding the job items `ranges`.
     pub(crate) fn sent(&mut self, rank: Rank, batch: u64, items: usize, ranges: &[ItemRange]) {
-        use std::fmt::Write as _;
-        let mut held = String::new();
-        for r in ranges {
-            let _ = write!(held, " {}:{}-{}", r.job, r.start, r.end);
-        }
-        self.write(format_args!("S {rank} {batch} {items}{held}\n"));
+        self.write(format_args!("S {rank} {batch} {items}{}\n", Held(ranges)));
     }
 
     /// Rank 0 panicked with `message`.
@@ -99,6 +94,15 @@ impl Journal {
         self.line.clear();
         let _ = self.line.write_fmt(args);
         let _ = self.file.write_all(self.line.as_bytes());
+    }
+}
+
+/// The job items of a sent batch as a journal line lists them: ` job:start-end` each.
+struct Held<'a>(&'a [ItemRange]);
+
+impl std::fmt::Display for Held<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|r| write!(f, " {}:{}-{}", r.job, r.start, r.end))
     }
 }
 

@@ -124,8 +124,19 @@ pub(crate) fn serve_tasks(side: TaskSide) {
                     // A failed initializer: rank 0 drops the link and decides what is next;
                     // a rank cannot exit without taking the job down.
                     Ok(Served::Reply(reply) | Served::InitFailed(Some(reply))) => {
-                        let parts: Vec<&[u8]> = reply.iter().collect();
-                        gate.pass(|| send_frame(0, &parts)).map(|()| true)
+                        // A reply in one piece (the common case) goes without a list.
+                        let (whole, listed): ([&[u8]; 1], Vec<&[u8]>);
+                        let parts: &[&[u8]] = match reply.contiguous() {
+                            Some(bytes) => {
+                                whole = [bytes];
+                                &whole
+                            }
+                            None => {
+                                listed = reply.iter().collect();
+                                &listed
+                            }
+                        };
+                        gate.pass(|| send_frame(0, parts)).map(|()| true)
                     }
                     // Nothing is taken back from a rank (it has no claim word), and it
                     // answers in frames: every frame gets its reply.

@@ -65,8 +65,7 @@ pub fn init() -> Result<World, MpiError> {
         return Err(MpiError::AlreadyInitialized);
     }
     let (started_tx, started_rx) = channel();
-    let (commands_tx, commands_rx) = channel();
-    let wake = commands_tx.clone();
+    let (wake, commands_rx) = channel();
     let (mpi_side, task_side) = rank::sides();
     let thread = std::thread::Builder::new()
         .name("multiproc-mpi".into())
@@ -75,7 +74,7 @@ pub fn init() -> Result<World, MpiError> {
     match started_rx.recv() {
         Ok(Started::Root(Ok((workers, links)))) => {
             note_panics(&links);
-            Ok(World::new(commands_tx, links, workers, thread))
+            Ok(World::new(links, workers, thread))
         }
         Ok(Started::Root(Err(e))) => {
             let _ = thread.join();

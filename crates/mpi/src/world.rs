@@ -1,7 +1,6 @@
 //! [`World`]: rank 0's handle on the job's worker ranks, and the pools over them.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -16,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::MpiBackend;
 use crate::error::MpiError;
-use crate::hub::{Command, Links};
+use crate::hub::Links;
 
 /// One worker rank, as it introduced itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +37,6 @@ impl std::fmt::Display for WorkerRank {
 /// What rank 0's pools share with its MPI thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    commands: Sender<Command>,
     pub(crate) links: Arc<Links>,
     pub(crate) workers: Vec<WorkerRank>,
     /// Which worker ranks a pool holds (by rank; index 0 unused).
@@ -81,14 +79,12 @@ pub struct World {
 
 impl World {
     pub(crate) fn new(
-        commands: Sender<Command>,
         links: Arc<Links>,
         workers: Vec<WorkerRank>,
         thread: JoinHandle<()>,
     ) -> World {
         let size = workers.iter().map(|w| w.rank as usize + 1).max().unwrap_or(1);
         let shared = Shared {
-            commands,
             links,
             workers,
             held: Mutex::new(vec![false; size]),
@@ -149,7 +145,7 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        let _ = self.shared.commands.send(Command::End);
+        self.shared.links.end();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -37,21 +37,26 @@ impl Out {
             }
         }
     }
-}
 
-impl Out {
     /// Tells the parent, after the answers written so far, that the items of a batch
     /// were skipped from claim `from` on (see [`Control::Skipped`]). `Stop` if the parent
     /// is gone. Only a worker with a ring claims items.
     pub(crate) fn skipped(&mut self, from: u64) -> Served<'static> {
-        if let Out::Ring { writer, .. } = self {
-            let mut fb = FrameBuf::new();
-            let frame = fb.control(&Control::Skipped { from });
-            if writer.push(answer::CONTROL, std::iter::once(frame)).is_err() {
-                return Served::Stop;
-            }
+        match self {
+            Out::Ring { writer, .. } => push_control(writer, &Control::Skipped { from }),
+            Out::Frames(_) => Served::Done,
         }
-        Served::Done
+    }
+}
+
+/// Writes a control frame into the answer ring, after the answers written so far:
+/// `Stop` if the parent is gone.
+pub(crate) fn push_control(writer: &mut RingWriter, control: &Control) -> Served<'static> {
+    let mut fb = FrameBuf::new();
+    let frame = fb.control(control);
+    match writer.push(answer::CONTROL, std::iter::once(frame)) {
+        Ok(_) => Served::Done,
+        Err(_) => Served::Stop,
     }
 }
 

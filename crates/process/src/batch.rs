@@ -155,7 +155,8 @@ impl<'a> BatchRun<'a> {
         true
     }
 
-    /// The current item's function returned (or panicked); its answer comes next.
+    /// The current item's function returned (or panicked, or was not called); its answer
+    /// comes next. Every [`begin_item`](Self::begin_item) that succeeds is followed by it.
     #[inline]
     pub(crate) fn returned(&mut self) {
         if let Some(watch) = self.watch {
@@ -184,6 +185,9 @@ impl<'a> BatchRun<'a> {
             if !self.begin_item() {
                 break;
             }
+            // Nothing is called: the limits' watch that `begin_item` started ends at once
+            // (a CPU timer left armed would fire while the worker waits for work).
+            self.returned();
             self.count_failure();
             self.out.failure(&failure);
             self.end_item();

@@ -173,7 +173,11 @@ where
                     }
                 }
             }
-            Err(e) => Err(RemoteFailure::Codec(e)),
+            Err(e) => {
+                // Nothing was called: the limits' watch ends here all the same.
+                run.returned();
+                Err(RemoteFailure::Codec(e))
+            }
         };
         if let Err(failure) = outcome {
             run.fail_item(failure);

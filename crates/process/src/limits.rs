@@ -195,13 +195,15 @@ pub(crate) struct Watch {
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static WATCH: PerProcess<OnceLock<Watch>> = PerProcess::new();
 
-/// This process's watch, if it applied limits.
+/// This process's watch, if it applied limits. Never allocates (the signal handlers
+/// call it: in a process forked from a limited worker, the handlers and `ACTIVE` are
+/// inherited but the watch is not).
 #[inline]
 pub(crate) fn watch() -> Option<&'static Watch> {
     if !ACTIVE.load(Ordering::Relaxed) {
         return None;
     }
-    WATCH.get(OnceLock::new).get()
+    WATCH.existing()?.get()
 }
 
 /// Applies `limits` to this process (a child that just booted); `words` are a pool

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use multiproc_ipc::{RingWriter, SPIN, SharedWords};
 
-use crate::answers::Out;
+use crate::answers::{Out, push_control};
 use crate::batch::{BatchRun, ProgressWords};
 use crate::function::Resolved;
-use crate::protocol::answer;
 use crate::protocol::progress::BUSY_NS;
 
 /// What a worker does after serving one frame.
@@ -164,9 +163,7 @@ impl FrameServer {
                 let reply = match &mut self.out {
                     Out::Frames(fb) => Some(FrameParts::whole(fb.control(&reply))),
                     Out::Ring { writer, .. } => {
-                        let mut fb = FrameBuf::new();
-                        let frame = fb.control(&reply);
-                        if writer.push(answer::CONTROL, std::iter::once(frame)).is_err() {
+                        if push_control(writer, &reply) == Served::Stop {
                             // The parent is gone.
                             return Ok(Served::Stop);
                         }

@@ -480,6 +480,7 @@ pub(crate) fn conjure_zst<F: Copy>() -> F {
 /// STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap().push(1);
 /// // Made once in this process: the second `init` is not called.
 /// assert_eq!(*STARTED.get(|| Mutex::new(Vec::new())).lock().unwrap(), [1]);
+/// assert_eq!(*STARTED.existing().expect("made").lock().unwrap(), [1]);
 /// ```
 pub struct PerProcess<T: 'static> {
     ptr: std::sync::atomic::AtomicPtr<(u32, T)>,
@@ -493,18 +494,24 @@ impl<T: Sync + 'static> PerProcess<T> {
         PerProcess { ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }
     }
 
+    /// This process's value, if it was made in this process: never allocates, so a
+    /// signal handler may call it.
+    pub fn existing(&self) -> Option<&'static T> {
+        let current = self.ptr.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: every non-null pointer stored here comes from `Box::leak` in `get` and
+        // is never freed, so it is valid for 'static.
+        let entry = unsafe { current.as_ref() }?;
+        (entry.0 == std::process::id()).then_some(&entry.1)
+    }
+
     /// This process's value, made by `init` on first use.
     pub fn get(&self, init: impl FnOnce() -> T) -> &'static T {
         use std::sync::atomic::Ordering;
+        if let Some(value) = self.existing() {
+            return value;
+        }
         let pid = std::process::id();
         let current = self.ptr.load(Ordering::Acquire);
-        // SAFETY: every non-null pointer stored here comes from `Box::leak` below and is
-        // never freed, so it is valid for 'static.
-        if let Some(entry) = unsafe { current.as_ref() }
-            && entry.0 == pid
-        {
-            return &entry.1;
-        }
         let fresh: *mut (u32, T) = Box::leak(Box::new((pid, init())));
         match self.ptr.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just leaked and is never freed.
