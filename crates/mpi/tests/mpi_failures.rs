@@ -35,8 +35,7 @@ fn a_rank_killed_with_sigkill_is_reported() {
     assert!(!job.output.status.success(), "{err}");
     assert!(job.elapsed < Duration::from_secs(10), "took {:?}", job.elapsed);
     assert_eq!(job.output.status.code(), Some(137), "{err}");
-    let report: Vec<&str> = err.lines().filter(|l| l.starts_with("multiproc-mpirun:")).collect();
-    let report = report.join("\n");
+    let report = common::report(&err);
     assert!(report.contains("was killed by signal 9 (SIGKILL)"), "{report}");
     assert!(report.contains(" on host "), "{report}");
     // Item 3 of the pool's first job (the map) killed its rank; the report names it.

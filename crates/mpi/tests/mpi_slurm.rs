@@ -34,7 +34,7 @@ fn supervise(srun: &Path, test: &str) -> std::process::Output {
         .args(["-n", "3", "--timeout", "60", "--host", "node[1-3]", "--"])
         .arg(std::env::current_exe().unwrap())
         .args(common::filter(test))
-        .env("MULTIPROC_MPI_TEST_IN_JOB", "1")
+        .env(common::IN_JOB, "1")
         .output()
         .unwrap()
 }

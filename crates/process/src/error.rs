@@ -40,14 +40,26 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// The typed form of an OS error that means a resource ran out (`EMFILE`, `ENFILE`:
-    /// descriptors; `EAGAIN` from a fork: processes); any other stays [`Io`](Self::Io).
+    /// The typed form of an OS error that means descriptors ran out (`EMFILE`,
+    /// `ENFILE`); any other stays [`Io`](Self::Io).
     pub(crate) fn from_os(e: io::Error) -> StartError {
-        let resource = match e.raw_os_error() {
-            Some(libc::EMFILE | libc::ENFILE) => "open file descriptors",
-            Some(libc::EAGAIN) => "processes",
-            _ => return StartError::Io(e),
-        };
+        match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => StartError::exhausted("open file descriptors"),
+            _ => StartError::Io(e),
+        }
+    }
+
+    /// The typed form of a failed fork or spawn: there, `EAGAIN` means the processes ran
+    /// out (elsewhere it means something else entirely, such as a socket with nothing to
+    /// read); otherwise as [`from_os`](Self::from_os).
+    pub(crate) fn from_fork(e: io::Error) -> StartError {
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => StartError::exhausted("processes"),
+            _ => StartError::from_os(e),
+        }
+    }
+
+    fn exhausted(resource: &'static str) -> StartError {
         StartError::Exhausted { resource, needed: None, limit: None }
     }
 }

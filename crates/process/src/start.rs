@@ -162,7 +162,7 @@ pub(crate) fn spawn(role: Role, name: &str) -> Result<(Child, Handshake), StartE
         let fd = tx.pass_to(&mut cmd)?;
         cmd.env(bootstrap::MARKER, bootstrap::marker(role, reader.as_raw_fd(), fd));
         sys::die_with_parent_on_exec(&mut cmd, parent, reader.as_raw_fd());
-        let pid = cmd.spawn()?.id();
+        let pid = cmd.spawn().map_err(StartError::from_fork)?.id();
         // The child has its copies: once it exits, the handoff reports it.
         drop((reader, tx));
         Ok((pid, rx))
@@ -217,7 +217,7 @@ fn fork(
         let (link, hs) = link_pair(words, ring)?;
         let pipe = liveness::pipe()?;
         let reader = liveness::reader(pipe.read)?;
-        match sys::fork()? {
+        match sys::fork().map_err(StartError::from_fork)? {
             Forked::Child => {
                 sys::die_with_parent(parent);
                 drop(hs);

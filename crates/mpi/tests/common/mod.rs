@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use multiproc_mpi::World;
 
 /// Set in the environment of the job's ranks.
-const IN_JOB: &str = "MULTIPROC_MPI_TEST_IN_JOB";
+pub const IN_JOB: &str = "MULTIPROC_MPI_TEST_IN_JOB";
 
 /// Every job gets this long before the supervisor stops it: a hang fails, never blocks.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(90);
