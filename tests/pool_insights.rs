@@ -40,6 +40,9 @@ fn totals(insights: &Insights) -> (u64, u64, u64) {
 #[test]
 fn every_task_and_the_death_of_a_worker_are_accounted() {
     let pool = Pool::builder().processes(2).initializer(setup, ()).build().unwrap();
+    // Both workers up first: one worker can otherwise run all 40 items (and die at 13)
+    // before the other has started, and a worker still starting has no pid yet.
+    common::wait_until("both workers are up", || pool.worker_pids().len() == 2);
     let out = pool.chunksize(1).map_results(mixed, 0..40).unwrap();
     assert!(matches!(out[13], Err(TaskError::WorkerDied { .. })), "{:?}", out[13]);
     assert_eq!(out.iter().filter(|r| r.is_err()).count(), 4);
@@ -49,7 +52,7 @@ fn every_task_and_the_death_of_a_worker_are_accounted() {
     assert_eq!(restarts, [(RestartCause::Died(Some(ExitStatus::Code(7))), 1)]);
     assert_times_fit(&insights);
     // The worker that did not die is still there, with its pid (the replacement may
-    // still be starting).
+    // still be starting, and has none yet).
     let survivor = insights.workers.iter().find(|w| w.restarts.is_empty()).unwrap();
     assert!(survivor.pid.is_some(), "\n{insights}");
     let table = insights.to_string();
