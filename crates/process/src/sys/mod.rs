@@ -497,32 +497,66 @@ impl<T: Sync + 'static> PerProcess<T> {
     /// This process's value, if it was made in this process: never allocates, so a
     /// signal handler may call it.
     pub fn existing(&self) -> Option<&'static T> {
-        let current = self.ptr.load(std::sync::atomic::Ordering::Acquire);
+        Self::ours(self.ptr.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// The value `entry` points to, if this process made it.
+    fn ours(entry: *mut (u32, T)) -> Option<&'static T> {
         // SAFETY: every non-null pointer stored here comes from `Box::leak` in `get` and
         // is never freed, so it is valid for 'static.
-        let entry = unsafe { current.as_ref() }?;
+        let entry = unsafe { entry.as_ref() }?;
         (entry.0 == std::process::id()).then_some(&entry.1)
     }
 
     /// This process's value, made by `init` on first use.
+    ///
+    /// Decided from one load: the pointer replaced is the one seen to be another
+    /// process's (or none), so a value another thread of this process has just made is
+    /// never replaced (two threads would otherwise see two values).
     pub fn get(&self, init: impl FnOnce() -> T) -> &'static T {
         use std::sync::atomic::Ordering;
-        if let Some(value) = self.existing() {
+        let current = self.ptr.load(Ordering::Acquire);
+        if let Some(value) = Self::ours(current) {
             return value;
         }
-        let pid = std::process::id();
-        let current = self.ptr.load(Ordering::Acquire);
-        let fresh: *mut (u32, T) = Box::leak(Box::new((pid, init())));
+        let fresh: *mut (u32, T) = Box::leak(Box::new((std::process::id(), init())));
         match self.ptr.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just leaked and is never freed.
             Ok(_) => unsafe { &(*fresh).1 },
             Err(winner) => {
                 // SAFETY: `fresh` was leaked above and published nowhere; reclaim it.
                 drop(unsafe { Box::from_raw(fresh) });
-                // SAFETY: as for `current`: leaked, never freed. Another thread of this
-                // process made it, so it belongs to this pid.
+                // SAFETY: as for `current`: leaked, never freed. Only threads of this
+                // process write here once it exists, so another of them made it.
                 unsafe { &(*winner).1 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PerProcess;
+
+    #[test]
+    fn threads_racing_to_make_the_value_all_get_the_same_one() {
+        for _ in 0..1000 {
+            let cell: &'static PerProcess<u64> = Box::leak(Box::new(PerProcess::new()));
+            let start = std::sync::Barrier::new(8);
+            let seen: Vec<usize> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            let first = cell.get(|| 1) as *const u64 as usize;
+                            assert_eq!(cell.get(|| 2) as *const u64 as usize, first);
+                            first
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(seen.iter().all(|&p| p == seen[0]), "{seen:?}");
         }
     }
 }
