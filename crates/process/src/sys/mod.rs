@@ -534,6 +534,12 @@ impl<T: Sync + 'static> PerProcess<T> {
     }
 }
 
+impl<T: 'static> std::fmt::Debug for PerProcess<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerProcess").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::PerProcess;
@@ -558,11 +564,5 @@ mod tests {
             });
             assert!(seen.iter().all(|&p| p == seen[0]), "{seen:?}");
         }
-    }
-}
-
-impl<T: 'static> std::fmt::Debug for PerProcess<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PerProcess").finish_non_exhaustive()
     }
 }
