@@ -2,8 +2,10 @@
 //! read where they lie (the entries of a block in a worker's answer ring) or from a list.
 //!
 //! A block of a thousand quick answers goes from the ring to the sink that decodes it
-//! without being copied or listed first: its entries are counted once when it is read,
-//! and each is parsed as it is decoded.
+//! without being copied or listed first, nor read twice: the worker counted its entries
+//! (a block says how many it holds), and each is parsed as it is decoded. That count is
+//! the worker's word, checked as the entries are read: a count they do not bear out makes
+//! the missing answers failures and the block not [`intact`](Answers::intact).
 
 use multiproc_codec::FailedItem;
 use multiproc_process::answer;
@@ -34,6 +36,8 @@ use crate::backend::Answer;
 pub struct Answers<'a> {
     repr: Repr<'a>,
     len: usize,
+    /// An answer was missing or cut short (see [`counted`](Answers::counted)).
+    garbled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +50,7 @@ enum Repr<'a> {
 impl<'a> Answers<'a> {
     /// The answers in `answers`.
     pub fn list(answers: &'a [Answer<'a>]) -> Answers<'a> {
-        Answers { repr: Repr::List(answers.iter()), len: answers.len() }
+        Answers { repr: Repr::List(answers.iter()), len: answers.len(), garbled: false }
     }
 
     /// The answers in a block of entries; `None` unless it holds whole entries only.
@@ -56,7 +60,41 @@ impl<'a> Answers<'a> {
             rest = answer::next_entry(rest)?.2;
             len += 1;
         }
-        Some(Answers { repr: Repr::Entries(block), len })
+        Some(Answers::counted(block, len))
+    }
+
+    /// The answers in a block of entries that says it holds `count` of them, taken at its
+    /// word: `count` answers, whatever the block holds. Where an entry is missing or cut
+    /// short, the answer is a failure (an unreadable one) and the answers are no longer
+    /// [`intact`](Self::intact); entries past `count` are left over, and neither are they.
+    ///
+    /// ```
+    /// use multiproc::pool::{Answer, Answers};
+    /// use multiproc::process::answer::entry_header;
+    ///
+    /// let mut block = entry_header(1, false).to_vec();
+    /// block.push(7);
+    /// // Says two: the second answer is missing.
+    /// let mut answers = Answers::counted(&block, 2);
+    /// assert!(matches!(answers.next(), Some(Answer::Value(&[7]))));
+    /// assert!(matches!(answers.next(), Some(Answer::Failed(_))));
+    /// assert!(answers.next().is_none() && !answers.intact());
+    /// // Says one: all there.
+    /// let mut answers = Answers::counted(&block, 1);
+    /// assert_eq!(answers.by_ref().count(), 1);
+    /// assert!(answers.intact());
+    /// ```
+    pub fn counted(block: &'a [u8], count: usize) -> Answers<'a> {
+        Answers { repr: Repr::Entries(block), len: count, garbled: false }
+    }
+
+    /// Whether the answers read so far were whole and, once all are read, the block held
+    /// no more than it said (always true of a list).
+    pub fn intact(&self) -> bool {
+        match &self.repr {
+            Repr::Entries(rest) => !self.garbled && (self.len > 0 || rest.is_empty()),
+            Repr::List(_) => true,
+        }
     }
 
     /// Hands the next `n` answers to `f` as a run of their own (which `f` may leave
@@ -86,6 +124,15 @@ impl<'a> Answers<'a> {
         out
     }
 
+    /// The answer where a counted block holds no whole entry: a failure that cannot be
+    /// read (the rest of the block is dropped).
+    #[cold]
+    fn missing(&mut self) -> Answer<'a> {
+        self.garbled = true;
+        self.repr = Repr::Entries(&[]);
+        Answer::Failed(FailedItem::new(&[]))
+    }
+
     /// Whether one of them is a control frame (entries never are).
     pub fn has_control(&self) -> bool {
         match &self.repr {
@@ -104,14 +151,16 @@ impl<'a> Iterator for Answers<'a> {
             return None;
         }
         let answer = match &mut self.repr {
-            Repr::Entries(rest) => {
-                let (failed, bytes, next) = answer::next_entry(rest)?;
-                *rest = next;
-                match failed {
-                    false => Answer::Value(bytes),
-                    true => Answer::Failed(FailedItem::new(bytes)),
+            Repr::Entries(rest) => match answer::next_entry(rest) {
+                Some((failed, bytes, next)) => {
+                    *rest = next;
+                    match failed {
+                        false => Answer::Value(bytes),
+                        true => Answer::Failed(FailedItem::new(bytes)),
+                    }
                 }
-            }
+                None => self.missing(),
+            },
             Repr::List(list) => *list.next()?,
         };
         self.len -= 1;
@@ -197,6 +246,31 @@ mod tests {
                 prop_assert_eq!(answers.len(), entries.len() - at);
             }
             prop_assert_eq!(printed(answers), expected[at..].to_vec());
+        }
+
+        /// Taken at its word, a block gives exactly as many answers as it says: its
+        /// entries in order, then failures where they run out; intact once read only
+        /// when it said the truth.
+        #[test]
+        fn a_counted_block_gives_as_many_answers_as_it_says(
+            entries in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..12)), 0..40),
+            count in 0usize..50,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = block(&entries);
+            // Sometimes cut short inside its last entries too.
+            if count % 3 == 0 {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let whole = Answers::entries(&bytes).map(|a| a.len());
+            let mut answers = Answers::counted(&bytes, count);
+            prop_assert_eq!(answers.len(), count);
+            let got = answers.by_ref().map(|a| format!("{a:?}")).collect::<Vec<_>>();
+            prop_assert_eq!(got.len(), count);
+            let expected = expected(&entries);
+            let good = got.iter().zip(&expected).take_while(|(g, e)| g == e).count();
+            prop_assert!(got[good..].iter().all(|g| g.starts_with("Failed")), "{:?}", &got[good..]);
+            prop_assert_eq!(answers.intact(), whole == Some(count));
         }
 
         /// A block cut short inside an entry is refused.

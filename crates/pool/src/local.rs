@@ -164,7 +164,14 @@ fn hand_over(
     for record in reader.records() {
         match record.map_err(|_| Lost)? {
             Record::Inline { kind: answer::BLOCK, bytes } => {
-                let entries = Answers::entries(bytes).ok_or(Lost)?;
+                // A large count is taken at its word (and checked as the entries are
+                // read: see `Answers::intact`); a small one, or none (a block its worker
+                // never closed), is checked by counting the entries here.
+                let (count, entries) = answer::block_parts(bytes).ok_or(Lost)?;
+                let entries = match count as usize {
+                    count if count >= OWN_RUN => Answers::counted(entries, count),
+                    _ => Answers::entries(entries).ok_or(Lost)?,
+                };
                 if entries.len() >= OWN_RUN {
                     flush(&mut run, &mut read, f);
                     read += entries.len();
@@ -317,5 +324,62 @@ fn pool_prefix(ctx: Context) -> &'static str {
         StartMethod::Fork => "Fork",
         StartMethod::Spawn => "Spawn",
         StartMethod::ForkServer => "ForkServer",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use multiproc_ipc::{Ring, RingReader, RingWriter, duplex};
+
+    use super::*;
+
+    /// A block record that says it holds `count` entries and holds `values`.
+    fn write_block(writer: &mut RingWriter, count: u32, values: &[u8]) {
+        let mut record = writer.open(answer::BLOCK).unwrap();
+        let mut block = count.to_le_bytes().to_vec();
+        for v in values {
+            block.extend_from_slice(&answer::entry_header(1, false));
+            block.push(*v);
+        }
+        record.spare()[..block.len()].copy_from_slice(&block);
+        record.add(block.len());
+        record.close();
+    }
+
+    /// What `hand_over` hands on from one block: the values (`None` for a failure) and
+    /// whether the block was intact once read.
+    fn handed(count: u32, values: &[u8]) -> Result<(Vec<Option<u8>>, bool), Lost> {
+        let ring = Ring::new(1 << 16).unwrap();
+        let (a, b) = duplex().unwrap();
+        let mut writer = RingWriter::new(ring.clone(), b.split().0);
+        let mut reader = RingReader::new(ring, a.split().1);
+        write_block(&mut writer, count, values);
+        let (mut got, mut intact) = (Vec::new(), true);
+        hand_over(&mut reader, &mut Vec::new(), &mut |mut answers: Answers<'_>| {
+            got.extend(answers.by_ref().map(|a| match a {
+                Answer::Value(bytes) => Some(bytes[0]),
+                _ => None,
+            }));
+            intact &= answers.intact();
+        })?;
+        Ok((got, intact))
+    }
+
+    #[test]
+    fn a_block_is_handed_on_as_many_answers_as_it_says_and_checked_as_read() {
+        let values: Vec<u8> = (0..100).collect();
+        let all = |v: &[u8]| v.iter().map(|&v| Some(v)).collect::<Vec<_>>();
+        // Counted by its worker: taken at its word, and true.
+        assert_eq!(handed(100, &values), Ok((all(&values), true)));
+        // Says more than it holds: the missing answers are failures, and it is not intact.
+        let (got, intact) = handed(120, &values).unwrap();
+        assert_eq!((&got[..100], got.len(), intact), (&all(&values)[..], 120, false));
+        assert!(got[100..].iter().all(Option::is_none));
+        // Says fewer (but many): entries past its count are left over, not intact.
+        assert_eq!(handed(80, &values), Ok((all(&values[..80]), false)));
+        // A small count, or none (a block whose worker died before closing it), is
+        // checked by counting: the entries themselves say how many there are.
+        assert_eq!(handed(0, &values), Ok((all(&values), true)));
+        assert_eq!(handed(3, &values[..10]), Ok((all(&values[..10]), true)));
     }
 }

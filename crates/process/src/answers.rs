@@ -33,7 +33,7 @@ impl Out {
         match self {
             Out::Frames(fb) => Answers::Frame(fb),
             Out::Ring { writer, item } => {
-                Answers::Ring(RingAnswers { state: State::Idle(writer), item, eager })
+                Answers::Ring(RingAnswers { state: State::Idle(writer), count: 0, item, eager })
             }
         }
     }
@@ -71,6 +71,8 @@ pub(crate) enum Answers<'a> {
 #[derive(Debug)]
 pub(crate) struct RingAnswers<'a> {
     state: State<'a>,
+    /// Entries in the open record (see [`answer::BLOCK`]).
+    count: u32,
     /// Where an answer too large for a record is encoded first.
     item: &'a mut ItemBuf,
     eager: bool,
@@ -119,6 +121,7 @@ impl<'a> RingAnswers<'a> {
                 Ok(Some(len)) => {
                     *head = answer::entry_header(len, false);
                     record.add(answer::ENTRY_HEADER + len);
+                    self.count += 1;
                     if self.eager {
                         self.close();
                     }
@@ -178,13 +181,16 @@ impl<'a> RingAnswers<'a> {
                 Some(answer::ENTRY_HEADER + len)
             })
         };
-        let record = self.open();
-        let was_empty = record.is_empty();
-        let mut added = add(record).is_some();
+        self.open();
+        let was_empty = self.count == 0;
+        let mut added = add(self.open()).is_some();
         if !added && !was_empty {
             // Full: publish it, and try a fresh one.
             self.close();
             added = add(self.open()).is_some();
+        }
+        if added {
+            self.count += 1;
         }
         if !added || self.eager {
             self.close();
@@ -192,15 +198,22 @@ impl<'a> RingAnswers<'a> {
         added
     }
 
-    /// The open record (opened if there is none).
+    /// The open record (opened if there is none, with a count of 0: see
+    /// [`answer::BLOCK`]).
     #[inline(always)]
     fn open(&mut self) -> &mut OpenRecord<'a> {
         if let State::Idle(_) = self.state {
             let State::Idle(writer) = std::mem::replace(&mut self.state, State::Moving) else {
                 unreachable!("checked above")
             };
-            let record = writer.open(answer::BLOCK).unwrap_or_else(|_| gone());
+            let mut record = writer.open(answer::BLOCK).unwrap_or_else(|_| gone());
+            let counted = record.append_with(|room| {
+                room.get_mut(..answer::BLOCK_COUNT)?.fill(0);
+                Some(answer::BLOCK_COUNT)
+            });
+            counted.expect("a new record holds at least a kilobyte");
             self.state = State::Open(record);
+            self.count = 0;
         }
         match &mut self.state {
             State::Open(record) => record,
@@ -208,12 +221,14 @@ impl<'a> RingAnswers<'a> {
         }
     }
 
-    /// Publishes the open record, if any.
+    /// Publishes the open record, if any, with its count of entries (one store: a
+    /// worker that dies meanwhile leaves 0 or the count, each true of its entries).
     fn close(&mut self) {
         if let State::Open(_) = self.state {
-            let State::Open(record) = std::mem::replace(&mut self.state, State::Moving) else {
+            let State::Open(mut record) = std::mem::replace(&mut self.state, State::Moving) else {
                 unreachable!("checked above")
             };
+            record.added_mut()[..answer::BLOCK_COUNT].copy_from_slice(&self.count.to_le_bytes());
             self.state = State::Idle(record.close());
         }
     }

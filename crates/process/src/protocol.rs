@@ -117,9 +117,33 @@ pub mod answer {
     pub const FAILED: u8 = 1;
     /// A control frame (the reply to `Initialize`).
     pub const CONTROL: u8 = 2;
-    /// The answers of the worker's next items, back to back, each an entry: a header (see
-    /// [`entry_header`]) and its bytes.
+    /// The answers of the worker's next items: how many there are (a little-endian `u32`,
+    /// [`BLOCK_COUNT`] bytes), then the answers back to back, each an entry: a header (see
+    /// [`entry_header`]) and its bytes. The count is written when the block is closed; a
+    /// block left open by a worker that died says 0, and its entries are counted as they
+    /// are read. See [`block_parts`].
     pub const BLOCK: u8 = 3;
+
+    /// Bytes of a block's count of entries.
+    pub const BLOCK_COUNT: usize = 4;
+
+    /// A block's count of entries (0: not counted) and its entries; `None` when it is too
+    /// short to hold a count.
+    ///
+    /// ```
+    /// use multiproc::process::answer::{block_parts, entry_header};
+    ///
+    /// let mut block = 1u32.to_le_bytes().to_vec();
+    /// block.extend_from_slice(&entry_header(1, false));
+    /// block.push(7);
+    /// assert_eq!(block_parts(&block), Some((1, &block[4..])));
+    /// assert_eq!(block_parts(&[0, 0]), None);
+    /// ```
+    #[inline(always)]
+    pub fn block_parts(block: &[u8]) -> Option<(u32, &[u8])> {
+        let (count, entries) = block.split_first_chunk::<BLOCK_COUNT>()?;
+        Some((u32::from_le_bytes(*count), entries))
+    }
 
     /// Bytes of an entry's header.
     pub const ENTRY_HEADER: usize = 4;

@@ -355,6 +355,35 @@ impl<'a> OpenRecord<'a> {
         }
     }
 
+    /// The bytes added so far, to rewrite (a count of what follows, say, written when
+    /// the record is complete). The reader sees them as they are when the record is
+    /// closed, or when the writer's process died: an aligned word rewritten in one store
+    /// then holds either its old value or its new one.
+    ///
+    /// ```
+    /// use multiproc_ipc::{Ring, RingReader, RingWriter, duplex};
+    ///
+    /// let ring = Ring::new(4096)?;
+    /// let (a, b) = duplex()?;
+    /// let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    /// let mut reader = RingReader::new(ring, a.split().1);
+    /// let mut record = writer.open(1)?;
+    /// record.append_with(|room| {
+    ///     room[..3].copy_from_slice(b"?ok");
+    ///     Some(3)
+    /// });
+    /// record.added_mut()[0] = b'2';
+    /// record.close();
+    /// assert_eq!(reader.records().next().expect("a record")?.bytes(), b"2ok");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    #[inline]
+    pub fn added_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        let writer = self.writer.as_deref_mut().expect("an open record has its writer");
+        &mut writer.cursor.piece(0)[..len]
+    }
+
     /// Bytes added so far.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -91,9 +91,11 @@ impl Core {
         let expect = st.plan.expect(slot);
         let (work, _) = self.take_work(&mut st);
         drop(st);
-        deliver(answers, spans, sinks);
+        let intact = deliver(answers, spans, sinks);
         self.execute(work);
-        Some(expect)
+        // A block that did not hold what it said: each of its items has its outcome (a
+        // failure where the answer was missing), and the worker broke the protocol.
+        intact.then_some(expect)
     }
 
     /// The worker asked to retire after its current task: it is stopped and replaced.
@@ -227,8 +229,9 @@ fn receive(
     }
 }
 
-/// Hands each span its run of answers, in order.
-fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) {
+/// Hands each span its run of answers, in order; whether they were
+/// [`intact`](Answers::intact).
+fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) -> bool {
     let mut answers = answers;
     for (span, sink) in spans.iter().zip(sinks) {
         answers.window(span.len, |run| {
@@ -243,4 +246,5 @@ fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]
             }
         });
     }
+    answers.intact()
 }
