@@ -319,19 +319,21 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         let in_order = vector.is_some();
         let mut run = (first, vector.unwrap_or_else(|| Vec::with_capacity(n)));
         let mut index = first;
-        #[expect(
-            clippy::explicit_counter_loop,
-            reason = "zipped with a range, the loop's iterator was not inlined (measured)"
-        )]
-        for value in answers {
-            match outcome::<R>(value) {
-                Ok(v) => run.1.push(v),
-                Err(e) => {
-                    errors.push((index, e));
-                    end_run(&mut run, &mut runs, index + 1);
-                }
-            }
+        loop {
+            // Values up to the next failure, in one `extend` (which keeps the vector's
+            // length in a register, where a `push` per value stored it back each time).
+            let mut failed = None;
+            let before = run.1.len();
+            run.1.extend(
+                answers
+                    .by_ref()
+                    .map_while(|value| outcome::<R>(value).map_err(|e| failed = Some(e)).ok()),
+            );
+            index += run.1.len() - before;
+            let Some(e) = failed else { break };
+            errors.push((index, e));
             index += 1;
+            end_run(&mut run, &mut runs, index);
         }
         let mut st = self.lock();
         let mut runs = runs.into_iter().chain([run]);
