@@ -183,10 +183,14 @@ fn send_raw(socket: libc::c_int, body: &[u8], fds: &[libc::c_int]) {
     sendmsg::send_with_fds(socket, &mut bytes, fds, libc::MSG_DONTWAIT);
 }
 
+/// What `map(square, 0..20)` gives.
+fn squares() -> Vec<u64> {
+    (0..20u64).map(|x| x * x).collect()
+}
+
 /// The pool still answers, on every worker.
 fn still_serves(pool: &multiproc::Pool, method: StartMethod) {
-    let squares = pool.map(square, 0..20u64).unwrap();
-    assert_eq!(squares, (0..20u64).map(|x| x * x).collect::<Vec<_>>(), "{method}");
+    assert_eq!(pool.map(square, 0..20u64).unwrap(), squares(), "{method}");
 }
 
 #[test]
@@ -260,9 +264,7 @@ fn a_task_that_garbles_its_answer_ring_and_progress_fails_only_itself() {
             let mut lost = 0;
             for _ in 0..6 {
                 match pool.map_async(square, 0..20u64).unwrap().get_timeout(GUARD) {
-                    Ok(squares) => {
-                        assert_eq!(squares, (0..20u64).map(|x| x * x).collect::<Vec<_>>())
-                    }
+                    Ok(got) => assert_eq!(got, squares(), "{method}"),
                     Err(TaskError::WorkerDied { .. }) => lost += 1,
                     Err(e) => panic!("{method}: {e:?}"),
                 }

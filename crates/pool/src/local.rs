@@ -152,8 +152,8 @@ impl LocalRx {
 
 /// Hands every record published so far to `f`: a block of many answers as it lies in the
 /// ring, runs of the others gathered in one call, each answer staged in a region alone
-/// while its region is lent, each control frame alone. How many answers there were; `Err` if the worker wrote
-/// something that is not an answer.
+/// while its region is lent, each control frame alone. How many answers there were; `Err`
+/// if the worker wrote something that is not an answer.
 fn hand_over(
     reader: &mut RingReader,
     spare: &mut Vec<Answer<'static>>,
@@ -164,9 +164,10 @@ fn hand_over(
     for record in reader.records() {
         match record.map_err(|_| Lost)? {
             Record::Inline { kind: answer::BLOCK, bytes } => {
-                // A large count is taken at its word (and checked as the entries are
-                // read: see `Answers::intact`); a small one, or none (a block its worker
-                // never closed), is checked by counting the entries here.
+                // A large count is taken at its word (a block that large goes on alone,
+                // checked as its entries are read: see `Answers::intact`). A small one, or
+                // none (a block its worker never closed), is checked by counting the
+                // entries here: a small block joins a gathered run, which no one checks.
                 let (count, entries) = answer::block_parts(bytes).ok_or(Lost)?;
                 let entries = match count as usize {
                     count if count >= OWN_RUN => Answers::counted(entries, count),

@@ -62,13 +62,19 @@ impl<R> Runs<R> {
         if run.is_empty() {
             return;
         }
-        if first != self.values.len() || self.out {
+        if !self.comes_next(first) {
             self.ahead.push((first, run));
             return;
         }
         self.size_for_all();
         self.values.append(&mut run);
         self.settle();
+    }
+
+    /// Whether values from item `first` on go straight onto the job's vector: they come
+    /// next, and no one has the vector out.
+    fn comes_next(&self, first: usize) -> bool {
+        first == self.values.len() && !self.out
     }
 
     /// Sizes the job's vector for all of its items, the first time.
@@ -82,7 +88,7 @@ impl<R> Runs<R> {
     /// Takes the job's vector out to append the values of items from `first` on to it
     /// directly, if they come next (and no one else has it out): see [`put_back`].
     fn take_out(&mut self, first: usize) -> Option<Vec<R>> {
-        if first != self.values.len() || self.out {
+        if !self.comes_next(first) {
             return None;
         }
         self.out = true;

@@ -71,7 +71,7 @@ pub(crate) enum Answers<'a> {
 #[derive(Debug)]
 pub(crate) struct RingAnswers<'a> {
     state: State<'a>,
-    /// Entries in the open record (see [`answer::BLOCK`]).
+    /// Entries in the open record (see [`answer::BLOCK`]); 0 while none is open.
     count: u32,
     /// Where an answer too large for a record is encoded first.
     item: &'a mut ItemBuf,
@@ -181,7 +181,6 @@ impl<'a> RingAnswers<'a> {
                 Some(answer::ENTRY_HEADER + len)
             })
         };
-        self.open();
         let was_empty = self.count == 0;
         let mut added = add(self.open()).is_some();
         if !added && !was_empty {
@@ -198,8 +197,8 @@ impl<'a> RingAnswers<'a> {
         added
     }
 
-    /// The open record (opened if there is none, with a count of 0: see
-    /// [`answer::BLOCK`]).
+    /// The open record (opened if there is none, its count of entries to be written when
+    /// it closes: see [`answer::BLOCK`]).
     #[inline(always)]
     fn open(&mut self) -> &mut OpenRecord<'a> {
         if let State::Idle(_) = self.state {
@@ -213,7 +212,6 @@ impl<'a> RingAnswers<'a> {
             });
             counted.expect("a new record holds at least a kilobyte");
             self.state = State::Open(record);
-            self.count = 0;
         }
         match &mut self.state {
             State::Open(record) => record,
@@ -229,6 +227,7 @@ impl<'a> RingAnswers<'a> {
                 unreachable!("checked above")
             };
             record.added_mut()[..answer::BLOCK_COUNT].copy_from_slice(&self.count.to_le_bytes());
+            self.count = 0;
             self.state = State::Idle(record.close());
         }
     }

@@ -231,8 +231,7 @@ fn receive(
 
 /// Hands each span its run of answers, in order; whether they were
 /// [`intact`](Answers::intact).
-fn deliver(answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) -> bool {
-    let mut answers = answers;
+fn deliver(mut answers: Answers<'_>, spans: &[Span], sinks: &[Option<Arc<dyn Sink>>]) -> bool {
     for (span, sink) in spans.iter().zip(sinks) {
         answers.window(span.len, |run| {
             let Some(sink) = sink else { return };
