@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::batch::{Batch, Received};
 use crate::lane::{GetFail, Half, Lane, PutFail, Wait};
+use crate::ring::Armed;
 
 thread_local! {
     static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
@@ -183,9 +184,13 @@ impl Receiving {
         })
     }
 
-    /// Whether a receive would return at once (for `wait` and `poll`).
-    pub(crate) fn ready(&self) -> bool {
-        self.has_backlog.load(Ordering::Acquire) || self.lane.ready()
+    /// Whether a receive would return at once (for `wait`); if not, counted as a sleeper
+    /// on its lane until the guard drops (see [`Lane::ready`]).
+    pub(crate) fn ready(&self) -> (bool, Option<Armed<'_>>) {
+        if self.has_backlog.load(Ordering::Acquire) {
+            return (true, None);
+        }
+        self.lane.ready()
     }
 }
 

@@ -17,13 +17,16 @@
 //!
 //! Waiting: a consumer that finds the ring empty polls it for a few tens of
 //! microseconds (an item due soon is picked up without sleeping: the pipe's round trip),
-//! then raises the ring's `consumers_armed` flag, looks once more, and sleeps in `poll`
-//! on its bell. A producer that commits items lowers the flag and rings once. Nobody
-//! reads a bell when it wakes: a rung bell keeps every sleeper's `poll` returning until
-//! the ring is empty, and only then is it drained — by whoever holds the ring's lock and
-//! sees it empty (so a bell is never eaten while items it announced remain, and several
-//! sleepers woken by one byte all get their turn). Producers waiting for room do the
-//! same, mirrored: the room bell is drained by a producer that finds the ring full.
+//! then counts itself in the ring's `consumers_armed`, looks once more, and sleeps in
+//! `poll` on its bell (counted until it wakes). A producer that commits items while
+//! someone sleeps rings, unless the bell is rung already (`items_rung`); it rings under
+//! its lock. Nobody reads a bell when it wakes: a rung bell keeps every sleeper's `poll`
+//! returning until the ring is empty, and only then is it drained — by a consumer that
+//! holds both locks and sees it empty, so that no producer is between its commit and its
+//! ring meanwhile (a bell is never eaten while items it announced remain, and several
+//! sleepers woken by one byte all get their turn; the next item rings again for any
+//! still asleep). Producers waiting for room do the same, mirrored: the room bell is
+//! drained by a producer that finds the ring as full as it left it, under both locks.
 
 use std::fmt;
 use std::io;
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::batch::{Batch, Received, Slot};
 use crate::object::Object;
-use crate::ring::{Head, ITEM, POSTED, Ring};
+use crate::ring::{Armed, Head, ITEM, POSTED, Ring};
 use crate::sys::fdset::Tracked;
 use crate::sys::socket;
 
@@ -190,15 +193,9 @@ impl Lane {
         let ring = self.ring();
         let mut done = 0;
         let mut woken = false;
-        // One locked round; rings the consumers' bell if it put anything and one sleeps.
-        let round = |done: usize, waiting: bool| {
-            let (n, stop) = self.put_round(tx, batch, done, maxsize, waiting)?;
-            if n > 0 && Ring::disarm(ring.consumers_armed()) {
-                ring.items_rung().store(1, std::sync::atomic::Ordering::Release);
-                socket::ring(tx.bell.as_fd());
-            }
-            Ok((n, stop))
-        };
+        // One locked round (which rings the consumers' bell if it put anything and one
+        // sleeps).
+        let round = |done: usize, waiting: bool| self.put_round(tx, batch, done, maxsize, waiting);
         loop {
             let (n, stop) = round(done, woken).map_err(|e| (done, e))?;
             done += n;
@@ -220,16 +217,18 @@ impl Lane {
                 Stop::Full if n > 0 => continue,
                 Stop::Full => {}
             }
-            // Raise the flag, then look once more: a consumer that made room since
-            // either shows in that look, or sees the flag and rings.
-            Ring::arm(ring.producers_armed());
+            // Count in as a sleeper, then look once more: a consumer that made room since
+            // either shows in that look, or sees the count and rings.
+            let armed = Ring::arm(ring.producers_armed());
             woken = true;
             let (n, stop) = round(done, false).map_err(|e| (done, e))?;
             done += n;
             if n > 0 || !matches!(stop, Stop::Full) {
                 continue;
             }
-            match sleep(tx, wait).map_err(|e| (done, PutFail::Io(e)))? {
+            let woke = sleep(tx, wait);
+            drop(armed);
+            match woke.map_err(|e| (done, PutFail::Io(e)))? {
                 Woke::Bell => {}
                 Woke::PeerGone => return Err((done, PutFail::Disconnected)),
                 Woke::TimedOut => return Err((done, PutFail::TimedOut)),
@@ -317,12 +316,32 @@ impl Lane {
         }
         if n > 0 {
             ring.commit_tail(&t);
-        }
-        if matches!(stop, Stop::Full) {
-            drain_if_rung(&tx.bell, ring.room_rung(), waiting);
+            // Under the lock: a consumer that drains the bell holds it too (see
+            // `drain_items`), so it never drains a ring for items it cannot see.
+            if Ring::should_ring(ring.consumers_armed(), ring.items_rung()) {
+                socket::ring(tx.bell.as_fd());
+            }
         }
         drop(held);
+        if matches!(stop, Stop::Full) && (waiting || rung(ring.room_rung())) {
+            self.drain_room(tx, h.gets)?;
+        }
         Ok((n, stop))
+    }
+
+    /// Drains the room bell if the ring is still as full as a producer saw it when the
+    /// consumers had taken `gets` items: any bell there is stale. Under both locks, in
+    /// the consumers' order (consumers, then producers): a consumer rings for room under
+    /// its lock, so no ring for room made after that look can be under way.
+    fn drain_room(&self, tx: &Half, gets: u64) -> Result<(), PutFail> {
+        let ring = self.ring();
+        let consumers = self.obj.lock_internal(ring.consumers()).map_err(PutFail::Io)?;
+        let producers = self.obj.lock_internal(ring.producers()).map_err(PutFail::Io)?;
+        if ring.head().gets == gets {
+            drain(&tx.bell, ring.room_rung());
+        }
+        drop((producers, consumers));
+        Ok(())
     }
 
     /// Takes up to `max` items into `out`, waiting for one as `wait` allows.
@@ -337,10 +356,6 @@ impl Lane {
         let mut woken = false;
         loop {
             if self.get_round(rx, max, out, woken)? > 0 {
-                if Ring::disarm(ring.producers_armed()) {
-                    ring.room_rung().store(1, std::sync::atomic::Ordering::Release);
-                    socket::ring(rx.bell.as_fd());
-                }
                 return Ok(());
             }
             if wait == Wait::No {
@@ -349,14 +364,16 @@ impl Lane {
             if !woken && spin(wait.deadline(), || ring.count_hint() > 0) {
                 continue;
             }
-            // Raise the flag, then look once more: a producer that committed since
-            // either shows in that look, or sees the flag and rings.
-            Ring::arm(ring.consumers_armed());
+            // Count in as a sleeper, then look once more: a producer that committed since
+            // either shows in that look, or sees the count and rings.
+            let armed = Ring::arm(ring.consumers_armed());
             woken = true;
             if ring.count_hint() > 0 {
                 continue;
             }
-            match sleep(rx, wait).map_err(GetFail::Io)? {
+            let woke = sleep(rx, wait);
+            drop(armed);
+            match woke.map_err(GetFail::Io)? {
                 Woke::Bell => {}
                 Woke::TimedOut => return Err(GetFail::TimedOut),
                 Woke::PeerGone => {
@@ -411,12 +428,31 @@ impl Lane {
                 ring.release(end, &ring.tail(), &h);
                 drop(producers);
             }
+            // Under the lock: a producer that drains the room bell holds it too (see
+            // `drain_room`), so it never drains a ring for room it cannot see.
+            if Ring::should_ring(ring.producers_armed(), ring.room_rung()) {
+                socket::ring(rx.bell.as_fd());
+            }
         }
-        if puts.wrapping_sub(h.gets) as i64 <= 0 {
-            drain_if_rung(&rx.bell, ring.items_rung(), waiting);
+        if puts.wrapping_sub(h.gets) as i64 <= 0 && (waiting || rung(ring.items_rung())) {
+            self.drain_items(rx, h.gets).map_err(GetFail::Io)?;
         }
         drop(held);
         Ok(n)
+    }
+
+    /// Drains the items bell if the ring holds nothing past the consumers' `gets` (the
+    /// caller holds the consumers' lock): any bell there is stale. The producers' lock is
+    /// taken to read the tail, as a producer rings for items under it: a ring for items
+    /// the tail does not show yet cannot be under way, and a bell drained while items
+    /// remain would leave the other sleepers asleep beside them.
+    fn drain_items(&self, rx: &Half, gets: u64) -> io::Result<()> {
+        let ring = self.ring();
+        let _producers = self.obj.lock_internal(ring.producers())?;
+        if ring.tail().puts == gets {
+            drain(&rx.bell, ring.items_rung());
+        }
+        Ok(())
     }
 
     /// Marks one item done (`JoinableQueue::task_done`); `false` if none is unfinished.
@@ -464,15 +500,16 @@ impl Lane {
         }
     }
 
-    /// Whether a get would return at once (items are waiting), for [`wait`](crate::wait):
-    /// raises the consumers' flag first, so that a producer rings if not.
-    pub(crate) fn ready(&self) -> bool {
+    /// Whether a get would return at once (items are waiting), for [`wait`](crate::wait);
+    /// if not, the caller is counted as a sleeper (until the guard drops), so that a
+    /// producer rings.
+    pub(crate) fn ready(&self) -> (bool, Option<Armed<'_>>) {
         let ring = self.ring();
         if ring.count_hint() > 0 {
-            return true;
+            return (true, None);
         }
-        Ring::arm(ring.consumers_armed());
-        ring.count_hint() > 0
+        let armed = Ring::arm(ring.consumers_armed());
+        (ring.count_hint() > 0, Some(armed))
     }
 
     /// After `wait` saw `rx`'s bell readable and no items: drains the (stale) bell under
@@ -480,22 +517,22 @@ impl Lane {
     pub(crate) fn settle(&self, rx: &Half) -> io::Result<bool> {
         let ring = self.ring();
         let _held = self.obj.lock_internal(ring.consumers())?;
-        if ring.count_hint() > 0 {
-            return Ok(true);
-        }
-        drain_if_rung(&rx.bell, ring.items_rung(), true);
-        Ok(false)
+        let gets = ring.head().gets;
+        self.drain_items(rx, gets)?;
+        Ok(ring.count_hint() > 0)
     }
 }
 
-/// Drains `bell` (under the ring's lock, the ring empty or full: any bell there is
-/// stale) if one was rung or the caller was woken by one.
-fn drain_if_rung(bell: &Tracked, rung: &std::sync::atomic::AtomicU32, woken: bool) {
-    use std::sync::atomic::Ordering;
-    if woken || rung.load(Ordering::Relaxed) != 0 {
-        rung.store(0, Ordering::Relaxed);
-        socket::drain(bell.as_fd());
-    }
+/// Whether a bell may have been rung since it was last drained.
+fn rung(flag: &std::sync::atomic::AtomicU32) -> bool {
+    flag.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+/// Drains `bell`, which the caller found stale (under both locks, the ring empty or
+/// full).
+fn drain(bell: &Tracked, rung: &std::sync::atomic::AtomicU32) {
+    rung.store(0, std::sync::atomic::Ordering::Relaxed);
+    socket::drain(bell.as_fd());
 }
 
 /// Polls `ready` for up to [`SPIN`] (never past `deadline`): busily at first, then

@@ -9,10 +9,10 @@
 //!  64  producers' side: seq: u64, then 2 blocks of {tail, lap, prev_end, jumped: u32; puts: u64}
 //! 128  consumers' robust mutex
 //! 192  consumers' side: seq: u64, then 2 blocks of {head, lap: u32; gets, done: u64}
-//! 256  consumers_armed: u32 — a consumer sleeps (or is about to): ring its bell
-//! 260  items_rung: u32 — a bell for items may be unread
-//! 320  producers_armed: u32 — a producer waits for room
-//! 324  room_rung: u32 — a bell for room may be unread
+//! 256  consumers_armed: u32 — how many consumers sleep (or are about to): ring their bell
+//! 260  items_rung: u32 — a bell for items is unread
+//! 320  producers_armed: u32 — how many producers wait for room
+//! 324  room_rung: u32 — a bell for room is unread
 //! 384  post_next: u64 — the next id of a message sent beside the ring (with descriptors)
 //! 448  joined: u32 futex, bumped when the last unfinished item is done; joiners: u32
 //! ```
@@ -452,12 +452,12 @@ impl<'a> Ring<'a> {
         self.map.release(self.data + from as usize, (end - from) as usize);
     }
 
-    /// The flag a consumer raises before it sleeps.
+    /// How many consumers sleep (see [`arm`](Self::arm)).
     pub(crate) fn consumers_armed(&self) -> &'a AtomicU32 {
         self.u32_at(CONSUMERS_ARMED)
     }
 
-    /// The flag a producer raises before it waits for room.
+    /// How many producers wait for room (see [`arm`](Self::arm)).
     pub(crate) fn producers_armed(&self) -> &'a AtomicU32 {
         self.u32_at(PRODUCERS_ARMED)
     }
@@ -483,17 +483,35 @@ impl<'a> Ring<'a> {
         (self.u32_at(JOINED), self.u32_at(JOINERS))
     }
 
-    /// Raises `flag` before a sleeper's last look at the ring: either that look sees what
-    /// the other side committed, or the other side sees the flag and rings.
-    pub(crate) fn arm(flag: &AtomicU32) {
-        flag.store(1, Ordering::SeqCst);
+    /// Counts a sleeper in `sleepers` (one side's) before its last look at the ring:
+    /// either that look sees what the other side committed, or the other side sees the
+    /// count and rings. Counted until the guard drops, after the sleep: a bell rung for
+    /// several sleepers must not leave one of them unrung once another drained it (see
+    /// [`should_ring`](Self::should_ring)). A process killed while it sleeps stays
+    /// counted, which costs a ring now and then, never a wake-up.
+    pub(crate) fn arm(sleepers: &AtomicU32) -> Armed<'_> {
+        sleepers.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
+        Armed(sleepers)
     }
 
-    /// Whether `flag` was raised, lowering it (the caller then rings the bell once).
-    pub(crate) fn disarm(flag: &AtomicU32) -> bool {
+    /// Whether to ring the bell of the `sleepers` of the other side, after a commit and
+    /// under the committing side's lock: someone sleeps and the bell is not rung already
+    /// (`rung`, raised here). The bell then stays rung, for every sleeper, until a caller
+    /// holding both locks finds it stale and drains it.
+    pub(crate) fn should_ring(sleepers: &AtomicU32, rung: &AtomicU32) -> bool {
         fence(Ordering::SeqCst);
-        flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::AcqRel) != 0
+        sleepers.load(Ordering::Relaxed) != 0 && rung.swap(1, Ordering::AcqRel) == 0
+    }
+}
+
+/// A sleeper counted by [`Ring::arm`]; uncounted when dropped.
+#[derive(Debug)]
+pub(crate) struct Armed<'a>(&'a AtomicU32);
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

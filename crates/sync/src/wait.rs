@@ -2,8 +2,8 @@
 //! ready. Python: `multiprocessing.connection.wait`.
 //!
 //! Every lane's consumers sleep on a socket (its bell), and a process's sentinel is a
-//! pidfd, so one `poll` covers them all: each lane's `consumers_armed` flag is raised
-//! first, so that a producer that commits rings, then each is looked at once more.
+//! pidfd, so one `poll` covers them all: the caller is counted first as a sleeper on each
+//! lane, so that a producer that commits rings, then each is looked at once more.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -87,13 +87,19 @@ pub(crate) fn wait_until(
     deadline: Option<Instant>,
 ) -> io::Result<Vec<usize>> {
     loop {
-        // Raise every lane's flag and look: what is ready now.
-        let lanes_ready: Vec<usize> = watched
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| matches!(w, Watch::Lane(rx) if rx.ready()))
-            .map(|(i, _)| i)
-            .collect();
+        // Count in as a sleeper on every lane and look: what is ready now. Counted until
+        // the end of this round (`armed` drops).
+        let mut armed = Vec::new();
+        let mut lanes_ready = Vec::new();
+        for (i, w) in watched.iter().enumerate() {
+            if let Watch::Lane(rx) = w {
+                let (ready, counted) = rx.ready();
+                armed.extend(counted);
+                if ready {
+                    lanes_ready.push(i);
+                }
+            }
+        }
         let fds: Vec<(usize, BorrowedFd<'_>)> = watched
             .iter()
             .enumerate()

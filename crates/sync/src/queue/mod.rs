@@ -23,6 +23,9 @@ use crate::ring::RING_HEADER;
 
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
 /// Where a queue's ring header is, and where its data starts.
 const RING_AT: usize = 64;
 const DATA_AT: usize = 4096;
