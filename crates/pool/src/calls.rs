@@ -15,7 +15,7 @@ use crate::imap::IMap;
 use crate::pool::Pool;
 use crate::shell::Core;
 use crate::sink::{Collect, Finish, Sink, all_or_first_error, each, single};
-use crate::submit::submit_all;
+use crate::submit::{submit_all, submit_one};
 
 /// The calls of a [`Pool`] with an explicit `chunksize` (Python's `chunksize=` argument):
 /// how many items travel to a worker in one message. Made by [`Pool::chunksize`]; a call
@@ -79,14 +79,20 @@ impl<'a> Chunked<'a> {
 
     /// The pool, if it takes work and the chunk size is valid.
     pub(crate) fn core(&self) -> Result<&'a Arc<Core>, TaskError> {
-        if self.chunksize == Some(0) {
-            return Err(TaskError::ZeroChunksize);
-        }
-        let core = self.pool.core();
+        let core = self.valid_core()?;
         if !core.accepting() {
             return Err(TaskError::NotRunning);
         }
         Ok(core)
+    }
+
+    /// The pool, if the chunk size is valid (whether it takes work is for the caller to
+    /// find out, under the lock it takes anyway).
+    pub(crate) fn valid_core(&self) -> Result<&'a Arc<Core>, TaskError> {
+        if self.chunksize == Some(0) {
+            return Err(TaskError::ZeroChunksize);
+        }
+        Ok(self.pool.core())
     }
 
     /// See [`Pool::map`].
@@ -192,7 +198,11 @@ impl<'a> Chunked<'a> {
         A: Serialize + DeserializeOwned + 'static,
         R: TaskReturn<Via>,
     {
-        self.collect_async(Function::new(f).id::<Via>(), std::iter::once(arg), single)
+        let core = self.valid_core()?;
+        let sink = Arc::new(Collect::new(1, single));
+        submit_one(core, Function::new(f).id::<Via>(), self.watched(sink.clone(), Some(1)), &arg)?;
+        sink.seal(1);
+        Ok(AsyncResult::new(sink))
     }
 
     /// The lazy job of `func` over `items`, in order or as completed.

@@ -5,13 +5,14 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use multiproc_codec::{ArgsBuf, FRAME_LIMIT, TooLarge, What, encode};
+use multiproc_codec::{ArgsBuf, FRAME_LIMIT, FnId, TooLarge, What, encode};
 use serde::Serialize;
 
 use crate::chunk::{FRAME_BYTES, frame_items};
 use crate::error::TaskError;
 use crate::plan::{JobId, Run};
 use crate::shell::Core;
+use crate::sink::Sink;
 
 /// How reading input ended.
 #[derive(Debug)]
@@ -90,6 +91,36 @@ pub(crate) fn submit_all<A: Serialize>(
     read
 }
 
+/// Queues the job of `func` on the one `item`, its outcome going to `sink`: encoded
+/// first, then added, queued and sealed under one lock of the pool (see
+/// [`Core::add_whole_job`]). An item that cannot be encoded, or is larger than a frame,
+/// fails through `sink` as item 0. `Err(NotRunning)` when the pool takes no more work.
+pub(crate) fn submit_one<A: Serialize>(
+    core: &Core,
+    func: FnId,
+    sink: Arc<dyn Sink>,
+    item: &A,
+) -> Result<JobId, TaskError> {
+    let mut buf = ArgsBuf::new();
+    let failure = match buf.push_with(|out| encode(item, What::Argument, out)) {
+        Ok(None) => return core.add_whole_job(func, sink, buf.finish()),
+        Ok(Some(size)) => too_large(size),
+        Err(e) => TaskError::Codec(e),
+    };
+    if !core.accepting() {
+        return Err(TaskError::NotRunning);
+    }
+    let job = core.add_job(func, Arc::clone(&sink));
+    sink.fail(0, failure);
+    core.seal(job);
+    Ok(job)
+}
+
+/// The error of an argument of `size` bytes, more than a frame holds.
+fn too_large(size: u64) -> TaskError {
+    TaskError::TooLarge(TooLarge { what: What::Argument, size, limit: FRAME_LIMIT })
+}
+
 /// The run being encoded.
 struct RunBuf {
     job: JobId,
@@ -124,8 +155,6 @@ impl RunBuf {
         }
         self.read += 1;
         let encode_item = |out: &mut Vec<u8>| encode(item, What::Argument, out);
-        let too_large =
-            |size| TaskError::TooLarge(TooLarge { what: What::Argument, size, limit: FRAME_LIMIT });
         let pushed = match self.buf.push_within(FRAME_LIMIT, encode_item) {
             Ok(None) => Ok(()),
             Ok(Some(size)) if size > FRAME_LIMIT => Err(too_large(size)),

@@ -14,7 +14,7 @@ use crate::plan::{JobId, Place};
 use crate::pool::Pool;
 use crate::shell::Core;
 use crate::sink::{Sink, outcome};
-use crate::submit::submit_all;
+use crate::submit::submit_one;
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,12 +171,10 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: TaskReturn<Via>,
     {
-        let core = self.default_calls().core()?;
+        let core = self.default_calls().valid_core()?;
         let sink =
             Arc::new(CallbackSink::<R::Value> { on_done: Mutex::new(Some(Box::new(on_done))) });
-        let job = core.add_job(f.id::<Via>(), sink.clone());
-        let fail = |i: usize, e: TaskError| sink.fail(i, e);
-        submit_all(core, job, 1, std::iter::once(arg), &fail);
+        let job = submit_one(core, f.id::<Via>(), sink, &arg)?;
         Ok(Task { core: Arc::clone(core), job })
     }
 

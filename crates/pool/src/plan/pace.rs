@@ -2,7 +2,7 @@
 //! that makes of a batch: quick (prefetched, merged, claimed whole) or not (one at a time
 //! per worker, taken back item by item).
 
-use std::collections::HashMap;
+use super::IdMap;
 
 use multiproc_codec::FnId;
 
@@ -25,7 +25,7 @@ pub(crate) const SMALL_BATCH: usize = 64;
 /// Nanoseconds per item of each function, from its latest batch (unknown before one).
 #[derive(Debug, Default)]
 pub(crate) struct Paces {
-    per_item: HashMap<FnId, u64>,
+    per_item: IdMap<FnId, u64>,
 }
 
 impl Paces {

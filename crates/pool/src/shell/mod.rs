@@ -19,7 +19,6 @@ mod outbox;
 mod reader;
 mod trace;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -31,7 +30,7 @@ use multiproc_process::{Limits, monotonic_ns};
 use crate::backend::{Backend, FrameSender, Progress, WorkerControl};
 use crate::error::TaskError;
 use crate::insights::Insights;
-use crate::plan::{Action, JobId, Place, Plan, Run, Span};
+use crate::plan::{Action, IdMap, JobId, Place, Plan, Run, Span};
 use crate::sink::Sink;
 use outbox::Outbox;
 
@@ -56,7 +55,7 @@ struct Handles {
 /// What the mutex guards.
 struct State {
     plan: Plan<Args>,
-    sinks: HashMap<JobId, Arc<dyn Sink>>,
+    sinks: IdMap<JobId, Arc<dyn Sink>>,
     /// Each slot's worker, once it is ready.
     workers: Vec<Option<Handles>>,
     /// Each slot's worker while it starts (so that `terminate` can kill it).
@@ -129,7 +128,7 @@ impl Core {
             born: monotonic_ns(),
             state: Mutex::new(State {
                 plan,
-                sinks: HashMap::new(),
+                sinks: IdMap::default(),
                 workers: vec![None; n],
                 starting: vec![None; n],
             }),
@@ -182,6 +181,27 @@ impl Core {
         let job = st.plan.add_job(func);
         st.sinks.insert(job, sink);
         job
+    }
+
+    /// A new job of one run, its whole input, queued and sealed at once: what a task
+    /// submitted alone (`apply_async`, `submit`) costs, one lock instead of one per step.
+    /// `Err(NotRunning)` when the pool no longer takes work (nothing is queued).
+    pub(crate) fn add_whole_job(
+        &self,
+        func: FnId,
+        sink: Arc<dyn Sink>,
+        args: Args,
+    ) -> Result<JobId, TaskError> {
+        let mut st = self.lock();
+        if !st.plan.accepting() {
+            return Err(TaskError::NotRunning);
+        }
+        let job = st.plan.add_job(func);
+        st.sinks.insert(job, sink);
+        st.plan.submit(Run::new(job, 0, args), monotonic_ns());
+        st.plan.seal(job);
+        self.finish(st);
+        Ok(job)
     }
 
     /// Queues a run of a job (or fails it at once when the pool no longer takes work).
