@@ -360,6 +360,40 @@ fn an_argument_that_cannot_be_encoded_fails_only_its_item() {
     }
 }
 
+/// A task submitted alone (`apply_async`, the executor's `submit`) is encoded before it is
+/// queued, in the same step as its job is added: an argument that cannot be encoded is that
+/// task's error and the tasks beside it run; once the pool takes no more work, either
+/// argument is refused as `NotRunning`, before anything is queued.
+#[test]
+fn a_task_submitted_alone_with_an_unencodable_argument_fails_alone() {
+    let _serial = serial();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        let tasks: Vec<_> = [4, -1, 5, -2, 6]
+            .map(|x| pool.apply_async(picky_value, Picky(x)).unwrap())
+            .into_iter()
+            .map(|t| t.get())
+            .collect();
+        assert_eq!(tasks[0], Ok(8), "{method}");
+        assert!(matches!(&tasks[1], Err(TaskError::Codec(e)) if e.op() == Op::Encode), "{method}");
+        assert_eq!((&tasks[2], &tasks[4]), (&Ok(10), &Ok(12)), "{method}");
+        assert!(matches!(tasks[3], Err(TaskError::Codec(_))), "{method}");
+        let ex = multiproc::ProcessPoolExecutor::from(pool);
+        let bad = ex.submit(picky_value, Picky(-3)).unwrap();
+        let good = ex.submit(picky_value, Picky(7)).unwrap();
+        assert!(matches!(bad.result(), Err(TaskError::Codec(_))), "{method}");
+        assert_eq!(good.result(), Ok(14), "{method}");
+        ex.shutdown(true, false);
+        assert_eq!(ex.submit(picky_value, Picky(-4)).unwrap_err(), TaskError::NotRunning);
+        assert_eq!(ex.submit(picky_value, Picky(8)).unwrap_err(), TaskError::NotRunning);
+    }
+    let pool = pool(StartMethod::ForkServer);
+    pool.close();
+    assert_eq!(pool.apply_async(picky_value, Picky(-5)).unwrap_err(), TaskError::NotRunning);
+    assert_eq!(pool.apply_async(picky_value, Picky(9)).unwrap_err(), TaskError::NotRunning);
+    pool.join().unwrap();
+}
+
 #[test]
 fn a_result_that_cannot_be_encoded_in_the_worker_fails_remote() {
     let _serial = serial();
