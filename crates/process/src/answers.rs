@@ -100,6 +100,30 @@ impl Answers<'_> {
         }
     }
 
+    /// Answers item after item with a value written in place, for as long as `write`
+    /// writes one into the room it is given (it returns the value's length, or `None` to
+    /// stop); nothing is called once the room left cannot hold an entry's header. False
+    /// (and `write` not called) when the answers do not go so: into a results frame, or
+    /// published one by one.
+    #[inline(always)]
+    pub(crate) fn values_in_place(
+        &mut self,
+        mut write: impl FnMut(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Answers::Ring(ring) = self else { return false };
+        if ring.eager {
+            return false;
+        }
+        let mut added = 0;
+        ring.open().append_each(|room| {
+            let len = entry_in(room, false, &mut write)?;
+            added += 1;
+            Some(len)
+        });
+        ring.count += added;
+        true
+    }
+
     /// Answers the current item with `failure`.
     pub(crate) fn failure(&mut self, failure: &RemoteFailure) {
         match self {
@@ -113,25 +137,26 @@ impl<'a> RingAnswers<'a> {
     #[inline(always)]
     fn value<R: Serialize>(&mut self, value: &R) -> Result<(), RemoteFailure> {
         // The common case, kept short: the value fits the open record.
-        let record = self.open();
-        if let Some((head, body)) =
-            record.spare().split_first_chunk_mut::<{ answer::ENTRY_HEADER }>()
-        {
-            match encode_into(value, What::Result, body) {
-                Ok(Some(len)) => {
-                    *head = answer::entry_header(len, false);
-                    record.add(answer::ENTRY_HEADER + len);
-                    self.count += 1;
-                    if self.eager {
-                        self.close();
-                    }
-                    return Ok(());
-                }
-                Ok(None) => {}
-                Err(e) => return Err(RemoteFailure::Codec(e)),
-            }
+        let mut failed = None;
+        let added = self.open().append_with(|room| {
+            entry_in(room, false, &mut |body| {
+                encode_into(value, What::Result, body).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    None
+                })
+            })
+        });
+        if let Some(e) = failed {
+            return Err(RemoteFailure::Codec(e));
         }
-        self.value_elsewhere(value)
+        if added.is_none() {
+            return self.value_elsewhere(value);
+        }
+        self.count += 1;
+        if self.eager {
+            self.close();
+        }
+        Ok(())
     }
 
     /// Answers with a value that does not fit the open record: in a fresh one, or alone.
@@ -174,12 +199,7 @@ impl<'a> RingAnswers<'a> {
     #[inline(always)]
     fn entry(&mut self, mut write: impl FnMut(&mut [u8]) -> Option<usize>, failed: bool) -> bool {
         let mut add = |record: &mut OpenRecord<'_>| {
-            record.append_with(|room| {
-                let (head, body) = room.split_at_mut_checked(answer::ENTRY_HEADER)?;
-                let len = write(body)?;
-                head.copy_from_slice(&answer::entry_header(len, failed));
-                Some(answer::ENTRY_HEADER + len)
-            })
+            record.append_with(|room| entry_in(room, failed, &mut write))
         };
         let was_empty = self.count == 0;
         let mut added = add(self.open()).is_some();
@@ -247,6 +267,30 @@ impl<'a> RingAnswers<'a> {
         self.item.clear();
         pushed.unwrap_or_else(|_| gone());
         Ok(())
+    }
+}
+
+/// Writes an entry at the start of `room`: its header, then the bytes `write` puts after
+/// it (it returns how many, or `None` when they do not fit). Returns the entry's length;
+/// `None` when it does not fit (`write` is not called when not even the header does).
+#[inline(always)]
+fn entry_in(
+    room: &mut [u8],
+    failed: bool,
+    write: &mut impl FnMut(&mut [u8]) -> Option<usize>,
+) -> Option<usize> {
+    let (head, body) = room.split_first_chunk_mut::<{ answer::ENTRY_HEADER }>()?;
+    let len = write(body)?;
+    *head = answer::entry_header(len, failed);
+    Some(answer::ENTRY_HEADER + len)
+}
+
+impl Drop for RingAnswers<'_> {
+    /// The batch ended: its last record goes with its count, which the parent takes at
+    /// its word (a record published uncounted has its entries counted before they are
+    /// read, as after a worker's death).
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -58,6 +58,56 @@ impl<'a> ProgressWords<'a> {
     }
 }
 
+impl ProgressWords<'_> {
+    /// The worker's item `started` (counting from its first) starts, at this time if
+    /// `stamp`.
+    #[inline(always)]
+    fn begin(&self, started: u64, stamp: bool) {
+        if stamp {
+            self.started_at_ns.store(sys::monotonic_ns(), Ordering::Release);
+        }
+        self.started.store(started, Ordering::Release);
+    }
+}
+
+/// The items a worker has started, and the progress words that say so around each item:
+/// what every item of a batch updates, kept apart so that a batch run back to back holds
+/// it in a local (see [`BatchRun::run_plain`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Counter<'a> {
+    progress: Option<ProgressWords<'a>>,
+    stamp: bool,
+    /// Items started by this worker so far.
+    started: u64,
+}
+
+impl Counter<'_> {
+    /// The next item starts.
+    #[inline(always)]
+    pub(crate) fn begin(&mut self) {
+        self.started += 1;
+        if let Some(p) = self.progress {
+            p.begin(self.started, self.stamp);
+        }
+    }
+
+    /// The current item ended: its answer is written.
+    #[inline(always)]
+    pub(crate) fn end(&self) {
+        if let Some(p) = self.progress {
+            p.finished.store(self.started, Ordering::Release);
+        }
+    }
+
+    /// Restarts the current item's timeout clock `grace_ns` from now: the time until then
+    /// does not count (see [`REPORT_GRACE_NS`]).
+    pub(crate) fn restart_clock(&self, grace_ns: u64) {
+        if let (Some(p), true) = (self.progress, self.stamp) {
+            p.started_at_ns.store(sys::monotonic_ns() + grace_ns, Ordering::Release);
+        }
+    }
+}
+
 /// How the items of a batch are claimed.
 #[derive(Debug, Clone, Copy)]
 enum Claim {
@@ -72,10 +122,7 @@ enum Claim {
 pub(crate) struct BatchRun<'a> {
     pub items: TaskFrame<'a>,
     pub out: Answers<'a>,
-    pub progress: Option<ProgressWords<'a>>,
-    pub stamp: bool,
-    /// Items started by this worker so far.
-    pub started: u64,
+    counter: Counter<'a>,
     /// The last item failure, kept for a `Process` to report.
     pub last_failure: Option<RemoteFailure>,
     claim: Claim,
@@ -120,9 +167,7 @@ impl<'a> BatchRun<'a> {
         Some(BatchRun {
             items,
             out,
-            progress,
-            stamp,
-            started,
+            counter: Counter { progress, stamp, started },
             last_failure: None,
             claim,
             skipped: None,
@@ -134,7 +179,7 @@ impl<'a> BatchRun<'a> {
     /// of the batch, and nothing more is run).
     #[inline]
     pub(crate) fn begin_item(&mut self) -> bool {
-        if let (Claim::Each { epoch, next }, Some(p)) = (&mut self.claim, self.progress) {
+        if let (Claim::Each { epoch, next }, Some(p)) = (&mut self.claim, self.counter.progress) {
             let (from, to) = (pack_claim(*epoch, *next), pack_claim(*epoch, *next + 1));
             if p.claim.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 self.skipped = Some(from);
@@ -142,13 +187,7 @@ impl<'a> BatchRun<'a> {
             }
             *next += 1;
         }
-        self.started += 1;
-        if let Some(p) = self.progress {
-            if self.stamp {
-                p.started_at_ns.store(sys::monotonic_ns(), Ordering::Release);
-            }
-            p.started.store(self.started, Ordering::Release);
-        }
+        self.counter.begin();
         if let Some(watch) = self.watch {
             begin_watched(watch);
         }
@@ -166,17 +205,45 @@ impl<'a> BatchRun<'a> {
 
     #[inline]
     pub(crate) fn end_item(&mut self) {
-        if let Some(p) = self.progress {
-            p.finished.store(self.started, Ordering::Release);
-        }
+        self.counter.end();
     }
 
-    /// Restarts the current item's timeout clock `grace_ns` from now: the time until then
-    /// does not count (see [`REPORT_GRACE_NS`]).
+    /// Restarts the current item's timeout clock (see [`Counter::restart_clock`]).
     pub(crate) fn restart_clock(&mut self, grace_ns: u64) {
-        if let (Some(p), true) = (self.progress, self.stamp) {
-            p.started_at_ns.store(sys::monotonic_ns() + grace_ns, Ordering::Release);
+        self.counter.restart_clock(grace_ns);
+    }
+
+    /// Items started by this worker so far.
+    pub(crate) fn started(&self) -> u64 {
+        self.counter.started
+    }
+
+    /// Runs items back to back while they go plainly, when the batch allows it: claimed
+    /// whole, under no limits, its answers written in place (see
+    /// [`Answers::values_in_place`]). `run` gets the counter of started items (to count
+    /// each item it takes, and restart the clock of one that panicked) and the room for
+    /// the next value; it returns the value's length, or `None` to stop. False when the
+    /// batch cannot be run so (then `run` was not called): the caller runs its items one
+    /// by one.
+    ///
+    /// An item `run` started but did not answer is the caller's to finish, with
+    /// [`end_item`](Self::end_item) after its answer or [`fail_item`](Self::fail_item).
+    #[inline(always)]
+    pub(crate) fn run_plain(
+        &mut self,
+        mut run: impl FnMut(&mut Counter<'a>, &mut [u8]) -> Option<usize>,
+    ) -> bool {
+        if !matches!(self.claim, Claim::Done) || self.watch.is_some() {
+            return false;
         }
+        let mut counter = self.counter;
+        let in_place = self.out.values_in_place(|room| {
+            let len = run(&mut counter, room)?;
+            counter.end();
+            Some(len)
+        });
+        self.counter = counter;
+        in_place
     }
 
     /// Fails every item of the batch with `failure` (nothing is called).
@@ -207,7 +274,7 @@ impl<'a> BatchRun<'a> {
 
     /// Counts a failed item in the progress words, before its answer is written.
     fn count_failure(&self) {
-        if let Some(p) = self.progress {
+        if let Some(p) = self.counter.progress {
             p.failed.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock};
 
-use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode};
+use multiproc_codec::{FnId, RemoteFailure, TypeFingerprint, What, decode, encode, encode_into};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +135,12 @@ where
 
 /// The trampoline for `fn(A) -> R`: runs every item of a batch. A value `R` goes back as
 /// it is; a `Result`'s `Err` goes back as the item's failure (see [`TaskReturn`]).
+///
+/// Items run back to back, each value written straight into the worker's answer ring,
+/// while that goes plainly (see [`BatchRun::run_plain`]): the loop then holds what every
+/// item touches in locals, where a loop through `run` would load it all again after each
+/// call of `f`. An item that fails, or whose value does not fit the ring's open record,
+/// is answered the general way, and the items after it run back to back again.
 fn call<A, R, Via>(
     target: usize,
     types: TypeFingerprint,
@@ -152,39 +158,109 @@ where
     // in this executable's code, and the type fingerprint of this trampoline matched the
     // one computed by the parent from the same `fn(A) -> R` it took the address of.
     let f: fn(A) -> R = unsafe { sys::fn_at(target) };
-    let items = run.items;
-    for arg in items.iter() {
-        if !run.begin_item() {
-            break; // taken back by the parent
-        }
-        let outcome = match decode::<A>(arg, What::Argument) {
-            Ok(arg) => {
-                let called = catch_unwind(AssertUnwindSafe(|| f(arg)));
-                run.returned();
-                match called {
-                    Ok(returned) => match returned.into_value() {
-                        Ok(value) => run.out.value(&value),
-                        Err(error) => Err(RemoteFailure::Failed(error)),
-                    },
-                    Err(payload) => {
-                        // The task's time ends here; writing up its panic has its own.
-                        run.restart_clock(REPORT_GRACE_NS);
-                        Err(RemoteFailure::Panicked(take_panic(payload.as_ref())))
-                    }
+    let mut args = run.items.iter();
+    loop {
+        // The item that stopped a stretch run back to back, with its outcome.
+        let mut stopped = None;
+        let plain = run.run_plain(|counter, room| {
+            let arg = args.next()?;
+            counter.begin();
+            let outcome = outcome(f, arg, |panicked| {
+                if panicked {
+                    counter.restart_clock(REPORT_GRACE_NS);
+                }
+            });
+            match outcome.map(|value| (encode_into(&value, What::Result, room), value)) {
+                Ok((Ok(Some(len)), _)) => Some(len),
+                Ok((_, value)) => {
+                    stopped = Some(Ok(value));
+                    None
+                }
+                Err(failure) => {
+                    stopped = Some(Err(failure));
+                    None
                 }
             }
-            Err(e) => {
-                // Nothing was called: the limits' watch ends here all the same.
-                run.returned();
-                Err(RemoteFailure::Codec(e))
-            }
-        };
-        if let Err(failure) = outcome {
-            run.fail_item(failure);
+        });
+        if !plain {
+            break;
         }
-        run.end_item();
+        match stopped {
+            Some(outcome) => answer(run, outcome),
+            // The items ended, or the open record has no room left: the next item, if
+            // there is one, goes the general way (its answer opens a fresh record).
+            None => match args.next() {
+                Some(arg) if one(run, f, arg) => {}
+                _ => return Ok(()),
+            },
+        }
+    }
+    for arg in args {
+        if !one(run, f, arg) {
+            break; // taken back by the parent
+        }
     }
     Ok(())
+}
+
+/// Runs one item the general way: claims and starts it, calls `f`, answers. False if it
+/// was taken back (then so was the rest of the batch).
+#[inline(always)]
+fn one<A, R, Via>(run: &mut BatchRun<'_>, f: fn(A) -> R, arg: &[u8]) -> bool
+where
+    A: DeserializeOwned + 'static,
+    R: TaskReturn<Via>,
+{
+    if !run.begin_item() {
+        return false;
+    }
+    let outcome = outcome(f, arg, |panicked| {
+        run.returned();
+        if panicked {
+            // The task's time ends here; writing up its panic has its own.
+            run.restart_clock(REPORT_GRACE_NS);
+        }
+    });
+    answer(run, outcome);
+    true
+}
+
+/// Decodes `arg` and calls `f` on it: the value it returned, or the item's failure (the
+/// argument did not decode, `f` panicked or returned an error). `returned` runs as soon as
+/// `f` returned or panicked (with true then), or was not called.
+#[inline(always)]
+fn outcome<A, R, Via>(
+    f: fn(A) -> R,
+    arg: &[u8],
+    returned: impl FnOnce(bool),
+) -> Result<R::Value, RemoteFailure>
+where
+    A: DeserializeOwned + 'static,
+    R: TaskReturn<Via>,
+{
+    let arg = match decode::<A>(arg, What::Argument) {
+        Ok(arg) => arg,
+        Err(e) => {
+            // Nothing was called: the limits' watch ends here all the same.
+            returned(false);
+            return Err(RemoteFailure::Codec(e));
+        }
+    };
+    let called = catch_unwind(AssertUnwindSafe(|| f(arg)));
+    returned(called.is_err());
+    match called {
+        Ok(returned) => returned.into_value().map_err(RemoteFailure::Failed),
+        Err(payload) => Err(RemoteFailure::Panicked(take_panic(payload.as_ref()))),
+    }
+}
+
+/// Answers the started item with its outcome (a value that cannot be encoded, or is too
+/// large, fails it), and ends it.
+fn answer<V: Serialize>(run: &mut BatchRun<'_>, outcome: Result<V, RemoteFailure>) {
+    if let Err(failure) = outcome.and_then(|value| run.out.value(&value)) {
+        run.fail_item(failure);
+    }
+    run.end_item();
 }
 
 /// A function of several arguments, called with a tuple: what `starmap` and the other

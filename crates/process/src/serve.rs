@@ -133,7 +133,7 @@ impl FrameServer {
                 }) {
                     run.fail_all(failure);
                 }
-                self.started = run.started;
+                self.started = run.started();
                 let skipped = run.skipped;
                 // Publishes the last answers.
                 drop(run);
@@ -202,5 +202,144 @@ fn initialize(func: FnId, args: &[u8]) -> Result<(), RemoteFailure> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(RemoteFailure::Error(message)),
         Err(e) => Err(RemoteFailure::Codec(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use multiproc_codec::{ArgsBuf, TaskFramer, encode};
+    use multiproc_ipc::{IpcError, Record, Ring, RingReader, duplex};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Serialize, Serializer};
+
+    use super::*;
+    use crate::Function;
+    use crate::protocol::answer;
+
+    /// Bytes that encode as themselves, except 13 of them, which refuse to be encoded.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Reply(Vec<u8>);
+
+    impl Serialize for Reply {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0.len() == 13 {
+                return Err(S::Error::custom("13 bytes refuse to be encoded"));
+            }
+            self.0.serialize(s)
+        }
+    }
+
+    /// What item `i` of [`reply`] does.
+    #[derive(Debug, Clone, Copy)]
+    enum Kind {
+        Fails,
+        Panics,
+        /// Returns a value that cannot be encoded.
+        Unencodable,
+        /// Returns this many bytes.
+        Value(usize),
+    }
+
+    /// Mostly a few bytes; among them, values that fill much of a record of answers or
+    /// more than the room left in the open one, values that cannot be encoded, errors and
+    /// panics.
+    fn kind(i: u64) -> Kind {
+        match i {
+            _ if i % 400 == 150 => Kind::Value(300 << 10),
+            _ if i % 97 == 5 => Kind::Panics,
+            _ if i % 89 == 7 => Kind::Fails,
+            _ if i % 83 == 3 => Kind::Unencodable,
+            _ if i % 79 == 1 => Kind::Value(3000),
+            _ => Kind::Value((i % 12) as usize),
+        }
+    }
+
+    fn reply(i: u64) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        match kind(i) {
+            Kind::Fails => Err(format!("item {i} fails").into()),
+            Kind::Panics => panic!("item {i} panics"),
+            Kind::Unencodable => Ok(Reply(vec![9; 13])),
+            Kind::Value(len) => Ok(Reply(vec![i as u8; len])),
+        }
+    }
+
+    /// Every answer in the ring, in order: `Ok(value bytes)` or `Err(failure bytes)`.
+    fn answers(reader: &mut RingReader) -> Vec<Result<Vec<u8>, Vec<u8>>> {
+        let mut got = Vec::new();
+        let mut records = 1;
+        while records > 0 {
+            records = 0;
+            for record in reader.records() {
+                records += 1;
+                read(record, &mut got);
+            }
+        }
+        got
+    }
+
+    /// Appends the answers of `record` to `got`.
+    fn read(record: Result<Record<'_>, IpcError>, got: &mut Vec<Result<Vec<u8>, Vec<u8>>>) {
+        {
+            let Ok(Record::Inline { kind, bytes }) = record else { panic!("{record:?}") };
+            match kind {
+                answer::BLOCK => {
+                    let (count, mut entries) = answer::block_parts(bytes).unwrap();
+                    let before = got.len();
+                    while let Some((failed, bytes, rest)) = answer::next_entry(entries) {
+                        got.push(if failed { Err(bytes.to_vec()) } else { Ok(bytes.to_vec()) });
+                        entries = rest;
+                    }
+                    assert_eq!(got.len() - before, count as usize, "the block's count");
+                }
+                answer::VALUE => got.push(Ok(bytes.to_vec())),
+                answer::FAILED => got.push(Err(bytes.to_vec())),
+                other => panic!("a record of kind {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_claimed_whole_runs_back_to_back_and_every_answer_stays_with_its_item() {
+        // A batch of quick items, not revocable: the worker runs it back to back, writing
+        // values straight into the ring's open record until one fails or does not fit.
+        let ring = Ring::new(4 << 20).unwrap();
+        let (a, b) = duplex().unwrap();
+        let mut server = FrameServer::with_ring(false, RingWriter::new(ring.clone(), b.split().0));
+        let mut reader = RingReader::new(ring, a.split().1);
+        let n = 2_000u64;
+        let mut args = ArgsBuf::new();
+        for i in 0..n {
+            assert_eq!(args.push_with(|out| encode(&i, What::Argument, out)).unwrap(), None);
+        }
+        let args = [args.finish()];
+        let func = Function::new(reply).id();
+        let frame = TaskFramer::default().frame(0, func, false, &args).unwrap().concat();
+        let served = server.serve(&frame, None);
+        // The server captured panics for the parent: this test's own are reported again.
+        drop(std::panic::take_hook());
+        assert_eq!(served, Ok(Served::Done));
+        let got = answers(&mut reader);
+        assert_eq!(got.len(), n as usize);
+        for (i, answer) in (0..n).zip(got) {
+            let failure = |bytes: &[u8]| decode::<RemoteFailure>(bytes, What::Message).unwrap();
+            match (kind(i), answer) {
+                (Kind::Value(len), Ok(bytes)) => {
+                    assert_eq!(decode::<Reply>(&bytes, What::Result), Ok(Reply(vec![i as u8; len])))
+                }
+                (Kind::Fails, Err(bytes)) => {
+                    let RemoteFailure::Failed(info) = failure(&bytes) else { panic!("item {i}") };
+                    assert_eq!(info.message(), format!("item {i} fails"));
+                }
+                (Kind::Panics, Err(bytes)) => {
+                    let RemoteFailure::Panicked(info) = failure(&bytes) else { panic!("item {i}") };
+                    assert_eq!(info.message, format!("item {i} panics"));
+                }
+                (Kind::Unencodable, Err(bytes)) => {
+                    let RemoteFailure::Codec(e) = failure(&bytes) else { panic!("item {i}") };
+                    assert!(e.to_string().contains("13 bytes refuse"), "item {i}: {e}");
+                }
+                (kind, answer) => panic!("item {i}: {kind:?} answered {answer:?}"),
+            }
+        }
     }
 }

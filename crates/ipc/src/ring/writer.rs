@@ -343,15 +343,60 @@ impl<'a> OpenRecord<'a> {
     /// When `n` exceeds the room left.
     #[inline(always)]
     pub fn add(&mut self, n: usize) {
-        assert!(n <= self.room - self.len, "a piece of {n} bytes in {} left", self.room - self.len);
-        let before = self.len;
-        self.len += n;
+        let mut piece = Some(n);
+        self.append_each(|_| piece.take());
+    }
+
+    /// Adds pieces one after another, each written by `write` into the room left, for as
+    /// long as it writes one: it returns how many bytes it wrote, or `None` (nothing added
+    /// for that call) to stop. Each piece is added as by [`add`](Self::add), readable by
+    /// the reader if the writer's process dies before the record is closed; the loop keeps
+    /// the record's room and header at hand, so that a piece costs what writing it costs
+    /// and one store.
+    ///
+    /// # Panics
+    ///
+    /// When `write` says it wrote more than it was given.
+    ///
+    /// ```
+    /// use multiproc_ipc::{Ring, RingReader, RingWriter, duplex};
+    ///
+    /// let ring = Ring::new(4096)?;
+    /// let (a, b) = duplex()?;
+    /// let mut writer = RingWriter::new(ring.clone(), b.split().0);
+    /// let mut reader = RingReader::new(ring, a.split().1);
+    /// let mut record = writer.open(1)?;
+    /// let mut words = ["one ", "two ", "three"].into_iter();
+    /// record.append_each(|room| {
+    ///     let word = words.next()?;
+    ///     room[..word.len()].copy_from_slice(word.as_bytes());
+    ///     Some(word.len())
+    /// });
+    /// record.close();
+    /// assert_eq!(reader.records().next().expect("a record")?.bytes(), b"one two three");
+    /// # Ok::<(), multiproc_ipc::IpcError>(())
+    /// ```
+    #[inline(always)]
+    pub fn append_each(&mut self, mut write: impl FnMut(&mut [u8]) -> Option<usize>) {
+        let (kind, mut len) = (self.kind, self.len);
         let writer = self.writer.as_deref_mut().expect("an open record has its writer");
-        // The piece before the length that counts it (release).
-        writer.cursor.set_open_header(header::encode(Tag::Open, self.kind, self.len));
-        if (before ^ self.len) >= PREFETCH_LINE {
-            // Into a new cache line: ask for one further on.
-            writer.cursor.prefetch(self.len, PREFETCH_AHEAD);
+        let parts = writer.cursor.open_parts();
+        // The room is the record's: `len` never passes it (checked below).
+        while let Some(n) = write(&mut parts.room[len..]) {
+            assert!(
+                n <= parts.room.len() - len,
+                "a piece of {n} bytes in {} left",
+                parts.room.len() - len
+            );
+            let before = len;
+            len += n;
+            // The piece before the length that counts it (release).
+            parts.set_header(header::encode(Tag::Open, kind, len));
+            self.len = len;
+            if (before ^ len) >= PREFETCH_LINE {
+                // Into a new cache line: ask for one further on.
+                parts.prefetch(len + PREFETCH_AHEAD);
+            }
         }
     }
 

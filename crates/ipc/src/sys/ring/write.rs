@@ -163,8 +163,8 @@ impl WriteCursor {
     /// in one piece (make room, then ask again).
     ///
     /// The position and room are checked once, here: [`piece`](Self::piece),
-    /// [`set_open_header`](Self::set_open_header) and [`prefetch`](Self::prefetch) reuse
-    /// them, so that a piece costs a bounds check and a store.
+    /// [`set_open_header`](Self::set_open_header) and [`open_parts`](Self::open_parts)
+    /// reuse them, so that a piece costs a bounds check and a store.
     #[inline(always)]
     pub(crate) fn open(&mut self, min: usize, max: usize, header: u32) -> Option<usize> {
         let room = self.in_place(min, max)?;
@@ -200,26 +200,16 @@ impl WriteCursor {
         }
     }
 
-    /// Asks the core to fetch, for writing, the cache line `ahead` bytes past byte `from`
-    /// of the open record, if that is still in the data area. The reader read those lines
-    /// last time round; fetching them early takes the wait for them off the writer's path.
-    /// A hint: it neither faults nor changes memory.
+    /// The open record's header word and its room, at once: for a writer that adds many
+    /// pieces in one loop and keeps both at hand (see [`OpenParts`]).
     #[inline(always)]
-    pub(crate) fn prefetch(&self, from: usize, ahead: usize) {
-        let at = self.open_at + 4 + from + ahead;
-        if at < self.mem.capacity {
-            let addr = self.mem.map.base().wrapping_add(RING_HEADER + at);
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is a hint with no effect on memory and cannot fault; the
-            // address lies in the data area, inside the mapping.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
-                    addr.cast_const().cast::<i8>(),
-                );
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = addr;
-        }
+    pub(crate) fn open_parts(&mut self) -> OpenParts<'_> {
+        let reach = self.mem.capacity - (self.open_at + 4);
+        // SAFETY: the word is the open record's header, as in `set_open_header`; it lies
+        // before the room, so it is not part of the slice below.
+        let header = unsafe { AtomicU32::from_ptr(self.open_data.sub(4).cast()) };
+        let room = self.piece(0);
+        OpenParts { header, room, reach }
     }
 
     /// Stores the header of the open record (release: the bytes written before it are
@@ -256,6 +246,52 @@ impl WriteCursor {
     pub(crate) fn publish(&self) {
         self.mem.head().store(self.head, Ordering::Release);
     }
+}
+
+/// The open record's header word and room (see [`WriteCursor::open_parts`]): pieces are
+/// written into the room and counted by storing the header, as
+/// [`WriteCursor::piece`] and [`WriteCursor::set_open_header`] do, without going back to
+/// the cursor for each.
+pub(crate) struct OpenParts<'a> {
+    header: &'a AtomicU32,
+    /// The room after the header.
+    pub(crate) room: &'a mut [u8],
+    /// Bytes from the room's start to the end of the data area.
+    reach: usize,
+}
+
+impl OpenParts<'_> {
+    /// Stores the header (release: the bytes written before it are there for whoever
+    /// reads it).
+    #[inline(always)]
+    pub(crate) fn set_header(&self, header: u32) {
+        self.header.store(header, Ordering::Release);
+    }
+
+    /// Asks the core to fetch, for writing, the cache line at byte `at` of the room, if
+    /// that is still in the data area. The reader read those lines last time round;
+    /// fetching them early takes the wait for them off the writer's path. A hint: it
+    /// neither faults nor changes memory.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, at: usize) {
+        if at < self.reach {
+            prefetch_for_write(self.room.as_ptr().wrapping_add(at));
+        }
+    }
+}
+
+/// Asks the core to fetch the cache line at `addr` for writing: a hint, with no effect on
+/// memory.
+#[inline(always)]
+fn prefetch_for_write(addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint with no effect on memory and cannot fault, whatever the
+    // address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(addr.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// Copies `part` to `dst`; a part of up to 16 bytes as two overlapping unaligned loads and
