@@ -5,7 +5,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use multiproc_codec::{ArgsBuf, FRAME_LIMIT, FnId, TooLarge, What, encode};
+use multiproc_codec::{ArgsBuf, CodecError, FRAME_LIMIT, FnId, TooLarge, What, encode};
 use serde::Serialize;
 
 use crate::chunk::{FRAME_BYTES, frame_items};
@@ -46,30 +46,19 @@ pub(crate) fn submit<A: Serialize>(
         |read: usize, hint: (usize, _)| per_run.min(count - read).min(hint.0.max(1 << 10));
     let mut read = 0;
     let mut run = RunBuf::new(job, first, per_run, expected(read, items.size_hint()));
-    while read < count {
-        let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
-            Ok(Some(item)) => item,
-            Ok(None) => {
+    let input = loop {
+        match run.fill(core, items, count - read, &mut read, fail) {
+            Fill::Full => {
                 run.submit(core);
-                return (read, Input::Ended);
+                run = RunBuf::new(job, first + read, per_run, expected(read, items.size_hint()));
             }
-            Err(payload) => {
-                run.submit(core);
-                return (read, Input::Panicked(payload));
-            }
-        };
-        let index = first + read;
-        read += 1;
-        if let Err(e) = run.push(core, index, &item) {
-            fail(index, e);
+            Fill::Room => {}
+            Fill::Counted => break Input::More,
+            Fill::Input(input) => break input,
         }
-        if run.full() {
-            run.submit(core);
-            run = RunBuf::new(job, first + read, per_run, expected(read, items.size_hint()));
-        }
-    }
+    };
     run.submit(core);
-    (read, Input::More)
+    (read, input)
 }
 
 /// Reads all of `items` (in chunks of `chunksize`) as items `0..` of `job`, then seals
@@ -121,6 +110,18 @@ fn too_large(size: u64) -> TaskError {
     TaskError::TooLarge(TooLarge { what: What::Argument, size, limit: FRAME_LIMIT })
 }
 
+/// How filling a run ended.
+enum Fill {
+    /// It is as long as a run may be.
+    Full,
+    /// As many items as asked for were read.
+    Counted,
+    /// Neither: it has room for more.
+    Room,
+    /// The input ended, or its `next` panicked.
+    Input(Input),
+}
+
 /// The run being encoded.
 struct RunBuf {
     job: JobId,
@@ -141,21 +142,72 @@ impl RunBuf {
         RunBuf { job, buf: ArgsBuf::new(), first, listed: None, read: 0, per_run, expected }
     }
 
-    /// Whether the run is as long as a run may be.
-    #[inline]
-    fn full(&self) -> bool {
-        self.read >= self.per_run || self.buf.payload_len() >= FRAME_BYTES as u64
-    }
-
-    /// Encodes item `index`; `Err` if it cannot be encoded or is too large for a frame.
-    fn push<A: Serialize>(&mut self, core: &Core, index: usize, item: &A) -> Result<(), TaskError> {
+    /// Reads items of `items` and encodes them into the run until it is full, `left` more
+    /// were read (counted in `read`, the items read into the job so far), or the input
+    /// ended or panicked. Items that cannot be encoded (or encode larger than a frame)
+    /// fail through `fail` and are left out.
+    ///
+    /// The loop is the caller's per-item path: it is bounded by a count taken once, and
+    /// an item that goes in plainly (the common case) costs its `next`, its encoding and
+    /// one check of the run's size.
+    #[inline(always)]
+    fn fill<A: Serialize>(
+        &mut self,
+        core: &Core,
+        items: &mut impl Iterator<Item = A>,
+        left: usize,
+        read: &mut usize,
+        fail: &dyn Fn(usize, TaskError),
+    ) -> Fill {
         if self.read == 0 {
             // Size the run up front (a generous guess per item beats regrowth).
             self.buf.reserve(self.expected, std::mem::size_of::<A>().clamp(1, 64));
         }
-        self.read += 1;
-        let encode_item = |out: &mut Vec<u8>| encode(item, What::Argument, out);
-        let pushed = match self.buf.push_within(FRAME_LIMIT, encode_item) {
+        let bound = (self.per_run - self.read).min(left);
+        for _ in 0..bound {
+            let item = match catch_unwind(AssertUnwindSafe(|| items.next())) {
+                Ok(Some(item)) => item,
+                Ok(None) => return Fill::Input(Input::Ended),
+                Err(payload) => return Fill::Input(Input::Panicked(payload)),
+            };
+            let index = self.first + self.read;
+            self.read += 1;
+            *read += 1;
+            match self.buf.push_within(FRAME_LIMIT, |out| encode(&item, What::Argument, out)) {
+                Ok(None) if self.listed.is_none() => {}
+                pushed => {
+                    if let Err(e) = self.pushed(core, index, &item, pushed) {
+                        fail(index, e);
+                    }
+                }
+            }
+            if self.buf.payload_len() >= FRAME_BYTES as u64 {
+                return Fill::Full;
+            }
+        }
+        if bound == left {
+            Fill::Counted
+        } else if self.read >= self.per_run {
+            Fill::Full
+        } else {
+            // An item that did not fit started a new run on the way: it has room left.
+            Fill::Room
+        }
+    }
+
+    /// Item `index`, just read, was pushed as `pushed` says, other than plainly: it did not
+    /// fit the run (it starts the next one), or failed (`Err`: it is left out), or an
+    /// earlier item of the run did (its index is listed).
+    #[cold]
+    #[inline(never)]
+    fn pushed<A: Serialize>(
+        &mut self,
+        core: &Core,
+        index: usize,
+        item: &A,
+        pushed: Result<Option<u64>, CodecError>,
+    ) -> Result<(), TaskError> {
+        let pushed = match pushed {
             Ok(None) => Ok(()),
             Ok(Some(size)) if size > FRAME_LIMIT => Err(too_large(size)),
             Ok(Some(_)) => {
@@ -164,7 +216,7 @@ impl RunBuf {
                 self.submit(core);
                 *self = RunBuf::new(self.job, index, self.per_run, self.expected);
                 self.read = 1;
-                match self.buf.push_with(encode_item) {
+                match self.buf.push_with(|out| encode(item, What::Argument, out)) {
                     Ok(None) => Ok(()),
                     Ok(Some(size)) => Err(too_large(size)),
                     Err(e) => Err(TaskError::Codec(e)),
