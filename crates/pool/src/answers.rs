@@ -124,6 +124,60 @@ impl<'a> Answers<'a> {
         out
     }
 
+    /// Hands the answers to `f` in order, for as long as it takes them (returns true);
+    /// the answer it refuses is consumed all the same. The same answers as
+    /// [`next`](Iterator::next) gives, read in one loop that keeps its place in the block
+    /// at hand: how a sink decodes a run of answers.
+    ///
+    /// ```
+    /// use multiproc::pool::{Answer, Answers};
+    ///
+    /// let listed = [Answer::Value(b"a"), Answer::Value(b"b"), Answer::Value(b"c")];
+    /// let mut answers = Answers::list(&listed);
+    /// let mut seen = 0;
+    /// answers.each_while(|a| {
+    ///     seen += 1;
+    ///     !matches!(a, Answer::Value(b"b"))
+    /// });
+    /// assert_eq!((seen, answers.len()), (2, 1));
+    /// ```
+    #[inline(always)]
+    pub fn each_while(&mut self, mut f: impl FnMut(Answer<'a>) -> bool) {
+        let Repr::Entries(rest) = &mut self.repr else {
+            return self.next_while(&mut f);
+        };
+        let (mut block, mut len) = (*rest, self.len);
+        let mut refused = false;
+        while len > 0 {
+            let Some((failed, bytes, next)) = answer::next_entry(block) else { break };
+            block = next;
+            len -= 1;
+            let answer = match failed {
+                false => Answer::Value(bytes),
+                true => Answer::Failed(FailedItem::new(bytes)),
+            };
+            if !f(answer) {
+                refused = true;
+                break;
+            }
+        }
+        *rest = block;
+        self.len = len;
+        if !refused {
+            // An entry is missing or cut short: `next` makes each answer left a failure.
+            self.next_while(&mut f);
+        }
+    }
+
+    /// [`each_while`](Self::each_while) through [`next`](Iterator::next).
+    fn next_while(&mut self, f: &mut impl FnMut(Answer<'a>) -> bool) {
+        for answer in self.by_ref() {
+            if !f(answer) {
+                return;
+            }
+        }
+    }
+
     /// The answer where a counted block holds no whole entry: a failure that cannot be
     /// read (the rest of the block is dropped).
     #[cold]
@@ -271,6 +325,38 @@ mod tests {
             let good = got.iter().zip(&expected).take_while(|(g, e)| g == e).count();
             prop_assert!(got[good..].iter().all(|g| g.starts_with("Failed")), "{:?}", &got[good..]);
             prop_assert_eq!(answers.intact(), whole == Some(count));
+        }
+
+        /// Read with `each_while`, refusing now and then, a block (counted truly or not,
+        /// cut short or not) gives the same answers as read with `next`, in order, and is
+        /// as intact.
+        #[test]
+        fn each_while_gives_what_next_gives(
+            entries in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..12)), 0..40),
+            count in 0usize..50,
+            cut in any::<prop::sample::Index>(),
+            refusals in prop::collection::vec(0usize..8, 1..10),
+        ) {
+            let mut bytes = block(&entries);
+            if count % 3 == 0 {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let mut by_next = Answers::counted(&bytes, count);
+            let want = by_next.by_ref().map(|a| format!("{a:?}")).collect::<Vec<_>>();
+            let mut answers = Answers::counted(&bytes, count);
+            let mut got = Vec::new();
+            // Each round takes a few answers and refuses the next (which is consumed).
+            for take in refusals.iter().cycle().take(count + 1) {
+                let mut taken = 0;
+                answers.each_while(|a| {
+                    got.push(format!("{a:?}"));
+                    taken += 1;
+                    taken <= *take
+                });
+                prop_assert_eq!(answers.len(), count - got.len());
+            }
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(answers.intact(), by_next.intact());
         }
 
         /// A block cut short inside an entry is refused.

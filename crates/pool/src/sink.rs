@@ -326,15 +326,19 @@ impl<R: DeserializeOwned + Send, T: Send> Sink for Collect<R, T> {
         let mut run = (first, vector.unwrap_or_else(|| Vec::with_capacity(n)));
         let mut index = first;
         loop {
-            // Values up to the next failure, in one `extend` (which keeps the vector's
-            // length in a register, where a `push` per value stored it back each time).
+            // Values up to the next failure, in one loop over the answers.
             let mut failed = None;
             let before = run.1.len();
-            run.1.extend(
-                answers
-                    .by_ref()
-                    .map_while(|value| outcome::<R>(value).map_err(|e| failed = Some(e)).ok()),
-            );
+            answers.each_while(|answer| match outcome::<R>(answer) {
+                Ok(value) => {
+                    run.1.push(value);
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
             index += run.1.len() - before;
             let Some(e) = failed else { break };
             errors.push((index, e));
