@@ -287,10 +287,14 @@ fn entry_in(
 
 impl Drop for RingAnswers<'_> {
     /// The batch ended: its last record goes with its count, which the parent takes at
-    /// its word (a record published uncounted has its entries counted before they are
-    /// read, as after a worker's death).
+    /// its word. Not while a panic unwinds the worker out of the batch (a value's
+    /// `Serialize` that panicked): entries written in place may not be counted yet, and
+    /// the record goes uncounted, its entries counted by the parent before they are read,
+    /// as after a worker's death.
     fn drop(&mut self) {
-        self.close();
+        if !std::thread::panicking() {
+            self.close();
+        }
     }
 }
 

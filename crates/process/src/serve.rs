@@ -263,63 +263,93 @@ mod tests {
         }
     }
 
-    /// Every answer in the ring, in order: `Ok(value bytes)` or `Err(failure bytes)`.
-    fn answers(reader: &mut RingReader) -> Vec<Result<Vec<u8>, Vec<u8>>> {
-        let mut got = Vec::new();
+    /// An answer read back: `Ok(value bytes)` or `Err(failure bytes)`.
+    type Read = Result<Vec<u8>, Vec<u8>>;
+
+    /// Every answer in the ring, in order, and how many blocks went uncounted (a block's
+    /// count, when it has one, is checked).
+    fn answers(reader: &mut RingReader) -> (Vec<Read>, usize) {
+        let (mut got, mut uncounted) = (Vec::new(), 0);
         let mut records = 1;
         while records > 0 {
             records = 0;
             for record in reader.records() {
                 records += 1;
-                read(record, &mut got);
+                uncounted += read(record, &mut got);
             }
         }
-        got
+        (got, uncounted)
     }
 
-    /// Appends the answers of `record` to `got`.
-    fn read(record: Result<Record<'_>, IpcError>, got: &mut Vec<Result<Vec<u8>, Vec<u8>>>) {
-        {
-            let Ok(Record::Inline { kind, bytes }) = record else { panic!("{record:?}") };
-            match kind {
-                answer::BLOCK => {
-                    let (count, mut entries) = answer::block_parts(bytes).unwrap();
-                    let before = got.len();
-                    while let Some((failed, bytes, rest)) = answer::next_entry(entries) {
-                        got.push(if failed { Err(bytes.to_vec()) } else { Ok(bytes.to_vec()) });
-                        entries = rest;
-                    }
-                    assert_eq!(got.len() - before, count as usize, "the block's count");
+    /// Appends the answers of `record` to `got`; 1 if it is a block that went uncounted.
+    fn read(
+        record: Result<Record<'_>, IpcError>,
+        got: &mut Vec<Result<Vec<u8>, Vec<u8>>>,
+    ) -> usize {
+        let Ok(Record::Inline { kind, bytes }) = record else { panic!("{record:?}") };
+        match kind {
+            answer::BLOCK => {
+                let (count, mut entries) = answer::block_parts(bytes).unwrap();
+                let before = got.len();
+                while let Some((failed, bytes, rest)) = answer::next_entry(entries) {
+                    got.push(if failed { Err(bytes.to_vec()) } else { Ok(bytes.to_vec()) });
+                    entries = rest;
                 }
-                answer::VALUE => got.push(Ok(bytes.to_vec())),
-                answer::FAILED => got.push(Err(bytes.to_vec())),
-                other => panic!("a record of kind {other}"),
+                if count == 0 {
+                    return 1;
+                }
+                assert_eq!(got.len() - before, count as usize, "the block's count");
             }
+            answer::VALUE => got.push(Ok(bytes.to_vec())),
+            answer::FAILED => got.push(Err(bytes.to_vec())),
+            other => panic!("a record of kind {other}"),
         }
+        0
+    }
+
+    /// A pool worker's server answering into a ring, and the ring's reader.
+    fn ring_server() -> (FrameServer, RingReader) {
+        let ring = Ring::new(4 << 20).unwrap();
+        let (a, b) = duplex().unwrap();
+        let server = FrameServer::with_ring(false, RingWriter::new(ring.clone(), b.split().0));
+        (server, RingReader::new(ring, a.split().1))
+    }
+
+    /// A task frame of `func` on items `0..n`, claimed whole (not revocable).
+    fn frame(func: FnId, n: u64) -> Vec<u8> {
+        let mut args = ArgsBuf::new();
+        for i in 0..n {
+            assert_eq!(args.push_with(|out| encode(&i, What::Argument, out)).unwrap(), None);
+        }
+        let args = [args.finish()];
+        TaskFramer::default().frame(0, func, false, &args).unwrap().concat()
+    }
+
+    /// Serves `frame`, then has this test's own panics reported again (the server captures
+    /// panics for the parent); the outcome, or the payload of a panic that escaped.
+    fn serve(server: &mut FrameServer, frame: &[u8]) -> std::thread::Result<Served<'static>> {
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            server.serve(frame, None).map(|s| {
+                assert_eq!(s, Served::Done);
+                Served::Done
+            })
+        }));
+        drop(std::panic::take_hook());
+        served.map(|s| s.unwrap())
     }
 
     #[test]
     fn a_batch_claimed_whole_runs_back_to_back_and_every_answer_stays_with_its_item() {
         // A batch of quick items, not revocable: the worker runs it back to back, writing
         // values straight into the ring's open record until one fails or does not fit.
-        let ring = Ring::new(4 << 20).unwrap();
-        let (a, b) = duplex().unwrap();
-        let mut server = FrameServer::with_ring(false, RingWriter::new(ring.clone(), b.split().0));
-        let mut reader = RingReader::new(ring, a.split().1);
-        let n = 2_000u64;
-        let mut args = ArgsBuf::new();
-        for i in 0..n {
-            assert_eq!(args.push_with(|out| encode(&i, What::Argument, out)).unwrap(), None);
-        }
-        let args = [args.finish()];
-        let func = Function::new(reply).id();
-        let frame = TaskFramer::default().frame(0, func, false, &args).unwrap().concat();
-        let served = server.serve(&frame, None);
-        // The server captured panics for the parent: this test's own are reported again.
-        drop(std::panic::take_hook());
-        assert_eq!(served, Ok(Served::Done));
-        let got = answers(&mut reader);
-        assert_eq!(got.len(), n as usize);
+        let (mut server, mut reader) = ring_server();
+        let n = 2_000;
+        assert_eq!(
+            serve(&mut server, &frame(Function::new(reply).id(), n)).ok(),
+            Some(Served::Done)
+        );
+        let (got, uncounted) = answers(&mut reader);
+        assert_eq!((got.len(), uncounted), (n as usize, 0));
         for (i, answer) in (0..n).zip(got) {
             let failure = |bytes: &[u8]| decode::<RemoteFailure>(bytes, What::Message).unwrap();
             match (kind(i), answer) {
@@ -339,6 +369,39 @@ mod tests {
                     assert!(e.to_string().contains("13 bytes refuse"), "item {i}: {e}");
                 }
                 (kind, answer) => panic!("item {i}: {kind:?} answered {answer:?}"),
+            }
+        }
+    }
+
+    /// `i`, except that 150 panics when it is encoded.
+    #[derive(Debug, Deserialize)]
+    struct Loud(u64);
+
+    impl Serialize for Loud {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            assert_ne!(self.0, 150, "Loud panics when it is encoded");
+            s.serialize_u64(self.0)
+        }
+    }
+
+    fn loud(i: u64) -> Result<Loud, Box<dyn std::error::Error + Send + Sync>> {
+        if i == 100 { Err("100 fails".into()) } else { Ok(Loud(i)) }
+    }
+
+    #[test]
+    fn a_value_whose_encoding_panics_leaves_every_answer_before_it_readable() {
+        // Items 0..150 are answered (100 with its failure) in the block being written when
+        // item 150's value panics in `Serialize` and unwinds the worker out of the batch:
+        // the block goes as it is, every entry in it readable, none lost to a count that
+        // was not brought up to date.
+        let (mut server, mut reader) = ring_server();
+        assert!(serve(&mut server, &frame(Function::new(loud).id(), 200)).is_err());
+        let (got, _) = answers(&mut reader);
+        assert_eq!(got.len(), 150);
+        for (i, answer) in (0..150u64).zip(got) {
+            match answer {
+                Ok(bytes) => assert_eq!(decode::<u64>(&bytes, What::Result), Ok(i)),
+                Err(_) => assert_eq!(i, 100),
             }
         }
     }
