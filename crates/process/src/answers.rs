@@ -87,6 +87,29 @@ enum State<'a> {
     Moving,
 }
 
+impl<'a> State<'a> {
+    /// The open record (opened if there is none), as [`RingAnswers::open`].
+    #[inline(always)]
+    fn open(&mut self) -> &mut OpenRecord<'a> {
+        if let State::Idle(_) = self {
+            let State::Idle(writer) = std::mem::replace(self, State::Moving) else {
+                unreachable!("checked above")
+            };
+            let mut record = writer.open(answer::BLOCK).unwrap_or_else(|_| gone());
+            let counted = record.append_with(|room| {
+                room.get_mut(..answer::BLOCK_COUNT)?.fill(0);
+                Some(answer::BLOCK_COUNT)
+            });
+            counted.expect("a new record holds at least a kilobyte");
+            *self = State::Open(record);
+        }
+        match self {
+            State::Open(record) => record,
+            _ => unreachable!("opened above"),
+        }
+    }
+}
+
 impl Answers<'_> {
     /// Answers the current item with `value` (or with the failure to encode it, or with
     /// `TooLarge`).
@@ -110,17 +133,14 @@ impl Answers<'_> {
         &mut self,
         mut write: impl FnMut(&mut [u8]) -> Option<usize>,
     ) -> bool {
-        let Answers::Ring(ring) = self else { return false };
-        if ring.eager {
+        let Answers::Ring(RingAnswers { state, count, eager: false, .. }) = self else {
             return false;
-        }
-        let mut added = 0;
-        ring.open().append_each(|room| {
+        };
+        state.open().append_each(|room| {
             let len = entry_in(room, false, &mut write)?;
-            added += 1;
+            *count += 1;
             Some(len)
         });
-        ring.count += added;
         true
     }
 
@@ -221,22 +241,7 @@ impl<'a> RingAnswers<'a> {
     /// it closes: see [`answer::BLOCK`]).
     #[inline(always)]
     fn open(&mut self) -> &mut OpenRecord<'a> {
-        if let State::Idle(_) = self.state {
-            let State::Idle(writer) = std::mem::replace(&mut self.state, State::Moving) else {
-                unreachable!("checked above")
-            };
-            let mut record = writer.open(answer::BLOCK).unwrap_or_else(|_| gone());
-            let counted = record.append_with(|room| {
-                room.get_mut(..answer::BLOCK_COUNT)?.fill(0);
-                Some(answer::BLOCK_COUNT)
-            });
-            counted.expect("a new record holds at least a kilobyte");
-            self.state = State::Open(record);
-        }
-        match &mut self.state {
-            State::Open(record) => record,
-            _ => unreachable!("opened above"),
-        }
+        self.state.open()
     }
 
     /// Publishes the open record, if any, with its count of entries (one store: a
@@ -286,15 +291,11 @@ fn entry_in(
 }
 
 impl Drop for RingAnswers<'_> {
-    /// The batch ended: its last record goes with its count, which the parent takes at
-    /// its word. Not while a panic unwinds the worker out of the batch (a value's
-    /// `Serialize` that panicked): entries written in place may not be counted yet, and
-    /// the record goes uncounted, its entries counted by the parent before they are read,
-    /// as after a worker's death.
+    /// The batch ended (or a panic unwinds the worker out of it: a value's `Serialize`
+    /// that panicked): its last record goes with its count, which the parent takes at its
+    /// word. The count is kept with every entry written, so it is true whenever this runs.
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.close();
-        }
+        self.close();
     }
 }
 
